@@ -1,0 +1,1 @@
+"""Runnable applications: the ``passerelle`` command line and the web portal. Nothing imports this."""

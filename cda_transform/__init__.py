@@ -1,0 +1,1 @@
+"""eHDSI CDA (Patient Summary, later ePrescription) <-> FHIR IPS, with translation to French."""
