@@ -1,0 +1,110 @@
+"""Walk a resource instance along its R4 element trees to run the checks the models skip.
+
+Why: required bindings and reference rules are attached to elements (``Patient.gender``,
+``Quantity.comparator`` wherever a Quantity sits, ``Observation.subject``), so the walk
+follows the definitions, from the instance's own keys: cost grows with the size of the
+resource, not of its definition. Unknown keys and values of the wrong JSON type are left to
+the structural check, which reports them; the walk must simply not trip over them.
+Contained and bundled resources are walked as resources of their own ``resourceType``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set
+from typing import Any
+
+from fhir_server.validation.bindings import check_code, check_codeable_concept, check_coding
+from fhir_server.validation.definitions import COMPLEX, PRIMITIVE, RESOURCE, Child, Definitions, Node
+from fhir_server.validation.ids import bad_id, is_valid_id
+from fhir_server.validation.issues import Issue, error, short
+from fhir_server.validation.references import check_reference
+
+
+class Walker:
+    """Collects issues for one top-level resource (one instance per call: not thread-shared)."""
+
+    def __init__(self, defs: Definitions, known_types: Set[str], *, allow_conditional: bool) -> None:
+        self.defs = defs
+        self.known_types = known_types
+        self.allow_conditional = allow_conditional
+        self.issues: list[Issue] = []
+
+    def walk_resource(self, resource_type: str, resource: dict[str, Any], path: str) -> None:
+        node = self.defs.node(resource_type)
+        if node is not None:
+            self._walk_object(node, resource, path)
+
+    def _nested_resource(self, value: Any, path: str) -> None:
+        if not isinstance(value, dict):
+            return  # the model reports the wrong JSON type
+        resource_type = value.get("resourceType")
+        if resource_type is None:
+            self.issues.append(
+                error("required", "Missing resourceType. Type de ressource (resourceType) absent.",
+                      f"{path}.resourceType")
+            )
+            return
+        if not isinstance(resource_type, str) or resource_type not in self.known_types:
+            self.issues.append(
+                error(
+                    "not-supported",
+                    f"Unsupported resource type {short(resource_type)}. "
+                    f"Type de ressource inconnu ou non pris en charge : {short(resource_type)}.",
+                    path,
+                )
+            )
+            return
+        if "id" in value and not is_valid_id(value["id"]):
+            self.issues.append(bad_id(value["id"], f"{path}.id"))
+        self.walk_resource(resource_type, value, path)
+
+    def _walk_object(self, node: Node, obj: dict[str, Any], path: str) -> None:
+        children = node.children
+        for key, value in obj.items():
+            child = children.get(key) if isinstance(key, str) else None
+            if child is None:
+                continue
+            if isinstance(value, list):
+                base = f"{path}.{child.name}"
+                for index, item in enumerate(value):
+                    self._visit(child, item, f"{base}[{index}]")
+            else:
+                self._visit(child, value, f"{path}.{child.name}")
+
+    def _visit(self, child: Child, value: Any, path: str) -> None:
+        kind = child.kind
+        if kind == PRIMITIVE:
+            if child.value_set is not None and isinstance(value, str):
+                self._add(check_code(value, child.value_set, path))
+            return
+        if not isinstance(value, dict):
+            return
+        if kind == RESOURCE:
+            self._nested_resource(value, path)
+            return
+        if kind == COMPLEX:
+            type_name = child.type_name
+            if child.value_set is not None:
+                if type_name == "CodeableConcept":
+                    self._add(check_codeable_concept(value, child.value_set, path))
+                elif type_name == "Coding":
+                    self._add(check_coding(value, child.value_set, path))
+            elif type_name == "Reference":
+                reference = value.get("reference")
+                if isinstance(reference, str):
+                    self._add(
+                        check_reference(
+                            reference,
+                            f"{path}.reference",
+                            known_types=self.known_types,
+                            targets=child.targets,
+                            allow_conditional=self.allow_conditional,
+                        )
+                    )
+            if child.node is not None:
+                self._walk_object(child.node, value, path)
+
+    def _add(self, issue: Issue | None) -> None:
+        if issue is not None:
+            self.issues.append(issue)
+
