@@ -23,6 +23,7 @@ from fhir_server.validation.bindings import skipped_bindings
 from fhir_server.validation.definitions import definitions
 from fhir_server.validation.ids import bad_id, is_valid_id
 from fhir_server.validation.issues import Issue, dedupe, error, operation_outcome, short
+from fhir_server.validation.limits import MAX_DEPTH, too_deep
 from fhir_server.validation.structural import validate_structure
 from fhir_server.validation.types import resource_types
 from fhir_server.validation.walker import Walker
@@ -136,6 +137,16 @@ def validate_resource(
         known = resource_types()
         issues, resource_type = _identity(resource, expected_type, expected_id, known)
         if resource_type is None:
+            return issues
+        if too_deep(resource):
+            issues.append(
+                error(
+                    "too-costly",
+                    f"Resource nested deeper than {MAX_DEPTH} levels. "
+                    f"Ressource trop profondément imbriquée (plus de {MAX_DEPTH} niveaux).",
+                    resource_type,
+                )
+            )
             return issues
         if allow_conditional_references is None:
             allow_conditional_references = resource_type == "Bundle" and resource.get("type") in (

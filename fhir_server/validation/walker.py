@@ -6,6 +6,8 @@ follows the definitions, from the instance's own keys: cost grows with the size 
 resource, not of its definition. Unknown keys and values of the wrong JSON type are left to
 the structural check, which reports them; the walk must simply not trip over them.
 Contained and bundled resources are walked as resources of their own ``resourceType``.
+The walk also enforces the JSON rules the models let through: no ``null`` property, no empty
+array or object, and a ``#id`` reference must name a contained resource (R4 ``ref-1``).
 """
 
 from __future__ import annotations
@@ -28,13 +30,31 @@ class Walker:
         self.known_types = known_types
         self.allow_conditional = allow_conditional
         self.issues: list[Issue] = []
+        # ids of the contained resources a "#id" reference may name, per enclosing resource
+        self._local_ids: list[set[str]] = []
 
-    def walk_resource(self, resource_type: str, resource: dict[str, Any], path: str) -> None:
+    def walk_resource(
+        self, resource_type: str, resource: dict[str, Any], path: str, *, contained: bool = False
+    ) -> None:
         node = self.defs.node(resource_type)
-        if node is not None:
+        if node is None:
+            return
+        if contained and self._local_ids:
             self._walk_object(node, resource, path)
+            return
+        siblings = resource.get("contained")
+        ids = {
+            item["id"]
+            for item in (siblings if isinstance(siblings, list) else ())
+            if isinstance(item, dict) and isinstance(item.get("id"), str)
+        }
+        self._local_ids.append(ids)
+        try:
+            self._walk_object(node, resource, path)
+        finally:
+            self._local_ids.pop()
 
-    def _nested_resource(self, value: Any, path: str) -> None:
+    def _nested_resource(self, value: Any, path: str, contained: bool) -> None:
         if not isinstance(value, dict):
             return  # the model reports the wrong JSON type
         resource_type = value.get("resourceType")
@@ -56,7 +76,7 @@ class Walker:
             return
         if "id" in value and not is_valid_id(value["id"]):
             self.issues.append(bad_id(value["id"], f"{path}.id"))
-        self.walk_resource(resource_type, value, path)
+        self.walk_resource(resource_type, value, path, contained=contained)
 
     def _walk_object(self, node: Node, obj: dict[str, Any], path: str) -> None:
         children = node.children
@@ -66,8 +86,12 @@ class Walker:
                 continue
             if isinstance(value, list):
                 base = f"{path}.{child.name}"
+                if not value:
+                    self.issues.append(_empty(base, "tableau vide"))
                 for index, item in enumerate(value):
                     self._visit(child, item, f"{base}[{index}]")
+            elif value is None:
+                self.issues.append(_empty(f"{path}.{child.name}", "valeur null"))
             else:
                 self._visit(child, value, f"{path}.{child.name}")
 
@@ -79,8 +103,11 @@ class Walker:
             return
         if not isinstance(value, dict):
             return
+        if not value:
+            self.issues.append(_empty(path, "objet vide"))
+            return
         if kind == RESOURCE:
-            self._nested_resource(value, path)
+            self._nested_resource(value, path, child.name == "contained")
             return
         if kind == COMPLEX:
             type_name = child.type_name
@@ -91,7 +118,9 @@ class Walker:
                     self._add(check_coding(value, child.value_set, path))
             elif type_name == "Reference":
                 reference = value.get("reference")
-                if isinstance(reference, str):
+                if isinstance(reference, str) and reference.startswith("#") and len(reference) > 1:
+                    self._check_local(reference, f"{path}.reference")
+                elif isinstance(reference, str):
                     self._add(
                         check_reference(
                             reference,
@@ -104,7 +133,27 @@ class Walker:
             if child.node is not None:
                 self._walk_object(child.node, value, path)
 
+    def _check_local(self, reference: str, expression: str) -> None:
+        if self._local_ids and reference[1:] not in self._local_ids[-1]:
+            self.issues.append(
+                error(
+                    "invalid",
+                    f"Local reference {short(reference)} names no contained resource. "
+                    f"Référence locale sans ressource contenue (contained) d'id {short(reference[1:])}.",
+                    expression,
+                )
+            )
+
     def _add(self, issue: Issue | None) -> None:
         if issue is not None:
             self.issues.append(issue)
 
+
+
+def _empty(expression: str, what: str) -> Issue:
+    return error(
+        "structure",
+        f"Empty value ({what}): FHIR JSON forbids null, empty arrays and empty objects. "
+        f"Valeur vide interdite en JSON FHIR ({what}) : omettre l'élément.",
+        expression,
+    )
