@@ -1,0 +1,23 @@
+"""French FHIR data -> eHDSI Patient Summary L3 pivot CDA (``CDA_Pharma.xsd``).
+
+``to_cda(bundle)`` takes a FHIR R4 Bundle (``document`` with a 60591-5 Composition first, or a
+``collection``/``searchset`` of the patient's resources) and returns the CDA as UTF-8 XML bytes
+with an XML declaration. Any input it cannot carry faithfully raises
+``cda_transform.errors.TransformError`` with a FHIRPath ``expression`` into the input Bundle.
+
+Coding policy: every FHIR coding is written (the eHDSI-preferred one as the CD, the others as
+``translation``); a coding whose system has no OID (see ``oids``) is refused, never dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import document, inputs
+
+__all__ = ["to_cda"]
+
+
+def to_cda(bundle: dict[str, Any] | bytes | str) -> bytes:
+    """Build the pivot CDA; accepts the parsed Bundle or its JSON text."""
+    return document.build(inputs.load(bundle))

@@ -1,0 +1,80 @@
+"""Assemble the ClinicalDocument: header, then one section per eHDSI section with data, and
+always the five sections OpenNCP requires (with the IPS absent/unknown codes when empty)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from lxml import etree
+
+from . import header, oids
+from . import sections_spec as spec
+from .inputs import PatientData, SectionInput
+from .narrative import Narrative
+from .sections import allergies, devices, immunizations, medications, observations, problems, procedures
+from .sections.base import Context
+from .xmlns import Element, el, template_ids
+
+Builder = Callable[[Context, list], None]
+
+BUILDERS: dict[str, Builder] = {
+    spec.ALLERGIES: allergies.build,
+    spec.MEDICATIONS: medications.build,
+    spec.PROBLEMS: lambda ctx, entries: problems.build(ctx, entries, mandatory=True),
+    spec.PAST_ILLNESS: lambda ctx, entries: problems.build(ctx, entries, mandatory=False),
+    spec.PROCEDURES: procedures.build,
+    spec.DEVICES: devices.build,
+    spec.IMMUNIZATIONS: immunizations.build,
+    spec.VITAL_SIGNS: observations.build_vital_signs,
+    spec.PREGNANCY: observations.build_pregnancy,
+    spec.SOCIAL_HISTORY: observations.build_social_history,
+    spec.RESULTS: observations.build_results,
+}
+
+PREFIXES = {
+    spec.ALLERGIES: "allergy",
+    spec.MEDICATIONS: "med",
+    spec.PROBLEMS: "problem",
+    spec.PAST_ILLNESS: "pastillness",
+    spec.PROCEDURES: "proc",
+    spec.DEVICES: "device",
+    spec.IMMUNIZATIONS: "immu",
+    spec.VITAL_SIGNS: "vital",
+    spec.PREGNANCY: "preg",
+    spec.SOCIAL_HISTORY: "social",
+    spec.RESULTS: "result",
+}
+
+
+def build(data: PatientData) -> bytes:
+    doc = el(None, "ClinicalDocument")
+    header.build(doc, data)
+    body = el(el(doc, "component"), "structuredBody")
+    for code in spec.ORDER:
+        section_input = data.sections[code]
+        if section_input.entries or spec.SPECS[code].mandatory:
+            _section(body, data, section_input)
+    return etree.tostring(doc, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _section(body: Element, data: PatientData, section_input: SectionInput) -> None:
+    section_spec = spec.SPECS[section_input.code]
+    section = el(el(body, "component"), "section", {"classCode": "DOCSECT", "moodCode": "EVN"})
+    template_ids(section, *section_spec.template_ids)
+    seed = f"{data.patient.full_url}#section-{section_spec.code}"
+    el(section, "id", {"root": str(uuid.uuid5(uuid.NAMESPACE_URL, seed)).upper()})
+    el(
+        section,
+        "code",
+        {
+            "code": section_spec.code,
+            "codeSystem": oids.LOINC,
+            "codeSystemName": "LOINC",
+            "displayName": section_spec.display,
+        },
+    )
+    el(section, "title", text=section_input.title or section_spec.title)
+    narrative = Narrative(el(section, "text"), PREFIXES[section_spec.code], [])
+    ctx = Context(data, section, narrative, section_input.empty_reason)
+    BUILDERS[section_spec.code](ctx, section_input.entries)

@@ -1,0 +1,275 @@
+"""Read the input Bundle: parse, validate structurally, index by reference, route to sections.
+
+Everything the builders need is gathered here once, so that each refusal happens before any
+XML is written and carries the FHIRPath of the faulty element in the input Bundle.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from ..errors import TransformError
+from . import sections_spec as spec
+
+ACCEPTED_TYPES = ("document", "collection", "searchset")
+
+#: resources that describe people and things, never clinical statements of their own
+SUPPORT_TYPES = {
+    "Patient",
+    "Practitioner",
+    "PractitionerRole",
+    "Organization",
+    "Medication",
+    "Device",
+    "Composition",
+    "RelatedPerson",
+    "Location",
+    "Provenance",
+    "Binary",
+    "DocumentReference",
+    "OperationOutcome",
+    "Bundle",
+}
+
+
+@dataclass
+class Entry:
+    """One Bundle entry with the FHIRPath of its resource (``Bundle.entry[i].resource``)."""
+
+    resource: dict[str, Any]
+    path: str
+    full_url: str
+
+    @property
+    def type(self) -> str:
+        return str(self.resource["resourceType"])
+
+
+@dataclass
+class SectionInput:
+    """The entries of one eHDSI section and, for a Composition section, its own data."""
+
+    code: str
+    entries: list[Entry] = field(default_factory=list)
+    title: str | None = None
+    empty_reason: str | None = None
+
+
+@dataclass
+class PatientData:
+    bundle: dict[str, Any]
+    entries: list[Entry]
+    patient: Entry
+    composition: Entry | None
+    sections: dict[str, SectionInput]
+    _index: dict[str, Entry]
+
+    def resolve(self, reference: dict[str, Any] | None, path: str, *, required: bool = False) -> Entry | None:
+        """The entry a Reference points to; a dangling reference is refused, not ignored."""
+        ref = (reference or {}).get("reference")
+        if not ref:
+            if required:
+                raise TransformError("Missing reference", expression=path)
+            return None
+        found = self._index.get(ref) or self._index.get(ref.split("/_history/")[0])
+        if found is None:
+            raise TransformError(
+                f"Reference '{ref}' does not resolve inside the Bundle", expression=f"{path}.reference"
+            )
+        return found
+
+    def of_type(self, *types: str) -> list[Entry]:
+        return [e for e in self.entries if e.type in types]
+
+
+def parse(source: dict[str, Any] | bytes | str) -> dict[str, Any]:
+    if isinstance(source, bytes | str):
+        try:
+            source = json.loads(source)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise TransformError(f"Input is not JSON: {exc}", code="structure", expression="Bundle") from exc
+    if not isinstance(source, dict):
+        raise TransformError("Input is not a JSON object", code="structure", expression="Bundle")
+    if source.get("resourceType") != "Bundle":
+        raise TransformError(
+            f"Expected a Bundle, got {source.get('resourceType')!r}",
+            code="structure",
+            expression="Bundle.resourceType",
+        )
+    if source.get("type") not in ACCEPTED_TYPES:
+        raise TransformError(
+            f"Bundle.type must be one of {', '.join(ACCEPTED_TYPES)}",
+            code="not-supported",
+            expression="Bundle.type",
+        )
+    return source
+
+
+def _fhirpath(base: str, loc: tuple[int | str, ...]) -> str:
+    path = base
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def validate(resource: Any, path: str) -> None:
+    """Structural validation with the fhir.resources R4B models (R4-compatible for these types)."""
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        raise TransformError("Entry has no resource with a resourceType", code="structure", expression=path)
+    try:
+        model = get_fhir_model_class(resource["resourceType"])
+    except KeyError as exc:
+        raise TransformError(
+            f"Unknown resource type {resource['resourceType']!r}",
+            code="structure",
+            expression=f"{path}.resourceType",
+        ) from exc
+    try:
+        model.model_validate(resource)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(p for p in first["loc"] if p != "__root__")
+        raise TransformError(
+            f"{resource['resourceType']} is not valid FHIR: {first['msg']}",
+            code="structure",
+            expression=_fhirpath(path, loc),
+        ) from exc
+
+
+def load(source: dict[str, Any] | bytes | str) -> PatientData:
+    bundle = parse(source)
+    entries: list[Entry] = []
+    index: dict[str, Entry] = {}
+    for i, raw in enumerate(bundle.get("entry") or []):
+        path = f"Bundle.entry[{i}].resource"
+        resource = raw.get("resource") if isinstance(raw, dict) else None
+        validate(resource, path)
+        assert isinstance(resource, dict)
+        full_url = raw.get("fullUrl") or f"{resource['resourceType']}/{resource.get('id', i)}"
+        entry = Entry(resource, path, full_url)
+        entries.append(entry)
+        index[full_url] = entry
+        if resource.get("id"):
+            index[f"{resource['resourceType']}/{resource['id']}"] = entry
+    composition = None
+    if bundle["type"] == "document":
+        if not entries or entries[0].type != "Composition":
+            raise TransformError(
+                "A document Bundle must start with a Composition",
+                code="structure",
+                expression="Bundle.entry[0].resource",
+            )
+        composition = entries[0]
+    data = PatientData(bundle, entries, _patient(entries, composition, index), composition, {}, index)
+    data.sections = route(data)
+    return data
+
+
+def _patient(entries: list[Entry], composition: Entry | None, index: dict[str, Entry]) -> Entry:
+    if composition is not None:
+        ref = (composition.resource.get("subject") or {}).get("reference")
+        found = index.get(ref or "")
+        if found is None or found.type != "Patient":
+            raise TransformError(
+                "Composition.subject does not point to a Patient in the Bundle",
+                expression=f"{composition.path}.subject",
+            )
+        return found
+    patients = [e for e in entries if e.type == "Patient"]
+    if not patients:
+        raise TransformError("The Bundle has no Patient", expression="Bundle.entry.resource.ofType(Patient)")
+    if len(patients) > 1:
+        raise TransformError(
+            "A Patient Summary is about one patient; the Bundle holds several", expression=patients[1].path
+        )
+    return patients[0]
+
+
+def route(data: PatientData) -> dict[str, SectionInput]:
+    """Assign every clinical resource to one eHDSI section.
+
+    Composition sections decide first (by their LOINC code); clinical resources that no
+    section references are routed by type, so none is lost. Observations that another
+    Observation includes (``hasMember``, e.g. an estimated delivery date) stay with it.
+    """
+    sections: dict[str, SectionInput] = {code: SectionInput(code) for code in spec.ORDER}
+    members = _member_ids(data)
+    placed: set[int] = set(members)
+    if data.composition is not None:
+        _route_composition(data, sections, placed)
+    for entry in data.entries:
+        if id(entry) in placed or entry.type in SUPPORT_TYPES:
+            continue
+        code = spec.section_for(entry.resource)
+        if code is None:
+            raise TransformError(
+                f"{entry.type} has no place in an eHDSI Patient Summary",
+                code="not-supported",
+                expression=entry.path,
+            )
+        sections[code].entries.append(entry)
+        placed.add(id(entry))
+    return sections
+
+
+def _route_composition(data: PatientData, sections: dict[str, SectionInput], placed: set[int]) -> None:
+    assert data.composition is not None
+    comp = data.composition.resource
+    comp_path = data.composition.path
+    codes = {c.get("code") for c in (comp.get("type") or {}).get("coding") or []}
+    if spec.PS_DOCUMENT_CODE not in codes:
+        raise TransformError(
+            "The Composition is not a Patient Summary (LOINC 60591-5)",
+            code="not-supported",
+            expression=f"{comp_path}.type",
+        )
+
+    def walk(section_list: list[dict[str, Any]], path: str) -> None:
+        for s_index, section in enumerate(section_list):
+            s_path = f"{path}.section[{s_index}]"
+            loinc = next(
+                (
+                    c.get("code")
+                    for c in (section.get("code") or {}).get("coding") or []
+                    if c.get("system") == "http://loinc.org"
+                ),
+                None,
+            )
+            target = sections.get(loinc) if loinc else None
+            if target is not None:
+                target.title = target.title or section.get("title")
+                reason = (section.get("emptyReason") or {}).get("coding") or []
+                target.empty_reason = target.empty_reason or (reason[0].get("code") if reason else None)
+            for e_index, reference in enumerate(section.get("entry") or []):
+                entry = data.resolve(reference, f"{s_path}.entry[{e_index}]", required=True)
+                assert entry is not None
+                if id(entry) in placed or entry.type in SUPPORT_TYPES:
+                    continue
+                code = loinc if target is not None and spec.accepts(loinc, entry.resource) else None
+                code = code or spec.section_for(entry.resource)
+                if code is None:
+                    raise TransformError(
+                        f"{entry.type} has no place in an eHDSI Patient Summary",
+                        code="not-supported",
+                        expression=f"{s_path}.entry[{e_index}]",
+                    )
+                sections[code].entries.append(entry)
+                placed.add(id(entry))
+            walk(section.get("section") or [], s_path)
+
+    walk(comp.get("section") or [], comp_path)
+
+
+def _member_ids(data: PatientData) -> set[int]:
+    members: set[int] = set()
+    for entry in data.of_type("Observation"):
+        for m_index, reference in enumerate(entry.resource.get("hasMember") or []):
+            member = data.resolve(reference, f"{entry.path}.hasMember[{m_index}]")
+            if member is not None:
+                members.add(id(member))
+    return members

@@ -1,0 +1,62 @@
+"""Section narrative (``section/text``): one French table per section, one row per entry.
+
+Each row carries an ``ID`` that the coded entry points to (``text/reference``,
+``originalText/reference``), which is how eHDSI display tools and translators find the
+human-readable form of a coded element.
+"""
+
+from __future__ import annotations
+
+from .xmlns import Element, el
+
+
+class Narrative:
+    """A table filled row by row while the entries are built, under an already placed ``text``."""
+
+    def __init__(self, text: Element, prefix: str, headers: list[str]) -> None:
+        self.prefix = prefix
+        self.count = 0
+        self.text = text
+        self.headers = headers
+        self.tbody: Element | None = None
+
+    def _table(self) -> Element:
+        if self.tbody is None:
+            table = el(self.text, "table", {"border": "1"})
+            head_row = el(el(table, "thead"), "tr")
+            for header in self.headers:
+                el(head_row, "th", text=header)
+            self.tbody = el(table, "tbody")
+        return self.tbody
+
+    def row(self, cells: list[str]) -> str:
+        """Append a row and return its ID; the first cell also gets an ID (``<id>-label``)."""
+        self.count += 1
+        row_id = f"{self.prefix}-{self.count}"
+        tr = el(self._table(), "tr", {"ID": row_id})
+        for index, cell in enumerate(cells):
+            el(tr, "td", {"ID": f"{row_id}-label"} if index == 0 else None, text=cell or "")
+        return row_id
+
+    def paragraph(self, content: str) -> str:
+        self.count += 1
+        par_id = f"{self.prefix}-{self.count}"
+        el(self.text, "paragraph", {"ID": par_id}, text=content)
+        return par_id
+
+
+def fr_date(value: str | None) -> str:
+    """FHIR date/dateTime shown as in the source (date part), for the narrative."""
+    if not value:
+        return ""
+    return value[:10]
+
+
+def fr_period(start: str | None, end: str | None) -> str:
+    if start and end:
+        return f"du {fr_date(start)} au {fr_date(end)}"
+    if start:
+        return f"depuis le {fr_date(start)}"
+    if end:
+        return f"jusqu'au {fr_date(end)}"
+    return ""
