@@ -1,0 +1,159 @@
+"""Medication summary (10160-0): substanceAdministration (3.4) -> MedicationStatement + Medication.
+
+Both pharmacy namespaces are read through ``parse.kids`` (namespace URI, not prefix). The
+product's brand name, product code and ATC class go to ``Medication.code``; each active
+ingredient (ATC) with its strength (Ratio) to ``Medication.ingredient``; the dose form to
+``Medication.form``; the package (R4 Medication has no packaging element) to the extension
+``https://passerelle.fr/fhir/StructureDefinition/medication-package``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+
+from cda_transform import datatypes as dt
+from cda_transform.context import Context
+from cda_transform.mappers.common import absent_concept, base, is_absent, kid, note, put, related, status_code
+from cda_transform.parse import has_null, kids, path, text_of, xsi_type
+
+PACKAGE = "https://passerelle.fr/fhir/StructureDefinition/medication-package"
+STATUS = {"active": "active", "completed": "completed", "aborted": "stopped", "suspended": "on-hold",
+          "cancelled": "not-taken", "new": "intended", "held": "on-hold"}
+PERIOD_UNITS = {"s": "s", "min": "min", "h": "h", "d": "d", "wk": "wk", "mo": "mo", "a": "a"}
+EVENTS = {"MORN", "MORN.early", "MORN.late", "NOON", "AFT", "AFT.early", "AFT.late", "EVE", "EVE.early",
+          "EVE.late", "NIGHT", "PHS", "HS", "WAKE", "C", "CM", "CD", "CV", "AC", "ACM", "ACD", "ACV", "PC",
+          "PCM", "PCD", "PCV"}
+
+
+def map_medication(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
+    tr = ctx.translator
+    res = base("MedicationStatement", ctx, stmt)
+    code_el = kid(stmt, "code")
+    material = path(stmt, "consumable/manufacturedProduct/manufacturedMaterial")
+    if is_absent(code_el):
+        res["status"] = "unknown" if (code_el.get("code") or "").endswith("-info") else "active"
+        res["medicationCodeableConcept"] = tr.concept(code_el) or absent_concept(
+            "no-medication-info", "No information about medications")
+    elif material is None or (has_null(material) and not len(kids(material))):
+        res["status"] = "unknown"
+        res["medicationCodeableConcept"] = tr.concept_or_absent(material, text=tr.reference_text(stmt))
+    else:
+        res["status"] = STATUS.get(status_code(stmt) or "", "active")
+        res["medicationReference"] = ctx.add(_medication(ctx, material, stmt))
+
+    for t in kids(stmt, "effectiveTime"):
+        kind = xsi_type(t)
+        if kind in (None, "IVL_TS", "TS"):
+            p = dt.period(t)
+            if p:
+                res["effectivePeriod"] = p
+                break
+    dosage = _dosage(ctx, stmt)
+    if dosage:
+        res["dosage"] = [dosage]
+    reasons = [c for c in (tr.concept(kid(r, "value"), text=tr.reference_text(r)) for r in related(stmt, "RSON"))
+               if c]
+    put(res, "reasonCode", reasons)
+    put(res, "note", note(ctx, stmt))
+    return res
+
+
+def _medication(ctx: Context, material: etree._Element, stmt: etree._Element) -> dict[str, Any]:
+    tr = ctx.translator
+    med: dict[str, Any] = {"resourceType": "Medication"}
+    brand = text_of(kid(material, "name"))
+    code = tr.concept(kid(material, "code"))
+    generic = tr.concept(path(material, "asSpecializedKind/generalizedMaterialKind/code"))
+    concept: dict[str, Any] = {}
+    codings = (code or {}).get("coding", []) + (generic or {}).get("coding", [])
+    if codings:
+        concept["coding"] = codings
+    label = brand or (code or {}).get("text") or (generic or {}).get("text")
+    if label:
+        concept["text"] = label
+    if not concept:
+        concept = {"text": tr.reference_text(stmt) or "Médicament non précisé"}
+    med["code"] = concept
+    put(med, "form", tr.concept(kid(material, "formCode")))
+    ingredients = []
+    for ing in kids(material, "ingredient") + [i for part in kids(material, "part")
+                                               for i in kids(kid(part, "partProduct"), "ingredient")]:
+        substance = kid(ing, "ingredientSubstance")
+        item = tr.concept(kid(substance, "code")) or (
+            {"text": text_of(kid(substance, "name"))} if text_of(kid(substance, "name")) else None)
+        if item is None:
+            item = tr.concept_or_absent(kid(substance, "code"))
+        entry: dict[str, Any] = {"itemCodeableConcept": item, "isActive": ing.get("classCode", "ACTI") == "ACTI"}
+        strength = dt.ratio(kid(ing, "quantity"))
+        if strength and strength.get("numerator"):
+            entry["strength"] = strength
+        ingredients.append(entry)
+    put(med, "ingredient", ingredients)
+    package = _package(ctx, material)
+    if package:
+        med["extension"] = [package]
+    lot = text_of(kid(material, "lotNumberText"))
+    if lot:
+        med["batch"] = {"lotNumber": lot}
+    return med
+
+
+def _package(ctx: Context, material: etree._Element) -> dict[str, Any] | None:
+    content = kid(material, "asContent")
+    container = kid(content, "containerPackagedProduct")
+    if container is None:
+        return None
+    parts: list[dict[str, Any]] = []
+    form = ctx.translator.concept(kid(container, "formCode"))
+    if form:
+        parts.append({"url": "form", "valueCodeableConcept": form})
+    name = text_of(kid(container, "name"))
+    if name:
+        parts.append({"url": "name", "valueString": name})
+    for tag in ("capacityQuantity",):
+        q = dt.quantity(kid(container, tag))
+        if q:
+            parts.append({"url": "capacity", "valueQuantity": q})
+    q = dt.quantity(kid(content, "quantity"))
+    if q:
+        parts.append({"url": "quantity", "valueQuantity": q})
+    return {"url": PACKAGE, "extension": parts} if parts else None
+
+
+def _dosage(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
+    tr = ctx.translator
+    dosage: dict[str, Any] = {}
+    repeat: dict[str, Any] = {}
+    for t in kids(stmt, "effectiveTime"):
+        kind = xsi_type(t)
+        if kind == "PIVL_TS":
+            per = kid(t, "period")
+            value = dt.decimal(per.get("value")) if per is not None else None
+            unit = PERIOD_UNITS.get((per.get("unit") or "").strip()) if per is not None else None
+            if value is not None and value >= 0 and unit:
+                repeat.update(frequency=1, period=value, periodUnit=unit)
+        elif kind == "EIVL_TS":
+            event = kid(t, "event")
+            code = (event.get("code") or "") if event is not None else ""
+            if code in EVENTS:
+                repeat.setdefault("when", []).append(code)
+            concept = tr.concept(event)
+            if concept:
+                dosage.setdefault("additionalInstruction", []).append(concept)
+    if repeat:
+        dosage["timing"] = {"repeat": repeat}
+    dose = kid(stmt, "doseQuantity")
+    if dose is not None:
+        single = dt.quantity(dose)
+        low, high = dt.quantity(kid(dose, "low")), dt.quantity(kid(dose, "high"))
+        if single:
+            dosage["doseAndRate"] = [{"doseQuantity": single}]
+        elif low or high:
+            rng = {k: v for k, v in (("low", low), ("high", high)) if v}
+            dosage["doseAndRate"] = [{"doseRange": rng}]
+    put(dosage, "route", tr.concept(kid(stmt, "routeCode")))
+    text = tr.reference_text(stmt)
+    put(dosage, "text", text)
+    return dosage

@@ -1,0 +1,204 @@
+"""Coded CDA elements (CD/CE/CV) to FHIR CodeableConcepts, translated to French when possible.
+
+How a translation is represented (the portal relies on it):
+
+* Every ``Coding`` built from the CDA carries the extension
+  ``https://passerelle.fr/fhir/StructureDefinition/translation-status`` with ``valueCode``
+  ``translated`` or ``not-translated``. ``not-translated`` is what the portal shows as
+  « non traduit ».
+* ``translated``: ``Coding.display`` holds the French designation returned by the
+  terminology service, and the designation the document gave (``@displayName``, or the
+  narrative text its ``originalText`` points to) is kept in the extension
+  ``https://passerelle.fr/fhir/StructureDefinition/original-display`` (``valueString``).
+* ``not-translated``: ``Coding.display`` keeps the original designation unchanged.
+* The code and system are never changed; the CDA ``<translation>`` children (national codes)
+  follow as extra codings, processed the same way. ``CodeableConcept.text`` holds the
+  original text (``originalText``, resolved through the narrative when it is a reference,
+  else the original designation), so nothing the document said is lost.
+
+The French designations come only from the terminology service (a ``Terminology`` passed
+in, or the in-process ``terminology.display`` when that package provides it). There is no
+built-in clinical translation table: without a terminology, every coding is marked
+``not-translated``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from lxml import etree
+
+from cda_transform.coded_elements import CodedElement
+from cda_transform.datatypes import system_uri
+from cda_transform.parse import has_null, kid, kids, text_of
+
+TRANSLATION_STATUS = "https://passerelle.fr/fhir/StructureDefinition/translation-status"
+ORIGINAL_DISPLAY = "https://passerelle.fr/fhir/StructureDefinition/original-display"
+DATA_ABSENT = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+
+NULL_TO_ABSENT = {
+    "UNK": "unknown", "NI": "unknown", "UNC": "unknown", "ASKU": "asked-unknown", "NAV": "temp-unknown",
+    "NASK": "not-asked", "MSK": "masked", "NA": "not-applicable", "OTH": "unsupported",
+    "PINF": "positive-infinity", "NINF": "negative-infinity", "NP": "unknown", "TRC": "unknown",
+    "QS": "unknown", "INV": "error", "DER": "unknown",
+}
+
+
+class Terminology(Protocol):
+    """The one call cda_transform needs from the terminology service."""
+
+    def display(self, system: str, code: str, lang: str) -> str | None: ...
+
+
+def default_terminology() -> Callable[[str, str, str], str | None] | None:
+    """``terminology.display`` when the in-process terminology package exposes it, else None."""
+    try:
+        import terminology
+    except ImportError:
+        return None
+    fn = getattr(terminology, "display", None)
+    return fn if callable(fn) else None
+
+
+class Translator:
+    """Builds CodeableConcepts from CDA coded elements and keeps translation statistics."""
+
+    def __init__(
+        self,
+        lookup: Callable[[str, str, str], str | None] | None,
+        lang: str,
+        narrative_ids: dict[str, str],
+        listed: dict[etree._Element, CodedElement],
+    ) -> None:
+        self._lookup = lookup
+        self.lang = lang
+        self._ids = narrative_ids
+        self.listed = listed
+        self._cache: dict[tuple[str, str], str | None] = {}
+        self.translated = 0
+        self.untranslated = 0
+        self.lookup_errors: list[str] = []
+        self.untranslated_listed: list[etree._Element] = []
+        self.seen_listed: set[etree._Element] = set()
+
+    # ------------------------------------------------------------ text helpers
+
+    def original_text(self, el: etree._Element | None) -> str | None:
+        """``originalText`` content, following ``reference/@value`` into the narrative."""
+        ot = kid(el, "originalText")
+        if ot is None:
+            return None
+        ref = kid(ot, "reference")
+        if ref is not None:
+            target = (ref.get("value") or "").lstrip("#")
+            if target in self._ids:
+                return self._ids[target]
+        return text_of(ot) if ref is None else (text_of(ot) or None)
+
+    def reference_text(self, stmt: etree._Element | None) -> str | None:
+        """Text of a statement's ``text`` element (a narrative reference or inline text)."""
+        t = kid(stmt, "text")
+        if t is None:
+            return None
+        ref = kid(t, "reference")
+        if ref is not None:
+            target = (ref.get("value") or "").lstrip("#")
+            if target in self._ids:
+                return self._ids[target]
+        return text_of(t)
+
+    # ------------------------------------------------------------ translation
+
+    def _french(self, system: str, code: str) -> str | None:
+        if self._lookup is None:
+            return None
+        key = (system, code)
+        if key not in self._cache:
+            try:
+                value = self._lookup(system, code, self.lang)
+            except Exception as exc:  # a failing terminology must not lose the document
+                if len(self.lookup_errors) < 5:
+                    self.lookup_errors.append(f"{system}|{code}: {type(exc).__name__}: {exc}")
+                value = None
+            self._cache[key] = value.strip() if isinstance(value, str) and value.strip() else None
+        return self._cache[key]
+
+    def coding(self, el: etree._Element, fallback_display: str | None = None) -> dict[str, Any] | None:
+        code = (el.get("code") or "").strip()
+        if not code:
+            return None
+        out: dict[str, Any] = {}
+        system = system_uri(el.get("codeSystem"))
+        if system:
+            out["system"] = system
+        version = (el.get("codeSystemVersion") or "").strip()
+        if version:
+            out["version"] = version
+        out["code"] = code
+        original = (el.get("displayName") or "").strip() or fallback_display
+        french = self._french(system, code) if system else None
+        if french:
+            self.translated += 1
+            out["display"] = french
+            out["extension"] = [{"url": TRANSLATION_STATUS, "valueCode": "translated"}]
+            if original and original != french:
+                out["extension"].append({"url": ORIGINAL_DISPLAY, "valueString": original})
+        else:
+            self.untranslated += 1
+            if original:
+                out["display"] = original
+            out["extension"] = [{"url": TRANSLATION_STATUS, "valueCode": "not-translated"}]
+        return out
+
+    def concept(self, el: etree._Element | None, *, text: str | None = None) -> dict[str, Any] | None:
+        """CodeableConcept for a CD element, or None when it says nothing at all."""
+        if el is None:
+            return None
+        listed = el in self.listed
+        if listed:
+            self.seen_listed.add(el)
+        orig_text = self.original_text(el) or text
+        codings: list[dict[str, Any]] = []
+        main = self.coding(el, orig_text)
+        if main:
+            codings.append(main)
+            if listed and any(e.get("valueCode") == "not-translated" for e in main["extension"]):
+                self.untranslated_listed.append(el)
+        stack = kids(el, "translation")
+        while stack:
+            tr = stack.pop(0)
+            c = self.coding(tr, self.original_text(tr))
+            if c and c not in codings:
+                codings.append(c)
+            stack.extend(kids(tr, "translation"))
+        out: dict[str, Any] = {}
+        if codings:
+            out["coding"] = codings
+        label = orig_text or (el.get("displayName") or "").strip() or None
+        if label:
+            out["text"] = label
+        if not out:
+            return None
+        return out
+
+    def concept_or_absent(self, el: etree._Element | None, *, text: str | None = None) -> dict[str, Any]:
+        """A CodeableConcept that always exists: for mandatory FHIR elements.
+
+        When the CDA gives a nullFlavor (or nothing), the concept carries the standard
+        data-absent-reason extension and whatever text the document had.
+        """
+        found = self.concept(el, text=text)
+        if found:
+            return found
+        flavor = el.get("nullFlavor") if el is not None and has_null(el) else "UNK"
+        out: dict[str, Any] = {"extension": [{"url": DATA_ABSENT, "valueCode": NULL_TO_ABSENT.get(flavor, "unknown")}]}
+        out["text"] = text or "Information non disponible"
+        return out
+
+
+def code_of(el: etree._Element | None) -> str | None:
+    if el is None:
+        return None
+    value = (el.get("code") or "").strip()
+    return value or None
