@@ -22,11 +22,15 @@ EXIT_OK, EXIT_BAD_INPUT = 0, 2
 def register(subparsers: Any) -> None:
     cda = subparsers.add_parser("cda", help="eHDSI CDA <-> FHIR transformations")
     sub = cda.add_subparsers(dest="cda_command", required=True)
-    to_fhir = sub.add_parser("to-fhir", help="eHDSI Patient Summary CDA -> FHIR document Bundle (JSON on stdout)")
+    to_fhir = sub.add_parser(
+        "to-fhir", help="eHDSI Patient Summary CDA -> FHIR document Bundle (JSON on stdout)"
+    )
     to_fhir.add_argument("file", type=Path, help="CDA XML file")
     to_fhir.add_argument("--lang", default="fr-FR", help="target language (default fr-FR)")
     to_fhir.set_defaults(func=run_to_fhir)
-    to_cda = sub.add_parser("to-cda", help="FHIR document Bundle (JSON) -> eHDSI Patient Summary CDA (XML on stdout)")
+    to_cda = sub.add_parser(
+        "to-cda", help="FHIR document Bundle (JSON) -> eHDSI Patient Summary CDA (XML on stdout)"
+    )
     to_cda.add_argument("file", type=Path, help="FHIR Bundle JSON file")
     to_cda.set_defaults(func=run_to_cda)
 
@@ -44,7 +48,9 @@ def _read(path: Path, limit: int) -> bytes:
     try:
         size = path.stat().st_size
         if size > limit:
-            raise TransformError(f"Fichier trop volumineux ({size} octets, limite {limit}).", code="too-costly")
+            raise TransformError(
+                f"Fichier trop volumineux ({size} octets, limite {limit}).", code="too-costly"
+            )
         return path.read_bytes()
     except OSError as exc:
         raise TransformError(f"Fichier illisible : {exc.strerror or exc}", code="not-found") from None
@@ -67,7 +73,9 @@ def run_to_cda(args: argparse.Namespace) -> int:
     try:
         from cda_transform.to_cda import to_cda
     except ImportError:
-        return _refuse(TransformError("La conversion FHIR -> CDA n'est pas disponible.", code="not-supported"))
+        return _refuse(
+            TransformError("La conversion FHIR -> CDA n'est pas disponible.", code="not-supported")
+        )
     try:
         raw = _read(args.file, MAX_BYTES)
         try:

@@ -47,9 +47,7 @@ OID_TO_URI = {
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_TS = re.compile(
-    r"^(\d{4})(\d{2})?(\d{2})?(?:(\d{2})(\d{2})?(\d{2})?(\.\d+)?)?\s*([+-]\d{4}|Z)?$"
-)
+_TS = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(?:(\d{2})(\d{2})?(\d{2})?(\.\d+)?)?\s*([+-]\d{4}|Z)?$")
 _DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
 
 
@@ -223,7 +221,14 @@ def identifiers(parent: etree._Element | None) -> list[dict[str, Any]]:
     return [i for i in (identifier(e) for e in kids(parent, "id")) if i]
 
 
-_NAME_USE = {"L": "official", "P": "nickname", "A": "anonymous", "SRCH": "usual", "C": "old", "OR": "official"}
+_NAME_USE = {
+    "L": "official",
+    "P": "nickname",
+    "A": "anonymous",
+    "SRCH": "usual",
+    "C": "old",
+    "OR": "official",
+}
 
 
 def human_name(el: etree._Element | None) -> dict[str, Any] | None:
@@ -265,10 +270,24 @@ def org_name(parent: etree._Element | None) -> str | None:
     return None
 
 
-_ADDR_USE = {"H": "home", "HP": "home", "HV": "home", "WP": "work", "DIR": "work", "PUB": "work", "TMP": "temp",
-             "OLD": "old", "BAD": "old"}
-_ADDR_PARTS = {"city": "city", "postalCode": "postalCode", "state": "state", "country": "country",
-               "county": "district"}
+_ADDR_USE = {
+    "H": "home",
+    "HP": "home",
+    "HV": "home",
+    "WP": "work",
+    "DIR": "work",
+    "PUB": "work",
+    "TMP": "temp",
+    "OLD": "old",
+    "BAD": "old",
+}
+_ADDR_PARTS = {
+    "city": "city",
+    "postalCode": "postalCode",
+    "state": "state",
+    "country": "country",
+    "county": "district",
+}
 
 
 def address(el: etree._Element | None) -> dict[str, Any] | None:
@@ -302,8 +321,16 @@ def addresses(parent: etree._Element | None) -> list[dict[str, Any]]:
 
 
 _TEL_SCHEME = {"tel": "phone", "fax": "fax", "mailto": "email", "http": "url", "https": "url"}
-_TEL_USE = {"H": "home", "HP": "home", "HV": "home", "WP": "work", "MC": "mobile", "TMP": "temp",
-            "EC": "home", "PG": "mobile"}
+_TEL_USE = {
+    "H": "home",
+    "HP": "home",
+    "HV": "home",
+    "WP": "work",
+    "MC": "mobile",
+    "TMP": "temp",
+    "EC": "home",
+    "PG": "mobile",
+}
 
 
 def contact_point(el: etree._Element | None) -> dict[str, Any] | None:

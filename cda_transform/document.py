@@ -53,7 +53,8 @@ def to_fhir(xml: bytes, *, lang: str = "fr-FR", terminology: Terminology | None 
     require_patient_summary(kind)
     assert kind.level is not None
     lookup: Callable[[str, str, str], str | None] | None = (
-        terminology.display if terminology is not None else default_terminology())
+        terminology.display if terminology is not None else default_terminology()
+    )
     listed = coded_elements.select(root, kind.level)
     translator = Translator(lookup, lang, narrative_ids(root), listed)
     ctx = Context(hashlib.sha256(xml).hexdigest(), translator, kind.language)
@@ -71,8 +72,11 @@ def to_fhir(xml: bytes, *, lang: str = "fr-FR", terminology: Terminology | None 
         sections = build_sections(ctx, body)
         missing = missing_required([s for c in kids(body, "component") for s in kids(c, "section")])
         if missing:
-            ctx.warn(f"Sections obligatoires eHDSI absentes : {', '.join(missing)} (ERROR_PS_MISSING_BASIC_SECTIONS).",
-                     body)
+            ctx.warn(
+                f"Sections obligatoires eHDSI absentes : {', '.join(missing)} "
+                "(ERROR_PS_MISSING_BASIC_SECTIONS).",
+                body,
+            )
     else:
         pdf = pdf_bytes(ctx, root)
         sections = []
@@ -98,22 +102,41 @@ def to_fhir(xml: bytes, *, lang: str = "fr-FR", terminology: Terminology | None 
     }
     issues += ctx.issues + _translation_issues(translator)
     if not issues:
-        issues = [{"severity": "information", "code": "informational", "diagnostics": "Conversion sans avertissement."}]
+        issues = [
+            {
+                "severity": "information",
+                "code": "informational",
+                "diagnostics": "Conversion sans avertissement.",
+            }
+        ]
     return ToFhirResult(bundle=prune(bundle), outcome={"resourceType": "OperationOutcome", "issue": issues})
 
 
-def _composition(ctx: Context, root: Any, lang: str, authors: list[dict[str, str]], custodian: dict[str, str] | None,
-                 attesters: list[dict[str, Any]], events: list[dict[str, Any]], sections: list[dict[str, Any]]) -> (
-        dict[str, Any]):
+def _composition(
+    ctx: Context,
+    root: Any,
+    lang: str,
+    authors: list[dict[str, str]],
+    custodian: dict[str, str] | None,
+    attesters: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    sections: list[dict[str, Any]],
+) -> dict[str, Any]:
     tr = ctx.translator
     doc_type = tr.concept(kid(root, "code")) or {}
     codings = [c for c in doc_type.get("coding", []) if c.get("system") == "http://loinc.org"]
     if not codings:
         doc_type = {"coding": [LOINC_PS, *doc_type.get("coding", [])], "text": doc_type.get("text")}
     if not authors:
-        authors = [ctx.add({"resourceType": "Device", "deviceName": [{"name": "Passerelle cda_transform",
-                                                                      "type": "manufacturer-name"}]},
-                           key="Device|passerelle")]
+        authors = [
+            ctx.add(
+                {
+                    "resourceType": "Device",
+                    "deviceName": [{"name": "Passerelle cda_transform", "type": "manufacturer-name"}],
+                },
+                key="Device|passerelle",
+            )
+        ]
         ctx.warn("Document sans auteur : la passerelle est indiquée comme auteur de la transformation.")
     original_title = text_of(kid(root, "title"))
     comp: dict[str, Any] = {
@@ -151,50 +174,90 @@ def _composition(ctx: Context, root: Any, lang: str, authors: list[dict[str, str
     div = element("div")
     sub(div, "p", comp["title"] + (f" — titre d'origine : « {original_title} »" if original_title else ""))
     if ctx.source_lang:
-        sub(div, "p", f"Langue du document source : {ctx.source_lang}. Les désignations sans traduction française "
-                      "sont signalées « non traduit ».")
+        sub(
+            div,
+            "p",
+            f"Langue du document source : {ctx.source_lang}. Les désignations sans traduction française "
+            "sont signalées « non traduit ».",
+        )
     comp["text"] = {"status": "generated", "div": serialize(div)}
     return comp
 
 
 def _pdf_section(source: dict[str, str], has_pdf: bool, lang: str | None) -> dict[str, Any]:
     div = element("div")
-    sub(div, "p", "Synthèse médicale reçue au niveau 1 : le contenu clinique est dans le document PDF d'origine "
-                  f"({lang or 'langue inconnue'}), joint à la référence documentaire."
-        if has_pdf else "Synthèse médicale de niveau 1 sans PDF lisible : voir le document CDA d'origine joint.")
-    return {"title": "Synthèse médicale (document PDF d'origine)", "code": {"coding": [LOINC_PS]},
-            "text": {"status": "generated", "div": serialize(div)}, "entry": [source]}
+    sub(
+        div,
+        "p",
+        "Synthèse médicale reçue au niveau 1 : le contenu clinique est dans le document PDF d'origine "
+        f"({lang or 'langue inconnue'}), joint à la référence documentaire."
+        if has_pdf
+        else "Synthèse médicale de niveau 1 sans PDF lisible : voir le document CDA d'origine joint.",
+    )
+    return {
+        "title": "Synthèse médicale (document PDF d'origine)",
+        "code": {"coding": [LOINC_PS]},
+        "text": {"status": "generated", "div": serialize(div)},
+        "entry": [source],
+    }
 
 
 def _header_code_checks(ctx: Context, root: Any) -> None:
     code = kid(root, "code")
     if code is not None and code.get("codeSystem") != LOINC_OID:
-        ctx.warn(f"Code du document {code.get('code')!r} avec un système de codage inattendu "
-                 f"({code.get('codeSystem')!r}) au lieu de LOINC.", code)
+        ctx.warn(
+            f"Code du document {code.get('code')!r} avec un système de codage inattendu "
+            f"({code.get('codeSystem')!r}) au lieu de LOINC.",
+            code,
+        )
     for el, item in ctx.translator.listed.items():
-        if item.usage in ("R", "RNFA") and not el.get("code") and not el.get("nullFlavor") and \
-                kid(el, "originalText") is None:
+        if (
+            item.usage in ("R", "RNFA")
+            and not el.get("code")
+            and not el.get("nullFlavor")
+            and kid(el, "originalText") is None
+        ):
             ctx.warn(f"Élément codé obligatoire sans code ni nullFlavor ({item.xpath}).", el)
 
 
 def _translation_issues(tr: Translator) -> list[dict[str, Any]]:
     issues: list[dict[str, Any]] = []
     if tr._lookup is None:
-        issues.append({"severity": "information", "code": "not-found",
-                       "diagnostics": "Aucun service de terminologie disponible : aucune désignation française, "
-                                      "tous les codages sont marqués « not-translated »."})
+        issues.append(
+            {
+                "severity": "information",
+                "code": "not-found",
+                "diagnostics": "Aucun service de terminologie disponible : aucune désignation française, "
+                "tous les codages sont marqués « not-translated ».",
+            }
+        )
     for err in tr.lookup_errors:
-        issues.append({"severity": "warning", "code": "exception",
-                       "diagnostics": f"Service de terminologie en erreur : {err}"})
-    issues.append({"severity": "information", "code": "informational",
-                   "diagnostics": f"Traduction vers {tr.lang} : {tr.translated} codage(s) traduit(s), "
-                                  f"{tr.untranslated} non traduit(s)."})
+        issues.append(
+            {
+                "severity": "warning",
+                "code": "exception",
+                "diagnostics": f"Service de terminologie en erreur : {err}",
+            }
+        )
+    issues.append(
+        {
+            "severity": "information",
+            "code": "informational",
+            "diagnostics": f"Traduction vers {tr.lang} : {tr.translated} codage(s) traduit(s), "
+            f"{tr.untranslated} non traduit(s).",
+        }
+    )
     if tr.untranslated_listed:
         where = [xpath_of(e) for e in tr.untranslated_listed[:10]]
-        issues.append({"severity": "warning", "code": "code-invalid",
-                       "diagnostics": f"{len(tr.untranslated_listed)} élément(s) de la liste eHDSI des éléments "
-                                      "codés sans désignation française (affichés « non traduit »).",
-                       "expression": where})
+        issues.append(
+            {
+                "severity": "warning",
+                "code": "code-invalid",
+                "diagnostics": f"{len(tr.untranslated_listed)} élément(s) de la liste eHDSI des éléments "
+                "codés sans désignation française (affichés « non traduit »).",
+                "expression": where,
+            }
+        )
     return issues
 
 

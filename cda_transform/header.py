@@ -58,9 +58,9 @@ def organization(ctx: Context, el: etree._Element | None) -> dict[str, str] | No
     return ctx.add(res, key=key)
 
 
-def practitioner(ctx: Context, entity: etree._Element | None, person_tag: str = "assignedPerson") -> (
-    dict[str, str] | None
-):
+def practitioner(
+    ctx: Context, entity: etree._Element | None, person_tag: str = "assignedPerson"
+) -> dict[str, str] | None:
     """A Practitioner from an assignedAuthor / assignedEntity (when it names a person)."""
     if entity is None:
         return None
@@ -93,7 +93,9 @@ def practitioner_role(
         return None
     who = practitioner(ctx, entity)
     org = organization(ctx, kid(entity, "representedOrganization"))
-    codes = [c for c in (ctx.translator.concept(function_code), ctx.translator.concept(kid(entity, "code"))) if c]
+    codes = [
+        c for c in (ctx.translator.concept(function_code), ctx.translator.concept(kid(entity, "code"))) if c
+    ]
     if who is None and org is None:
         return None
     res: dict[str, Any] = {"resourceType": "PractitionerRole"}
@@ -159,8 +161,13 @@ def patient(ctx: Context, root: etree._Element) -> dict[str, Any]:
     return res
 
 
-def _contact(ctx: Context, entity: etree._Element, person: etree._Element | None, relationship: list[
-        dict[str, Any]], org_el: etree._Element | None) -> dict[str, Any] | None:
+def _contact(
+    ctx: Context,
+    entity: etree._Element,
+    person: etree._Element | None,
+    relationship: list[dict[str, Any]],
+    org_el: etree._Element | None,
+) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
     if relationship:
         out["relationship"] = relationship
@@ -258,8 +265,12 @@ def service_events(ctx: Context, root: etree._Element) -> list[dict[str, Any]]:
         if code:
             entry["code"] = [code]
         details = [
-            r for r in (practitioner_role(ctx, kid(pf, "assignedEntity"), kid(pf, "functionCode"))
-                        for pf in kids(ev, "performer")) if r
+            r
+            for r in (
+                practitioner_role(ctx, kid(pf, "assignedEntity"), kid(pf, "functionCode"))
+                for pf in kids(ev, "performer")
+            )
+            if r
         ]
         if details:
             entry["detail"] = details

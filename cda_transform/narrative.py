@@ -17,8 +17,18 @@ from cda_transform.parse import is_cda, local, text_of
 XHTML = "http://www.w3.org/1999/xhtml"
 
 _SIMPLE = {
-    "br": "br", "sub": "sub", "sup": "sup", "tr": "tr", "td": "td", "th": "th", "thead": "thead",
-    "tbody": "tbody", "tfoot": "tfoot", "col": "col", "colgroup": "colgroup", "item": "li",
+    "br": "br",
+    "sub": "sub",
+    "sup": "sup",
+    "tr": "tr",
+    "td": "td",
+    "th": "th",
+    "thead": "thead",
+    "tbody": "tbody",
+    "tfoot": "tfoot",
+    "col": "col",
+    "colgroup": "colgroup",
+    "item": "li",
 }
 _BLOCK = {"paragraph", "list", "table", "div"}
 _CELL_ATTRS = {"colspan", "rowspan", "align", "valign", "width", "span"}

@@ -49,22 +49,49 @@ def pdf_bytes(ctx: Context, root: etree._Element) -> bytes | None:
 
 def source_documents(ctx: Context, root: etree._Element, xml: bytes, pdf: bytes | None) -> dict[str, str]:
     """Binary resources for the CDA (and PDF) and the DocumentReference pointing to them."""
-    cda_ref = ctx.add({"resourceType": "Binary", "contentType": "text/xml",
-                       "data": base64.b64encode(xml).decode("ascii")})
-    contents = [{"attachment": {"contentType": "text/xml", "url": cda_ref["reference"],
-                                "title": "Document CDA eHDSI d'origine", "size": len(xml)}}]
+    cda_ref = ctx.add(
+        {"resourceType": "Binary", "contentType": "text/xml", "data": base64.b64encode(xml).decode("ascii")}
+    )
+    contents = [
+        {
+            "attachment": {
+                "contentType": "text/xml",
+                "url": cda_ref["reference"],
+                "title": "Document CDA eHDSI d'origine",
+                "size": len(xml),
+            }
+        }
+    ]
     if ctx.source_lang:
         contents[0]["attachment"]["language"] = ctx.source_lang
     if pdf is not None:
-        pdf_ref = ctx.add({"resourceType": "Binary", "contentType": "application/pdf",
-                           "data": base64.b64encode(pdf).decode("ascii")})
-        contents.append({"attachment": {"contentType": "application/pdf", "url": pdf_ref["reference"],
-                                        "title": "Synthèse médicale (PDF d'origine)", "size": len(pdf)}})
+        pdf_ref = ctx.add(
+            {
+                "resourceType": "Binary",
+                "contentType": "application/pdf",
+                "data": base64.b64encode(pdf).decode("ascii"),
+            }
+        )
+        contents.append(
+            {
+                "attachment": {
+                    "contentType": "application/pdf",
+                    "url": pdf_ref["reference"],
+                    "title": "Synthèse médicale (PDF d'origine)",
+                    "size": len(pdf),
+                }
+            }
+        )
         if ctx.source_lang:
             contents[1]["attachment"]["language"] = ctx.source_lang
-    doc: dict[str, Any] = {"resourceType": "DocumentReference", "status": "current",
-                           "type": {"coding": [LOINC_PS]}, "subject": dict(ctx.patient_ref),
-                           "description": "Synthèse médicale eHDSI reçue (document source)", "content": contents}
+    doc: dict[str, Any] = {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "type": {"coding": [LOINC_PS]},
+        "subject": dict(ctx.patient_ref),
+        "description": "Synthèse médicale eHDSI reçue (document source)",
+        "content": contents,
+    }
     master = dt.identifier(kid(root, "id"))
     if master:
         doc["masterIdentifier"] = master
@@ -72,21 +99,60 @@ def source_documents(ctx: Context, root: etree._Element, xml: bytes, pdf: bytes 
 
 
 def provenances(ctx: Context, composition: dict[str, str], source: dict[str, str], lang: str) -> None:
-    gateway = ctx.add({"resourceType": "Device", "deviceName": [{"name": "Passerelle cda_transform",
-                                                                  "type": "manufacturer-name"}]},
-                      key="Device|passerelle")
-    agent = [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
-                                   "code": "assembler", "display": "Assembleur"}]}, "who": gateway}]
+    gateway = ctx.add(
+        {
+            "resourceType": "Device",
+            "deviceName": [{"name": "Passerelle cda_transform", "type": "manufacturer-name"}],
+        },
+        key="Device|passerelle",
+    )
+    agent = [
+        {
+            "type": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                        "code": "assembler",
+                        "display": "Assembleur",
+                    }
+                ]
+            },
+            "who": gateway,
+        }
+    ]
     entity = [{"role": "source", "what": source}]
     recorded = now()
-    ctx.add({"resourceType": "Provenance", "target": [composition], "recorded": recorded,
-             "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
-                                      "code": "TRANSFORM", "display": "transformation"}],
-                          "text": "Transformation CDA eHDSI vers FHIR (document IPS)"},
-             "agent": agent, "entity": entity})
+    ctx.add(
+        {
+            "resourceType": "Provenance",
+            "target": [composition],
+            "recorded": recorded,
+            "activity": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                        "code": "TRANSFORM",
+                        "display": "transformation",
+                    }
+                ],
+                "text": "Transformation CDA eHDSI vers FHIR (document IPS)",
+            },
+            "agent": agent,
+            "entity": entity,
+        }
+    )
     tr = ctx.translator
-    ctx.add({"resourceType": "Provenance", "target": [composition], "recorded": recorded,
-             "activity": {"coding": [{"system": ACTIVITY, "code": "translation", "display": "Traduction"}],
-                          "text": f"Traduction {ctx.source_lang or '?'} → {lang} : {tr.translated} codage(s) "
-                                  f"traduit(s), {tr.untranslated} non traduit(s)"},
-             "agent": agent, "entity": entity})
+    ctx.add(
+        {
+            "resourceType": "Provenance",
+            "target": [composition],
+            "recorded": recorded,
+            "activity": {
+                "coding": [{"system": ACTIVITY, "code": "translation", "display": "Traduction"}],
+                "text": f"Traduction {ctx.source_lang or '?'} → {lang} : {tr.translated} codage(s) "
+                f"traduit(s), {tr.untranslated} non traduit(s)",
+            },
+            "agent": agent,
+            "entity": entity,
+        }
+    )

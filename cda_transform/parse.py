@@ -182,12 +182,19 @@ def has_null(el: etree._Element | None) -> bool:
 
 
 def xpath_of(el: etree._Element) -> str:
-    """A readable location for warnings (the lxml path, prefixes removed)."""
-    try:
-        raw = el.getroottree().getpath(el)
-    except (ValueError, TypeError):
-        return local(el)
-    return re.sub(r"\{[^}]*\}|[a-zA-Z0-9]+:", "", raw)
+    """A readable, prefix-free location for warnings, e.g. ``/ClinicalDocument/component/.../entry[2]``."""
+    steps: list[str] = []
+    node: etree._Element | None = el
+    while node is not None and isinstance(node.tag, str):
+        parent = node.getparent()
+        name = local(node)
+        if parent is not None:
+            same = [c for c in parent if isinstance(c.tag, str) and local(c) == name]
+            if len(same) > 1:
+                name += f"[{same.index(node) + 1}]"
+        steps.append(name)
+        node = parent
+    return "/" + "/".join(reversed(steps))
 
 
 # ---------------------------------------------------------------- document kind

@@ -44,8 +44,12 @@ TITLES_FR = {
 }
 REQUIRED = ("48765-2", "10160-0", "11450-4", "47519-4", "46264-8")
 EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
-NULL_TO_EMPTY = {"NASK": ("notasked", "Non demandé"), "MSK": ("withheld", "Information masquée"),
-                 "NA": ("notstarted", "Sans objet"), "ASKU": ("unavailable", "Information indisponible")}
+NULL_TO_EMPTY = {
+    "NASK": ("notasked", "Non demandé"),
+    "MSK": ("withheld", "Information masquée"),
+    "NA": ("notstarted", "Sans objet"),
+    "ASKU": ("unavailable", "Information indisponible"),
+}
 
 
 def section_code(sec: etree._Element) -> str | None:
@@ -61,7 +65,9 @@ def build_sections(ctx: Context, body: etree._Element) -> list[dict[str, Any]]:
 def _section(ctx: Context, sec: etree._Element, depth: int) -> dict[str, Any]:
     code = section_code(sec)
     original_title = text_of(kid(sec, "title"))
-    title = TITLES_FR.get(code or "") or (f"Autre section : {original_title}" if original_title else "Autre section")
+    title = TITLES_FR.get(code or "") or (
+        f"Autre section : {original_title}" if original_title else "Autre section"
+    )
     out: dict[str, Any] = {"title": title}
     concept = ctx.translator.concept(kid(sec, "code"), text=original_title)
     if concept:
@@ -72,12 +78,25 @@ def _section(ctx: Context, sec: etree._Element, depth: int) -> dict[str, Any]:
         try:
             res = map_entry(ctx, entry, code)
         except Exception as exc:  # a mapper bug must not lose the document; the entry is kept as text
-            ctx.warn(f"Entrée non structurée suite à une erreur interne ({type(exc).__name__}: {exc}).", entry,
-                     code="exception")
-            res = {"resourceType": "Observation", "status": "unknown", "subject": dict(ctx.patient_ref),
-                   "code": {"text": ctx.translator.reference_text(entry) or "Entrée non convertie"},
-                   "dataAbsentReason": {"coding": [{
-                       "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "error"}]}}
+            ctx.warn(
+                f"Entrée non structurée suite à une erreur interne ({type(exc).__name__}: {exc}).",
+                entry,
+                code="exception",
+            )
+            res = {
+                "resourceType": "Observation",
+                "status": "unknown",
+                "subject": dict(ctx.patient_ref),
+                "code": {"text": ctx.translator.reference_text(entry) or "Entrée non convertie"},
+                "dataAbsentReason": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+                            "code": "error",
+                        }
+                    ]
+                },
+            }
         refs.append(ctx.add(res))
         resources.append(res)
     index = {e["fullUrl"]: e["resource"] for e in ctx.entries}

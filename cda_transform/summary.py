@@ -15,11 +15,26 @@ from cda_transform.narrative import element, sub
 from cda_transform.translate import DATA_ABSENT, TRANSLATION_STATUS
 
 STATUS_FR = {
-    "active": "actif", "inactive": "inactif", "resolved": "résolu", "remission": "rémission", "recurrence": "récidive",
-    "relapse": "rechute", "completed": "terminé", "in-progress": "en cours", "stopped": "arrêté",
-    "not-done": "non réalisé", "unknown": "inconnu", "on-hold": "suspendu", "intended": "prévu",
-    "not-taken": "non pris", "final": "définitif", "preliminary": "préliminaire", "entered-in-error": "erreur",
-    "preparation": "en préparation", "cancelled": "annulé", "registered": "enregistré",
+    "active": "actif",
+    "inactive": "inactif",
+    "resolved": "résolu",
+    "remission": "rémission",
+    "recurrence": "récidive",
+    "relapse": "rechute",
+    "completed": "terminé",
+    "in-progress": "en cours",
+    "stopped": "arrêté",
+    "not-done": "non réalisé",
+    "unknown": "inconnu",
+    "on-hold": "suspendu",
+    "intended": "prévu",
+    "not-taken": "non pris",
+    "final": "définitif",
+    "preliminary": "préliminaire",
+    "entered-in-error": "erreur",
+    "preparation": "en préparation",
+    "cancelled": "annulé",
+    "registered": "enregistré",
 }
 CRITICALITY_FR = {"low": "faible", "high": "élevée", "unable-to-assess": "non évaluable"}
 SEVERITY_FR = {"mild": "légère", "moderate": "modérée", "severe": "sévère"}
@@ -29,8 +44,10 @@ def concept_label(concept: dict[str, Any] | None) -> str:
     if not concept:
         return ""
     for coding in concept.get("coding", []):
-        status = next((e.get("valueCode") for e in coding.get("extension", []) if e.get("url") == TRANSLATION_STATUS),
-                      None)
+        status = next(
+            (e.get("valueCode") for e in coding.get("extension", []) if e.get("url") == TRANSLATION_STATUS),
+            None,
+        )
         label = coding.get("display")
         if label:
             return label if status != "not-translated" else f"{label} (non traduit)"
@@ -67,7 +84,9 @@ def describe(res: dict[str, Any], index: dict[str, dict[str, Any]]) -> tuple[str
     details: list[str] = []
     if rtype == "AllergyIntolerance":
         what = concept_label(res.get("code")) or "Agent non précisé"
-        kind = concept_label(next((e["valueCodeableConcept"] for e in res.get("_type", {}).get("extension", [])), None))
+        kind = concept_label(
+            next((e["valueCodeableConcept"] for e in res.get("_type", {}).get("extension", [])), None)
+        )
         if kind:
             details.append(f"type : {kind}")
         for r in res.get("reaction", []):
@@ -181,7 +200,9 @@ def _obs_value(res: dict[str, Any]) -> str:
     return ""
 
 
-def french_table(title: str, resources: list[dict[str, Any]], index: dict[str, dict[str, Any]]) -> etree._Element:
+def french_table(
+    title: str, resources: list[dict[str, Any]], index: dict[str, dict[str, Any]]
+) -> etree._Element:
     div = element("div", class_="passerelle-fr", lang="fr-FR")
     sub(div, "h3", title)
     if not resources:

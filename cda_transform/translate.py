@@ -38,10 +38,22 @@ ORIGINAL_DISPLAY = "https://passerelle.fr/fhir/StructureDefinition/original-disp
 DATA_ABSENT = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 
 NULL_TO_ABSENT = {
-    "UNK": "unknown", "NI": "unknown", "UNC": "unknown", "ASKU": "asked-unknown", "NAV": "temp-unknown",
-    "NASK": "not-asked", "MSK": "masked", "NA": "not-applicable", "OTH": "unsupported",
-    "PINF": "positive-infinity", "NINF": "negative-infinity", "NP": "unknown", "TRC": "unknown",
-    "QS": "unknown", "INV": "error", "DER": "unknown",
+    "UNK": "unknown",
+    "NI": "unknown",
+    "UNC": "unknown",
+    "ASKU": "asked-unknown",
+    "NAV": "temp-unknown",
+    "NASK": "not-asked",
+    "MSK": "masked",
+    "NA": "not-applicable",
+    "OTH": "unsupported",
+    "PINF": "positive-infinity",
+    "NINF": "negative-infinity",
+    "NP": "unknown",
+    "TRC": "unknown",
+    "QS": "unknown",
+    "INV": "error",
+    "DER": "unknown",
 }
 
 
@@ -158,7 +170,7 @@ class Translator:
         listed = el in self.listed
         if listed:
             self.seen_listed.add(el)
-        orig_text = self.original_text(el) or text
+        orig_text = self.original_text(el)
         codings: list[dict[str, Any]] = []
         main = self.coding(el, orig_text)
         if main:
@@ -175,7 +187,7 @@ class Translator:
         out: dict[str, Any] = {}
         if codings:
             out["coding"] = codings
-        label = orig_text or (el.get("displayName") or "").strip() or None
+        label = orig_text or (el.get("displayName") or "").strip() or text or None
         if label:
             out["text"] = label
         if not out:
@@ -192,7 +204,9 @@ class Translator:
         if found:
             return found
         flavor = el.get("nullFlavor") if el is not None and has_null(el) else "UNK"
-        out: dict[str, Any] = {"extension": [{"url": DATA_ABSENT, "valueCode": NULL_TO_ABSENT.get(flavor, "unknown")}]}
+        out: dict[str, Any] = {
+            "extension": [{"url": DATA_ABSENT, "valueCode": NULL_TO_ABSENT.get(flavor, "unknown")}]
+        }
         out["text"] = text or "Information non disponible"
         return out
 

@@ -14,8 +14,10 @@ from typing import Any
 from lxml import etree
 
 XSD_DIR = Path(__file__).parent / "xsd"
-SCHEMAS = (("CDA_Pharma.xsd (eHDSI)", XSD_DIR / "current" / "CDA_Pharma.xsd"),
-           ("CDA_extended.xsd (epSOS)", XSD_DIR / "epsos" / "CDA_extended.xsd"))
+SCHEMAS = (
+    ("CDA_Pharma.xsd (eHDSI)", XSD_DIR / "current" / "CDA_Pharma.xsd"),
+    ("CDA_extended.xsd (epSOS)", XSD_DIR / "epsos" / "CDA_extended.xsd"),
+)
 MAX_REPORTED = 10
 
 
@@ -33,18 +35,30 @@ def validate(root: etree._Element) -> list[dict[str, Any]]:
         schema = _schema(path)
         if schema.validate(root):
             if first_errors:
-                return [{"severity": "information", "code": "informational",
-                         "diagnostics": f"Document non conforme à {first_name}, mais conforme à {name}."}]
+                return [
+                    {
+                        "severity": "information",
+                        "code": "informational",
+                        "diagnostics": f"Document non conforme à {first_name}, mais conforme à {name}.",
+                    }
+                ]
             return []
         if not first_errors:
             first_errors, first_name = list(schema.error_log), name
-    issues = [{
-        "severity": "warning", "code": "structure",
-        "diagnostics": f"Document non conforme aux schémas eHDSI ({', '.join(n for n, _ in SCHEMAS)}) ; "
-                       f"{len(first_errors)} erreur(s) pour {first_name}. Conversion poursuivie.",
-    }]
+    issues = [
+        {
+            "severity": "warning",
+            "code": "structure",
+            "diagnostics": f"Document non conforme aux schémas eHDSI ({', '.join(n for n, _ in SCHEMAS)}) ; "
+            f"{len(first_errors)} erreur(s) pour {first_name}. Conversion poursuivie.",
+        }
+    ]
     for err in first_errors[:MAX_REPORTED]:
-        issue = {"severity": "warning", "code": "structure", "diagnostics": f"ligne {err.line} : {err.message}"}
+        issue = {
+            "severity": "warning",
+            "code": "structure",
+            "diagnostics": f"ligne {err.line} : {err.message}",
+        }
         if err.path:
             issue["expression"] = [err.path]
         issues.append(issue)

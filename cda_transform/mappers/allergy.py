@@ -32,23 +32,44 @@ VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verific
 
 # SNOMED adverse-event types -> (type, category)
 EVENT_TYPES: dict[str, tuple[str | None, str | None]] = {
-    "420134006": (None, None), "609328004": ("allergy", None), "782197009": ("intolerance", None),
-    "419199007": ("allergy", None), "418038007": (None, None), "416098002": ("allergy", "medication"),
-    "414285001": ("allergy", "food"), "59037007": ("intolerance", "medication"),
-    "235719002": ("intolerance", "food"), "419511003": (None, "medication"), "418471000": (None, "food"),
-    "232347008": ("allergy", "environment"), "426232007": ("allergy", "environment"),
-    "418689008": ("allergy", None), "420113004": ("intolerance", "food"),
+    "420134006": (None, None),
+    "609328004": ("allergy", None),
+    "782197009": ("intolerance", None),
+    "419199007": ("allergy", None),
+    "418038007": (None, None),
+    "416098002": ("allergy", "medication"),
+    "414285001": ("allergy", "food"),
+    "59037007": ("intolerance", "medication"),
+    "235719002": ("intolerance", "food"),
+    "419511003": (None, "medication"),
+    "418471000": (None, "food"),
+    "232347008": ("allergy", "environment"),
+    "426232007": ("allergy", "environment"),
+    "418689008": ("allergy", None),
+    "420113004": ("intolerance", "food"),
 }
 SNOMED_STATUS = {"55561003": "active", "73425007": "inactive", "413322009": "resolved"}
 CONCERN_STATUS = {"active": "active", "completed": "resolved", "suspended": "inactive", "aborted": "inactive"}
-SEVERITY = {"255604002": "mild", "6736007": "moderate", "24484000": "severe", "371923003": "moderate",
-            "371924009": "severe", "399166001": "severe"}
+SEVERITY = {
+    "255604002": "mild",
+    "6736007": "moderate",
+    "24484000": "severe",
+    "371923003": "moderate",
+    "371924009": "severe",
+    "399166001": "severe",
+}
 CLINICAL_LABEL = {"active": "Actif", "inactive": "Inactif", "resolved": "Résolu"}
-VERIFICATION_LABEL = {"confirmed": "Confirmé", "unconfirmed": "Non confirmé", "refuted": "Réfuté",
-                      "entered-in-error": "Saisi par erreur"}
+VERIFICATION_LABEL = {
+    "confirmed": "Confirmé",
+    "unconfirmed": "Non confirmé",
+    "refuted": "Réfuté",
+    "entered-in-error": "Saisi par erreur",
+}
 
 
-def _fhir_status(system: str, code: str, labels: dict[str, str], original: dict[str, Any] | None) -> dict[str, Any]:
+def _fhir_status(
+    system: str, code: str, labels: dict[str, str], original: dict[str, Any] | None
+) -> dict[str, Any]:
     coding = [{"system": system, "code": code, "display": labels[code]}]
     if original:
         coding += [c for c in original.get("coding", []) if c.get("system") != system]
@@ -56,8 +77,11 @@ def _fhir_status(system: str, code: str, labels: dict[str, str], original: dict[
 
 
 def map_allergy(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
-    obs = stmt if local(stmt) == "observation" else pick(related(stmt, "SUBJ", "observation"), "17",
-                                                         fallback_first=True)
+    obs = (
+        stmt
+        if local(stmt) == "observation"
+        else pick(related(stmt, "SUBJ", "observation"), "17", fallback_first=True)
+    )
     res = base("AllergyIntolerance", ctx, obs if obs is not None else stmt, "patient")
     tr = ctx.translator
     value_el = kid(obs, "value")
@@ -96,8 +120,11 @@ def map_allergy(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
     status_value = kid(status_obs, "value")
     status_concept = tr.concept(status_value)
     code = (status_value.get("code") if status_value is not None else None) or ""
-    clinical = code if code in CLINICAL_LABEL else SNOMED_STATUS.get(code) or CONCERN_STATUS.get(
-        status_code(stmt) or "", "active")
+    clinical = (
+        code
+        if code in CLINICAL_LABEL
+        else SNOMED_STATUS.get(code) or CONCERN_STATUS.get(status_code(stmt) or "", "active")
+    )
     res["clinicalStatus"] = _fhir_status(CLINICAL, clinical, CLINICAL_LABEL, status_concept)
 
     certainty = kid(pick(subj, "35", "66455-7"), "value")
@@ -105,7 +132,9 @@ def map_allergy(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
     if cert_code in VERIFICATION_LABEL:
         if cert_code == "entered-in-error":
             res.pop("clinicalStatus", None)
-        res["verificationStatus"] = _fhir_status(VERIFICATION, cert_code, VERIFICATION_LABEL, tr.concept(certainty))
+        res["verificationStatus"] = _fhir_status(
+            VERIFICATION, cert_code, VERIFICATION_LABEL, tr.concept(certainty)
+        )
     elif absent:
         res["verificationStatus"] = _fhir_status(VERIFICATION, "confirmed", VERIFICATION_LABEL, None)
     elif certainty is not None:
@@ -135,7 +164,9 @@ def map_allergy(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
 
 def _reaction(ctx: Context, mfst: etree._Element) -> dict[str, Any] | None:
     tr = ctx.translator
-    out: dict[str, Any] = {"manifestation": [tr.concept_or_absent(kid(mfst, "value"), text=tr.reference_text(mfst))]}
+    out: dict[str, Any] = {
+        "manifestation": [tr.concept_or_absent(kid(mfst, "value"), text=tr.reference_text(mfst))]
+    }
     code = tr.concept(kid(mfst, "code"))
     if code:
         out["extension"] = source_concept(code)

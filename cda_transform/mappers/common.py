@@ -12,18 +12,39 @@ from cda_transform.parse import kid, kids, local, template_ids
 
 ABSENT_OID = "2.16.840.1.113883.5.1150.1"
 ABSENT_SYSTEM = "http://hl7.org/fhir/uv/ips/CodeSystem/absent-unknown-uv-ips"
-ABSENT_CODES = frozenset({
-    "no-allergy-info", "no-known-allergies", "no-known-medication-allergies", "no-known-environmental-allergies",
-    "no-known-food-allergies", "no-device-info", "no-known-devices", "no-medication-info", "no-known-medications",
-    "no-problem-info", "no-known-problems", "no-procedure-info", "no-known-procedures",
-})
+ABSENT_CODES = frozenset(
+    {
+        "no-allergy-info",
+        "no-known-allergies",
+        "no-known-medication-allergies",
+        "no-known-environmental-allergies",
+        "no-known-food-allergies",
+        "no-device-info",
+        "no-known-devices",
+        "no-medication-info",
+        "no-known-medications",
+        "no-problem-info",
+        "no-known-problems",
+        "no-procedure-info",
+        "no-known-procedures",
+    }
+)
 SOURCE_CONCEPT = "https://passerelle.fr/fhir/StructureDefinition/source-concept"
 """Extension (valueCodeableConcept) keeping a CDA coded element whose FHIR target is a plain code."""
 
-STATEMENTS = frozenset({
-    "act", "observation", "substanceAdministration", "procedure", "supply", "organizer", "encounter",
-    "observationMedia", "regionOfInterest",
-})
+STATEMENTS = frozenset(
+    {
+        "act",
+        "observation",
+        "substanceAdministration",
+        "procedure",
+        "supply",
+        "organizer",
+        "encounter",
+        "observationMedia",
+        "regionOfInterest",
+    }
+)
 
 
 def statements(entry: etree._Element) -> list[etree._Element]:
@@ -31,8 +52,9 @@ def statements(entry: etree._Element) -> list[etree._Element]:
     return [c for c in kids(entry) if local(c) in STATEMENTS]
 
 
-def related(stmt: etree._Element | None, type_code: str | None = None, name: str | None = None) -> list[
-        etree._Element]:
+def related(
+    stmt: etree._Element | None, type_code: str | None = None, name: str | None = None
+) -> list[etree._Element]:
     """Targets of ``entryRelationship`` (optionally filtered by typeCode and element name)."""
     out: list[etree._Element] = []
     for rel in kids(stmt, "entryRelationship"):
@@ -82,9 +104,9 @@ def note(ctx: Context, stmt: etree._Element | None) -> list[dict[str, str]]:
     return [{"text": text}] if text else []
 
 
-def base(resource_type: str, ctx: Context, stmt: etree._Element | None, subject_field: str | None = "subject") -> (
-    dict[str, Any]
-):
+def base(
+    resource_type: str, ctx: Context, stmt: etree._Element | None, subject_field: str | None = "subject"
+) -> dict[str, Any]:
     res: dict[str, Any] = {"resourceType": resource_type}
     ids = dt.identifiers(stmt)
     if ids:
@@ -111,10 +133,10 @@ def source_concept(concept: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [{"url": SOURCE_CONCEPT, "valueCodeableConcept": concept}] if concept else []
 
 
-def pick(elements: list[etree._Element], suffix: str | None = None, *codes: str, fallback_first: bool = False) -> (
-    etree._Element | None
-):
-    """The related statement with eHDSI template ``suffix``, else with one of ``codes``, else (optionally) the first.
+def pick(
+    elements: list[etree._Element], suffix: str | None = None, *codes: str, fallback_first: bool = False
+) -> etree._Element | None:
+    """The statement with eHDSI template ``suffix``, else with one of ``codes``, else (optionally) the first.
 
     lxml elements without children are falsy, so ``a or b`` must never be used to choose
     between elements; this helper makes the choice explicit.

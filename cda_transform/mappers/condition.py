@@ -30,20 +30,43 @@ from cda_transform.mappers.common import (
 from cda_transform.parse import local
 
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-CATEGORY = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category",
-                        "code": "problem-list-item", "display": "Élément de la liste de problèmes"}]}
-SNOMED_STATUS = {"55561003": "active", "73425007": "inactive", "413322009": "resolved", "277022003": "remission",
-                 "255227004": "recurrence", "246455001": "recurrence", "263855007": "relapse"}
+CATEGORY = {
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+            "code": "problem-list-item",
+            "display": "Élément de la liste de problèmes",
+        }
+    ]
+}
+SNOMED_STATUS = {
+    "55561003": "active",
+    "73425007": "inactive",
+    "413322009": "resolved",
+    "277022003": "remission",
+    "255227004": "recurrence",
+    "246455001": "recurrence",
+    "263855007": "relapse",
+}
 CONCERN_STATUS = {"active": "active", "completed": "resolved", "suspended": "inactive", "aborted": "inactive"}
-LABEL = {"active": "Actif", "inactive": "Inactif", "resolved": "Résolu", "remission": "Rémission",
-         "recurrence": "Récidive", "relapse": "Rechute"}
+LABEL = {
+    "active": "Actif",
+    "inactive": "Inactif",
+    "resolved": "Résolu",
+    "remission": "Rémission",
+    "recurrence": "Récidive",
+    "relapse": "Rechute",
+}
 HEALTH_STATUS = "https://passerelle.fr/fhir/StructureDefinition/health-status"
 """Extension (valueCodeableConcept): the eHDSIResolutionOutcome health status of a problem (3.10)."""
 
 
 def map_condition(ctx: Context, stmt: etree._Element, section_code: str | None) -> dict[str, Any]:
-    obs = stmt if local(stmt) == "observation" else pick(related(stmt, "SUBJ", "observation"), "7",
-                                                         fallback_first=True)
+    obs = (
+        stmt
+        if local(stmt) == "observation"
+        else pick(related(stmt, "SUBJ", "observation"), "7", fallback_first=True)
+    )
     res = base("Condition", ctx, obs if obs is not None else stmt)
     tr = ctx.translator
     value_el = kid(obs, "value")

@@ -11,8 +11,15 @@ from cda_transform.context import Context
 from cda_transform.mappers.common import absent_concept, base, is_absent, kid, note, put, status_code
 from cda_transform.parse import kids, path
 
-STATUS = {"completed": "completed", "active": "active", "aborted": "stopped", "cancelled": "entered-in-error",
-          "suspended": "on-hold", "held": "on-hold", "new": "intended"}
+STATUS = {
+    "completed": "completed",
+    "active": "active",
+    "aborted": "stopped",
+    "cancelled": "entered-in-error",
+    "suspended": "on-hold",
+    "held": "on-hold",
+    "new": "intended",
+}
 
 
 def map_device(ctx: Context, stmt: etree._Element) -> dict[str, Any]:

@@ -24,7 +24,14 @@ from cda_transform.mappers.procedure import map_procedure
 from cda_transform.parse import local, template_ids
 
 ALLERGY, PROBLEMS, PAST, MEDS, PROCS, DEVICES, IMMUNIZ = (
-    "48765-2", "11450-4", "11348-0", "10160-0", "47519-4", "46264-8", "11369-6")
+    "48765-2",
+    "11450-4",
+    "11348-0",
+    "10160-0",
+    "47519-4",
+    "46264-8",
+    "11369-6",
+)
 T = "1.3.6.1.4.1.12559.11.10.1.3.1.3."
 
 # What an entry without any clinical statement means, for the sections IPS requires.
@@ -51,8 +58,9 @@ def map_entry(ctx: Context, entry: etree._Element, section_code: str | None) -> 
             res = map_medication(ctx, stmt)
     elif kind in ("act", "observation") and (section_code == ALLERGY or T + "16" in tids or T + "17" in tids):
         res = map_allergy(ctx, stmt)
-    elif kind in ("act", "observation") and (section_code in (PROBLEMS, PAST) or T + "15" in tids or
-                                             T + "7" in tids):
+    elif kind in ("act", "observation") and (
+        section_code in (PROBLEMS, PAST) or T + "15" in tids or T + "7" in tids
+    ):
         res = map_condition(ctx, stmt, section_code)
     elif kind == "procedure" or (kind == "act" and section_code == PROCS):
         res = map_procedure(ctx, stmt)
@@ -64,8 +72,11 @@ def map_entry(ctx: Context, entry: etree._Element, section_code: str | None) -> 
         res = map_observation(ctx, stmt, section_code, extra)
         extra = []
     if extra:
-        ctx.warn(f"Entrée contenant {len(stmts)} déclarations cliniques : seule la première est structurée, "
-                 "les autres restent dans le texte de la section.", entry)
+        ctx.warn(
+            f"Entrée contenant {len(stmts)} déclarations cliniques : seule la première est structurée, "
+            "les autres restent dans le texte de la section.",
+            entry,
+        )
     return res
 
 
@@ -77,8 +88,14 @@ def _no_statement(ctx: Context, entry: etree._Element, section_code: str | None)
         if rtype == "AllergyIntolerance":
             res = base(rtype, ctx, None, "patient")
             res["code"] = concept
-            res["clinicalStatus"] = {"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}]}
+            res["clinicalStatus"] = {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                        "code": "active",
+                    }
+                ]
+            }
         elif rtype == "Condition":
             res = base(rtype, ctx, None)
             res["code"] = concept
@@ -95,7 +112,10 @@ def _no_statement(ctx: Context, entry: etree._Element, section_code: str | None)
     else:
         res = base("Observation", ctx, None)
         res.update(status="unknown", code={"text": "Entrée sans contenu structuré"})
-        res["dataAbsentReason"] = {"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "unknown"}]}
+        res["dataAbsentReason"] = {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "unknown"}
+            ]
+        }
     ctx.warn("Entrée sans déclaration clinique : représentée comme « pas d'information ».", entry)
     return res

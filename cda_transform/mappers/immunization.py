@@ -24,7 +24,9 @@ def map_immunization(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
     material = path(stmt, "consumable/manufacturedProduct/manufacturedMaterial")
     name = text_of(kid(material, "name"))
     vaccine = tr.concept(kid(material, "code"), text=name)
-    res["vaccineCode"] = vaccine or tr.concept_or_absent(kid(material, "code"), text=name or tr.reference_text(stmt))
+    res["vaccineCode"] = vaccine or tr.concept_or_absent(
+        kid(material, "code"), text=name or tr.reference_text(stmt)
+    )
     p = dt.period(kid(stmt, "effectiveTime"))
     if p and p.get("start"):
         res["occurrenceDateTime"] = p["start"]
@@ -40,8 +42,11 @@ def map_immunization(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
     q = dt.quantity(dose)
     if q:
         res["doseQuantity"] = q
-    performers = [{"actor": who} for who in (practitioner_role(ctx, kid(pf, "assignedEntity"), None)
-                                              for pf in kids(stmt, "performer")) if who]
+    performers = [
+        {"actor": who}
+        for who in (practitioner_role(ctx, kid(pf, "assignedEntity"), None) for pf in kids(stmt, "performer"))
+        if who
+    ]
     put(res, "performer", performers)
 
     protocol: dict[str, Any] = {}
@@ -51,7 +56,9 @@ def map_immunization(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
     value = dt.decimal(number.get("value")) if number is not None else None
     if isinstance(value, int) and value > 0:
         protocol["doseNumberPositiveInt"] = value
-    diseases = [c for c in (tr.concept(path(p_, "participantRole/code")) for p_ in kids(stmt, "participant")) if c]
+    diseases = [
+        c for c in (tr.concept(path(p_, "participantRole/code")) for p_ in kids(stmt, "participant")) if c
+    ]
     if diseases:
         protocol["targetDisease"] = diseases
     if protocol:

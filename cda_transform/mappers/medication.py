@@ -15,16 +15,48 @@ from lxml import etree
 
 from cda_transform import datatypes as dt
 from cda_transform.context import Context
-from cda_transform.mappers.common import absent_concept, base, is_absent, kid, note, put, related, status_code
+from cda_transform.mappers.common import absent_concept, base, is_absent, kid, put, related, status_code
 from cda_transform.parse import has_null, kids, path, text_of, xsi_type
 
 PACKAGE = "https://passerelle.fr/fhir/StructureDefinition/medication-package"
-STATUS = {"active": "active", "completed": "completed", "aborted": "stopped", "suspended": "on-hold",
-          "cancelled": "not-taken", "new": "intended", "held": "on-hold"}
+STATUS = {
+    "active": "active",
+    "completed": "completed",
+    "aborted": "stopped",
+    "suspended": "on-hold",
+    "cancelled": "not-taken",
+    "new": "intended",
+    "held": "on-hold",
+}
 PERIOD_UNITS = {"s": "s", "min": "min", "h": "h", "d": "d", "wk": "wk", "mo": "mo", "a": "a"}
-EVENTS = {"MORN", "MORN.early", "MORN.late", "NOON", "AFT", "AFT.early", "AFT.late", "EVE", "EVE.early",
-          "EVE.late", "NIGHT", "PHS", "HS", "WAKE", "C", "CM", "CD", "CV", "AC", "ACM", "ACD", "ACV", "PC",
-          "PCM", "PCD", "PCV"}
+EVENTS = {
+    "MORN",
+    "MORN.early",
+    "MORN.late",
+    "NOON",
+    "AFT",
+    "AFT.early",
+    "AFT.late",
+    "EVE",
+    "EVE.early",
+    "EVE.late",
+    "NIGHT",
+    "PHS",
+    "HS",
+    "WAKE",
+    "C",
+    "CM",
+    "CD",
+    "CV",
+    "AC",
+    "ACM",
+    "ACD",
+    "ACV",
+    "PC",
+    "PCM",
+    "PCD",
+    "PCV",
+}
 
 
 def map_medication(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
@@ -35,7 +67,8 @@ def map_medication(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
     if is_absent(code_el):
         res["status"] = "unknown" if (code_el.get("code") or "").endswith("-info") else "active"
         res["medicationCodeableConcept"] = tr.concept(code_el) or absent_concept(
-            "no-medication-info", "No information about medications")
+            "no-medication-info", "No information about medications"
+        )
     elif material is None or (has_null(material) and not len(kids(material))):
         res["status"] = "unknown"
         res["medicationCodeableConcept"] = tr.concept_or_absent(material, text=tr.reference_text(stmt))
@@ -53,10 +86,12 @@ def map_medication(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
     dosage = _dosage(ctx, stmt)
     if dosage:
         res["dosage"] = [dosage]
-    reasons = [c for c in (tr.concept(kid(r, "value"), text=tr.reference_text(r)) for r in related(stmt, "RSON"))
-               if c]
+    reasons = [
+        c
+        for c in (tr.concept(kid(r, "value"), text=tr.reference_text(r)) for r in related(stmt, "RSON"))
+        if c
+    ]
     put(res, "reasonCode", reasons)
-    put(res, "note", note(ctx, stmt))
     return res
 
 
@@ -78,14 +113,19 @@ def _medication(ctx: Context, material: etree._Element, stmt: etree._Element) ->
     med["code"] = concept
     put(med, "form", tr.concept(kid(material, "formCode")))
     ingredients = []
-    for ing in kids(material, "ingredient") + [i for part in kids(material, "part")
-                                               for i in kids(kid(part, "partProduct"), "ingredient")]:
+    for ing in kids(material, "ingredient") + [
+        i for part in kids(material, "part") for i in kids(kid(part, "partProduct"), "ingredient")
+    ]:
         substance = kid(ing, "ingredientSubstance")
         item = tr.concept(kid(substance, "code")) or (
-            {"text": text_of(kid(substance, "name"))} if text_of(kid(substance, "name")) else None)
+            {"text": text_of(kid(substance, "name"))} if text_of(kid(substance, "name")) else None
+        )
         if item is None:
             item = tr.concept_or_absent(kid(substance, "code"))
-        entry: dict[str, Any] = {"itemCodeableConcept": item, "isActive": ing.get("classCode", "ACTI") == "ACTI"}
+        entry: dict[str, Any] = {
+            "itemCodeableConcept": item,
+            "isActive": ing.get("classCode", "ACTI") == "ACTI",
+        }
         strength = dt.ratio(kid(ing, "quantity"))
         if strength and strength.get("numerator"):
             entry["strength"] = strength

@@ -20,11 +20,22 @@ from cda_transform.parse import has_null, kids, local, text_of, xsi_type
 from cda_transform.translate import NULL_TO_ABSENT
 
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
-SECTION_CATEGORY = {"30954-2": ("laboratory", "Laboratoire"), "8716-3": ("vital-signs", "Signes vitaux"),
-                    "29762-2": ("social-history", "Mode de vie"), "47420-5": ("survey", "Évaluation"),
-                    "10162-6": ("exam", "Examen")}
-STATUS = {"completed": "final", "active": "preliminary", "aborted": "cancelled", "cancelled": "cancelled",
-          "held": "registered", "new": "registered", "suspended": "registered"}
+SECTION_CATEGORY = {
+    "30954-2": ("laboratory", "Laboratoire"),
+    "8716-3": ("vital-signs", "Signes vitaux"),
+    "29762-2": ("social-history", "Mode de vie"),
+    "47420-5": ("survey", "Évaluation"),
+    "10162-6": ("exam", "Examen"),
+}
+STATUS = {
+    "completed": "final",
+    "active": "preliminary",
+    "aborted": "cancelled",
+    "cancelled": "cancelled",
+    "held": "registered",
+    "new": "registered",
+    "suspended": "registered",
+}
 BP_CODES = {"8480-6", "8462-4"}
 
 
@@ -43,17 +54,26 @@ def set_value(ctx: Context, res: dict[str, Any], value: etree._Element | None) -
     kind = xsi_type(value) or ("CD" if value.get("code") else None)
     if has_null(value) and not value.get("code") and kid(value, "originalText") is None:
         flavor = value.get("nullFlavor") or "UNK"
-        res["dataAbsentReason"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
-                                               "code": NULL_TO_ABSENT.get(flavor, "unknown")}],
-                                   "text": flavor}
+        res["dataAbsentReason"] = {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+                    "code": NULL_TO_ABSENT.get(flavor, "unknown"),
+                }
+            ],
+            "text": flavor,
+        }
         return
     if kind in ("CD", "CE", "CV", "CO", "CS"):
         put(res, "valueCodeableConcept", tr.concept(value))
     elif kind == "PQ":
         put(res, "valueQuantity", dt.quantity(value))
     elif kind == "IVL_PQ":
-        rng = {k: q for k, q in (("low", dt.quantity(kid(value, "low"))), ("high", dt.quantity(kid(value, "high"))))
-               if q}
+        rng = {
+            k: q
+            for k, q in (("low", dt.quantity(kid(value, "low"))), ("high", dt.quantity(kid(value, "high"))))
+            if q
+        }
         put(res, "valueRange", rng)
     elif kind == "INT":
         number = dt.decimal(value.get("value"))
@@ -86,14 +106,14 @@ def _effective(res: dict[str, Any], stmt: etree._Element) -> None:
         res["effectivePeriod"] = p
 
 
-def _observation(ctx: Context, stmt: etree._Element, section_code: str | None, *, subject: bool = True) -> (
-    dict[str, Any]
-):
+def _observation(
+    ctx: Context, stmt: etree._Element, section_code: str | None, *, subject: bool = True
+) -> dict[str, Any]:
     tr = ctx.translator
     res = base("Observation", ctx, stmt, "subject" if subject else None)
     res["status"] = STATUS.get(status_code(stmt) or "", "final")
     put(res, "category", _category(section_code))
-    res["code"] = tr.concept_or_absent(kid(stmt, "code"), text=tr.reference_text(stmt))
+    res["code"] = tr.concept_or_absent(kid(stmt, "code"))
     _effective(res, stmt)
     set_value(ctx, res, kid(stmt, "value"))
     put(res, "interpretation", [c for c in (tr.concept(i) for i in kids(stmt, "interpretationCode")) if c])
@@ -101,11 +121,16 @@ def _observation(ctx: Context, stmt: etree._Element, section_code: str | None, *
     return res
 
 
-def _members(ctx: Context, res: dict[str, Any], children: list[etree._Element], section_code: str | None) -> None:
+def _members(
+    ctx: Context, res: dict[str, Any], children: list[etree._Element], section_code: str | None
+) -> None:
     """Keep ``children`` inside ``res`` as contained Observations listed in ``hasMember``."""
     for child in children:
-        member = _observation(ctx, child, section_code, subject=True) if local(child) == "observation" \
+        member = (
+            _observation(ctx, child, section_code, subject=True)
+            if local(child) == "observation"
             else _generic(ctx, child, section_code)
+        )
         member.pop("id", None)
         contained = res.setdefault("contained", [])
         member["id"] = f"m{len(contained) + 1}"
@@ -134,8 +159,9 @@ def _generic(ctx: Context, stmt: etree._Element, section_code: str | None) -> di
     return res
 
 
-def map_observation(ctx: Context, stmt: etree._Element, section_code: str | None,
-                    extra: list[etree._Element] | None = None) -> dict[str, Any]:
+def map_observation(
+    ctx: Context, stmt: etree._Element, section_code: str | None, extra: list[etree._Element] | None = None
+) -> dict[str, Any]:
     """Observation for an entry; ``extra`` are further statements of the same entry."""
     res = _generic(ctx, stmt, section_code)
     if extra:
@@ -145,7 +171,9 @@ def map_observation(ctx: Context, stmt: etree._Element, section_code: str | None
 
 def map_organizer(ctx: Context, org: etree._Element, section_code: str | None) -> dict[str, Any]:
     tr = ctx.translator
-    comps = [c for comp in kids(org, "component") for c in kids(comp) if local(c) in ("observation", "organizer")]
+    comps = [
+        c for comp in kids(org, "component") for c in kids(comp) if local(c) in ("observation", "organizer")
+    ]
     codes = {(kid(c, "code").get("code") if kid(c, "code") is not None else None) for c in comps}
     res = base("Observation", ctx, org)
     res["status"] = STATUS.get(status_code(org) or "", "final")
@@ -153,13 +181,19 @@ def map_organizer(ctx: Context, org: etree._Element, section_code: str | None) -
     original = tr.concept(kid(org, "code"))
     if codes & BP_CODES:
         panel = {"system": "http://loinc.org", "code": "85354-9", "display": "Tension artérielle"}
-        res["code"] = {"coding": [panel, *(original or {}).get("coding", [])],
-                       "text": (original or {}).get("text") or "Tension artérielle"}
+        res["code"] = {
+            "coding": [panel, *(original or {}).get("coding", [])],
+            "text": (original or {}).get("text") or "Tension artérielle",
+        }
         res["category"] = _category("8716-3")
         _effective(res, org)
         components, others = [], []
         for c in comps:
-            if local(c) == "observation" and kid(c, "code") is not None and kid(c, "code").get("code") in BP_CODES:
+            if (
+                local(c) == "observation"
+                and kid(c, "code") is not None
+                and kid(c, "code").get("code") in BP_CODES
+            ):
                 comp: dict[str, Any] = {"code": tr.concept_or_absent(kid(c, "code"))}
                 set_value(ctx, comp, kid(c, "value"))
                 components.append(comp)

@@ -12,8 +12,15 @@ from cda_transform.header import practitioner_role
 from cda_transform.mappers.common import absent_concept, base, is_absent, kid, note, put, status_code
 from cda_transform.parse import kids
 
-STATUS = {"completed": "completed", "active": "in-progress", "aborted": "stopped", "cancelled": "not-done",
-          "new": "preparation", "held": "on-hold", "suspended": "on-hold"}
+STATUS = {
+    "completed": "completed",
+    "active": "in-progress",
+    "aborted": "stopped",
+    "cancelled": "not-done",
+    "new": "preparation",
+    "held": "on-hold",
+    "suspended": "on-hold",
+}
 
 
 def map_procedure(ctx: Context, stmt: etree._Element) -> dict[str, Any]:

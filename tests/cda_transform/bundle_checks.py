@@ -14,9 +14,7 @@ def references(value: Any) -> list[str]:
     out: list[str] = []
     if isinstance(value, dict):
         for k, v in value.items():
-            if k == "reference" and isinstance(v, str):
-                out.append(v)
-            elif k == "url" and isinstance(v, str) and v.startswith("urn:uuid:"):
+            if isinstance(v, str) and (k == "reference" or (k == "url" and v.startswith("urn:uuid:"))):
                 out.append(v)
             else:
                 out += references(v)
