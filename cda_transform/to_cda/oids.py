@@ -39,6 +39,7 @@ ALLERGY_VERIFICATION: Final = "2.16.840.1.113883.4.642.4.1371"
 CONDITION_CLINICAL: Final = "2.16.840.1.113883.4.642.4.1074"
 CONDITION_VERIFICATION: Final = "2.16.840.1.113883.4.642.4.1075"
 OBSERVATION_CATEGORY: Final = "2.16.840.1.113883.4.642.4.1125"
+CONDITION_CATEGORY: Final = "2.16.840.1.113883.4.642.4.1073"
 
 ABSENT_UNKNOWN_URI: Final = "http://hl7.org/fhir/uv/ips/CodeSystem/absent-unknown-uv-ips"
 
@@ -87,6 +88,10 @@ CODE_SYSTEMS: Final[dict[str, tuple[str, str]]] = {
         "ConditionVerificationStatus",
     ),
     f"urn:oid:{ISCO08}": (ISCO08, "ISCO"),
+    "http://terminology.hl7.org/CodeSystem/condition-category": (
+        CONDITION_CATEGORY,
+        "ConditionCategoryCodes",
+    ),
     "http://terminology.hl7.org/CodeSystem/observation-category": (
         OBSERVATION_CATEGORY,
         "ObservationCategory",

@@ -121,7 +121,15 @@ def _problem(ctx: Context, entry: Entry) -> None:
         f"{path}.{onset_key if onset else abatement_key}",
     )
     resource_id(observation, res, entry.full_url)
-    fixed_code(observation, "code", type_code, oids.SNOMED, type_display, "SNOMED CT")
+    # the eHDSICodeProb code leads; the FHIR category codings follow as translations
+    categories = [
+        coding_attrs(coding, f"{path}.category[{c_index}].coding[{k_index}]")
+        for c_index, cat in enumerate(res.get("category") or [])
+        for k_index, coding in enumerate(cat.get("coding") or [])
+    ]
+    fixed_code(
+        observation, "code", type_code, oids.SNOMED, type_display, "SNOMED CT", translations=categories
+    )
     text_reference(observation, row_id)
     el(observation, "statusCode", {"code": "completed"})
     if onset or abatement:
