@@ -1,0 +1,33 @@
+"""Server settings, read from the environment (and overridden by command-line flags)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass
+class Settings:
+    """Everything configurable. See the README's configuration table."""
+
+    mongodb_uri: str | None = field(default_factory=lambda: os.environ.get("MONGODB_URI") or None)
+    database: str = field(default_factory=lambda: os.environ.get("PASSERELLE_DB", "passerelle"))
+    data_dir: Path = field(default_factory=lambda: Path(os.environ.get("PASSERELLE_DATA_DIR", "var")))
+    base_url: str | None = field(default_factory=lambda: os.environ.get("PASSERELLE_BASE_URL") or None)
+    max_body_bytes: int = field(
+        default_factory=lambda: _int_env("PASSERELLE_MAX_BODY_BYTES", 16 * 1024 * 1024)
+    )
+    history_count_default: int = field(default_factory=lambda: _int_env("PASSERELLE_HISTORY_COUNT", 50))
+    history_count_max: int = field(default_factory=lambda: _int_env("PASSERELLE_HISTORY_COUNT_MAX", 1000))
+    no_auth: bool = False

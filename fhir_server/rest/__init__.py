@@ -1,0 +1,1 @@
+"""HTTP layer of the FHIR server: thin handlers over the repository."""

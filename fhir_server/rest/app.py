@@ -1,0 +1,105 @@
+"""The FHIR REST application (mounted at ``/fhir``): routing, error handling, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fhir_server.config import Settings
+from fhir_server.errors import FhirError, issue, operation_outcome
+from fhir_server.rest import crud
+from fhir_server.rest.capability import capabilities
+from fhir_server.rest.formats import Format, negotiate
+from fhir_server.rest.history import history
+from fhir_server.rest.http import fhir_response, json_error
+from fhir_server.rest.registry import Interaction
+from fhir_server.storage import MongoRepository
+
+log = logging.getLogger("passerelle.fhir")
+
+INTERACTIONS: list[Interaction] = [
+    Interaction("/metadata", "GET", capabilities, "capabilities", "system"),
+    Interaction("/_history", "GET", history, "history-system", "system"),
+    Interaction("/{type}/_history", "GET", history, "history-type", "type"),
+    Interaction("/{type}", "POST", crud.create, "create", "type"),
+    Interaction("/{type}/{id}", "GET", crud.read, "read", "instance"),
+    Interaction("/{type}/{id}", "PUT", crud.update, "update", "instance"),
+    Interaction("/{type}/{id}", "DELETE", crud.delete, "delete", "instance"),
+    Interaction("/{type}/{id}/_history", "GET", history, "history-instance", "instance"),
+    Interaction("/{type}/{id}/_history/{vid}", "GET", crud.vread, "vread", "instance"),
+]
+
+
+def _error_format(request: Request) -> Format:
+    try:
+        return negotiate(request)
+    except FhirError:
+        return Format()
+
+
+async def _fhir_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FhirError)
+    response = fhir_response(exc.outcome, _error_format(request), exc.status)
+    response.headers.update(exc.headers)
+    return response
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        text = f"Méthode {request.method} non prise en charge sur {request.url.path}."
+        code = "not-supported"
+    elif exc.status_code == 404:
+        text = f"Aucune interaction FHIR à l'adresse {request.url.path}."
+        code = "not-found"
+    else:
+        text, code = str(exc.detail), "processing"
+    outcome = operation_outcome([issue("error", code, text)])
+    return fhir_response(outcome, _error_format(request), exc.status_code, headers=dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    outcome = operation_outcome(
+        [issue("fatal", "exception", "Erreur interne du serveur (bug) : voir le journal.")]
+    )
+    return json_error(500, outcome)
+
+
+def create_app(settings: Settings, client: AsyncMongoClient[dict[str, Any]] | None = None) -> Starlette:
+    """The FHIR application. ``settings.mongodb_uri`` must point at a running server."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from fhir_server.validation import warm_up
+
+        own = client is None
+        mongo = client or AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
+        repository = MongoRepository(mongo, settings.database)
+        await repository.ensure_indexes()
+        warm_up()  # build the binding tables before the first request, not during it
+        app.state.repository = repository
+        try:
+            yield
+        finally:
+            if own:
+                await mongo.close()
+
+    routes = [Route(i.path, i.handler, methods=[i.method]) for i in INTERACTIONS]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={FhirError: _fhir_error, HTTPException: _http_error, Exception: _unexpected},
+    )
+    app.state.settings = settings
+    app.state.interactions = INTERACTIONS
+    return app

@@ -1,0 +1,252 @@
+"""MongoDB storage of current versions and full history.
+
+Layout: one collection per resource type holds the current version of each resource
+(``_id`` = the FHIR id), and one ``history`` collection holds every version of every
+resource (``_id`` = ``Type/id/0000000007``, zero-padded so that string order is
+version order). Each document carries the served JSON as bytes (``j``) so that reads
+return stored bytes without parsing.
+
+Consistency: every write changes the current document and appends the history
+document inside ONE multi-document transaction, so a crash between the two writes
+cannot leave them disagreeing: either both are durable or neither is (the driver's
+commit is the acknowledgement the client gets). Optimistic concurrency: an update
+only applies if the current version is still the one read in the transaction
+(``{_id, v}`` filter); a concurrent winner makes the loser retry from a fresh read,
+so concurrent updates get consecutive versions and none is lost, while ``If-Match``
+losers get :class:`VersionConflict` (HTTP 412).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import orjson
+from bson.binary import Binary
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.write_concern import WriteConcern
+
+from fhir_server.storage.cursor import Cursor
+from fhir_server.storage.records import HistoryPage, StoredVersion, VersionConflict, fhir_instant, now_ms
+
+T = TypeVar("T")
+
+HISTORY = "history"
+_MAX_ATTEMPTS = 200
+# Acknowledge a write only once it is journaled (and, on a replica set, on a majority).
+_DURABLE = WriteConcern(w="majority", j=True)
+
+
+class _Retry(Exception):
+    """A concurrent writer won the race: run the transaction again from a fresh read."""
+
+
+def history_key(type_: str, id_: str, version: int) -> str:
+    return f"{type_}/{id_}/{version:010d}"
+
+
+def _stamp(resource: dict[str, Any], type_: str, id_: str, version: int, ts: datetime) -> bytes:
+    """Serialize with id and meta set by the server, whatever the client sent."""
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = str(version)
+    meta["lastUpdated"] = fhir_instant(ts)
+    out: dict[str, Any] = {"resourceType": type_, "id": id_, "meta": meta}
+    for key, value in resource.items():
+        if key not in out:
+            out[key] = value
+    return orjson.dumps(out)
+
+
+def _version_from(doc: dict[str, Any], type_: str, id_: str) -> StoredVersion:
+    body = doc.get("j")
+    return StoredVersion(
+        type=type_,
+        id=id_,
+        version=int(doc["v"]),
+        last_updated=doc["ts"],
+        deleted=bool(doc.get("d")),
+        body=bytes(body) if body is not None else None,
+        method=doc.get("m", "PUT"),
+    )
+
+
+class MongoRepository:
+    """The repository interface of the server, implemented on MongoDB."""
+
+    def __init__(self, client: AsyncMongoClient[dict[str, Any]], database: str) -> None:
+        self.client = client
+        self.db = client[database]
+        self.history = self.db[HISTORY]
+
+    async def ensure_indexes(self) -> None:
+        """Create the history indexes; idempotent (createIndexes on an existing index is a no-op)."""
+        await self.history.create_index(
+            [("t", ASCENDING), ("i", ASCENDING), ("ts", DESCENDING), ("_id", DESCENDING)], name="instance_ts"
+        )
+        await self.history.create_index(
+            [("t", ASCENDING), ("ts", DESCENDING), ("_id", DESCENDING)], name="type_ts"
+        )
+        await self.history.create_index([("ts", DESCENDING), ("_id", DESCENDING)], name="system_ts")
+
+    # -- transactions -------------------------------------------------------------------
+
+    async def _transaction(self, body: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        for attempt in range(_MAX_ATTEMPTS):
+            try:
+                async with self.client.start_session() as session:
+                    return await session.with_transaction(body, write_concern=_DURABLE)
+            except (_Retry, DuplicateKeyError):
+                pass
+            except PyMongoError as exc:
+                if not exc.has_error_label("TransientTransactionError"):
+                    raise
+            await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))
+        raise RuntimeError("write did not settle after repeated conflicts")
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def read(self, type_: str, id_: str) -> StoredVersion | None:
+        doc = await self.db[type_].find_one({"_id": id_})
+        return None if doc is None else _version_from(doc, type_, id_)
+
+    async def vread(self, type_: str, id_: str, version: int) -> StoredVersion | None:
+        doc = await self.history.find_one({"_id": history_key(type_, id_, version)})
+        return None if doc is None else _version_from(doc, type_, id_)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def create(self, type_: str, resource: dict[str, Any]) -> StoredVersion:
+        """Store a new resource under a server-assigned id."""
+        id_ = str(uuid.uuid4())
+
+        async def body(session: AsyncClientSession) -> StoredVersion:
+            return await self._write(session, type_, id_, resource, None, "POST")
+
+        return await self._transaction(body)
+
+    async def update(
+        self, type_: str, id_: str, resource: dict[str, Any], *, if_match: int | None = None
+    ) -> tuple[StoredVersion, bool]:
+        """Store a new version; returns it and whether the resource was (re)created."""
+
+        async def body(session: AsyncClientSession) -> tuple[StoredVersion, bool]:
+            current = await self.db[type_].find_one({"_id": id_}, {"v": 1, "d": 1}, session=session)
+            if if_match is not None and (current is None or current["v"] != if_match):
+                raise VersionConflict(None if current is None else current["v"])
+            created = current is None or bool(current.get("d"))
+            return await self._write(session, type_, id_, resource, current, "PUT"), created
+
+        return await self._transaction(body)
+
+    async def delete(self, type_: str, id_: str, *, if_match: int | None = None) -> StoredVersion | None:
+        """Logically delete; ``None`` when there was nothing to delete (already gone or never there)."""
+
+        async def body(session: AsyncClientSession) -> StoredVersion | None:
+            current = await self.db[type_].find_one({"_id": id_}, {"v": 1, "d": 1}, session=session)
+            if if_match is not None and (current is None or current["v"] != if_match):
+                raise VersionConflict(None if current is None else current["v"])
+            if current is None or current.get("d"):
+                return None
+            return await self._write(session, type_, id_, None, current, "DELETE")
+
+        return await self._transaction(body)
+
+    async def _write(
+        self,
+        session: AsyncClientSession,
+        type_: str,
+        id_: str,
+        resource: dict[str, Any] | None,
+        current: dict[str, Any] | None,
+        method: str,
+    ) -> StoredVersion:
+        version = 1 if current is None else int(current["v"]) + 1
+        ts = now_ms()
+        data = None if resource is None else _stamp(resource, type_, id_, version, ts)
+        fields = {"v": version, "ts": ts, "d": resource is None, "j": None if data is None else Binary(data)}
+        coll = self.db[type_]
+        if current is None:
+            await coll.insert_one({"_id": id_, **fields}, session=session)
+        else:
+            result = await coll.update_one({"_id": id_, "v": current["v"]}, {"$set": fields}, session=session)
+            if result.matched_count != 1:
+                raise _Retry
+        await self.history.insert_one(
+            {"_id": history_key(type_, id_, version), "t": type_, "i": id_, "m": method, **fields},
+            session=session,
+        )
+        return StoredVersion(type_, id_, version, ts, resource is None, data, method)
+
+    # -- history --------------------------------------------------------------------------
+
+    async def history_page(
+        self,
+        type_: str | None = None,
+        id_: str | None = None,
+        *,
+        since: datetime | None = None,
+        at: tuple[datetime, datetime] | None = None,
+        count: int = 50,
+        cursor: Cursor | None = None,
+    ) -> HistoryPage:
+        """One page of versions, newest first, at system, type or instance level."""
+        base: dict[str, Any] = {}
+        if type_ is not None:
+            base["t"] = type_
+        if id_ is not None:
+            base["i"] = id_
+        if since is not None:
+            base["ts"] = {"$gte": since}
+        if at is not None:
+            base["_id"] = {"$in": await self._current_during(base, *at)}
+        total = await self.history.count_documents(base)
+        if count == 0:
+            return HistoryPage([], total, None, None)
+
+        forward = cursor is None or cursor.forward
+        query = dict(base)
+        if cursor is not None:
+            op = "$lt" if forward else "$gt"
+            position = {"$or": [{"ts": {op: cursor.ts}}, {"ts": cursor.ts, "_id": {op: cursor.key}}]}
+            query = {"$and": [base, position]} if base else position
+        direction = DESCENDING if forward else ASCENDING
+        docs = await self.history.find(query).sort([("ts", direction), ("_id", direction)]).to_list(count + 1)
+        more = len(docs) > count
+        docs = docs[:count]
+        if not forward:
+            docs.reverse()
+        entries = [_version_from(d, d["t"], d["i"]) for d in docs]
+        next_cursor = prev_cursor = None
+        if docs:
+            first, last = docs[0], docs[-1]
+            if (forward and more) or (not forward):
+                next_cursor = Cursor(last["ts"], last["_id"], True).encode()
+            if (cursor is not None and forward) or (not forward and more):
+                prev_cursor = Cursor(first["ts"], first["_id"], False).encode()
+        return HistoryPage(entries, total, next_cursor, prev_cursor)
+
+    async def _current_during(self, base: dict[str, Any], start: datetime, end: datetime) -> list[str]:
+        """Keys of the versions that were current at some point in ``[start, end)``.
+
+        Those written inside the period, plus for each resource the last version written
+        before it (it was current when the period began).
+        """
+        inside = self.history.find({**base, "ts": {"$gte": start, "$lt": end}}, {"_id": 1})
+        keys = [d["_id"] async for d in inside]
+        before_filter = {**base, "ts": {"$lt": start}}
+        if "ts" in base:  # _since also given: keep its lower bound
+            before_filter = {"$and": [base, {"ts": {"$lt": start}}]}
+        pipeline: list[dict[str, Any]] = [
+            {"$match": before_filter},
+            {"$sort": {"t": 1, "i": 1, "ts": -1, "_id": -1}},
+            {"$group": {"_id": {"t": "$t", "i": "$i"}, "k": {"$first": "$_id"}}},
+        ]
+        async for row in await self.history.aggregate(pipeline):
+            keys.append(row["k"])
+        return keys
