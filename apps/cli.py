@@ -12,13 +12,13 @@ from collections.abc import Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from apps import serve
     from bench import cli as bench_cli
     from cda_transform import cli as cda_cli
-    from fhir_server import cli as server_cli
 
     parser = argparse.ArgumentParser(prog="passerelle", description="Passerelle FHIR server and tools")
     sub = parser.add_subparsers(dest="command", required=True)
-    server_cli.register(sub)
+    serve.register(sub)
     bench_cli.register(sub)
     cda_cli.register(sub)
     return parser

@@ -1,0 +1,97 @@
+"""``passerelle serve``: one process, one port, everything mounted (the FHIR API under ``/fhir``).
+
+Without ``MONGODB_URI`` the embedded SecantusDB is started as a child process with its
+data under ``--data-dir`` and stopped on exit (Ctrl-C, SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import RedirectResponse
+from starlette.routing import Mount, Route
+
+from fhir_server import EmbeddedMongo, Settings, create_app
+
+log = logging.getLogger("passerelle")
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def build_root_app(settings: Settings) -> Starlette:
+    fhir = create_app(settings)
+
+    async def home(request: Any) -> RedirectResponse:
+        return RedirectResponse("/fhir/metadata")
+
+    # The mounted app's lifespan is not run by Starlette: run it from the root's.
+    return Starlette(
+        routes=[Route("/", home), Mount("/fhir", app=fhir)],
+        lifespan=lambda app: fhir.router.lifespan_context(fhir),
+    )
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="serve the FHIR API (and, later, the portal and the gateway)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--data-dir", type=Path, default=None, help="where the embedded database keeps its data (var/)"
+    )
+    p.add_argument("--no-auth", action="store_true", help="run without authorization (tests and benchmarks)")
+    p.add_argument("--demo", action="store_true", help="load the demo data set on start (idempotent)")
+    p.add_argument("--log-level", default="warning")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = Settings()
+    if args.data_dir is not None:
+        settings.data_dir = args.data_dir
+    settings.no_auth = args.no_auth
+    if args.no_auth:
+        print("passerelle: warning: --no-auth: the API is served without authorization", file=sys.stderr)
+
+    embedded: EmbeddedMongo | None = None
+    if settings.mongodb_uri is None:
+        embedded = EmbeddedMongo(settings.data_dir.resolve() / "db")
+        settings.mongodb_uri = embedded.start()
+        log.info("embedded SecantusDB on %s", settings.mongodb_uri)
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        if args.demo:
+            from apps.demo import load_demo
+
+            asyncio.run(load_demo(settings))
+        config = uvicorn.Config(
+            build_root_app(settings),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+        server = uvicorn.Server(config)
+        print(f"passerelle: serving http://{args.host}:{args.port}/fhir", file=sys.stderr, flush=True)
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
