@@ -112,6 +112,12 @@ def practitioner_role(
 def patient(ctx: Context, root: etree._Element) -> dict[str, Any]:
     role = path(root, "recordTarget/patientRole")
     person = kid(role, "patient")
+    if person is None:
+        ctx.warn(
+            "Élément recordTarget/patientRole/patient absent (ou hors de l'espace de noms HL7 v3) : "
+            "nom, sexe et date de naissance du patient inconnus.",
+            role if role is not None else root,
+        )
     res: dict[str, Any] = {"resourceType": "Patient"}
     ids = dt.identifiers(role)
     if ids:

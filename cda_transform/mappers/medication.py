@@ -15,7 +15,16 @@ from lxml import etree
 
 from cda_transform import datatypes as dt
 from cda_transform.context import Context
-from cda_transform.mappers.common import absent_concept, base, is_absent, kid, put, related, status_code
+from cda_transform.mappers.common import (
+    absent_concept,
+    base,
+    is_absent,
+    kid,
+    put,
+    related,
+    source_concept,
+    status_code,
+)
 from cda_transform.parse import has_null, kids, path, text_of, xsi_type
 
 PACKAGE = "https://passerelle.fr/fhir/StructureDefinition/medication-package"
@@ -75,6 +84,8 @@ def map_medication(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
     else:
         res["status"] = STATUS.get(status_code(stmt) or "", "active")
         res["medicationReference"] = ctx.add(_medication(ctx, material, stmt))
+        # A non-IPS statement code (e.g. SNOMED "Drug treatment unknown") is kept as it was.
+        res["extension"] = source_concept(tr.concept(code_el))
 
     for t in kids(stmt, "effectiveTime"):
         kind = xsi_type(t)
@@ -117,6 +128,8 @@ def _medication(ctx: Context, material: etree._Element, stmt: etree._Element) ->
         i for part in kids(material, "part") for i in kids(kid(part, "partProduct"), "ingredient")
     ]:
         substance = kid(ing, "ingredientSubstance")
+        if substance is None:  # old epSOS documents nest epsos:ingredient/epsos:ingredient
+            substance = kid(ing, "ingredient")
         item = tr.concept(kid(substance, "code")) or (
             {"text": text_of(kid(substance, "name"))} if text_of(kid(substance, "name")) else None
         )
