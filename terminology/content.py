@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gzip
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,7 @@ def _resources(path: Path) -> Iterator[dict[str, Any]]:
         yield data
 
 
-def load_default_content(service: TerminologyService) -> dict[str, float]:
+def load_default_content(service: TerminologyService, fr_files: Iterable[str] = FR_FILES) -> dict[str, float]:
     """Feed ``service`` with the vendored content; returns seconds spent per step."""
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -80,7 +80,7 @@ def load_default_content(service: TerminologyService) -> dict[str, float]:
     timings["mvc"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    for name in FR_FILES:
+    for name in fr_files:
         path = FR_DIR / name
         if path.exists():
             service.load_resources(_resources(path))

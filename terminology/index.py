@@ -121,6 +121,9 @@ class ConceptIndex:
 
     def __init__(self) -> None:
         self.systems: dict[str, CodeSystemEntry] = {}
+        # Designations from supplements for codes no code system or value set has defined yet:
+        # kept aside so a supplement never makes a code "known" (valid), merged when it is.
+        self.orphans: dict[str, dict[str, list[Designation]]] = {}
 
     def system(self, url: str) -> CodeSystemEntry | None:
         return self.systems.get(url)
@@ -156,6 +159,12 @@ class ConceptIndex:
         entry.publisher = resource.get("publisher")
         entry.copyright = resource.get("copyright")
         self._add_concepts(entry, resource.get("concept") or [], None, url)
+        pending = self.orphans.get(url)
+        if pending:
+            for code in list(pending):
+                adopted = entry.get(code)
+                if adopted is not None:
+                    self._adopt(url, adopted)
         if previous is not None and previous is not entry:
             # Keep designations that supplements attached before the code system arrived.
             for code, old in previous.concepts.items():
@@ -240,7 +249,7 @@ class ConceptIndex:
         is kept, not dropped. A supplement ``display`` in a declared language counts as a
         designation in that language.
         """
-        entry = self.ensure_system(system)
+        entry = self.systems.get(system)
         added = 0
         stack = list(concepts)
         while stack:
@@ -249,7 +258,9 @@ class ConceptIndex:
             code = raw.get("code")
             if not code:
                 continue
-            concept = entry.get(code) or entry.add(Concept(code=code))
+            concept: Concept | _Holder | None = entry.get(code) if entry is not None else None
+            if concept is None:
+                concept = _Holder(self.orphans.setdefault(system, {}).setdefault(code, []))
             new: list[Designation] = []
             if raw.get("display") and language:
                 new.append(Designation(language=language, value=raw["display"], use="display", source=source))
@@ -262,6 +273,17 @@ class ConceptIndex:
                     concept.designations.append(designation)
                     added += 1
         return added
+
+    def _adopt(self, system: str, concept: Concept) -> None:
+        pending = self.orphans.get(system)
+        if not pending:
+            return
+        for designation in pending.pop(concept.code, ()):
+            if designation not in concept.designations:
+                concept.designations.append(designation)
+
+    def orphan_designations(self, system: str, code: str) -> list[Designation]:
+        return self.orphans.get(system, {}).get(code, [])
 
     def add_enumerated(
         self,
@@ -280,12 +302,22 @@ class ConceptIndex:
             if entry.from_resource and entry.content == "complete":
                 return  # a complete system does not grow from value sets listing unknown codes
             concept = entry.add(Concept(code=code, display=display))
+            self._adopt(system, concept)
         elif not concept.display and display:
             concept.display = display
         for d in designations:
             designation = _designation(d, source)
             if designation is not None and designation not in concept.designations:
                 concept.designations.append(designation)
+
+
+class _Holder:
+    """Stands in for a concept while its designations wait in ``ConceptIndex.orphans``."""
+
+    __slots__ = ("designations",)
+
+    def __init__(self, designations: list[Designation]) -> None:
+        self.designations = designations
 
 
 def _designation(raw: dict[str, Any], source: str, default_language: str | None = None) -> Designation | None:

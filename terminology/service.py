@@ -215,6 +215,7 @@ class TerminologyService:
         if base not in self.valuesets:
             self._run_lazy(self._lazy_by_url.get(base))
             if oid is not None:
+                self._run_lazy(self._lazy_by_url.get(f"urn:oid:{oid}"))
                 base = self._vs_by_oid.get(oid, base)
         vs = self.valuesets.get(base)
         if vs is None:
@@ -286,21 +287,13 @@ class TerminologyService:
             entry = self.system_entry(canonical)
             concept = entry.get(code) if entry is not None else None
         if entry is None or concept is None:
-            return None
+            orphans = self.index.orphan_designations(canonical, code)
+            return _pick_designation(orphans, lang) if orphans else None
         return self._display_in(entry, concept, lang)
 
     @staticmethod
     def _display_in(entry: CodeSystemEntry, concept: Concept, lang: str) -> str | None:
-        best: str | None = None
-        best_score = 0
-        for designation in reversed(concept.designations):  # later sources override earlier ones
-            if designation.use == "definition":
-                continue
-            score = language_matches(lang, designation.language)
-            if score > best_score:
-                best, best_score = designation.value, score
-                if score == 2:
-                    break
+        best = _pick_designation(concept.designations, lang)
         if best is not None:
             return best
         native = entry.language or ("en" if entry.from_resource or entry.content == "fragment" else None)
@@ -507,6 +500,21 @@ class TerminologyService:
             target_system=self.registry.canonical(target_system) if target_system else None,
             reverse=reverse,
         )
+
+
+def _pick_designation(designations: list[Designation], lang: str) -> str | None:
+    """The designation in ``lang`` (exact tag first, then same base language); later sources win."""
+    best: str | None = None
+    best_score = 0
+    for designation in reversed(designations):
+        if designation.use == "definition":
+            continue
+        score = language_matches(lang, designation.language)
+        if score > best_score:
+            best, best_score = designation.value, score
+            if score == 2:
+                break
+    return best
 
 
 def _text_matches(member: Member, shown: str | None, needle: str) -> bool:

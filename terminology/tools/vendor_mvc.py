@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 
 from terminology.content import MVC_DIR
-from terminology.systems import SystemRegistry
+from terminology.systems import SystemRegistry, identifier_oids
 
 LAZY_THRESHOLD = 5_000
 DEFAULT_SOURCE = Path(__file__).resolve().parents[2].parent / "shared" / "ehdsi" / "mvc"
@@ -29,6 +29,9 @@ def build_manifest(directory: Path) -> dict:
         urls, systems, count = [], set(), 0
         if resource.get("url"):
             urls.append(resource["url"])
+        urls.extend(
+            f"urn:oid:{oid}" for oid in identifier_oids(resource) if resource["resourceType"] == "ValueSet"
+        )
         if resource["resourceType"] == "CodeSystem":
             systems.add(registry.canonical(resource["url"]))
             count = resource.get("count") or len(resource.get("concept") or [])
