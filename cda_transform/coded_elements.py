@@ -62,7 +62,7 @@ def coded_elements(level: int) -> tuple[CodedElement, ...]:
     for item in root.iter("codedElement"):
         xpath = (item.findtext("elementPath") or "").strip()
         usage = (item.findtext(f"usage/{tag}") or "NA").strip()
-        if not xpath or usage == "NA" or "/@" in xpath:  # attribute targets are UCUM units
+        if not xpath or usage == "NA" or xpath.rsplit("/", 1)[-1].startswith("@"):  # UCUM unit attributes
             continue
         value_sets = tuple((v.text or "").strip() for v in item.findall("valueSet"))
         out.append(CodedElement(xpath, usage, value_sets, etree.XPath(agnostic_xpath(xpath))))

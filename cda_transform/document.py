@@ -18,6 +18,7 @@ from typing import Any
 from cda_transform import coded_elements, header, xsd
 from cda_transform import datatypes as dt
 from cda_transform.context import Context
+from cda_transform.header import SOURCE_CONCEPT
 from cda_transform.narrative import XHTML, element, narrative_ids, serialize, sub
 from cda_transform.original import LOINC_PS, now, pdf_bytes, provenances, source_documents
 from cda_transform.parse import (
@@ -154,9 +155,11 @@ def _composition(
         comp["identifier"] = ident
     conf = kid(root, "confidentialityCode")
     if conf is not None:
-        tr.concept(conf)
+        coded = tr.concept(conf)
         if conf.get("code") in CONFIDENTIALITY:
             comp["confidentiality"] = conf.get("code")
+        if coded:
+            comp["_confidentiality"] = {"extension": [{"url": SOURCE_CONCEPT, "valueCodeableConcept": coded}]}
     if attesters:
         comp["attester"] = attesters
     if custodian:

@@ -15,6 +15,7 @@ from cda_transform import datatypes as dt
 from cda_transform.context import Context
 from cda_transform.parse import has_null, kid, kids, path, path_all, text_of
 
+SOURCE_CONCEPT = "https://passerelle.fr/fhir/StructureDefinition/source-concept"
 GENDER = {"M": "male", "F": "female", "UN": "other", "U": "unknown", "UNK": "unknown"}
 
 V2_0131 = "http://terminology.hl7.org/CodeSystem/v2-0131"
@@ -134,7 +135,11 @@ def patient(ctx: Context, root: etree._Element) -> dict[str, Any]:
         res["name"] = names
     gender_el = kid(person, "administrativeGenderCode")
     if gender_el is not None:
-        ctx.translator.concept(gender_el)  # counts the listed element; FHIR gender is a code
+        coded = ctx.translator.concept(
+            gender_el
+        )  # FHIR gender is a plain code: keep the CDA coding beside it
+        if coded:
+            res["_gender"] = {"extension": [{"url": SOURCE_CONCEPT, "valueCodeableConcept": coded}]}
         gender = GENDER.get((gender_el.get("code") or "").upper())
         if gender:
             res["gender"] = gender

@@ -67,7 +67,7 @@ def default_terminology() -> Callable[[str, str, str], str | None] | None:
     """``terminology.display`` when the in-process terminology package exposes it, else None."""
     try:
         import terminology
-    except ImportError:
+    except Exception:  # absent, or mid-development and broken: translate nothing rather than fail
         return None
     fn = getattr(terminology, "display", None)
     return fn if callable(fn) else None

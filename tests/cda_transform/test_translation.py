@@ -1,0 +1,157 @@
+"""Translation: French designations from the terminology, original codes and displays always kept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cda_transform import coded_elements, to_fhir
+from cda_transform.parse import parse_xml
+from cda_transform.translate import ORIGINAL_DISPLAY, TRANSLATION_STATUS
+from tests.cda_transform import cda_builder as cb
+from tests.cda_transform.conftest import RICH
+
+FRENCH = {
+    ("http://www.whocc.no/atc", "J01CA04"): "amoxicilline",
+    ("http://standardterms.edqm.eu", "20053000"): "Voie orale",
+    ("http://loinc.org", "10160-0"): "Historique des médicaments",
+}
+
+
+class FakeTerminology:
+    def __init__(self, table: dict[tuple[str, str], str]) -> None:
+        self.table = table
+        self.calls: list[tuple[str, str, str]] = []
+
+    def display(self, system: str, code: str, lang: str) -> str | None:
+        self.calls.append((system, code, lang))
+        return self.table.get((system, code))
+
+
+class BrokenTerminology:
+    def display(self, system: str, code: str, lang: str) -> str | None:
+        raise RuntimeError("terminology down")
+
+
+def codings(value: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "coding" and isinstance(v, list):
+                out += [c for c in v if isinstance(c, dict)]
+            out += codings(v)
+    elif isinstance(value, list):
+        for v in value:
+            out += codings(v)
+    return out
+
+
+def status(coding: dict[str, Any]) -> str | None:
+    return next((e["valueCode"] for e in coding.get("extension", []) if e["url"] == TRANSLATION_STATUS), None)
+
+
+def med_doc() -> bytes:
+    return cb.document(cb.section("10160-0", cb.medication_entry(), text=cb.MED_TEXT, display="Medication"))
+
+
+def find(bundle: dict[str, Any], rtype: str) -> list[dict[str, Any]]:
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == rtype]
+
+
+def test_translated_coding_gets_french_display_and_keeps_the_original() -> None:
+    term = FakeTerminology(FRENCH)
+    bundle = to_fhir(med_doc(), terminology=term).bundle
+    med = find(bundle, "Medication")[0]
+    amox = med["ingredient"][0]["itemCodeableConcept"]
+    coding = amox["coding"][0]
+    assert (coding["system"], coding["code"], coding["display"]) == (
+        "http://www.whocc.no/atc",
+        "J01CA04",
+        "amoxicilline",
+    )
+    assert status(coding) == "translated"
+    assert {"url": ORIGINAL_DISPLAY, "valueString": "amoxicillin"} in coding["extension"]
+    assert amox["text"] == "amoxicillin"  # original text kept
+    route = find(bundle, "MedicationStatement")[0]["dosage"][0]["route"]["coding"][0]
+    assert route["display"] == "Voie orale" and route["code"] == "20053000"
+    assert ("http://www.whocc.no/atc", "J01CA04", "fr-FR") in term.calls
+
+
+def test_untranslated_coding_is_marked_and_keeps_original_display() -> None:
+    bundle = to_fhir(med_doc(), terminology=FakeTerminology(FRENCH)).bundle
+    form = find(bundle, "Medication")[0]["form"]["coding"][0]
+    assert form["code"] == "10221000" and form["display"] == "Film-coated tablet"
+    assert status(form) == "not-translated"
+    assert not any(e["url"] == ORIGINAL_DISPLAY for e in form["extension"])
+
+
+def test_missing_display_name_falls_back_to_the_narrative_reference() -> None:
+    bundle = to_fhir(med_doc(), terminology=FakeTerminology({})).bundle
+    clav = find(bundle, "Medication")[0]["ingredient"][1]["itemCodeableConcept"]
+    assert clav["coding"][0]["code"] == "J01CR02"
+    assert clav["coding"][0]["display"] == "Clavulansäure"
+    assert clav["text"] == "Clavulansäure"
+
+
+def test_without_terminology_every_cda_coding_is_marked_not_translated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("cda_transform.document.default_terminology", lambda: None)
+    result = to_fhir(med_doc())
+    marked = [c for c in codings(result.bundle) if status(c)]
+    assert marked and all(status(c) == "not-translated" for c in marked)
+    assert any("Aucun service de terminologie" in i["diagnostics"] for i in result.outcome["issue"])
+
+
+def test_failing_terminology_does_not_lose_the_document() -> None:
+    result = to_fhir(med_doc(), terminology=BrokenTerminology())
+    assert find(result.bundle, "Medication")
+    assert any(
+        i["code"] == "exception" and "terminology down" in i["diagnostics"] for i in result.outcome["issue"]
+    )
+    assert all(status(c) != "translated" for c in codings(result.bundle))
+
+
+def test_every_listed_coded_element_of_a_rich_sample_is_kept_with_its_code(sample_bytes) -> None:
+    """Nothing the coded element list names is dropped: each CDA code reappears as a FHIR coding."""
+    xml = sample_bytes(RICH)
+    bundle = to_fhir(xml, terminology=FakeTerminology({})).bundle
+    present = {(c.get("code"), c.get("system")) for c in codings(bundle)}
+    listed = coded_elements.select(parse_xml(xml), 3)
+    from cda_transform.datatypes import system_uri
+
+    expected = {(el.get("code"), system_uri(el.get("codeSystem"))) for el in listed if el.get("code")}
+    assert len(expected) > 40
+    assert expected - present == set()
+    for c in codings(bundle):
+        if status(c) is not None:
+            assert status(c) in ("translated", "not-translated")
+
+
+def test_real_terminology_service_translates_when_available(sample_bytes) -> None:
+    """With the in-process terminology package, some designations come back in French."""
+    terminology = pytest.importorskip("terminology")
+    if not callable(getattr(terminology, "display", None)):
+        pytest.skip("terminology.display not available yet")
+    bundle = to_fhir(sample_bytes(RICH)).bundle
+    statuses = [status(c) for c in codings(bundle) if status(c)]
+    assert "translated" in statuses
+    for c in codings(bundle):
+        if status(c) == "translated":
+            assert c["display"] == terminology.display(c["system"], c["code"], "fr-FR")
+
+
+def test_coded_element_xpaths_are_namespace_agnostic() -> None:
+    expr = coded_elements.agnostic_xpath(
+        "//entry/substanceAdministration[templateId/@root='x']/effectiveTime[@type='EIVL_TS']/event"
+    )
+    assert "local-name()='substanceAdministration'" in expr and "@*[local-name()='type']" in expr
+    assert "'x'" in expr
+    old = cb.document(
+        cb.section("10160-0", cb.medication_entry("epsos"), text=cb.MED_TEXT),
+        pharm_prefix="epsos",
+        pharm_ns="urn:epsos-org:ep:medication",
+    )
+    listed = coded_elements.select(parse_xml(old), 3)
+    assert {"J01CA04", "J01CR02", "10221000", "20053000"} <= {el.get("code") for el in listed}
