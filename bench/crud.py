@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 from pymongo import AsyncMongoClient
 
 from bench.harness import ServerProcess
+from bench.http_client import Pool
 from bench.stats import Result, measure
 from fhir_server.embedded import EmbeddedMongo
 
@@ -46,56 +46,57 @@ async def run_crud(requests: int, concurrencies: list[int], workdir: Path) -> li
         try:
             mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(db.uri, tz_aware=True)
             raw = mongo["bench_raw"]["Patient"]
-            limits = httpx.Limits(
-                max_connections=max(concurrencies), max_keepalive_connections=max(concurrencies)
-            )
-            async with httpx.AsyncClient(base_url=server.base, limits=limits, timeout=60) as http:
-                headers = {"Content-Type": JSON, "Accept": JSON}
-                # seed resources to read and update, on both sides
-                ids: list[str] = []
-                for i in range(50):
-                    r = await http.post("/Patient", content=orjson.dumps(patient(i)), headers=headers)
-                    r.raise_for_status()
-                    ids.append(r.json()["id"])
-                    body = orjson.loads(r.content)
-                    await raw.replace_one({"_id": body["id"]}, _raw_doc(body), upsert=True)
+            http = Pool("127.0.0.1", server.port, max(concurrencies))
+            prefix = "/fhir"
+            headers = {"Content-Type": JSON, "Accept": JSON}
+            # seed resources to read and update, on both sides
+            ids: list[str] = []
+            for i in range(50):
+                r = await http.request("POST", f"{prefix}/Patient", orjson.dumps(patient(i)), headers)
+                assert r.status == 201, r.body
+                body = orjson.loads(r.body)
+                ids.append(body["id"])
+                await raw.replace_one({"_id": body["id"]}, _raw_doc(body), upsert=True)
 
-                for c in concurrencies:
+            for c in concurrencies:
 
-                    async def s_read(i: int) -> None:
-                        r = await http.get(f"/Patient/{ids[i % len(ids)]}", headers={"Accept": JSON})
-                        assert r.status_code == 200, r.text
+                async def s_read(i: int) -> None:
+                    r = await http.request(
+                        "GET", f"{prefix}/Patient/{ids[i % len(ids)]}", b"", {"Accept": JSON}
+                    )
+                    assert r.status == 200, r.body
 
-                    async def r_read(i: int) -> None:
-                        assert await raw.find_one({"_id": ids[i % len(ids)]}) is not None
+                async def r_read(i: int) -> None:
+                    assert await raw.find_one({"_id": ids[i % len(ids)]}) is not None
 
-                    async def s_create(i: int) -> None:
-                        r = await http.post("/Patient", content=orjson.dumps(patient(i)), headers=headers)
-                        assert r.status_code == 201, r.text
+                async def s_create(i: int) -> None:
+                    r = await http.request("POST", f"{prefix}/Patient", orjson.dumps(patient(i)), headers)
+                    assert r.status == 201, r.body
 
-                    async def r_create(i: int) -> None:
-                        doc = {**patient(i), "id": str(uuid.uuid4())}
-                        await raw.insert_one(_raw_doc(doc))
+                async def r_create(i: int) -> None:
+                    doc = {**patient(i), "id": str(uuid.uuid4())}
+                    await raw.insert_one(_raw_doc(doc))
 
-                    async def s_update(i: int) -> None:
-                        pid = ids[i % len(ids)]
-                        body = {**patient(i), "id": pid}
-                        r = await http.put(f"/Patient/{pid}", content=orjson.dumps(body), headers=headers)
-                        assert r.status_code == 200, r.text
+                async def s_update(i: int) -> None:
+                    pid = ids[i % len(ids)]
+                    body = orjson.dumps({**patient(i), "id": pid})
+                    r = await http.request("PUT", f"{prefix}/Patient/{pid}", body, headers)
+                    assert r.status == 200, r.body
 
-                    async def r_update(i: int) -> None:
-                        pid = ids[i % len(ids)]
-                        await raw.replace_one({"_id": pid}, _raw_doc({**patient(i), "id": pid}))
+                async def r_update(i: int) -> None:
+                    pid = ids[i % len(ids)]
+                    await raw.replace_one({"_id": pid}, _raw_doc({**patient(i), "id": pid}))
 
-                    for name, s_op, r_op in (
-                        ("read", s_read, r_read),
-                        ("create", s_create, r_create),
-                        ("update", s_update, r_update),
-                    ):
-                        await measure("warmup", s_op, min(50, requests), c)
-                        server_result = await measure(name, s_op, requests, c)
-                        raw_result = await measure(name, r_op, requests, c)
-                        pairs.append((server_result, raw_result))
+                for name, s_op, r_op in (
+                    ("read", s_read, r_read),
+                    ("create", s_create, r_create),
+                    ("update", s_update, r_update),
+                ):
+                    await measure("warmup", s_op, min(50, requests), c)
+                    server_result = await measure(name, s_op, requests, c)
+                    raw_result = await measure(name, r_op, requests, c)
+                    pairs.append((server_result, raw_result))
+            await http.close()
             await mongo.close()
         finally:
             server.stop()

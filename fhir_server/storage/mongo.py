@@ -36,6 +36,9 @@ from fhir_server.storage.cursor import Cursor
 from fhir_server.storage.records import HistoryPage, StoredVersion, VersionConflict, fhir_instant, now_ms
 
 T = TypeVar("T")
+# Given the type and the resource as stored (id and meta set), the values to keep beside it
+# for search (written in field ``s`` of the current document, in the same transaction).
+Indexer = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 HISTORY = "history"
 _MAX_ATTEMPTS = 200
@@ -51,8 +54,8 @@ def history_key(type_: str, id_: str, version: int) -> str:
     return f"{type_}/{id_}/{version:010d}"
 
 
-def _stamp(resource: dict[str, Any], type_: str, id_: str, version: int, ts: datetime) -> bytes:
-    """Serialize with id and meta set by the server, whatever the client sent."""
+def _stamp(resource: dict[str, Any], type_: str, id_: str, version: int, ts: datetime) -> dict[str, Any]:
+    """The resource with id and meta set by the server, whatever the client sent."""
     meta = dict(resource.get("meta") or {})
     meta["versionId"] = str(version)
     meta["lastUpdated"] = fhir_instant(ts)
@@ -60,7 +63,7 @@ def _stamp(resource: dict[str, Any], type_: str, id_: str, version: int, ts: dat
     for key, value in resource.items():
         if key not in out:
             out[key] = value
-    return orjson.dumps(out)
+    return out
 
 
 def _version_from(doc: dict[str, Any], type_: str, id_: str) -> StoredVersion:
@@ -79,10 +82,13 @@ def _version_from(doc: dict[str, Any], type_: str, id_: str) -> StoredVersion:
 class MongoRepository:
     """The repository interface of the server, implemented on MongoDB."""
 
-    def __init__(self, client: AsyncMongoClient[dict[str, Any]], database: str) -> None:
+    def __init__(
+        self, client: AsyncMongoClient[dict[str, Any]], database: str, *, indexer: Indexer | None = None
+    ) -> None:
         self.client = client
         self.db = client[database]
         self.history = self.db[HISTORY]
+        self.indexer = indexer
 
     async def ensure_indexes(self) -> None:
         """Create the history indexes; idempotent (createIndexes on an existing index is a no-op)."""
@@ -96,7 +102,12 @@ class MongoRepository:
 
     # -- transactions -------------------------------------------------------------------
 
-    async def _transaction(self, body: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+    async def run_transaction(self, body: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        """Run ``body(session)`` in one transaction, retrying it whole on write conflicts.
+
+        Several repository writes can share it by passing ``session=`` (e.g. a FHIR
+        transaction Bundle): they then commit or roll back together.
+        """
         for attempt in range(_MAX_ATTEMPTS):
             try:
                 async with self.client.start_session() as session:
@@ -108,6 +119,11 @@ class MongoRepository:
                     raise
             await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))
         raise RuntimeError("write did not settle after repeated conflicts")
+
+    async def _run(
+        self, body: Callable[[AsyncClientSession], Awaitable[T]], session: AsyncClientSession | None
+    ) -> T:
+        return await body(session) if session is not None else await self.run_transaction(body)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -121,17 +137,25 @@ class MongoRepository:
 
     # -- writes ---------------------------------------------------------------------------
 
-    async def create(self, type_: str, resource: dict[str, Any]) -> StoredVersion:
+    async def create(
+        self, type_: str, resource: dict[str, Any], *, session: AsyncClientSession | None = None
+    ) -> StoredVersion:
         """Store a new resource under a server-assigned id."""
         id_ = str(uuid.uuid4())
 
         async def body(session: AsyncClientSession) -> StoredVersion:
             return await self._write(session, type_, id_, resource, None, "POST")
 
-        return await self._transaction(body)
+        return await self._run(body, session)
 
     async def update(
-        self, type_: str, id_: str, resource: dict[str, Any], *, if_match: int | None = None
+        self,
+        type_: str,
+        id_: str,
+        resource: dict[str, Any],
+        *,
+        if_match: int | None = None,
+        session: AsyncClientSession | None = None,
     ) -> tuple[StoredVersion, bool]:
         """Store a new version; returns it and whether the resource was (re)created."""
 
@@ -142,9 +166,11 @@ class MongoRepository:
             created = current is None or bool(current.get("d"))
             return await self._write(session, type_, id_, resource, current, "PUT"), created
 
-        return await self._transaction(body)
+        return await self._run(body, session)
 
-    async def delete(self, type_: str, id_: str, *, if_match: int | None = None) -> StoredVersion | None:
+    async def delete(
+        self, type_: str, id_: str, *, if_match: int | None = None, session: AsyncClientSession | None = None
+    ) -> StoredVersion | None:
         """Logically delete; ``None`` when there was nothing to delete (already gone or never there)."""
 
         async def body(session: AsyncClientSession) -> StoredVersion | None:
@@ -155,7 +181,7 @@ class MongoRepository:
                 return None
             return await self._write(session, type_, id_, None, current, "DELETE")
 
-        return await self._transaction(body)
+        return await self._run(body, session)
 
     async def _write(
         self,
@@ -168,13 +194,24 @@ class MongoRepository:
     ) -> StoredVersion:
         version = 1 if current is None else int(current["v"]) + 1
         ts = now_ms()
-        data = None if resource is None else _stamp(resource, type_, id_, version, ts)
-        fields = {"v": version, "ts": ts, "d": resource is None, "j": None if data is None else Binary(data)}
+        stored = None if resource is None else _stamp(resource, type_, id_, version, ts)
+        data = None if stored is None else orjson.dumps(stored)
+        fields: dict[str, Any] = {
+            "v": version,
+            "ts": ts,
+            "d": resource is None,
+            "j": None if data is None else Binary(data),
+        }
+        current_fields = dict(fields)
+        if self.indexer is not None:
+            current_fields["s"] = None if stored is None else self.indexer(type_, stored)
         coll = self.db[type_]
         if current is None:
-            await coll.insert_one({"_id": id_, **fields}, session=session)
+            await coll.insert_one({"_id": id_, **current_fields}, session=session)
         else:
-            result = await coll.update_one({"_id": id_, "v": current["v"]}, {"$set": fields}, session=session)
+            result = await coll.update_one(
+                {"_id": id_, "v": current["v"]}, {"$set": current_fields}, session=session
+            )
             if result.matched_count != 1:
                 raise _Retry
         await self.history.insert_one(
