@@ -15,12 +15,14 @@ def build_parser() -> argparse.ArgumentParser:
     from apps import serve
     from bench import cli as bench_cli
     from cda_transform import cli as cda_cli
+    from terminology import cli as terminology_cli
 
     parser = argparse.ArgumentParser(prog="passerelle", description="Passerelle FHIR server and tools")
     sub = parser.add_subparsers(dest="command", required=True)
     serve.register(sub)
     bench_cli.register(sub)
     cda_cli.register(sub)
+    terminology_cli.register(sub)
     return parser
 
 
