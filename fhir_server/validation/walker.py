@@ -6,8 +6,9 @@ follows the definitions, from the instance's own keys: cost grows with the size 
 resource, not of its definition. Unknown keys and values of the wrong JSON type are left to
 the structural check, which reports them; the walk must simply not trip over them.
 Contained and bundled resources are walked as resources of their own ``resourceType``.
-The walk also enforces the JSON rules the models let through: no ``null`` property, no empty
-array or object, and a ``#id`` reference must name a contained resource (R4 ``ref-1``).
+The walk also enforces the JSON rules the models let through (they coerce ``"yes"`` to
+``true`` and ``"12"`` to 12): primitives carry their own JSON type, no ``null`` property, no
+empty array or object, and a ``#id`` reference names a contained resource (R4 ``ref-1``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,23 @@ from fhir_server.validation.definitions import COMPLEX, PRIMITIVE, RESOURCE, Chi
 from fhir_server.validation.ids import bad_id, is_valid_id
 from fhir_server.validation.issues import Issue, error, short
 from fhir_server.validation.references import check_reference
+
+_BOOLEAN = ("boolean", "http://hl7.org/fhirpath/System.Boolean")
+_INTEGER = ("integer", "positiveInt", "unsignedInt", "integer64", "http://hl7.org/fhirpath/System.Integer")
+_DECIMAL = ("decimal", "http://hl7.org/fhirpath/System.Decimal")
+
+
+def _json_type_error(type_name: str, value: Any) -> str | None:
+    """What JSON type ``value`` should have had, or None when it has the right one."""
+    if type_name in _BOOLEAN:
+        return None if isinstance(value, bool) else "booléen JSON (true/false) attendu"
+    if type_name in _INTEGER:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else "nombre entier JSON attendu"
+    if type_name in _DECIMAL:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if ok else "nombre JSON attendu"
+    return None if isinstance(value, str) else "chaîne de caractères JSON attendue"
 
 
 class Walker:
@@ -98,7 +116,19 @@ class Walker:
     def _visit(self, child: Child, value: Any, path: str) -> None:
         kind = child.kind
         if kind == PRIMITIVE:
-            if child.value_set is not None and isinstance(value, str):
+            if value is None:
+                return  # a null beside a "_name" extension in a primitive array
+            expected = _json_type_error(child.type_name, value)
+            if expected is not None:
+                self.issues.append(
+                    error(
+                        "structure",
+                        f"Wrong JSON type for {child.type_name}: {short(value)}. "
+                        f"Type JSON incorrect pour un {child.type_name} : {expected}.",
+                        path,
+                    )
+                )
+            elif child.value_set is not None:
                 self._add(check_code(value, child.value_set, path))
             return
         if not isinstance(value, dict):
