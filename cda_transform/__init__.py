@@ -11,6 +11,7 @@ Public surface:
 
 from cda_transform.document import ToFhirResult, to_fhir
 from cda_transform.errors import TransformError
+from cda_transform.to_cda import to_cda
 from cda_transform.translate import Terminology
 
-__all__ = ["Terminology", "ToFhirResult", "TransformError", "to_fhir"]
+__all__ = ["Terminology", "ToFhirResult", "TransformError", "to_cda", "to_fhir"]
