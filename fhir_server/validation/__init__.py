@@ -20,7 +20,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from fhir_server.validation.bindings import skipped_bindings
-from fhir_server.validation.definitions import definitions
+from fhir_server.validation.definitions import definitions as _definitions
 from fhir_server.validation.ids import bad_id, is_valid_id
 from fhir_server.validation.issues import Issue, dedupe, error, operation_outcome, short
 from fhir_server.validation.limits import MAX_DEPTH, too_deep
@@ -153,7 +153,7 @@ def validate_resource(
                 "transaction",
                 "batch",
             )
-        walker = Walker(definitions(), known, allow_conditional=allow_conditional_references)
+        walker = Walker(_definitions(), known, allow_conditional=allow_conditional_references)
         try:
             walker.walk_resource(resource_type, resource, resource_type)
         except RecursionError:

@@ -4,12 +4,14 @@ Why: required bindings are the only terminology rule a server must enforce on wr
 R4 package ships every code system they need except a few external ones (UCUM, MIME types,
 ISO 4217 currencies...). Each value set is expanded on first use and cached; a value set we
 cannot expand exactly yields ``None`` so that its binding is skipped rather than enforced
-wrongly.
+wrongly. The three vendored files are read lazily, in order, until a canonical is found:
+most bindings need only the FHIR one, none needs the v2 tables.
 """
 
 from __future__ import annotations
 
 import gzip
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -31,17 +33,36 @@ class Expansion:
     systems: frozenset[str]
 
 
-@dataclass(slots=True)
 class _Terminology:
-    value_sets: dict[str, dict[str, Any]]
-    code_systems: dict[str, dict[str, Any]]
+    """ValueSets and CodeSystems by canonical URL, loading the next file on a miss."""
 
+    def __init__(self) -> None:
+        self.value_sets: dict[str, dict[str, Any]] = {}
+        self.code_systems: dict[str, dict[str, Any]] = {}
+        self._pending = list(_FILES)
+        self._lock = threading.Lock()
 
-@cache
-def _terminology() -> _Terminology:
-    value_sets: dict[str, dict[str, Any]] = {}
-    code_systems: dict[str, dict[str, Any]] = {}
-    for name in _FILES:
+    def value_set(self, url: str) -> dict[str, Any] | None:
+        return self._find(self.value_sets, url)
+
+    def code_system(self, url: str) -> dict[str, Any] | None:
+        return self._find(self.code_systems, url)
+
+    def load_all(self) -> None:
+        with self._lock:
+            while self._pending:
+                self._load(self._pending.pop(0))
+
+    def _find(self, table: dict[str, dict[str, Any]], url: str) -> dict[str, Any] | None:
+        found = table.get(url)
+        while found is None and self._pending:
+            with self._lock:
+                if self._pending:
+                    self._load(self._pending.pop(0))
+            found = table.get(url)
+        return found
+
+    def _load(self, name: str) -> None:
         with gzip.open(R4_TERMINOLOGY_DIR / f"{name}.json.gz", "rb") as fh:
             bundle = orjson.loads(fh.read())
         for entry in bundle.get("entry", []):
@@ -50,13 +71,17 @@ def _terminology() -> _Terminology:
             if not isinstance(url, str):
                 continue
             if resource.get("resourceType") == "ValueSet":
-                value_sets.setdefault(url, resource)
+                self.value_sets.setdefault(url, resource)
             elif resource.get("resourceType") == "CodeSystem":
-                known = code_systems.get(url)
+                known = self.code_systems.get(url)
                 # v2-0360 appears twice: keep the complete, larger one.
                 if known is None or _concept_count(resource) > _concept_count(known):
-                    code_systems[url] = resource
-    return _Terminology(value_sets, code_systems)
+                    self.code_systems[url] = resource
+
+
+@cache
+def _terminology() -> _Terminology:
+    return _Terminology()
 
 
 def _concept_count(cs: dict[str, Any]) -> int:
@@ -83,7 +108,7 @@ class _Unexpandable(Exception):
 def _system_codes(system: str) -> dict[str, set[str]]:
     """Code -> parent codes of a complete, vendored code system (nested concepts and
     ``subsumedBy``/``parent`` properties both give parents)."""
-    cs = _terminology().code_systems.get(system)
+    cs = _terminology().code_system(system)
     if cs is None or cs.get("content") != "complete":
         raise _Unexpandable(system)
     parents: dict[str, set[str]] = {}
@@ -158,7 +183,7 @@ def _include(include: dict[str, Any], stack: tuple[str, ...]) -> set[tuple[str, 
 def _expand(url: str, stack: tuple[str, ...]) -> set[tuple[str, str]]:
     if url in stack:
         raise _Unexpandable(f"cycle through {url}")
-    vs = _terminology().value_sets.get(url)
+    vs = _terminology().value_set(url)
     if vs is None:
         raise _Unexpandable(url)
     compose = vs.get("compose")
