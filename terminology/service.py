@@ -503,17 +503,26 @@ class TerminologyService:
 
 
 def _pick_designation(designations: list[Designation], lang: str) -> str | None:
-    """The designation in ``lang`` (exact tag first, then same base language); later sources win."""
+    """The designation in ``lang`` from the latest source that has one (exact tag preferred within it).
+
+    Sources load from the least to the most trusted, so the latest source wins; within one
+    source ``fr-FR`` beats ``fr`` for a ``fr-FR`` request, and any ``fr-*`` serves ``fr``.
+    """
     best: str | None = None
     best_score = 0
+    source: str | None = None
     for designation in reversed(designations):
         if designation.use == "definition":
             continue
         score = language_matches(lang, designation.language)
-        if score > best_score:
+        if not score:
+            continue
+        if best is None:
+            best, best_score, source = designation.value, score, designation.source
+        elif designation.source == source and score > best_score:
             best, best_score = designation.value, score
-            if score == 2:
-                break
+        if best_score == 2:
+            break
     return best
 
 

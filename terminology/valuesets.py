@@ -214,7 +214,7 @@ def _system_members(
             codes = matched if codes is None else codes & matched
         selected: Iterable[str] = [c for c in entry.concepts if c in (codes or set())]
     else:
-        if entry.content not in ("complete", "supplement") and not entry.from_resource:
+        if entry.content != "complete":
             raise TerminologyError(
                 f"Le système {system} n'est connu que partiellement (codes listés par des ValueSets) : "
                 "impossible d'inclure le système entier",
