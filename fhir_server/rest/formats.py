@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 from fhir_server.errors import FhirError, issue
+from fhir_server.validation.expressions import loc_to_expression
 
 JSON_TYPE = "application/fhir+json"
 XML_TYPE = "application/fhir+xml"
@@ -160,7 +161,7 @@ def _parse_xml(data: bytes) -> dict[str, Any]:
     qname = etree.QName(root)
     if qname.namespace != FHIR_NS:
         raise FhirError(400, "structure", f"L'élément racine doit être dans l'espace de noms {FHIR_NS}.")
-    from fhir_server.validation import RESOURCE_TYPES
+    from fhir_server.validation import RESOURCE_TYPES  # computed on first use, not at import
 
     if qname.localname not in RESOURCE_TYPES:
         raise FhirError(404, "not-supported", f"Type de ressource inconnu : {qname.localname}.")
@@ -169,7 +170,7 @@ def _parse_xml(data: bytes) -> dict[str, Any]:
         parsed = model.model_validate_xml(etree.tostring(root))
     except ValidationError as exc:
         issues = [
-            issue("error", "structure", err["msg"], [".".join([qname.localname, *map(str, err["loc"])])])
+            issue("error", "structure", err["msg"], [loc_to_expression(qname.localname, err["loc"])])
             for err in exc.errors()
         ]
         raise FhirError(400, "structure", "XML invalide", issues=issues) from exc
