@@ -13,6 +13,7 @@ empty array or object, and a ``#id`` reference names a contained resource (R4 ``
 
 from __future__ import annotations
 
+import binascii
 from collections.abc import Set
 from typing import Any
 
@@ -38,6 +39,15 @@ def _json_type_error(type_name: str, value: Any) -> str | None:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         return None if ok else "nombre JSON attendu"
     return None if isinstance(value, str) else "chaîne de caractères JSON attendue"
+
+
+def _is_base64(value: str) -> bool:
+    """R4 base64Binary (whitespace allowed between groups); the models accept any string."""
+    try:
+        binascii.a2b_base64("".join(value.split()), strict_mode=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
 
 
 class Walker:
@@ -128,8 +138,15 @@ class Walker:
                         path,
                     )
                 )
+            elif value == "":
+                self.issues.append(_empty(path, "chaîne vide"))
             elif child.value_set is not None:
                 self._add(check_code(value, child.value_set, path))
+            elif child.type_name == "base64Binary" and not _is_base64(value):
+                self.issues.append(
+                    error("value", f"Invalid base64Binary. Contenu base64 invalide. Reçu : {short(value)}.",
+                          path)
+                )
             return
         if not isinstance(value, dict):
             return
@@ -183,7 +200,7 @@ class Walker:
 def _empty(expression: str, what: str) -> Issue:
     return error(
         "structure",
-        f"Empty value ({what}): FHIR JSON forbids null, empty arrays and empty objects. "
+        f"Empty value ({what}): FHIR JSON forbids null, empty strings, arrays and objects. "
         f"Valeur vide interdite en JSON FHIR ({what}) : omettre l'élément.",
         expression,
     )

@@ -386,6 +386,8 @@ def test_reference_in_extension_value() -> None:
         ({"gender": None}, "Patient.gender", "structure"),
         ({"identifier": []}, "Patient.identifier", "structure"),
         ({"maritalStatus": {}}, "Patient.maritalStatus", "structure"),
+        ({"photo": [{"contentType": "image/png", "data": "not base64!"}]}, "Patient.photo[0].data", "value"),
+        ({"photo": [{"contentType": "image/png", "data": ""}]}, "Patient.photo[0].data", "structure"),
     ],
 )
 def test_structural_errors(changes: dict[str, Any], expected: str, code: str) -> None:
