@@ -105,6 +105,12 @@ def build_ans() -> list[dict[str, Any]]:
 def build_passerelle() -> list[dict[str, Any]]:
     src = read_json(SOURCES / "passerelle_fr.json")
     systems: dict[str, dict[str, str]] = {k: dict(v) for k, v in src["systems"].items()}
+    notes = [src["note"]]
+    for extra in sorted(SOURCES.glob("passerelle_fr_*.json")):  # e.g. the eHDSIVaccine labels
+        more = read_json(extra)
+        notes.append(more["note"])
+        for system, labels in more["systems"].items():
+            systems.setdefault(system, {}).update(labels)
     edqm = read_json(MVC_DIR / "CodeSystem-edqm-all.json.gz")
     by_display = src["edqm_by_english_display"]
     edqm_fr = systems.setdefault(EDQM, {})
@@ -122,7 +128,7 @@ def build_passerelle() -> list[dict[str, Any]]:
                 fr,
                 src["publisher"],
                 f"Libellés rédigés par l'équipe Passerelle, licence {src['license']}",
-                src["note"],
+                " ".join(notes),
                 None,
                 f"Libellés français Passerelle pour {system}",
             )
