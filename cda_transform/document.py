@@ -11,6 +11,7 @@ never by dropping content.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from cda_transform import coded_elements, header, xsd
 from cda_transform import datatypes as dt
 from cda_transform.context import Context
+from cda_transform.errors import TransformError
 from cda_transform.header import SOURCE_CONCEPT
 from cda_transform.narrative import XHTML, element, narrative_ids, serialize, sub
 from cda_transform.original import LOINC_PS, now, pdf_bytes, provenances, source_documents
@@ -35,6 +37,7 @@ from cda_transform.parse import (
 from cda_transform.sections import build_sections, missing_required
 from cda_transform.translate import Terminology, Translator, default_terminology
 
+_LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 CONFIDENTIALITY = {"U", "L", "M", "N", "R", "V"}
 RELATES = {"XFRM": "transforms", "RPLC": "replaces", "APND": "appends"}
 
@@ -47,6 +50,10 @@ class ToFhirResult:
 
 def to_fhir(xml: bytes, *, lang: str = "fr-FR", terminology: Terminology | None = None) -> ToFhirResult:
     """Convert one eHDSI Patient Summary; raise ``TransformError`` when the input is unusable."""
+    if not isinstance(lang, str) or not _LANG.match(lang):
+        raise TransformError(
+            f"Langue cible invalide : {lang!r} (attendu un code BCP 47, ex. fr-FR).", code="invalid"
+        )
     root = parse_xml(xml)
     if isinstance(xml, str):
         xml = xml.encode("utf-8")
