@@ -35,7 +35,6 @@ R4_FILES = ("valuesets.json.gz", "v3-codesystems.json.gz", "v2-tables.json.gz", 
 FR_FILES = (
     "fr-ehdsi-samples.json.gz",
     "fr-ans-language-pack.json.gz",
-    "fr-ans-nos.json.gz",
     "fr-passerelle.json.gz",
 )
 EHDSI_EXTRA = "ehdsi-extra-valuesets.json"
