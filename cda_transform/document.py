@@ -31,12 +31,14 @@ from cda_transform.parse import (
     parse_xml,
     path,
     require_patient_summary,
+    template_ids,
     text_of,
     xpath_of,
 )
 from cda_transform.sections import build_sections, missing_required
 from cda_transform.translate import Terminology, Translator, default_terminology
 
+EHDSI_PS_TEMPLATES = {"1.3.6.1.4.1.12559.11.10.1.3.1.1.3", "1.3.6.1.4.1.12559.11.10.1.3.1.1.7"}
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 CONFIDENTIALITY = {"U", "L", "M", "N", "R", "V"}
 RELATES = {"XFRM": "transforms", "RPLC": "replaces", "APND": "appends"}
@@ -213,6 +215,12 @@ def _pdf_section(source: dict[str, str], has_pdf: bool, lang: str | None) -> dic
 
 
 def _header_code_checks(ctx: Context, root: Any) -> None:
+    if not template_ids(root) & EHDSI_PS_TEMPLATES:
+        ctx.warn(
+            "Aucun templateId eHDSI Patient Summary (1.3.6.1.4.1.12559.11.10.1.3.1.1.3 / .7) : document "
+            "probablement national (non pivot) ; converti d'après son code et son corps.",
+            kid(root, "code"),
+        )
     code = kid(root, "code")
     if code is not None and code.get("codeSystem") != LOINC_OID:
         ctx.warn(
@@ -232,7 +240,7 @@ def _header_code_checks(ctx: Context, root: Any) -> None:
 
 def _translation_issues(tr: Translator) -> list[dict[str, Any]]:
     issues: list[dict[str, Any]] = []
-    if tr._lookup is None:
+    if not tr.has_lookup:
         issues.append(
             {
                 "severity": "information",

@@ -94,6 +94,10 @@ class Translator:
         self.untranslated_listed: list[etree._Element] = []
         self.seen_listed: set[etree._Element] = set()
 
+    @property
+    def has_lookup(self) -> bool:
+        return self._lookup is not None
+
     # ------------------------------------------------------------ text helpers
 
     def original_text(self, el: etree._Element | None) -> str | None:

@@ -81,3 +81,11 @@ def test_schema_invalid_document_still_converts_with_located_warnings() -> None:
 def test_invalid_target_language_is_refused(lang: str) -> None:
     with pytest.raises(TransformError):
         to_fhir(cb.document(), lang=lang)
+
+
+def test_national_document_without_ehdsi_template_is_converted_with_a_warning(sample_bytes) -> None:
+    result = to_fhir(sample_bytes("cz__LU_1990010112385_CDA-L3-source.xml"), terminology=NoFrench())
+    assert result.bundle["type"] == "document"
+    assert any("Aucun templateId eHDSI" in i["diagnostics"] for i in result.outcome["issue"])
+    rich = to_fhir(sample_bytes(RICH), terminology=NoFrench())
+    assert not any("Aucun templateId eHDSI" in i["diagnostics"] for i in rich.outcome["issue"])
