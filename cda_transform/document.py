@@ -253,7 +253,7 @@ def _translation_issues(tr: Translator) -> list[dict[str, Any]]:
         issues.append(
             {
                 "severity": "warning",
-                "code": "exception",
+                "code": "transient",
                 "diagnostics": f"Service de terminologie en erreur : {err}",
             }
         )

@@ -108,7 +108,7 @@ def test_failing_terminology_does_not_lose_the_document() -> None:
     result = to_fhir(med_doc(), terminology=BrokenTerminology())
     assert find(result.bundle, "Medication")
     assert any(
-        i["code"] == "exception" and "terminology down" in i["diagnostics"] for i in result.outcome["issue"]
+        i["code"] == "transient" and "terminology down" in i["diagnostics"] for i in result.outcome["issue"]
     )
     assert all(status(c) != "translated" for c in codings(result.bundle))
 
