@@ -153,6 +153,10 @@ class Translator:
             out["version"] = version
         out["code"] = code
         original = (el.get("displayName") or "").strip() or fallback_display
+        self._mark(out, system, code, original)
+        return out
+
+    def _mark(self, out: dict[str, Any], system: str | None, code: str, original: str | None) -> None:
         french = self._french(system, code) if system else None
         if french:
             self.translated += 1
@@ -165,7 +169,12 @@ class Translator:
             if original:
                 out["display"] = original
             out["extension"] = [{"url": TRANSLATION_STATUS, "valueCode": "not-translated"}]
-        return out
+
+    def synthetic(self, system: str, code: str, display: str) -> dict[str, Any]:
+        """A concept the CDA implies without coding it (IPS absent/unknown), marked like the others."""
+        coding: dict[str, Any] = {"system": system, "code": code}
+        self._mark(coding, system, code, display)
+        return {"coding": [coding], "text": display}
 
     def concept(self, el: etree._Element | None, *, text: str | None = None) -> dict[str, Any] | None:
         """CodeableConcept for a CD element, or None when it says nothing at all."""

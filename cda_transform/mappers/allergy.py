@@ -102,7 +102,7 @@ def map_allergy(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
         if agent is None and value_el is not None and (value_el.get("code") or tr.original_text(value_el)):
             agent = tr.concept(value_el)  # older documents code the allergy itself in value
         if agent is None and obs is None:
-            agent = absent_concept("no-allergy-info", "No information about allergies")
+            agent = absent_concept(ctx, "no-allergy-info", "No information about allergies")
         put(res, "code", agent)
 
     type_el = kid(obs, "code")

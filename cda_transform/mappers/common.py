@@ -89,8 +89,9 @@ def is_absent(el: etree._Element | None) -> bool:
     return el.get("codeSystem") == ABSENT_OID or code in ABSENT_CODES
 
 
-def absent_concept(code: str, display: str) -> dict[str, Any]:
-    return {"coding": [{"system": ABSENT_SYSTEM, "code": code, "display": display}], "text": display}
+def absent_concept(ctx: Context, code: str, display: str) -> dict[str, Any]:
+    """An IPS absent/unknown concept the CDA implied (e.g. an empty entry), translated like any other."""
+    return ctx.translator.synthetic(ABSENT_SYSTEM, code, display)
 
 
 def status_code(stmt: etree._Element | None) -> str | None:

@@ -72,7 +72,7 @@ def map_condition(ctx: Context, stmt: etree._Element, section_code: str | None) 
     value_el = kid(obs, "value")
     code = tr.concept(value_el, text=tr.reference_text(obs))
     if code is None and obs is None:
-        code = absent_concept("no-problem-info", "No information about problems")
+        code = absent_concept(ctx, "no-problem-info", "No information about problems")
     if code is None:
         code = tr.concept_or_absent(value_el, text=tr.reference_text(obs) or tr.reference_text(stmt))
     res["code"] = code

@@ -36,7 +36,7 @@ def map_device(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
     device: dict[str, Any] = {"resourceType": "Device"}
     concept = tr.concept(code_el, text=tr.reference_text(stmt))
     if concept is None and role is None:
-        concept = absent_concept("no-device-info", "No information about devices")
+        concept = absent_concept(ctx, "no-device-info", "No information about devices")
     device["type"] = concept or tr.concept_or_absent(code_el, text=tr.reference_text(stmt))
     ids = dt.identifiers(role)
     if ids:

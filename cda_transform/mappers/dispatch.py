@@ -84,7 +84,7 @@ def _no_statement(ctx: Context, entry: etree._Element, section_code: str | None)
     """An entry with no clinical statement (often ``nullFlavor``) is 'no information', never dropped."""
     if section_code in NO_INFO:
         rtype, code, display = NO_INFO[section_code]
-        concept = absent_concept(code, display)
+        concept = absent_concept(ctx, code, display)
         if rtype == "AllergyIntolerance":
             res = base(rtype, ctx, None, "patient")
             res["code"] = concept

@@ -76,7 +76,7 @@ def map_medication(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
     if is_absent(code_el):
         res["status"] = "unknown" if (code_el.get("code") or "").endswith("-info") else "active"
         res["medicationCodeableConcept"] = tr.concept(code_el) or absent_concept(
-            "no-medication-info", "No information about medications"
+            ctx, "no-medication-info", "No information about medications"
         )
     elif material is None or (has_null(material) and not len(kids(material))):
         res["status"] = "unknown"

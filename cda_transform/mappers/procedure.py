@@ -35,7 +35,7 @@ def map_procedure(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
         res["status"] = STATUS.get(status_code(stmt) or "", "completed")
     code = tr.concept(code_el, text=tr.reference_text(stmt))
     if code is None and code_el is None and not len(kids(stmt)):
-        code = absent_concept("no-procedure-info", "No information about past history of procedures")
+        code = absent_concept(ctx, "no-procedure-info", "No information about past history of procedures")
     res["code"] = code or tr.concept_or_absent(code_el, text=tr.reference_text(stmt))
     p = dt.period(kid(stmt, "effectiveTime"))
     if p:
