@@ -53,12 +53,17 @@ def concept_label(concept: dict[str, Any] | None) -> str:
             return label if status != "not-translated" else f"{label} (non traduit)"
     if concept.get("text"):
         return f"{concept['text']} (non traduit)" if concept.get("coding") else concept["text"]
-    first = next(iter(concept.get("coding", [])), {})
+    first: dict[str, Any] = next(iter(concept.get("coding", [])), {})
     if first.get("code"):
         return f"{first['code']} (non traduit)"
     if any(e.get("url") == DATA_ABSENT for e in concept.get("extension", [])):
         return "information non disponible"
     return ""
+
+
+def _first_code(concept: dict[str, Any] | None) -> str | None:
+    codings: list[dict[str, Any]] = (concept or {}).get("coding", [])
+    return codings[0].get("code") if codings else None
 
 
 def _period(p: dict[str, str] | None) -> str:
@@ -95,14 +100,14 @@ def describe(res: dict[str, Any], index: dict[str, dict[str, Any]]) -> tuple[str
             details.append(f"réaction : {m}" + (f" ({sev})" if sev else ""))
         if res.get("criticality"):
             details.append(f"criticité : {CRITICALITY_FR.get(res['criticality'], res['criticality'])}")
-        status = next(iter(res.get("clinicalStatus", {}).get("coding", [])), {}).get("code")
+        status = _first_code(res.get("clinicalStatus"))
         if status:
             details.append(f"statut : {STATUS_FR.get(status, status)}")
         if res.get("onsetDateTime"):
             details.append(f"début : {res['onsetDateTime']}")
     elif rtype == "Condition":
         what = concept_label(res.get("code")) or "Problème non précisé"
-        status = next(iter(res.get("clinicalStatus", {}).get("coding", [])), {}).get("code")
+        status = _first_code(res.get("clinicalStatus"))
         if status:
             details.append(f"statut : {STATUS_FR.get(status, status)}")
         if res.get("onsetDateTime"):

@@ -54,7 +54,7 @@ def validate(root: etree._Element) -> list[dict[str, Any]]:
         }
     ]
     for err in first_errors[:MAX_REPORTED]:
-        issue = {
+        issue: dict[str, Any] = {
             "severity": "warning",
             "code": "structure",
             "diagnostics": f"ligne {err.line} : {err.message}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from lxml import etree
 
@@ -81,7 +81,7 @@ def with_code(elements: list[etree._Element], *codes: str) -> etree._Element | N
     return None
 
 
-def is_absent(el: etree._Element | None) -> bool:
+def is_absent(el: etree._Element | None) -> TypeGuard[etree._Element]:
     """True for an IPS absent/unknown code (``no-known-allergies`` ...)."""
     if el is None:
         return False

@@ -169,12 +169,17 @@ def map_observation(
     return res
 
 
+def _code(stmt: etree._Element) -> str | None:
+    code = kid(stmt, "code")
+    return code.get("code") if code is not None else None
+
+
 def map_organizer(ctx: Context, org: etree._Element, section_code: str | None) -> dict[str, Any]:
     tr = ctx.translator
     comps = [
         c for comp in kids(org, "component") for c in kids(comp) if local(c) in ("observation", "organizer")
     ]
-    codes = {(kid(c, "code").get("code") if kid(c, "code") is not None else None) for c in comps}
+    codes = {_code(c) for c in comps}
     res = base("Observation", ctx, org)
     res["status"] = STATUS.get(status_code(org) or "", "final")
     put(res, "category", _category(section_code))
@@ -189,11 +194,7 @@ def map_organizer(ctx: Context, org: etree._Element, section_code: str | None) -
         _effective(res, org)
         components, others = [], []
         for c in comps:
-            if (
-                local(c) == "observation"
-                and kid(c, "code") is not None
-                and kid(c, "code").get("code") in BP_CODES
-            ):
+            if local(c) == "observation" and _code(c) in BP_CODES:
                 comp: dict[str, Any] = {"code": tr.concept_or_absent(kid(c, "code"))}
                 set_value(ctx, comp, kid(c, "value"))
                 components.append(comp)
