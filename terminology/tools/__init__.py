@@ -1,0 +1,1 @@
+"""Scripts that rebuild the vendored terminology content (run from the repository root)."""
