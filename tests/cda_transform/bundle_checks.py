@@ -60,3 +60,23 @@ def entry_counts_match(cda_secs: list[etree._Element], fhir_secs: list[dict[str,
             problems.append(f"section {code}: empty without emptyReason")
         problems += entry_counts_match(cs.findall(f"{V3}component/{V3}section"), fs.get("section", []))
     return problems
+
+
+def narratives_kept(cda_secs: list[etree._Element], fhir_secs: list[dict[str, Any]]) -> list[str]:
+    """Every CDA section with narrative words has them in its FHIR section, next to a French table."""
+    problems = []
+    for cs, fs in zip(cda_secs, fhir_secs, strict=False):
+        div = fs.get("text", {}).get("div", "")
+        if 'class="passerelle-fr"' not in div or 'lang="fr-FR"' not in div:
+            problems.append(f"section {fs.get('title')}: no French narrative")
+        text = cs.find(f"{V3}text")
+        words = " ".join("".join(text.itertext()).split()) if text is not None else ""
+        if words and "cda-original-narrative" not in div:
+            problems.append(f"section {fs.get('title')}: original narrative lost")
+        if words:
+            rendered = " ".join("".join(etree.fromstring(div).itertext()).split())
+            sample = words[:40]
+            if sample not in rendered:
+                problems.append(f"section {fs.get('title')}: {sample!r} missing from the narrative")
+        problems += narratives_kept(cs.findall(f"{V3}component/{V3}section"), fs.get("section", []))
+    return problems

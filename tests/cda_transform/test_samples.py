@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.operationoutcome import OperationOutcome
 from lxml import etree
 
 from cda_transform import TransformError
-from tests.cda_transform.bundle_checks import V3, cda_sections, dangling, entry_counts_match
+from tests.cda_transform.bundle_checks import V3, cda_sections, dangling, entry_counts_match, narratives_kept
 from tests.cda_transform.conftest import SAMPLES, convert, sample_index
 
 INDEX = sample_index()
@@ -47,12 +48,14 @@ def test_patient_summary_becomes_a_valid_document_bundle(name: str, kind: str, l
     ids = [e["fullUrl"] for e in bundle["entry"]]
     assert len(ids) == len(set(ids))
     assert not [i for i in result.outcome["issue"] if i["code"] == "exception"]
+    OperationOutcome.model_validate(result.outcome)
 
     types = {e["resource"]["resourceType"] for e in bundle["entry"]}
     assert {"Patient", "Binary", "DocumentReference", "Provenance"} <= types
     root = etree.fromstring((SAMPLES / name).read_bytes())
     if root.find(f"{V3}component/{V3}structuredBody") is not None:
         assert entry_counts_match(cda_sections(root), comp.get("section", [])) == []
+        assert narratives_kept(cda_sections(root), comp.get("section", [])) == []
     else:
         binaries = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Binary"]
         assert "application/pdf" in {b["contentType"] for b in binaries}, "L1 PDF kept as Binary"
