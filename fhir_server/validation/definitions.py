@@ -117,7 +117,9 @@ class _Builder:
     def _add_child(
         self, parent: Node, key: str, code: str, type_entry: dict[str, Any], value_set: str | None
     ) -> None:
-        if code.startswith(_FHIRPATH_TYPE_PREFIX) or code[:1].islower():
+        if code.startswith(_FHIRPATH_TYPE_PREFIX):  # Element.id, Extension.url: no "_key" form
+            parent.children[key] = Child(key, PRIMITIVE, code, None, value_set)
+        elif code[:1].islower():
             parent.children[key] = Child(key, PRIMITIVE, code, None, value_set)
             # "_key" carries the id/extensions of a primitive value.
             parent.children["_" + key] = Child(key, COMPLEX, "Element", self.node("Element"))

@@ -363,6 +363,18 @@ def test_local_reference_must_name_a_contained_resource() -> None:
     assert (issue.code, issue.expression) == ("invalid", ("Patient.managingOrganization.reference",))
 
 
+def test_extension_on_an_extension_primitive_value() -> None:
+    resource = copy.deepcopy(PATIENT)
+    sub_extension = {"url": "http://example.fr/sub", "valueReference": {"reference": "/"}}
+    resource["extension"].append(
+        {"url": "http://example.fr/ext", "valueString": "a", "_valueString": {"extension": [sub_extension]}}
+    )
+    # legal R4 the R4B model rejects: accepted, and its content still checked
+    assert expressions(validate_resource(resource)) == [
+        "Patient.extension[1].valueString.extension[0].valueReference.reference"
+    ]
+
+
 def test_reference_in_extension_value() -> None:
     resource = copy.deepcopy(PATIENT)
     resource["extension"].append({"url": "http://example.fr/ext", "valueReference": {"reference": "Foo/1"}})
