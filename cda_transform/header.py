@@ -13,9 +13,9 @@ from lxml import etree
 
 from cda_transform import datatypes as dt
 from cda_transform.context import Context
+from cda_transform.extensions import SOURCE_CONCEPT
 from cda_transform.parse import has_null, kid, kids, path, path_all, text_of
 
-SOURCE_CONCEPT = "https://passerelle.fr/fhir/StructureDefinition/source-concept"
 GENDER = {"M": "male", "F": "female", "UN": "other", "U": "unknown", "UNK": "unknown"}
 
 V2_0131 = "http://terminology.hl7.org/CodeSystem/v2-0131"

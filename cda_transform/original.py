@@ -15,10 +15,10 @@ from lxml import etree
 
 from cda_transform import datatypes as dt
 from cda_transform.context import Context
+from cda_transform.extensions import PROVENANCE_ACTIVITY as ACTIVITY
 from cda_transform.parse import kid, path
 
 LOINC_PS = {"system": "http://loinc.org", "code": "60591-5", "display": "Patient summary Document"}
-ACTIVITY = "https://passerelle.fr/fhir/CodeSystem/provenance-activity"
 
 
 def now() -> str:

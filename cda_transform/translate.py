@@ -31,11 +31,10 @@ from lxml import etree
 
 from cda_transform.coded_elements import CodedElement
 from cda_transform.datatypes import system_uri
+from cda_transform.extensions import DATA_ABSENT_REASON, ORIGINAL_DISPLAY, TRANSLATION_STATUS
 from cda_transform.parse import has_null, kid, kids, text_of
 
-TRANSLATION_STATUS = "https://passerelle.fr/fhir/StructureDefinition/translation-status"
-ORIGINAL_DISPLAY = "https://passerelle.fr/fhir/StructureDefinition/original-display"
-DATA_ABSENT = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+DATA_ABSENT = DATA_ABSENT_REASON
 
 NULL_TO_ABSENT = {
     "UNK": "unknown",

@@ -8,6 +8,7 @@ from lxml import etree
 
 from cda_transform import datatypes as dt
 from cda_transform.context import Context
+from cda_transform.extensions import SOURCE_CONCEPT
 from cda_transform.parse import kid, kids, local, template_ids
 
 ABSENT_OID = "2.16.840.1.113883.5.1150.1"
@@ -29,8 +30,6 @@ ABSENT_CODES = frozenset(
         "no-known-procedures",
     }
 )
-SOURCE_CONCEPT = "https://passerelle.fr/fhir/StructureDefinition/source-concept"
-"""Extension (valueCodeableConcept) keeping a CDA coded element whose FHIR target is a plain code."""
 
 STATEMENTS = frozenset(
     {

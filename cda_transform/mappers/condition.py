@@ -13,6 +13,7 @@ from lxml import etree
 
 from cda_transform import datatypes as dt
 from cda_transform.context import Context
+from cda_transform.extensions import HEALTH_STATUS
 from cda_transform.mappers.common import (
     absent_concept,
     base,
@@ -57,8 +58,6 @@ LABEL = {
     "recurrence": "Récidive",
     "relapse": "Rechute",
 }
-HEALTH_STATUS = "https://passerelle.fr/fhir/StructureDefinition/health-status"
-"""Extension (valueCodeableConcept): the eHDSIResolutionOutcome health status of a problem (3.10)."""
 
 
 def map_condition(ctx: Context, stmt: etree._Element, section_code: str | None) -> dict[str, Any]:

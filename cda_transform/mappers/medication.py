@@ -4,7 +4,7 @@ Both pharmacy namespaces are read through ``parse.kids`` (namespace URI, not pre
 product's brand name, product code and ATC class go to ``Medication.code``; each active
 ingredient (ATC) with its strength (Ratio) to ``Medication.ingredient``; the dose form to
 ``Medication.form``; the package (R4 Medication has no packaging element) to the extension
-``https://passerelle.fr/fhir/StructureDefinition/medication-package``.
+``extensions.MEDICATION_PACKAGE``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from lxml import etree
 
 from cda_transform import datatypes as dt
 from cda_transform.context import Context
+from cda_transform.extensions import MEDICATION_PACKAGE as PACKAGE
 from cda_transform.mappers.common import (
     absent_concept,
     base,
@@ -27,7 +28,6 @@ from cda_transform.mappers.common import (
 )
 from cda_transform.parse import has_null, kids, path, text_of, xsi_type
 
-PACKAGE = "https://passerelle.fr/fhir/StructureDefinition/medication-package"
 STATUS = {
     "active": "active",
     "completed": "completed",
