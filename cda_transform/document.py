@@ -25,6 +25,8 @@ from cda_transform.narrative import XHTML, element, narrative_ids, serialize, su
 from cda_transform.original import LOINC_PS, now, pdf_bytes, provenances, source_documents
 from cda_transform.parse import (
     LOINC_OID,
+    MAX_ENTRIES,
+    descendants,
     detect_kind,
     kid,
     kids,
@@ -61,6 +63,11 @@ def to_fhir(xml: bytes, *, lang: str = "fr-FR", terminology: Terminology | None 
         xml = xml.encode("utf-8")
     kind = detect_kind(root)
     require_patient_summary(kind)
+    n_entries = sum(1 for _ in descendants(root, "entry"))
+    if n_entries > MAX_ENTRIES:  # bound the work before schema validation and mapping
+        raise TransformError(
+            f"Document trop complexe ({n_entries} entrées, limite {MAX_ENTRIES}).", code="too-costly"
+        )
     assert kind.level is not None
     lookup: Callable[[str, str, str], str | None] | None = (
         terminology.display if terminology is not None else default_terminology()

@@ -31,6 +31,9 @@ KNOWN_NS = frozenset({V3, PHARM, EPSOS})
 MAX_BYTES = 20 * 1024 * 1024
 """Largest accepted document. The biggest public PS samples are under 2 MB (with images)."""
 
+MAX_ENTRIES = 5000
+"""Most entries converted in one document (the richest public sample has 306): a bound on work."""
+
 PS_CODE = "60591-5"
 LOINC_OID = "2.16.840.1.113883.6.1"
 

@@ -107,3 +107,12 @@ def test_documents_breaking_ehdsi_rules_still_convert_with_warnings() -> None:
     assert "non conforme aux schémas" in diagnostics
     assert "Sections obligatoires eHDSI absentes : 48765-2, 10160-0, 11450-4, 47519-4, 46264-8" in diagnostics
     assert "sans auteur" in diagnostics
+
+
+def test_document_with_too_many_entries_is_refused_quickly() -> None:
+    from cda_transform.parse import MAX_ENTRIES
+
+    entries = "<entry/>" * (MAX_ENTRIES + 1)
+    with pytest.raises(TransformError) as info:
+        to_fhir(cb.document(cb.section("48765-2", entries)))
+    assert info.value.code == "too-costly"
