@@ -155,3 +155,22 @@ def test_coded_element_xpaths_are_namespace_agnostic() -> None:
     )
     listed = coded_elements.select(parse_xml(old), 3)
     assert {"J01CA04", "J01CR02", "10221000", "20053000"} <= {el.get("code") for el in listed}
+
+
+class EverythingFrench:
+    def display(self, system: str, code: str, lang: str) -> str | None:
+        return f"FR {code}"
+
+
+def test_every_listed_coded_element_gets_the_french_designation_when_one_exists(sample_bytes) -> None:
+    from cda_transform.datatypes import system_uri
+
+    xml = sample_bytes(RICH)
+    bundle = to_fhir(xml, terminology=EverythingFrench()).bundle
+    by_code = {(c["code"], c.get("system")): c for c in codings(bundle) if status(c)}
+    listed = [el for el in coded_elements.select(parse_xml(xml), 3) if el.get("code")]
+    for el in listed:
+        coding = by_code[(el.get("code"), system_uri(el.get("codeSystem")))]
+        assert status(coding) == "translated"
+        assert coding["display"] == f"FR {el.get('code')}"
+    assert all(status(c) == "translated" for c in by_code.values())
