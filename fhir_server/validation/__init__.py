@@ -44,8 +44,8 @@ _log = logging.getLogger(__name__)
 
 
 def __getattr__(name: str) -> Any:
-    # RESOURCE_TYPES needs the R4 definitions and the library's type table (~0.6 s): computed
-    # on first access rather than at import.
+    # RESOURCE_TYPES needs the R4 definitions and the library's type table (about half a second):
+    # computed on first access rather than at import.
     if name == "RESOURCE_TYPES":
         return resource_types()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -61,9 +61,8 @@ def _identity(
 ) -> tuple[list[Issue], str | None]:
     """resourceType/id rules; returns the issues and the resource type when it can be validated."""
     if not isinstance(resource, dict):
-        return [error("structure", "The body must be a JSON object. Le contenu doit être un objet JSON.")], (
-            None
-        )
+        diagnostics = "The body must be a JSON object. Le contenu doit être un objet JSON."
+        return [error("structure", diagnostics)], None
     issues: list[Issue] = []
     resource_type = resource.get("resourceType")
     valid_type: str | None = None

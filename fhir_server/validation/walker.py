@@ -3,8 +3,8 @@
 Why: required bindings and reference rules are attached to elements (``Patient.gender``,
 ``Quantity.comparator`` wherever a Quantity sits, ``Observation.subject``), so the walk
 follows the definitions, from the instance's own keys: cost grows with the size of the
-resource, not of its definition. Unknown keys and values of the wrong JSON type are left to
-the structural check, which reports them; the walk must simply not trip over them.
+resource, not of its definition. Unknown keys and complex values of the wrong JSON type are
+left to the structural check, which reports them; the walk must simply not trip over them.
 Contained and bundled resources are walked as resources of their own ``resourceType``.
 The walk also enforces the JSON rules the models let through (they coerce ``"yes"`` to
 ``true`` and ``"12"`` to 12): primitives carry their own JSON type, no ``null`` property, no
@@ -194,7 +194,6 @@ class Walker:
     def _add(self, issue: Issue | None) -> None:
         if issue is not None:
             self.issues.append(issue)
-
 
 
 def _empty(expression: str, what: str) -> Issue:
