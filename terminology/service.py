@@ -313,7 +313,8 @@ class TerminologyService:
         """``ValueSet/$validate-code`` (``valueset`` given) or ``CodeSystem/$validate-code``.
 
         An unknown value set or code system is an error (404); an unknown code or a code
-        outside the value set is an answer (``result`` false with a message).
+        outside the value set is an answer (``result`` false with a message). ``version`` is
+        accepted for the operation's signature; the index holds one version per code system.
         """
         if not code:
             raise TerminologyError("Paramètre « code » manquant", "invalid", "code")

@@ -239,7 +239,7 @@ def evaluate_filter(entry: CodeSystemEntry, flt: dict[str, Any]) -> set[str]:
     """The codes of ``entry`` a compose filter selects."""
     op, prop, value = flt.get("op"), flt.get("property"), str(flt.get("value"))
     if op in ("is-a", "descendent-of", "is-not-a", "generalizes"):
-        if prop not in ("concept", "code", "parent", "child") and prop != "concept":
+        if prop not in ("concept", "code"):
             raise TerminologyError(
                 f"Le filtre {op} porte sur la propriété « concept », pas « {prop} »",
                 "invalid",
