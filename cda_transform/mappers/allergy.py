@@ -16,6 +16,7 @@ from cda_transform.context import Context
 from cda_transform.mappers.common import (
     absent_concept,
     base,
+    fhir_concept,
     is_absent,
     kid,
     note,
@@ -58,22 +59,14 @@ SEVERITY = {
     "371924009": "severe",
     "399166001": "severe",
 }
-CLINICAL_LABEL = {"active": "Actif", "inactive": "Inactif", "resolved": "Résolu"}
-VERIFICATION_LABEL = {
-    "confirmed": "Confirmé",
-    "unconfirmed": "Non confirmé",
-    "refuted": "Réfuté",
-    "entered-in-error": "Saisi par erreur",
+CLINICAL_DISPLAY = {"active": "Active", "inactive": "Inactive", "resolved": "Resolved"}
+VERIFICATION_DISPLAY = {
+    "confirmed": "Confirmed",
+    "unconfirmed": "Unconfirmed",
+    "refuted": "Refuted",
+    "entered-in-error": "Entered in Error",
 }
-
-
-def _fhir_status(
-    system: str, code: str, labels: dict[str, str], original: dict[str, Any] | None
-) -> dict[str, Any]:
-    coding = [{"system": system, "code": code, "display": labels[code]}]
-    if original:
-        coding += [c for c in original.get("coding", []) if c.get("system") != system]
-    return {"coding": coding}
+"""The FHIR code systems' own designations; French comes from the terminology service."""
 
 
 def map_allergy(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
@@ -122,21 +115,21 @@ def map_allergy(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
     code = (status_value.get("code") if status_value is not None else None) or ""
     clinical = (
         code
-        if code in CLINICAL_LABEL
+        if code in CLINICAL_DISPLAY
         else SNOMED_STATUS.get(code) or CONCERN_STATUS.get(status_code(stmt) or "", "active")
     )
-    res["clinicalStatus"] = _fhir_status(CLINICAL, clinical, CLINICAL_LABEL, status_concept)
+    res["clinicalStatus"] = fhir_concept(ctx, CLINICAL, clinical, CLINICAL_DISPLAY[clinical], status_concept)
 
     certainty = kid(pick(subj, "35", "66455-7"), "value")
     cert_code = certainty.get("code") if certainty is not None else None
-    if cert_code in VERIFICATION_LABEL:
+    if cert_code in VERIFICATION_DISPLAY:
         if cert_code == "entered-in-error":
             res.pop("clinicalStatus", None)
-        res["verificationStatus"] = _fhir_status(
-            VERIFICATION, cert_code, VERIFICATION_LABEL, tr.concept(certainty)
+        res["verificationStatus"] = fhir_concept(
+            ctx, VERIFICATION, cert_code, VERIFICATION_DISPLAY[cert_code], tr.concept(certainty)
         )
     elif absent:
-        res["verificationStatus"] = _fhir_status(VERIFICATION, "confirmed", VERIFICATION_LABEL, None)
+        res["verificationStatus"] = fhir_concept(ctx, VERIFICATION, "confirmed", "Confirmed")
     elif certainty is not None:
         res.setdefault("extension", []).extend(source_concept(tr.concept(certainty)))
 

@@ -147,3 +147,25 @@ def pick(
     if found is None and fallback_first and elements:
         found = elements[0]
     return found
+
+
+def fhir_concept(
+    ctx: Context, system: str, code: str, display: str, original: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A concept FHIR requires in its own code system, merged with the CDA concept it comes from.
+
+    When the CDA already used the FHIR code (same system and code), that coding is reused as
+    is (translated and marked); otherwise the FHIR coding is added first, with the code
+    system's own (English) display put through the terminology like any other, and the CDA
+    codings follow, so the source is never lost.
+    """
+    codings = list((original or {}).get("coding", []))
+    same = next((c for c in codings if c.get("system") == system and c.get("code") == code), None)
+    if same is None:
+        same = ctx.translator.synthetic(system, code, display)["coding"][0]
+    else:
+        codings.remove(same)
+    out: dict[str, Any] = {"coding": [same, *codings]}
+    if original and original.get("text"):
+        out["text"] = original["text"]
+    return out

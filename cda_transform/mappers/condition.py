@@ -17,6 +17,7 @@ from cda_transform.extensions import HEALTH_STATUS
 from cda_transform.mappers.common import (
     absent_concept,
     base,
+    fhir_concept,
     first_time,
     is_absent,
     kid,
@@ -31,15 +32,7 @@ from cda_transform.mappers.common import (
 from cda_transform.parse import local
 
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-CATEGORY = {
-    "coding": [
-        {
-            "system": "http://terminology.hl7.org/CodeSystem/condition-category",
-            "code": "problem-list-item",
-            "display": "Élément de la liste de problèmes",
-        }
-    ]
-}
+CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-category"
 SNOMED_STATUS = {
     "55561003": "active",
     "73425007": "inactive",
@@ -50,14 +43,15 @@ SNOMED_STATUS = {
     "263855007": "relapse",
 }
 CONCERN_STATUS = {"active": "active", "completed": "resolved", "suspended": "inactive", "aborted": "inactive"}
-LABEL = {
-    "active": "Actif",
-    "inactive": "Inactif",
-    "resolved": "Résolu",
-    "remission": "Rémission",
-    "recurrence": "Récidive",
-    "relapse": "Rechute",
+DISPLAY = {
+    "active": "Active",
+    "inactive": "Inactive",
+    "resolved": "Resolved",
+    "remission": "Remission",
+    "recurrence": "Recurrence",
+    "relapse": "Relapse",
 }
+"""The FHIR code system's own designations; French comes from the terminology service."""
 
 
 def map_condition(ctx: Context, stmt: etree._Element, section_code: str | None) -> dict[str, Any]:
@@ -75,7 +69,7 @@ def map_condition(ctx: Context, stmt: etree._Element, section_code: str | None) 
     if code is None:
         code = tr.concept_or_absent(value_el, text=tr.reference_text(obs) or tr.reference_text(stmt))
     res["code"] = code
-    categories = [CATEGORY]
+    categories = [fhir_concept(ctx, CATEGORY_SYSTEM, "problem-list-item", "Problem List Item")]
     kind = tr.concept(kid(obs, "code"))
     if kind:
         categories.append(kind)
@@ -99,11 +93,7 @@ def map_condition(ctx: Context, stmt: etree._Element, section_code: str | None) 
             clinical = "resolved"
         if end and clinical in ("active", "recurrence", "relapse"):
             clinical = "resolved"
-    coding = [{"system": CLINICAL, "code": clinical, "display": LABEL[clinical]}]
-    status_concept = tr.concept(status_value)
-    if status_concept:
-        coding += status_concept.get("coding", [])
-    res["clinicalStatus"] = {"coding": coding}
+    res["clinicalStatus"] = fhir_concept(ctx, CLINICAL, clinical, DISPLAY[clinical], tr.concept(status_value))
 
     health = tr.concept(kid(pick(refr, "10", "11323-3"), "value"))
     if health:

@@ -15,17 +15,17 @@ from lxml import etree
 
 from cda_transform import datatypes as dt
 from cda_transform.context import Context
-from cda_transform.mappers.common import base, kid, note, put, status_code
+from cda_transform.mappers.common import base, fhir_concept, kid, note, put, status_code
 from cda_transform.parse import has_null, kids, local, text_of, xsi_type
 from cda_transform.translate import NULL_TO_ABSENT
 
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 SECTION_CATEGORY = {
-    "30954-2": ("laboratory", "Laboratoire"),
-    "8716-3": ("vital-signs", "Signes vitaux"),
-    "29762-2": ("social-history", "Mode de vie"),
-    "47420-5": ("survey", "Évaluation"),
-    "10162-6": ("exam", "Examen"),
+    "30954-2": ("laboratory", "Laboratory"),
+    "8716-3": ("vital-signs", "Vital Signs"),
+    "29762-2": ("social-history", "Social History"),
+    "47420-5": ("survey", "Survey"),
+    "10162-6": ("exam", "Exam"),
 }
 STATUS = {
     "completed": "final",
@@ -39,10 +39,10 @@ STATUS = {
 BP_CODES = {"8480-6", "8462-4"}
 
 
-def _category(section_code: str | None) -> list[dict[str, Any]]:
+def _category(ctx: Context, section_code: str | None) -> list[dict[str, Any]]:
     if section_code in SECTION_CATEGORY:
-        code, label = SECTION_CATEGORY[section_code]
-        return [{"coding": [{"system": CATEGORY_SYSTEM, "code": code, "display": label}]}]
+        code, display = SECTION_CATEGORY[section_code]
+        return [fhir_concept(ctx, CATEGORY_SYSTEM, code, display)]
     return []
 
 
@@ -112,7 +112,7 @@ def _observation(
     tr = ctx.translator
     res = base("Observation", ctx, stmt, "subject" if subject else None)
     res["status"] = STATUS.get(status_code(stmt) or "", "final")
-    put(res, "category", _category(section_code))
+    put(res, "category", _category(ctx, section_code))
     res["code"] = tr.concept_or_absent(kid(stmt, "code"))
     _effective(res, stmt)
     set_value(ctx, res, kid(stmt, "value"))
@@ -182,15 +182,13 @@ def map_organizer(ctx: Context, org: etree._Element, section_code: str | None) -
     codes = {_code(c) for c in comps}
     res = base("Observation", ctx, org)
     res["status"] = STATUS.get(status_code(org) or "", "final")
-    put(res, "category", _category(section_code))
+    put(res, "category", _category(ctx, section_code))
     original = tr.concept(kid(org, "code"))
     if codes & BP_CODES:
-        panel = {"system": "http://loinc.org", "code": "85354-9", "display": "Tension artérielle"}
-        res["code"] = {
-            "coding": [panel, *(original or {}).get("coding", [])],
-            "text": (original or {}).get("text") or "Tension artérielle",
-        }
-        res["category"] = _category("8716-3")
+        res["code"] = fhir_concept(
+            ctx, "http://loinc.org", "85354-9", "Blood pressure panel with all children optional", original
+        )
+        res["category"] = _category(ctx, "8716-3")
         _effective(res, org)
         components, others = [], []
         for c in comps:
