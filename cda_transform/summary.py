@@ -37,6 +37,7 @@ STATUS_FR = {
     "registered": "enregistré",
 }
 CRITICALITY_FR = {"low": "faible", "high": "élevée", "unable-to-assess": "non évaluable"}
+PERIOD_FR = {"s": "s", "min": "min", "h": "h", "d": "jour(s)", "wk": "semaine(s)", "mo": "mois", "a": "an(s)"}
 SEVERITY_FR = {"mild": "légère", "moderate": "modérée", "severe": "sévère"}
 
 
@@ -135,7 +136,8 @@ def describe(res: dict[str, Any], index: dict[str, dict[str, Any]]) -> tuple[str
                     details.append(f"dose : {_quantity(rng.get('low'))} à {_quantity(rng.get('high'))}")
             rep = d.get("timing", {}).get("repeat", {})
             if rep.get("period"):
-                details.append(f"toutes les {rep['period']} {rep.get('periodUnit', '')}")
+                unit = PERIOD_FR.get(rep.get("periodUnit", ""), rep.get("periodUnit", ""))
+                details.append(f"toutes les {rep['period']} {unit}".strip())
             for instr in d.get("additionalInstruction", []):
                 details.append(f"moment : {concept_label(instr)}")
             if d.get("route"):
