@@ -27,6 +27,8 @@ SOURCES = Path(__file__).parent / "sources"
 BASE = "https://passerelle.fr/fhir"
 PROVENANCE_URL = f"{BASE}/StructureDefinition/terminology-provenance"
 EDQM = "http://standardterms.edqm.eu"
+BCP47 = "urn:ietf:bcp:47"
+ISO3166 = "urn:iso:std:iso:3166"
 DATE = "2026-11-22"
 
 
@@ -109,8 +111,11 @@ def build_passerelle() -> list[dict[str, Any]]:
     for extra in sorted(SOURCES.glob("passerelle_fr_*.json")):  # e.g. the eHDSIVaccine labels
         more = read_json(extra)
         notes.append(more["note"])
-        for system, labels in more["systems"].items():
+        for system, labels in more.get("systems", {}).items():
             systems.setdefault(system, {}).update(labels)
+    systems[BCP47] = language_labels(
+        read_json(SOURCES / "passerelle_fr_languages.json")["languages"], systems.get(ISO3166, {})
+    )
     edqm = read_json(MVC_DIR / "CodeSystem-edqm-all.json.gz")
     by_display = src["edqm_by_english_display"]
     edqm_fr = systems.setdefault(EDQM, {})
@@ -134,6 +139,21 @@ def build_passerelle() -> list[dict[str, Any]]:
             )
         )
     return out
+
+
+def language_labels(languages: dict[str, str], countries: dict[str, str]) -> dict[str, str]:
+    """« langue (pays) » for every language-REGION tag of eHDSILanguage whose parts we name."""
+    valueset = read_json(MVC_DIR / "ValueSet-eHDSILanguage-8.1.0.json.gz")
+    labels: dict[str, str] = {}
+    for include in valueset["compose"]["include"]:
+        for concept in include.get("concept", []):
+            language, _, region = concept["code"].partition("-")
+            if language in languages and (not region or region in countries):
+                labels[concept["code"]] = (
+                    f"{languages[language]} ({countries[region]})" if region else languages[language]
+                )
+    labels.update({code: name for code, name in languages.items() if code not in labels})
+    return labels
 
 
 def build_extra_valuesets() -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ def test_french_designations_from_each_source() -> None:
     assert display(V3_GENDER, "UN", "fr") == "Indifférencié"
     assert display("http://standardterms.edqm.eu", "10221000", "fr") == "Comprimé pelliculé"
     assert display("urn:iso:std:iso:3166", "HR", "fr") == "Croatie"
+    assert display("2.16.840.1.113883.6.121", "fr-BE", "fr") == "français (Belgique)"
     # harvested from French sample documents
     assert display("http://hl7.org/fhir/sid/icd-10", "I10", "fr") == "Hypertension essentielle (primitive)"
 
