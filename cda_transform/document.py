@@ -48,6 +48,8 @@ RELATES = {"XFRM": "transforms", "RPLC": "replaces", "APND": "appends"}
 
 @dataclass
 class ToFhirResult:
+    """The FHIR document Bundle, and the OperationOutcome (never empty) of what the CDA got wrong."""
+
     bundle: dict[str, Any]
     outcome: dict[str, Any] = field(default_factory=dict)
 

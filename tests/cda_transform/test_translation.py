@@ -176,3 +176,35 @@ def test_every_listed_coded_element_gets_the_french_designation_when_one_exists(
     # Only a coding without code system (nothing to look up) stays untranslated, and says so.
     assert all(status(c) == "translated" for c in by_code.values() if c.get("system"))
     assert all(status(c) == "not-translated" for c in by_code.values() if not c.get("system"))
+
+
+def test_national_translations_are_kept_as_extra_codings_whatever_their_prefix() -> None:
+    """CDA ``<translation>`` children (national codes) follow the pivot coding, nested ones included.
+
+    The second one is declared under a misleading ``pharm`` prefix bound to the HL7 v3
+    namespace, as OpenNCP's TM produced it (EHEALTH-9227): only the namespace URI counts.
+    """
+    problem = """<entry><act classCode="ACT" moodCode="EVN">
+        <templateId root="1.3.6.1.4.1.12559.11.10.1.3.1.3.15"/>
+        <code code="CONC" codeSystem="2.16.840.1.113883.5.6"/><statusCode code="active"/>
+        <entryRelationship typeCode="SUBJ"><observation classCode="OBS" moodCode="EVN">
+          <templateId root="1.3.6.1.4.1.12559.11.10.1.3.1.3.7"/>
+          <code code="404684003" codeSystem="2.16.840.1.113883.6.96" displayName="Clinical finding"/>
+          <value xsi:type="CD" code="A06.6" codeSystem="1.3.6.1.4.1.12559.11.10.1.3.1.44.2"
+                 displayName="Amoebic brain abscess">
+            <translation code="A06.6" codeSystem="2.16.840.1.113883.6.90" displayName="abcès amibien">
+              <pharm:translation xmlns:pharm="urn:hl7-org:v3" code="X1" codeSystem="1.2.250.1.213.2.99"
+                                 displayName="code national"/>
+            </translation>
+          </value>
+        </observation></entryRelationship>
+      </act></entry>"""
+    bundle = to_fhir(cb.document(cb.section("11450-4", problem)), terminology=FakeTerminology({})).bundle
+    condition = find(bundle, "Condition")[0]
+    got = [(c.get("system"), c["code"], c.get("display")) for c in condition["code"]["coding"]]
+    assert got == [
+        ("http://hl7.org/fhir/sid/icd-10", "A06.6", "Amoebic brain abscess"),
+        ("urn:oid:2.16.840.1.113883.6.90", "A06.6", "abcès amibien"),
+        ("urn:oid:1.2.250.1.213.2.99", "X1", "code national"),
+    ]
+    assert all(status(c) == "not-translated" for c in condition["code"]["coding"])
