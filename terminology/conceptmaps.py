@@ -134,6 +134,9 @@ class ConceptMapIndex:
                 continue
             if target_vs and item.target_vs != target_vs:
                 continue
+            out_system: str
+            out_code: str | None
+            out_display: str | None
             if reverse:
                 out_system, out_code, out_display = item.source_system, item.source_code, None
             else:

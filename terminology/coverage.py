@@ -86,8 +86,8 @@ def coded_values(root: etree._Element, elements: Iterable[CodedElement]) -> Iter
         except etree.XPathError:
             continue
         for hit in hits if isinstance(hits, list) else []:
-            if isinstance(hit, str):  # an attribute such as doseQuantity/@unit
-                parent = hit.getparent()
+            if isinstance(hit, str):  # an attribute such as doseQuantity/@unit (lxml "smart string")
+                parent = hit.getparent() if hasattr(hit, "getparent") else None
                 key = (id(parent), element.path)
                 if key in seen or not hit.strip():
                     continue

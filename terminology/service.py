@@ -355,8 +355,8 @@ class TerminologyService:
             if entry is not None:
                 shown = self._display_in(entry, member.concept, display_language) or shown
         if display:
-            candidates = {member.display} if member.display else set()
-            if member.concept is not None:
+            candidates: set[str] = {member.display} if member.display else set()
+            if member.concept is not None and member.concept.display:
                 candidates.add(member.concept.display)
                 candidates.update(d.value for d in member.concept.designations)
             folded = {fold(c) for c in candidates if c}
