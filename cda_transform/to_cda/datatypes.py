@@ -25,7 +25,7 @@ def ts(value: str, path: str) -> str:
     """FHIR date/dateTime/instant -> HL7 TS, keeping the precision the source had."""
     match = _DATE_RE.match(value.strip())
     if not match:
-        raise TransformError(f"'{value}' is not a FHIR date or dateTime", expression=path)
+        raise TransformError(f"« {value} » n'est pas une date FHIR (date ou dateTime)", expression=path)
     parts = match.groupdict()
     out = parts["y"] + (parts["m"] or "") + (parts["d"] or "")
     if parts["H"]:
@@ -90,15 +90,15 @@ def coding_attrs(coding: dict[str, Any], path: str) -> dict[str, str | None]:
     code = coding.get("code")
     if not system:
         raise TransformError(
-            "Coding without a system cannot be carried in a CDA", expression=f"{path}.system"
+            "Codage sans system : impossible à porter dans un CDA", expression=f"{path}.system"
         )
     if not code:
-        raise TransformError("Coding without a code cannot be carried in a CDA", expression=f"{path}.code")
+        raise TransformError("Codage sans code : impossible à porter dans un CDA", expression=f"{path}.code")
     mapped = oids.code_system(system)
     if mapped is None:
         raise TransformError(
-            f"Code system '{system}' has no OID known to the CDA transform; use a urn:oid: system "
-            "or a system from cda_transform.to_cda.oids",
+            f"Le système de codes « {system} » n'a pas d'OID connu pour le CDA ; utiliser un system urn:oid: "
+            "ou un système de cda_transform.to_cda.oids",
             code="not-supported",
             expression=f"{path}.system",
         )
@@ -245,7 +245,7 @@ def pq(
     unit = quantity_unit(quantity)
     if unit is None:
         raise TransformError(
-            f"Quantity unit '{quantity.get('unit')}' is not a UCUM code and cannot be carried in PQ",
+            f"L'unité « {quantity.get('unit')} » n'est pas un code UCUM : impossible à porter en PQ",
             code="not-supported",
             expression=f"{path}.unit",
         )

@@ -85,8 +85,9 @@ def _record_target(doc: Element, data: PatientData) -> None:
     written = [ii(role, identifier) for identifier in patient.get("identifier") or []]
     if not any(node is not None for node in written):
         refuse(
-            "The Patient has no identifier whose system is an OID (e.g. INS urn:oid:1.2.250.1.213.1.4.8); "
-            "an eHDSI Patient Summary cannot identify the patient",
+            "Le Patient n'a aucun identifiant dont le system est un OID "
+            "(ex. INS urn:oid:1.2.250.1.213.1.4.8) ; "
+            "une synthèse patient eHDSI ne peut pas identifier le patient",
             f"{path}.identifier",
             "required",
         )

@@ -74,12 +74,13 @@ class PatientData:
         ref = (reference or {}).get("reference")
         if not ref:
             if required:
-                raise TransformError("Missing reference", expression=path)
+                raise TransformError("Référence manquante", expression=path)
             return None
         found = self._index.get(ref) or self._index.get(ref.split("/_history/")[0])
         if found is None:
             raise TransformError(
-                f"Reference '{ref}' does not resolve inside the Bundle", expression=f"{path}.reference"
+                f"La référence « {ref} » ne désigne aucune ressource du Bundle",
+                expression=f"{path}.reference",
             )
         return found
 
@@ -92,18 +93,20 @@ def parse(source: dict[str, Any] | bytes | str) -> dict[str, Any]:
         try:
             source = json.loads(source)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise TransformError(f"Input is not JSON: {exc}", code="structure", expression="Bundle") from exc
+            raise TransformError(
+                f"L'entrée n'est pas du JSON : {exc}", code="structure", expression="Bundle"
+            ) from exc
     if not isinstance(source, dict):
-        raise TransformError("Input is not a JSON object", code="structure", expression="Bundle")
+        raise TransformError("L'entrée n'est pas un objet JSON", code="structure", expression="Bundle")
     if source.get("resourceType") != "Bundle":
         raise TransformError(
-            f"Expected a Bundle, got {source.get('resourceType')!r}",
+            f"Un Bundle est attendu, reçu {source.get('resourceType')!r}",
             code="structure",
             expression="Bundle.resourceType",
         )
     if source.get("type") not in ACCEPTED_TYPES:
         raise TransformError(
-            f"Bundle.type must be one of {', '.join(ACCEPTED_TYPES)}",
+            f"Bundle.type doit valoir {', '.join(ACCEPTED_TYPES)}",
             code="not-supported",
             expression="Bundle.type",
         )
@@ -120,12 +123,12 @@ def _fhirpath(base: str, loc: tuple[int | str, ...]) -> str:
 def validate(resource: Any, path: str) -> None:
     """Structural validation with the fhir.resources R4B models (R4-compatible for these types)."""
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
-        raise TransformError("Entry has no resource with a resourceType", code="structure", expression=path)
+        raise TransformError("Entrée sans ressource ni resourceType", code="structure", expression=path)
     try:
         model = get_fhir_model_class(resource["resourceType"])
     except KeyError as exc:
         raise TransformError(
-            f"Unknown resource type {resource['resourceType']!r}",
+            f"Type de ressource inconnu {resource['resourceType']!r}",
             code="structure",
             expression=f"{path}.resourceType",
         ) from exc
@@ -135,7 +138,7 @@ def validate(resource: Any, path: str) -> None:
         first = exc.errors()[0]
         loc = tuple(p for p in first["loc"] if p != "__root__")
         raise TransformError(
-            f"{resource['resourceType']} is not valid FHIR: {first['msg']}",
+            f"{resource['resourceType']} n'est pas une ressource FHIR valide : {first['msg']}",
             code="structure",
             expression=_fhirpath(path, loc),
         ) from exc
@@ -160,7 +163,7 @@ def load(source: dict[str, Any] | bytes | str) -> PatientData:
     if bundle["type"] == "document":
         if not entries or entries[0].type != "Composition":
             raise TransformError(
-                "A document Bundle must start with a Composition",
+                "Un Bundle de type document doit commencer par une Composition",
                 code="structure",
                 expression="Bundle.entry[0].resource",
             )
@@ -176,16 +179,19 @@ def _patient(entries: list[Entry], composition: Entry | None, index: dict[str, E
         found = index.get(ref or "")
         if found is None or found.type != "Patient":
             raise TransformError(
-                "Composition.subject does not point to a Patient in the Bundle",
+                "Composition.subject ne désigne aucun Patient du Bundle",
                 expression=f"{composition.path}.subject",
             )
         return found
     patients = [e for e in entries if e.type == "Patient"]
     if not patients:
-        raise TransformError("The Bundle has no Patient", expression="Bundle.entry.resource.ofType(Patient)")
+        raise TransformError(
+            "Le Bundle ne contient aucun Patient", expression="Bundle.entry.resource.ofType(Patient)"
+        )
     if len(patients) > 1:
         raise TransformError(
-            "A Patient Summary is about one patient; the Bundle holds several", expression=patients[1].path
+            "Une synthèse patient concerne un seul patient ; le Bundle en contient plusieurs",
+            expression=patients[1].path,
         )
     return patients[0]
 
@@ -208,7 +214,7 @@ def route(data: PatientData) -> dict[str, SectionInput]:
         code = spec.section_for(entry.resource)
         if code is None:
             raise TransformError(
-                f"{entry.type} has no place in an eHDSI Patient Summary",
+                f"{entry.type} n'a pas de place dans une synthèse patient eHDSI",
                 code="not-supported",
                 expression=entry.path,
             )
@@ -224,7 +230,7 @@ def _route_composition(data: PatientData, sections: dict[str, SectionInput], pla
     codes = {c.get("code") for c in (comp.get("type") or {}).get("coding") or []}
     if spec.PS_DOCUMENT_CODE not in codes:
         raise TransformError(
-            "The Composition is not a Patient Summary (LOINC 60591-5)",
+            "La Composition n'est pas une synthèse patient (LOINC 60591-5)",
             code="not-supported",
             expression=f"{comp_path}.type",
         )
@@ -254,7 +260,7 @@ def _route_composition(data: PatientData, sections: dict[str, SectionInput], pla
                 code = code or spec.section_for(entry.resource)
                 if code is None:
                     raise TransformError(
-                        f"{entry.type} has no place in an eHDSI Patient Summary",
+                        f"{entry.type} n'a pas de place dans une synthèse patient eHDSI",
                         code="not-supported",
                         expression=f"{s_path}.entry[{e_index}]",
                     )

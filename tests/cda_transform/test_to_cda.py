@@ -139,6 +139,29 @@ def test_every_narrative_reference_resolves(name: str, schema: etree.XMLSchema) 
     assert all(r.startswith("#") and r[1:] in ids for r in refs)
 
 
+@pytest.mark.parametrize("name", INPUTS)
+def test_entry_rules_of_the_ehdsi_schematron(name: str, schema: etree.XMLSchema) -> None:
+    """Rules the XSD cannot see, from the eHDSI ART-DECOR schematron (epsos-runtime-20240422):
+    Medication Item 3.4 (2024-01-25), Problem 3.7 (2023-02-27), Allergies 3.17 (2022-03-01)."""
+    root = convert(INPUTS[name](), schema)
+    for item in xp(root, f"//v3:substanceAdministration[v3:templateId/@root='{T}.3.4']"):
+        assert item.get("moodCode") in ("INT", "EVN")
+        assert len(xp(item, "v3:id[not(@nullFlavor)]")) == 1
+        assert one(item, "v3:statusCode").get("code") in ("active", "completed")
+        assert len(xp(item, "v3:effectiveTime")) == 2
+        assert len(xp(item, f"v3:consumable/v3:manufacturedProduct[v3:templateId/@root='{T}.3.31']")) == 1
+    for problem in xp(root, f"//v3:observation[v3:templateId/@root='{T}.3.7']"):
+        assert len(xp(problem, "v3:id[not(@nullFlavor)]")) == 1
+        assert len(xp(problem, "v3:text[not(@nullFlavor)]")) == 1
+        assert len(xp(problem, "v3:value")) == 1
+    for allergy in xp(root, f"//v3:observation[v3:templateId/@root='{T}.3.17']"):
+        # eHDSIAdverseEventType (1.3.6.1.4.1.12559.11.10.1.3.1.42.18)
+        assert one(allergy, "v3:code").get("code") in ("420134006", "609328004", "782197009")
+        assert len(xp(allergy, "v3:text")) == 1
+        assert one(allergy, "v3:statusCode").get("code") == "completed"
+        assert len(xp(allergy, "v3:participant[@typeCode='CSM']")) <= 1
+
+
 def test_empty_mandatory_sections_use_no_information_codes(schema: etree.XMLSchema) -> None:
     root = convert(data.minimal_bundle(), schema)
     expected = {

@@ -60,7 +60,7 @@ def _device_use(ctx: Context, entry: Entry) -> None:
     res, path = entry.resource, entry.path
     target = ctx.reference(res.get("device"), f"{path}.device")
     if target is None or target.type != "Device":
-        refuse("DeviceUseStatement.device must point to a Device in the Bundle", f"{path}.device")
+        refuse("DeviceUseStatement.device doit désigner une ressource Device du Bundle", f"{path}.device")
     assert target is not None
     device = target.resource
     start, end, key = period_bounds(res, "timing")

@@ -98,7 +98,10 @@ def _product(ctx: Context, entry: Entry) -> tuple[dict[str, Any] | None, Entry |
     if "medicationReference" in res:
         med = ctx.reference(res["medicationReference"], f"{path}.medicationReference")
         if med is None or med.type != "Medication":
-            refuse("medicationReference must point to a Medication", f"{path}.medicationReference")
+            refuse(
+                "medicationReference doit désigner une ressource Medication du Bundle",
+                f"{path}.medicationReference",
+            )
         assert med is not None
         return med.resource.get("code"), med, f"{med.path}.code"
     return res.get("medicationCodeableConcept"), None, f"{path}.medicationCodeableConcept"

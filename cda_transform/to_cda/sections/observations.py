@@ -93,7 +93,7 @@ def observation_value(
     for key in ("valueRatio", "valueSampledData", "valueTime"):
         if key in res:
             refuse(
-                f"Observation {key} is not supported in an eHDSI Patient Summary",
+                f"Observation.{key} n'est pas pris en charge dans une synthèse patient eHDSI",
                 f"{path}.{key}",
                 "not-supported",
             )
