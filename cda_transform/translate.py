@@ -86,7 +86,7 @@ class Translator:
         self.lang = lang
         self._ids = narrative_ids
         self.listed = listed
-        self._cache: dict[tuple[str, str], str | None] = {}
+        self._cache: dict[tuple[str, str, str], str | None] = {}
         self.translated = 0
         self.untranslated = 0
         self.lookup_errors: list[str] = []
@@ -125,19 +125,22 @@ class Translator:
 
     # ------------------------------------------------------------ translation
 
-    def _french(self, system: str, code: str) -> str | None:
+    def _designation(self, system: str, code: str, lang: str) -> str | None:
         if self._lookup is None:
             return None
-        key = (system, code)
+        key = (system, code, lang)
         if key not in self._cache:
             try:
-                value = self._lookup(system, code, self.lang)
+                value = self._lookup(system, code, lang)
             except Exception as exc:  # a failing terminology must not lose the document
                 if len(self.lookup_errors) < 5:
                     self.lookup_errors.append(f"{system}|{code}: {type(exc).__name__}: {exc}")
                 value = None
             self._cache[key] = value.strip() if isinstance(value, str) and value.strip() else None
         return self._cache[key]
+
+    def _french(self, system: str, code: str) -> str | None:
+        return self._designation(system, code, self.lang)
 
     def coding(self, el: etree._Element, fallback_display: str | None = None) -> dict[str, Any] | None:
         code = (el.get("code") or "").strip()
@@ -152,6 +155,9 @@ class Translator:
             out["version"] = version
         out["code"] = code
         original = (el.get("displayName") or "").strip() or fallback_display
+        if not original and system:
+            # No designation in the document at all: the English (MVC) one beats a bare code.
+            original = self._designation(system, code, "en")
         self._mark(out, system, code, original)
         return out
 

@@ -208,3 +208,18 @@ def test_national_translations_are_kept_as_extra_codings_whatever_their_prefix()
         ("urn:oid:1.2.250.1.213.2.99", "X1", "code national"),
     ]
     assert all(status(c) == "not-translated" for c in condition["code"]["coding"])
+
+
+def test_code_without_any_designation_falls_back_to_the_english_mvc_display() -> None:
+    class EnglishOnly:
+        def display(self, system: str, code: str, lang: str) -> str | None:
+            return {("en", "J01CR02"): "clavulanic acid, MVC"}.get((lang, code))
+
+    entry = cb.medication_entry().replace('<originalText><reference value="#ing-2"/></originalText>', "")
+    bundle = to_fhir(cb.document(cb.section("10160-0", entry)), terminology=EnglishOnly()).bundle
+    coding = find(bundle, "Medication")[0]["ingredient"][1]["itemCodeableConcept"]["coding"][0]
+    assert (coding["code"], coding["display"], status(coding)) == (
+        "J01CR02",
+        "clavulanic acid, MVC",
+        "not-translated",
+    )
