@@ -10,7 +10,11 @@ How a translation is represented (the portal relies on it):
   terminology service, and the designation the document gave (``@displayName``, or the
   narrative text its ``originalText`` points to) is kept in the extension
   ``https://passerelle.fr/fhir/StructureDefinition/original-display`` (``valueString``).
-* ``not-translated``: ``Coding.display`` keeps the original designation unchanged.
+* ``not-translated``: ``Coding.display`` keeps the original designation unchanged. The
+  original designation is ``@displayName``, else the narrative text ``originalText`` points
+  to, else (the document gives none) the English MVC designation from the terminology.
+* Codes FHIR requires in its own systems (clinical status, categories, the IPS absent/unknown
+  codes a document implies) get the same treatment, starting from the code system's display.
 * The code and system are never changed; the CDA ``<translation>`` children (national codes)
   follow as extra codings, processed the same way. ``CodeableConcept.text`` holds the
   original text (``originalText``, resolved through the narrative when it is a reference,
