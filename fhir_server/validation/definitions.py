@@ -33,6 +33,8 @@ class Node:
     """A complex datatype, a resource or a backbone element: its children by JSON property name."""
 
     children: dict[str, Child] = field(default_factory=dict)
+    # elements with min >= 1: (FHIRPath name, JSON keys any of which satisfies it)
+    required: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
 
 @dataclass(slots=True, eq=False)
@@ -99,35 +101,40 @@ class _Builder:
             if binding.get("strength") == "required" and isinstance(binding.get("valueSet"), str):
                 value_set = binding["valueSet"].split("|", 1)[0]
                 self.required.setdefault(value_set, []).append(path)
+            choice = last.endswith("[x]")
+            base = last[:-3] if choice else last
+            keys: list[str] = [last]
             if "contentReference" in el:
                 target = el["contentReference"].lstrip("#")
                 parent_node.children[last] = Child(last, COMPLEX, "BackboneElement", self.node(target))
-                continue
-            if path in parents:
+            elif path in parents:
                 parent_node.children[last] = Child(last, COMPLEX, "BackboneElement", self.node(path))
-                continue
-            types = el.get("type") or []
-            choice = last.endswith("[x]")
-            base = last[:-3] if choice else last
-            for type_entry in types:
-                code = type_entry.get("code", "")
-                key = base + code[:1].upper() + code[1:] if choice else base
-                self._add_child(parent_node, key, code, type_entry, value_set)
+            else:
+                keys = []
+                for type_entry in el.get("type") or []:
+                    code = type_entry.get("code", "")
+                    key = base + code[:1].upper() + code[1:] if choice else base
+                    keys += self._add_child(parent_node, key, code, type_entry, value_set)
+            if isinstance(el.get("min"), int) and el["min"] >= 1 and keys:
+                parent_node.required.append((base, tuple(keys)))
 
     def _add_child(
         self, parent: Node, key: str, code: str, type_entry: dict[str, Any], value_set: str | None
-    ) -> None:
+    ) -> list[str]:
+        """Add the JSON properties of one type of an element; returns their keys."""
         if code.startswith(_FHIRPATH_TYPE_PREFIX):  # Element.id, Extension.url: no "_key" form
             parent.children[key] = Child(key, PRIMITIVE, code, None, value_set)
         elif code[:1].islower():
             parent.children[key] = Child(key, PRIMITIVE, code, None, value_set)
             # "_key" carries the id/extensions of a primitive value.
             parent.children["_" + key] = Child(key, COMPLEX, "Element", self.node("Element"))
+            return [key, "_" + key]
         elif code == "Resource":
             parent.children[key] = Child(key, RESOURCE, code)
         else:
             targets = _targets(type_entry) if code == "Reference" else None
             parent.children[key] = Child(key, COMPLEX, code, self.node(code), value_set, targets)
+        return [key]
 
 
 @cache

@@ -6,7 +6,8 @@ follows the definitions, from the instance's own keys: cost grows with the size 
 resource, not of its definition. Unknown keys and complex values of the wrong JSON type are
 left to the structural check, which reports them; the walk must simply not trip over them.
 Contained and bundled resources are walked as resources of their own ``resourceType``.
-The walk also enforces the JSON rules the models let through (they coerce ``"yes"`` to
+It also reports every missing required element (min >= 1) at once, where the models stop
+at the first layer of errors, and enforces the JSON rules the models let through (they coerce ``"yes"`` to
 ``true`` and ``"12"`` to 12): primitives carry their own JSON type, no ``null`` property, no
 empty array or object, and a ``#id`` reference names a contained resource (R4 ``ref-1``).
 """
@@ -122,6 +123,10 @@ class Walker:
                 self.issues.append(_empty(f"{path}.{child.name}", "valeur null"))
             else:
                 self._visit(child, value, f"{path}.{child.name}")
+        for name, keys in node.required:
+            if not any(key in obj for key in keys):
+                diagnostics = f"Missing required element {name}. Élément obligatoire absent : {name}."
+                self.issues.append(error("required", diagnostics, f"{path}.{name}"))
 
     def _visit(self, child: Child, value: Any, path: str) -> None:
         kind = child.kind

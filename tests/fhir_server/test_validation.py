@@ -418,6 +418,24 @@ def test_required_element_and_keyword_named_element() -> None:
     assert expressions(validate_resource(wrong_class)) == ["Encounter.class"]
 
 
+def test_every_missing_required_element_is_reported_at_once() -> None:
+    # the R4B models stop after the complex ones; the walker knows all R4 min >= 1 elements
+    issues = validate_resource({"resourceType": "Immunization", "extension": [{"valueString": "x"}]})
+    assert sorted((i.code, *i.expression) for i in issues) == [
+        ("required", "Immunization.extension[0].url"),
+        ("required", "Immunization.occurrence"),
+        ("required", "Immunization.patient"),
+        ("required", "Immunization.status"),
+        ("required", "Immunization.vaccineCode"),
+    ]
+    # a primitive carried only by its extension (data-absent-reason) is present
+    absent = {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}
+    observation = copy.deepcopy(WEIGHT)
+    del observation["status"]
+    observation["_status"] = {"extension": [absent]}
+    assert validate_resource(observation) == []
+
+
 def test_contained_resource_errors() -> None:
     resource = copy.deepcopy(PATIENT)
     resource["contained"] += [
