@@ -26,7 +26,11 @@ def register(subparsers: Any) -> None:
         "to-fhir", help="eHDSI Patient Summary CDA -> FHIR document Bundle (JSON on stdout)"
     )
     to_fhir.add_argument("file", type=Path, help="CDA XML file")
-    to_fhir.add_argument("--lang", default="fr-FR", help="target language (default fr-FR)")
+    to_fhir.add_argument(
+        "--lang",
+        default="fr-FR",
+        help="language of the designations asked from the terminology (default fr-FR)",
+    )
     to_fhir.set_defaults(func=run_to_fhir)
     to_cda = sub.add_parser(
         "to-cda", help="FHIR document Bundle (JSON) -> eHDSI Patient Summary CDA (XML on stdout)"
