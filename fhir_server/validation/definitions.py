@@ -35,6 +35,8 @@ class Node:
     children: dict[str, Child] = field(default_factory=dict)
     # elements with min >= 1: (FHIRPath name, JSON keys any of which satisfies it)
     required: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    # choice elements (value[x]): (FHIRPath name, typed JSON keys), at most one may be present
+    choices: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
 
 @dataclass(slots=True, eq=False)
@@ -115,6 +117,8 @@ class _Builder:
                     code = type_entry.get("code", "")
                     key = base + code[:1].upper() + code[1:] if choice else base
                     keys += self._add_child(parent_node, key, code, type_entry, value_set)
+            if choice:
+                parent_node.choices.append((base, tuple(k for k in keys if not k.startswith("_"))))
             if isinstance(el.get("min"), int) and el["min"] >= 1 and keys:
                 parent_node.required.append((base, tuple(keys)))
 

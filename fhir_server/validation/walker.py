@@ -6,10 +6,11 @@ follows the definitions, from the instance's own keys: cost grows with the size 
 resource, not of its definition. Unknown keys and complex values of the wrong JSON type are
 left to the structural check, which reports them; the walk must simply not trip over them.
 Contained and bundled resources are walked as resources of their own ``resourceType``.
-It also reports every missing required element (min >= 1) at once, where the models stop
-at the first layer of errors, and enforces the JSON rules the models let through (they coerce ``"yes"`` to
-``true`` and ``"12"`` to 12): primitives carry their own JSON type, no ``null`` property, no
-empty array or object, and a ``#id`` reference names a contained resource (R4 ``ref-1``).
+It also reports every missing required element (min >= 1) and choice-type conflict at once,
+where the models stop at the first layer of errors, and enforces the JSON rules the models
+let through (they coerce ``"yes"`` to ``true`` and ``"12"`` to 12): primitives carry their
+own JSON type, no ``null`` property, no empty string, array or object, and a ``#id``
+reference names a contained resource (R4 ``ref-1``).
 """
 
 from __future__ import annotations
@@ -123,6 +124,17 @@ class Walker:
                 self.issues.append(_empty(f"{path}.{child.name}", "valeur null"))
             else:
                 self._visit(child, value, f"{path}.{child.name}")
+        for name, keys in node.choices:
+            present = [key for key in keys if key in obj]
+            if len(present) > 1:
+                self.issues.append(
+                    error(
+                        "structure",
+                        f"Several types for choice element {name}[x]: {', '.join(present)}. "
+                        f"Un seul type permis pour l'élément à choix {name}[x] : {', '.join(present)}.",
+                        f"{path}.{name}",
+                    )
+                )
         for name, keys in node.required:
             if not any(key in obj for key in keys):
                 diagnostics = f"Missing required element {name}. Élément obligatoire absent : {name}."

@@ -428,6 +428,8 @@ def test_every_missing_required_element_is_reported_at_once() -> None:
         ("required", "Immunization.status"),
         ("required", "Immunization.vaccineCode"),
     ]
+    both = with_changes(WEIGHT, valueString="70 kg", status="done")
+    assert sorted(expressions(validate_resource(both))) == ["Observation.status", "Observation.value"]
     # a primitive carried only by its extension (data-absent-reason) is present
     absent = {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}
     observation = copy.deepcopy(WEIGHT)
