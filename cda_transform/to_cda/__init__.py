@@ -7,6 +7,12 @@ with an XML declaration. Any input it cannot carry faithfully raises
 
 Coding policy: every FHIR coding is written (the eHDSI-preferred one as the CD, the others as
 ``translation``); a coding whose system has no OID (see ``oids``) is refused, never dropped.
+
+Deliberately not carried (no place in an eHDSI entry, and not clinical content of the
+statement): ``meta`` (tags, security labels), ``Observation.category`` (expressed by the
+section the observation lands in), ``Dosage.doseAndRate.type``, ``encounter`` and other
+references to non-PS resources. English MVC displayNames are not looked up: the coding's own
+``display`` is written, the narrative stays French.
 """
 
 from __future__ import annotations

@@ -88,6 +88,11 @@ CODE_SYSTEMS: Final[dict[str, tuple[str, str]]] = {
         "ConditionVerificationStatus",
     ),
     f"urn:oid:{ISCO08}": (ISCO08, "ISCO"),
+    # common non-EU systems, OIDs from the FHIR terminology registry (NamingSystem tx-*)
+    "http://www.nlm.nih.gov/research/umls/rxnorm": ("2.16.840.1.113883.6.88", "RxNorm"),
+    "http://hl7.org/fhir/sid/cvx": ("2.16.840.1.113883.12.292", "CVX"),
+    "http://hl7.org/fhir/sid/ndc": ("2.16.840.1.113883.6.69", "NDC"),
+    "http://hl7.org/fhir/sid/icd-10-cm": ("2.16.840.1.113883.6.90", "ICD-10-CM"),
     "http://terminology.hl7.org/CodeSystem/condition-category": (
         CONDITION_CATEGORY,
         "ConditionCategoryCodes",

@@ -44,6 +44,7 @@ OID = {
     "http://terminology.hl7.org/CodeSystem/v3-RoleCode": "2.16.840.1.113883.5.111",
     "http://terminology.hl7.org/CodeSystem/observation-category": "2.16.840.1.113883.4.642.4.1125",
     "http://terminology.hl7.org/CodeSystem/condition-category": "2.16.840.1.113883.4.642.4.1073",
+    "http://terminology.hl7.org/CodeSystem/condition-ver-status": "2.16.840.1.113883.4.642.4.1075",
 }
 MANDATORY = {  # section LOINC -> eHDSI section template
     "48765-2": f"{T}.2.12",
@@ -330,6 +331,14 @@ def test_problems_carry_icd10_first_and_status(schema: etree.XMLSchema) -> None:
         active, f"v3:entryRelationship[@typeCode='REFR']/v3:observation[v3:templateId/@root='{T}.3.9']"
     )
     assert one(status, "v3:value").get("code") == "55561003"  # eHDSIStatusCode "Active"
+    certainty = one(
+        active, f"v3:entryRelationship[@typeCode='SUBJ']/v3:observation[v3:templateId/@root='{T}.3.49']"
+    )
+    assert one(certainty, "v3:code").get("code") == "66455-7"
+    assert (one(certainty, "v3:value").get("code"), one(certainty, "v3:value").get("codeSystem")) == (
+        "confirmed",
+        "2.16.840.1.113883.4.642.4.1075",
+    )
     past = section(root, "11348-0")
     assert one(past, ".//v3:act/v3:statusCode").get("code") == "completed"
     assert one(past, ".//v3:act/v3:effectiveTime/v3:high").get("value") == "20120430"
@@ -524,3 +533,70 @@ def test_bad_input_is_refused_with_a_fhirpath(name: str) -> None:
     outcome = caught.value.to_operation_outcome()
     assert outcome["resourceType"] == "OperationOutcome"
     assert outcome["issue"][0]["expression"] == [expression]
+
+
+def _synthea_patients(count: int) -> list[tuple[str, dict[str, Any]]]:
+    """The first Synthea patients of ../shared as ``collection`` Bundles of PS-relevant resources."""
+    import tarfile
+
+    archive = SHARED / "datasets/synthea-r4/bundles.tar.gz"
+    if not archive.exists():
+        pytest.skip("../shared Synthea bundles not available")
+    keep = {
+        "Patient",
+        "Practitioner",
+        "Organization",
+        "AllergyIntolerance",
+        "Condition",
+        "MedicationRequest",
+        "Medication",
+        "Procedure",
+        "Immunization",
+        "Observation",
+    }
+    found = []
+    with tarfile.open(archive) as tar:
+        for member in tar:
+            if len(found) == count:
+                break
+            stream = tar.extractfile(member) if member.isfile() else None
+            if stream is None:
+                continue
+            bundle = json.load(stream)
+            entries = [
+                {"fullUrl": e["fullUrl"], "resource": e["resource"]}
+                for e in bundle["entry"]
+                if e["resource"]["resourceType"] in keep
+            ]
+            found.append((member.name, {"resourceType": "Bundle", "type": "collection", "entry": entries}))
+    return found
+
+
+def test_synthea_patients_give_valid_documents_or_a_clear_refusal(schema: etree.XMLSchema) -> None:
+    """Real-sized US-coded records (RxNorm, CVX, SNOMED, LOINC): each is either a valid pivot
+    keeping every clinical code, or refused for want of an OID patient identifier."""
+    converted = 0
+    for name, bundle in _synthea_patients(4):
+        try:
+            root = convert(bundle, schema)
+        except TransformError as error:
+            assert error.expression.endswith(".identifier"), (name, error.message)
+            continue
+        converted += 1
+        written = codes_in(root)
+        registry = {
+            "http://www.nlm.nih.gov/research/umls/rxnorm": "2.16.840.1.113883.6.88",
+            "http://hl7.org/fhir/sid/cvx": "2.16.840.1.113883.12.292",
+            **OID,
+        }
+        for entry in bundle["entry"]:
+            resource = dict(entry["resource"])
+            if resource["resourceType"] in ("Patient", "Practitioner", "Organization"):
+                continue
+            for key in ("meta", "category", "encounter"):
+                resource.pop(key, None)  # not clinical content / expressed by the section
+            for coding in _all_codings(resource):
+                if coding["system"] in (data.UCUM, "http://terminology.hl7.org/CodeSystem/dose-rate-type"):
+                    continue
+                assert (registry[coding["system"]], coding["code"]) in written, (name, coding)
+    assert converted >= 2

@@ -157,6 +157,9 @@ def clinical_resources() -> list[tuple[str, dict[str, Any]]]:
         {
             "resourceType": "Condition",
             "id": "c1",
+            "verificationStatus": cc(
+                ("http://terminology.hl7.org/CodeSystem/condition-ver-status", "confirmed", "Confirmed")
+            ),
             "clinicalStatus": cc(
                 ("http://terminology.hl7.org/CodeSystem/condition-clinical", "active", "Active")
             ),

@@ -38,7 +38,8 @@ LINKS = {"medicationReference", "device"}
 def _codings(node: Any) -> set[tuple[str, str]]:
     if isinstance(node, dict):
         own = {(node["system"], node["code"])} if {"system", "code"} <= node.keys() else set()
-        return own.union(*(_codings(v) for k, v in node.items() if k != "resourceType"))
+        # meta (tags, security labels) is not clinical content and has no place in a CDA entry
+        return own.union(*(_codings(v) for k, v in node.items() if k not in ("resourceType", "meta")))
     if isinstance(node, list):
         return set().union(*(_codings(v) for v in node)) if node else set()
     return set()
@@ -78,13 +79,22 @@ ROUND_TRIP_INPUTS = {
 }
 
 
-@pytest.mark.parametrize("name", ROUND_TRIP_INPUTS)
-def test_round_trip_keeps_every_statement_and_code(name: str) -> None:
-    source = ROUND_TRIP_INPUTS[name]()
+#: codings the CDA carries (checked in test_to_cda) but to_fhir does not read back yet, with
+#: the CDA place they are in; each has its own strict xfail below so that a fix is noticed
+KNOWN_GAPS = {
+    (
+        "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+        "confirmed",
+    ): "eHDSI Certainty Observation 3.49",
+}
+
+
+def _check_round_trip(source: dict[str, Any], ignore: set[tuple[str, str]]) -> None:
     result = to_fhir(to_cda(source))
     back = _statements(result.bundle, input_side=False)
     used: set[int] = set()
-    for kind, codes in _statements(source, input_side=True):
+    for kind, all_codes in _statements(source, input_side=True):
+        codes = all_codes - ignore
         candidates = [i for i, (k, c) in enumerate(back) if k in FAMILY[kind] and codes <= c]
         assert candidates, f"{kind} with codes {sorted(codes)} did not come back"
         if kind == "Observation":
@@ -92,6 +102,16 @@ def test_round_trip_keeps_every_statement_and_code(name: str) -> None:
         free = [i for i in candidates if i not in used]
         assert free, f"{kind} {sorted(codes)} came back merged with another statement"
         used.add(free[0])
+
+
+@pytest.mark.parametrize("name", ROUND_TRIP_INPUTS)
+def test_round_trip_keeps_every_statement_and_code(name: str) -> None:
+    _check_round_trip(ROUND_TRIP_INPUTS[name](), set(KNOWN_GAPS))
+
+
+@pytest.mark.xfail(strict=True, reason="to_fhir does not read the eHDSI Certainty Observation (3.49) yet")
+def test_round_trip_keeps_condition_verification_status() -> None:
+    _check_round_trip(data.collection_bundle(), set())
 
 
 def test_round_trip_of_absent_sections_keeps_the_absent_codes() -> None:

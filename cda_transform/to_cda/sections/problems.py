@@ -161,6 +161,15 @@ def _problem(ctx: Context, entry: Entry) -> None:
             prefer=("http://snomed.info/sct",),
             xsi_type="CD",
         )
+    if res.get("verificationStatus"):
+        # eHDSI Certainty Observation (3.49, eHDSICertainty = FHIR condition-ver-status)
+        rel = el(observation, "entryRelationship", {"typeCode": "SUBJ", "inversionInd": "true"})
+        cert = el(rel, "observation", {"classCode": "OBS", "moodCode": "EVN"})
+        template_ids(cert, tpl("49"))
+        fixed_code(cert, "code", "66455-7", oids.LOINC, "Condition status", "LOINC")
+        text_reference(cert, row_id)
+        el(cert, "statusCode", {"code": "completed"})
+        coded(cert, "value", res["verificationStatus"], f"{path}.verificationStatus", xsi_type="CE")
     status_codes = (res.get("clinicalStatus") or {}).get("coding") or []
     if status_codes:
         rel = el(observation, "entryRelationship", {"typeCode": "REFR"})
