@@ -7,6 +7,8 @@ OperationOutcome). Any other exception is a crash.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from hypothesis import HealthCheck, given, settings
@@ -142,7 +144,7 @@ def test_tree_mutations_never_crash(data: st.DataObject) -> None:
         elif action == "drop" and parent is not None:
             parent.remove(el)
         elif action == "dup" and parent is not None:
-            parent.append(etree.fromstring(etree.tostring(el)))
+            parent.append(copy.deepcopy(el))
         elif action == "rename" and el is not root:
             ns = etree.QName(el).namespace or "urn:hl7-org:v3"
             el.tag = f"{{{ns}}}{data.draw(st.sampled_from(RENAMES))}"
