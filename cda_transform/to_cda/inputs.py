@@ -7,6 +7,7 @@ XML is written and carries the FHIRPath of the faulty element in the input Bundl
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,10 @@ from . import sections_spec as spec
 
 ACCEPTED_TYPES = ("document", "collection", "searchset")
 
-#: resources that describe people and things, never clinical statements of their own
+#: resources that are never statements of their own in a Patient Summary: the people and things
+#: statements point to, and administrative or grouping resources (a DiagnosticReport groups
+#: Observations, which are carried one by one). Any other type that has no eHDSI section
+#: (CarePlan, Goal, FamilyMemberHistory ...) is refused rather than dropped.
 SUPPORT_TYPES = {
     "Patient",
     "Practitioner",
@@ -26,14 +30,35 @@ SUPPORT_TYPES = {
     "Organization",
     "Medication",
     "Device",
-    "Composition",
+    "Substance",
     "RelatedPerson",
     "Location",
+    "Composition",
     "Provenance",
     "Binary",
     "DocumentReference",
     "OperationOutcome",
     "Bundle",
+    "Encounter",
+    "EpisodeOfCare",
+    "Claim",
+    "ExplanationOfBenefit",
+    "Coverage",
+    "Account",
+    "CareTeam",
+    "Specimen",
+    "AuditEvent",
+    "Appointment",
+    "Schedule",
+    "Slot",
+    "Task",
+    "Communication",
+    "Consent",
+    "Endpoint",
+    "HealthcareService",
+    "Group",
+    "Person",
+    "DiagnosticReport",
 }
 
 
@@ -144,6 +169,22 @@ def validate(resource: Any, path: str) -> None:
         ) from exc
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def check_xml_text(node: Any, path: str) -> None:
+    """Refuse strings that XML 1.0 cannot hold (control characters): FHIR tolerates some of them."""
+    if isinstance(node, str):
+        if _NOT_XML.search(node):
+            raise TransformError("Caractère de contrôle interdit en XML", expression=path)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            check_xml_text(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            check_xml_text(value, f"{path}[{index}]")
+
+
 def load(source: dict[str, Any] | bytes | str) -> PatientData:
     bundle = parse(source)
     entries: list[Entry] = []
@@ -153,6 +194,7 @@ def load(source: dict[str, Any] | bytes | str) -> PatientData:
         resource = raw.get("resource") if isinstance(raw, dict) else None
         validate(resource, path)
         assert isinstance(resource, dict)
+        check_xml_text(resource, path)
         full_url = raw.get("fullUrl") or f"{resource['resourceType']}/{resource.get('id', i)}"
         entry = Entry(resource, path, full_url)
         entries.append(entry)

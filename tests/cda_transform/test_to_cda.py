@@ -489,7 +489,10 @@ def _bad_inputs() -> dict[str, tuple[Any, str, str]]:
     no_oid_patient["entry"][patient]["resource"]["identifier"] = [
         {"system": "https://example.org/ids", "value": "1"}
     ]
+    control = data.minimal_bundle()
+    control["entry"][0]["resource"]["name"][0]["family"] = "Mar\x0btin"
     return {
+        "control-character": (control, "Bundle.entry[0].resource.name[0].family", "invalid"),
         "not-json": (b"{not json", "Bundle", "structure"),
         "not-a-bundle": ({"resourceType": "Patient"}, "Bundle.resourceType", "structure"),
         "json-array": ([1, 2], "Bundle", "structure"),
@@ -600,3 +603,49 @@ def test_synthea_patients_give_valid_documents_or_a_clear_refusal(schema: etree.
                     continue
                 assert (registry[coding["system"]], coding["code"]) in written, (name, coding)
     assert converted >= 2
+
+
+def test_administrative_resources_are_ignored_and_unplaceable_statements_refused(
+    schema: etree.XMLSchema,
+) -> None:
+    bundle = data.minimal_bundle()
+    subject = {"reference": f"urn:uuid:{data.PATIENT_ID}"}
+    bundle["entry"].append(
+        {
+            "fullUrl": "urn:uuid:0f2b5b7c-0000-4000-8000-00000000e001",
+            "resource": {
+                "resourceType": "Encounter",
+                "status": "finished",
+                "subject": subject,
+                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            },
+        }
+    )
+    root = convert(bundle, schema)  # an Encounter is context, not a Patient Summary statement
+    assert not xp(root, "//v3:encounter")
+    bundle["entry"].append(
+        {
+            "fullUrl": "urn:uuid:0f2b5b7c-0000-4000-8000-00000000e002",
+            "resource": {
+                "resourceType": "CarePlan",
+                "status": "active",
+                "intent": "plan",
+                "subject": subject,
+            },
+        }
+    )
+    with pytest.raises(TransformError) as caught:
+        to_cda(bundle)
+    assert (caught.value.code, caught.value.expression) == ("not-supported", "Bundle.entry[2].resource")
+
+
+def test_composition_section_misplacing_a_resource_is_routed_by_type(schema: etree.XMLSchema) -> None:
+    bundle = data.document_bundle()
+    sections = bundle["entry"][0]["resource"]["section"]
+    allergies = next(s for s in sections if s["code"]["coding"][0]["code"] == "48765-2")
+    problems = next(s for s in sections if s["code"]["coding"][0]["code"] == "11450-4")
+    allergies["entry"].extend(problems.pop("entry"))  # a Condition listed under allergies
+    root = convert(bundle, schema)
+    value = one(section(root, "11450-4"), f".//v3:observation[v3:templateId/@root='{T}.3.7']/v3:value")
+    assert value.get("code") == "E11"
+    assert len(xp(section(root, "48765-2"), f".//v3:observation[v3:templateId/@root='{T}.3.17']")) == 2
