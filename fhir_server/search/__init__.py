@@ -1,0 +1,59 @@
+"""FHIR search: R4 search parameters compiled into value extractors and MongoDB queries.
+
+Exports:
+
+- :func:`index_resource`: the repository's ``indexer`` (values stored beside each resource);
+- :func:`find_matching`: the current resources of a type matching search parameters
+  (used by conditional create/update/delete and conditional references);
+- :func:`search_filter`: the MongoDB filter a search runs (for ``explain`` checks);
+- :func:`ensure_search_indexes`: the indexes the queries need, created idempotently.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fhir_server.search.extract import EXTRACTOR_VERSION, index_resource
+from fhir_server.search.indexes import ensure_search_indexes
+from fhir_server.search.query import Context, build_filter
+
+if TYPE_CHECKING:
+    from pymongo.asynchronous.client_session import AsyncClientSession
+
+    from fhir_server.storage import MongoRepository, StoredVersion
+
+
+async def search_filter(
+    repository: MongoRepository,
+    type_: str,
+    params: list[tuple[str, str]],
+    *,
+    session: AsyncClientSession | None = None,
+) -> dict[str, Any]:
+    """The MongoDB filter of a search (400 ``FhirError`` on unknown or malformed parameters)."""
+    return await build_filter(Context(repository, session), type_, params)
+
+
+async def find_matching(
+    repository: MongoRepository,
+    type_: str,
+    params: list[tuple[str, str]],
+    *,
+    session: AsyncClientSession | None = None,
+    limit: int | None = None,
+) -> list[StoredVersion]:
+    """The current, non-deleted resources of ``type_`` matching ``params`` (search semantics).
+
+    Result parameters (``_count``, ``_sort``...) are ignored: callers want the matches.
+    Reads inside ``session`` when given, so a transaction sees its own writes.
+    """
+    from fhir_server.storage.mongo import _version_from
+
+    query = await search_filter(repository, type_, params, session=session)
+    cursor = repository.db[type_].find(query, {"s": 0}, session=session).sort("_id", 1)
+    if limit is not None:
+        cursor = cursor.limit(limit)
+    return [_version_from(doc, type_, doc["_id"]) async for doc in cursor]
+
+
+__all__ = ["EXTRACTOR_VERSION", "ensure_search_indexes", "find_matching", "index_resource", "search_filter"]

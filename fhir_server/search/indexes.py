@@ -1,0 +1,74 @@
+"""The MongoDB indexes search queries need, one per parameter, created idempotently.
+
+Every parameter's main stored field gets an index (multikey: values are arrays), so
+that each single-parameter condition the builder emits is an index scan. Dates index
+``l`` and ``h`` together (one array, so MongoDB allows the compound key). MongoDB caps
+a collection at 64 indexes; the few types with more parameters keep the first 60 in
+definition order (the rest still work, as filtered scans).
+
+The types users search most are indexed at start-up; any other type is indexed the
+first time it is searched (``createIndexes`` on existing indexes is a no-op).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pymongo import ASCENDING, DESCENDING
+
+from fhir_server.search.params import SearchParam, params_for
+
+if TYPE_CHECKING:
+    from fhir_server.storage import MongoRepository
+
+KEY_TYPES = (
+    "Patient", "Practitioner", "PractitionerRole", "Organization", "Encounter", "Observation", "Condition",
+    "MedicationRequest", "Communication", "Appointment", "Slot", "Schedule", "Consent", "DocumentReference",
+    "Task", "ServiceRequest", "List",
+)  # fmt: skip
+MAX_INDEXES = 60
+_done: set[tuple[int, str]] = set()
+
+
+def index_keys(param: SearchParam) -> list[list[tuple[str, int]]]:
+    """The index key patterns of one parameter (several for sortable parameters)."""
+    fld = param.field
+    if param.type == "date":
+        return [[(f"{fld}.l", ASCENDING), (f"{fld}.h", ASCENDING)]]
+    if param.type == "quantity":
+        return [[(f"{fld}.v", ASCENDING)]]
+    if param.type == "composite":
+        return [[(f"{fld}.0", ASCENDING)]]
+    if param.type in ("string", "token", "reference", "number", "uri"):
+        return [[(fld, ASCENDING)]]
+    return []
+
+
+def type_indexes(type_: str) -> list[tuple[str, list[tuple[str, int]]]]:
+    out: list[tuple[str, list[tuple[str, int]]]] = [
+        # default order of search results and the sort of _lastUpdated
+        ("s_lu", [("s._lastUpdated:>", DESCENDING), ("_id", DESCENDING)]),
+    ]
+    for code, param in params_for(type_).items():
+        for keys in index_keys(param):
+            out.append((f"s_{code}", keys))
+    if type_ == "Observation":
+        out.insert(1, ("s_date_sort", [("s.date:>", DESCENDING), ("_id", DESCENDING)]))
+    return out[:MAX_INDEXES]
+
+
+async def ensure_type_indexes(repository: MongoRepository, type_: str) -> None:
+    key = (id(repository.db), type_)
+    if key in _done:
+        return
+    from pymongo import IndexModel
+
+    models = [IndexModel(keys, name=name) for name, keys in type_indexes(type_)]
+    if models:
+        await repository.db[type_].create_indexes(models)
+    _done.add(key)
+
+
+async def ensure_search_indexes(repository: MongoRepository, types: Any = KEY_TYPES) -> None:
+    for type_ in types:
+        await ensure_type_indexes(repository, type_)

@@ -1,0 +1,475 @@
+"""Read time: from search parameters to one MongoDB filter over the stored values (field ``s``).
+
+Every condition targets a field that :mod:`.extract` wrote in normalised form, so each
+is an equality, a range or an anchored regex on an indexed key: things MongoDB does
+well. Chains, ``_has`` and ``_list`` run their inner search first and become an
+``$in`` on references or ids.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from fhir_server.errors import FhirError
+from fhir_server.search.dates import date_range
+from fhir_server.search.extract import fold, normalise_reference
+from fhir_server.search.params import RESULT_PARAMS, UNSUPPORTED, SearchParam, params_for
+
+if TYPE_CHECKING:
+    from pymongo.asynchronous.client_session import AsyncClientSession
+
+    from fhir_server.storage import MongoRepository
+
+PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+MAX_CHAIN_IDS = 10_000
+_MODIFIERS = {
+    "string": {"exact", "contains", "missing"},
+    "token": {"text", "not", "missing", "of-type", "in", "not-in", "above", "below"},
+    "reference": {"missing", "identifier"},  # plus :[type]
+    "date": {"missing"},
+    "number": {"missing"},
+    "quantity": {"missing"},
+    "uri": {"missing", "below", "above"},
+    "composite": {"missing"},
+    "special": set(),
+}
+
+
+def bad(name: str, message: str, code: str = "invalid") -> FhirError:
+    return FhirError(400, code, message, expression=[name])
+
+
+def split_escaped(text: str, sep: str) -> list[str]:
+    r"""Split on ``sep`` except where escaped with a backslash (``\,`` ``\|`` ``\$``); keep other escapes."""
+    parts: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            nxt = text[i + 1]
+            current.append(nxt if nxt == sep else ch + nxt)
+            i += 2
+            continue
+        if ch == sep:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    parts.append("".join(current))
+    return parts
+
+
+def unescape(text: str) -> str:
+    return re.sub(r"\\([\\,|$])", r"\1", text)
+
+
+@dataclass
+class Context:
+    """What the builder needs besides the parameters: the repository, a session, the server's base."""
+
+    repository: MongoRepository
+    session: AsyncClientSession | None = None
+    base: str | None = None
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    lenient: bool = False
+
+
+# -- value conditions, each for a field name (so composites can reuse them inside $elemMatch) ----------
+
+
+def _prefix(raw: str) -> tuple[str, str]:
+    if len(raw) > 2 and raw[:2] in PREFIXES and (raw[2].isdigit() or raw[2] in "-+."):
+        return raw[:2], raw[2:]
+    return "eq", raw
+
+
+def date_condition(name: str, fld: str, raw: str) -> list[dict[str, Any]]:
+    """R4 date prefixes over ranges: the stored ``{l, h}`` against the search value's ``[lo, hi)``.
+
+    Alternatives are returned as a list (ORed by the caller) rather than an ``$or`` inside
+    ``$elemMatch``: "some value satisfies A or B" is "some satisfies A, or some satisfies B",
+    and each alternative stays a plain index range.
+    """
+    prefix, text = _prefix(raw)
+    rng = date_range(text)
+    if rng is None:
+        raise bad(name, f"{name} : date {raw!r} invalide (attendu AAAA[-MM[-JJ[Thh:mm[:ss][zone]]]]).")
+    lo, hi = rng
+    inside = {"l": {"$gte": lo}, "h": {"$lte": hi}}
+    if prefix == "eq":
+        alts: list[dict[str, Any]] = [inside]
+    elif prefix == "ne":
+        alts = [{"l": {"$lt": lo}}, {"h": {"$gt": hi}}]
+    elif prefix == "gt":
+        alts = [{"h": {"$gt": hi}}]
+    elif prefix == "lt":
+        alts = [{"l": {"$lt": lo}}]
+    elif prefix == "ge":
+        alts = [{"h": {"$gt": hi}}, inside]
+    elif prefix == "le":
+        alts = [{"l": {"$lt": lo}}, inside]
+    elif prefix == "sa":
+        alts = [{"l": {"$gte": hi}}]
+    elif prefix == "eb":
+        alts = [{"h": {"$lte": lo}}]
+    else:  # ap: the ranges overlap
+        alts = [{"l": {"$lt": hi}, "h": {"$gt": lo}}]
+    return [{fld: {"$elemMatch": a}} for a in alts]
+
+
+def _decimal(name: str, text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation as exc:
+        raise bad(name, f"{name} : nombre {text!r} invalide.") from exc
+    if not value.is_finite():
+        raise bad(name, f"{name} : nombre {text!r} invalide.")
+    return value
+
+
+def number_operators(name: str, raw: str) -> list[dict[str, Any]]:
+    """The operators (ORed) for one number or quantity value.
+
+    ``eq`` uses the implicit range of the value's precision (``100`` is [99.5, 100.5)), as R4 says.
+    """
+    prefix, text = _prefix(raw)
+    value = _decimal(name, text)
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    half = Decimal(5).scaleb(exponent - 1)
+    lo, hi, v = float(value - half), float(value + half), float(value)
+    if prefix == "eq":
+        return [{"$gte": lo, "$lt": hi}]
+    if prefix == "ne":
+        return [{"$lt": lo}, {"$gte": hi}]
+    if prefix in ("gt", "sa"):
+        return [{"$gt": v}]
+    if prefix in ("lt", "eb"):
+        return [{"$lt": v}]
+    if prefix == "ge":
+        return [{"$gte": v}]
+    if prefix == "le":
+        return [{"$lte": v}]
+    margin = abs(v) * 0.1  # ap: within 10% of the value
+    return [{"$gte": v - margin, "$lte": v + margin}]
+
+
+def number_condition(name: str, fld: str, raw: str) -> list[dict[str, Any]]:
+    return [{fld: {"$elemMatch": op}} for op in number_operators(name, raw)]
+
+
+def quantity_condition(name: str, fld: str, raw: str) -> list[dict[str, Any]]:
+    parts = split_escaped(raw, "|")
+    if len(parts) not in (1, 3):
+        raise bad(name, f"{name} : quantité {raw!r} invalide (attendu [préfixe]nombre[|système|code]).")
+    units: dict[str, Any] = {}
+    if len(parts) == 3:
+        system, code = unescape(parts[1]), unescape(parts[2])
+        if system:
+            units["s"] = system
+        if code:
+            units["c"] = code
+    return [{fld: {"$elemMatch": {"v": op, **units}}} for op in number_operators(name, parts[0])]
+
+
+def token_condition(name: str, fld: str, raw: str) -> dict[str, Any]:
+    parts = split_escaped(raw, "|")
+    if len(parts) == 1:
+        return {fld: unescape(parts[0])}
+    if len(parts) != 2:
+        raise bad(name, f"{name} : jeton {raw!r} invalide (attendu [système|]code).")
+    system, code = unescape(parts[0]), unescape(parts[1])
+    if code:
+        return {fld: f"{system}|{code}"}
+    if not system:
+        raise bad(name, f"{name} : jeton vide.")
+    return {fld: {"$regex": "^" + re.escape(system + "|")}}
+
+
+def string_condition(fld: str, raw: str, modifier: str | None) -> dict[str, Any]:
+    text = unescape(raw)
+    if modifier == "exact":
+        return {fld + ":x": text}
+    if modifier == "contains":
+        return {fld: {"$regex": re.escape(fold(text))}}
+    return {fld: {"$regex": "^" + re.escape(fold(text))}}
+
+
+def uri_condition(fld: str, raw: str, modifier: str | None) -> dict[str, Any]:
+    text = unescape(raw)
+    if modifier == "below":
+        return {fld: {"$regex": "^" + re.escape(text)}}
+    if modifier == "above":
+        prefixes = []
+        cut = text
+        while cut and "/" in cut:
+            prefixes.append(cut)
+            cut = cut.rsplit("/", 1)[0]
+            if cut.endswith("/") or cut.endswith(":"):
+                break
+        return {fld: {"$in": prefixes or [text]}}
+    return {fld: text}
+
+
+def reference_values(param: SearchParam, raw: str, type_modifier: str | None, base: str | None) -> list[str]:
+    """The stored forms a reference search value can match (``id`` alone matches every target type)."""
+    text = unescape(raw)
+    if base and text.startswith(base.rstrip("/") + "/"):
+        text = text[len(base.rstrip("/")) + 1 :]
+    if "/" not in text and ":" not in text:
+        if type_modifier:
+            return [f"{type_modifier}/{text}"]
+        targets = param.targets or ()
+        return [f"{t}/{text}" for t in targets] or [text]
+    ref = normalise_reference(text)
+    if type_modifier and not ref.startswith(type_modifier + "/"):
+        return []
+    return [ref]
+
+
+# -- parameter parsing -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Parsed:
+    name: str  # as sent, for error messages
+    code: str
+    modifier: str | None
+    chain: str | None  # the rest of a chained name (``name`` in ``subject:Patient.name``)
+    value: str
+
+
+def parse_name(name: str, value: str) -> Parsed:
+    head, dot, chain = name.partition(".")
+    code, _, modifier = head.partition(":")
+    return Parsed(name, code, modifier or None, chain if dot else None, value)
+
+
+async def build_filter(
+    ctx: Context, type_: str, params: list[tuple[str, str]], *, depth: int = 0
+) -> dict[str, Any]:
+    """The MongoDB filter (over current, non-deleted documents) for ``params`` on ``type_``.
+
+    Parameters named in :data:`RESULT_PARAMS` are ignored here (the handler uses them).
+    """
+    if depth > 4:
+        raise bad("_has", "Chaînage trop profond (4 niveaux au plus).", "too-costly")
+    known = params_for(type_)
+    conditions: list[dict[str, Any]] = [{"d": False}]
+    for name, value in params:
+        if name in RESULT_PARAMS:
+            continue
+        if name.startswith("_has:"):
+            conditions.append(await _has(ctx, type_, name, value, depth))
+            continue
+        p = parse_name(name, value)
+        if p.code in UNSUPPORTED:
+            _unknown(ctx, name, f"Paramètre {p.code} non pris en charge par ce serveur.", "not-supported")
+            continue
+        if p.code == "_list":
+            conditions.append(await _list(ctx, type_, value))
+            continue
+        if p.code == "_id":
+            conditions.append(_id_condition(p))
+            continue
+        param = known.get(p.code)
+        if param is None:
+            _unknown(ctx, name, f"Paramètre de recherche inconnu pour {type_} : {p.code}.")
+            continue
+        if p.chain is not None:
+            conditions.append(await _chain(ctx, param, p, depth))
+            continue
+        cond = condition(ctx, param, p)
+        if cond is not None:
+            conditions.append(cond)
+    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+
+
+def _unknown(ctx: Context, name: str, message: str, code: str = "not-supported") -> None:
+    if ctx.lenient:
+        ctx.warnings.append((name, message))
+        return
+    raise bad(name, message, code)
+
+
+def _id_condition(p: Parsed) -> dict[str, Any]:
+    values = [unescape(v) for v in split_escaped(p.value, ",")]
+    if p.modifier == "not":
+        return {"_id": {"$nin": values}}
+    if p.modifier == "missing":
+        return {"_id": {"$exists": p.value != "true"}}
+    if p.modifier is not None:
+        raise bad(p.name, f"Modificateur :{p.modifier} non pris en charge sur _id.", "not-supported")
+    return {"_id": values[0]} if len(values) == 1 else {"_id": {"$in": values}}
+
+
+def condition(ctx: Context, param: SearchParam, p: Parsed) -> dict[str, Any] | None:
+    """The condition of one parameter occurrence (its comma-separated values are ORed)."""
+    fld = param.field
+    modifier = p.modifier
+    type_modifier: str | None = None
+    if modifier is not None and modifier not in _MODIFIERS.get(param.type, set()):
+        if param.type == "reference" and (
+            modifier in param.targets or (modifier[:1].isupper() and not param.targets)
+        ):
+            type_modifier, modifier = modifier, None
+        else:
+            message = f"Modificateur :{modifier} non pris en charge pour {p.code} ({param.type})."
+            raise bad(p.name, message, "not-supported")
+    if modifier == "missing":
+        if p.value not in ("true", "false"):
+            raise bad(p.name, f"{p.name} attend true ou false.")
+        return {fld: {"$exists": p.value == "false"}}
+    if modifier in ("in", "not-in", "above", "below") and param.type == "token":
+        raise bad(p.name, f"Modificateur :{modifier} : nécessite le service de terminologie (non branché).",
+                  "not-supported")  # fmt: skip
+    values = split_escaped(p.value, ",")
+    if any(v == "" for v in values):
+        raise bad(p.name, f"{p.name} : valeur vide.")
+    ors: list[dict[str, Any]] = []
+    for raw in values:
+        kind = param.type
+        if kind == "string":
+            ors.append(string_condition(fld, raw, modifier))
+        elif kind == "token":
+            if modifier == "text":
+                ors.append(string_condition(fld + ":t", raw, None))
+            elif modifier == "of-type":
+                if len(split_escaped(raw, "|")) != 3:
+                    raise bad(p.name, f"{p.name} : attendu système-type|code-type|valeur.")
+                ors.append({fld + ":o": unescape(raw)})
+            else:
+                ors.append(token_condition(p.name, fld, raw))
+        elif kind == "reference":
+            if modifier == "identifier":
+                ors.append(token_condition(p.name, fld + ":i", raw))
+            else:
+                refs = reference_values(param, raw, type_modifier, ctx.base)
+                ors.append({fld: {"$in": refs}} if len(refs) != 1 else {fld: refs[0]})
+        elif kind == "date":
+            ors.extend(date_condition(p.name, fld, raw))
+        elif kind == "number":
+            ors.extend(number_condition(p.name, fld, raw))
+        elif kind == "quantity":
+            ors.extend(quantity_condition(p.name, fld, raw))
+        elif kind == "uri":
+            ors.append(uri_condition(fld, raw, modifier))
+        elif kind == "composite":
+            ors.extend(_composite(p, param, raw))
+        else:
+            raise bad(p.name, f"Paramètre {p.code} de type {kind} non pris en charge.", "not-supported")
+    if modifier == "not":
+        return {"$nor": ors}
+    return ors[0] if len(ors) == 1 else {"$or": ors}
+
+
+def _composite(p: Parsed, param: SearchParam, raw: str) -> list[dict[str, Any]]:
+    """One ``$elemMatch`` per combination of the components' alternatives (no ``$or`` inside it)."""
+    parts = split_escaped(raw, "$")
+    if len(parts) != len(param.components):
+        raise bad(p.name, f"{p.name} : {len(param.components)} composantes attendues, séparées par $.")
+    alternatives: list[list[dict[str, Any]]] = []
+    for i, (comp, part) in enumerate(zip(param.components, parts, strict=True)):
+        key = str(i)
+        if comp.type == "token":
+            alternatives.append([token_condition(p.name, key, part)])
+        elif comp.type == "date":
+            alternatives.append(date_condition(p.name, key, part))
+        elif comp.type == "quantity":
+            alternatives.append(quantity_condition(p.name, key, part))
+        elif comp.type == "number":
+            alternatives.append(number_condition(p.name, key, part))
+        elif comp.type == "string":
+            alternatives.append([string_condition(key, part, None)])
+        elif comp.type == "uri":
+            alternatives.append([uri_condition(key, part, None)])
+        else:
+            refs = reference_values(SearchParam(comp.code, comp.type, "", ""), part, None, None)
+            alternatives.append([{key: {"$in": refs}}])
+    combos: list[dict[str, Any]] = [{}]
+    for alts in alternatives:
+        combos = [{**c, **a} for c in combos for a in alts]
+    return [{param.field: {"$elemMatch": c}} for c in combos]
+
+
+# -- chaining, reverse chaining, lists ---------------------------------------------------------------------
+
+
+async def matching_ids(
+    ctx: Context, type_: str, params: list[tuple[str, str]], depth: int, *, projection: str | None = None
+) -> list[Any]:
+    """Ids (or the values of one stored field) of the resources matching an inner search."""
+    query = await build_filter(ctx, type_, params, depth=depth + 1)
+    coll = ctx.repository.db[type_]
+    if projection is None:
+        cursor = coll.find(query, {"_id": 1}, session=ctx.session).limit(MAX_CHAIN_IDS + 1)
+        ids = [d["_id"] async for d in cursor]
+    else:
+        cursor = coll.find(query, {projection: 1}, session=ctx.session).limit(MAX_CHAIN_IDS + 1)
+        ids = []
+        async for d in cursor:
+            node: Any = d
+            for part in projection.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, list):
+                ids.extend(node)
+    if len(ids) > MAX_CHAIN_IDS:
+        raise bad(
+            params[0][0] if params else type_,
+            f"Recherche chaînée trop large (plus de {MAX_CHAIN_IDS} ressources intermédiaires) : "
+            "ajoutez des critères.",
+            "too-costly",
+        )
+    return ids
+
+
+async def _chain(ctx: Context, param: SearchParam, p: Parsed, depth: int) -> dict[str, Any]:
+    if param.type != "reference":
+        raise bad(p.name, f"{p.code} n'est pas une référence : pas de chaînage possible.")
+    assert p.chain is not None
+    inner_code = parse_name(p.chain, p.value).code
+    targets = [p.modifier] if p.modifier else list(param.targets)
+    targets = [t for t in targets if inner_code in params_for(t) or inner_code in ("_id", "_has", "_list")
+               or p.chain.startswith("_has:")]  # fmt: skip
+    if not targets:
+        raise bad(p.name, f"Chaînage {p.name} : aucun type cible ne connaît le paramètre {inner_code}.")
+    refs: list[str] = []
+    for target in targets:
+        ids = await matching_ids(ctx, target, [(p.chain, p.value)], depth)
+        refs.extend(f"{target}/{i}" for i in ids)
+    return {param.field: {"$in": refs}}
+
+
+async def _has(ctx: Context, type_: str, name: str, value: str, depth: int) -> dict[str, Any]:
+    parts = name.split(":", 3)
+    if len(parts) != 4 or not parts[3]:
+        raise bad(name, f"{name} : syntaxe attendue _has:Type:référence:paramètre=valeur.")
+    _, other, ref_code, rest = parts
+    ref_param = params_for(other).get(ref_code)
+    if ref_param is None or ref_param.type != "reference":
+        raise bad(name, f"{name} : {other}.{ref_code} n'est pas un paramètre référence connu.")
+    refs = await matching_ids(ctx, other, [(rest, value)], depth, projection=ref_param.field)
+    prefix = type_ + "/"
+    ids = sorted({r[len(prefix) :] for r in refs if isinstance(r, str) and r.startswith(prefix)})
+    return {"_id": {"$in": ids}}
+
+
+async def _list(ctx: Context, type_: str, value: str) -> dict[str, Any]:
+    doc = await ctx.repository.db["List"].find_one({"_id": value, "d": False}, {"j": 1}, session=ctx.session)
+    ids: list[str] = []
+    if doc is not None:
+        import orjson
+
+        body = orjson.loads(doc["j"])
+        for entry in body.get("entry") or []:
+            ref = (entry.get("item") or {}).get("reference")
+            if isinstance(ref, str):
+                norm = normalise_reference(ref)
+                if norm.startswith(type_ + "/"):
+                    ids.append(norm[len(type_) + 1 :])
+    return {"_id": {"$in": ids}}
