@@ -11,7 +11,8 @@ Coding policy: every FHIR coding is written (the eHDSI-preferred one as the CD, 
 Deliberately not carried (no place in an eHDSI entry, and not clinical content of the
 statement): ``meta`` (tags, security labels), ``Observation.category`` (expressed by the
 section the observation lands in), ``Dosage.doseAndRate.type``, ``encounter`` and other
-references to non-PS resources. English MVC displayNames are not looked up: the coding's own
+references to non-PS resources, and author role codes other than ISCO-08 (the only code
+system of ``assignedAuthor/code`` in eHDSI). English MVC displayNames are not looked up: the coding's own
 ``display`` is written, the narrative stays French.
 """
 

@@ -215,8 +215,9 @@ def _assigned(
     role, person, org = _role_parts(data, author)
     assigned = el(parent, tag)
     _entity_ids(assigned, person or org or role)
-    if with_code and role is not None and role.resource.get("code"):
-        coded(assigned, "code", role.resource["code"][0], f"{role.path}.code[0]")
+    isco = _isco_role(role) if with_code else None
+    if isco is not None:
+        coded(assigned, "code", {"coding": [isco[0]]}, isco[1])
     source = person or org
     addresses(
         assigned,
@@ -237,6 +238,24 @@ def _assigned(
     if org is not None:
         _organization(assigned, "representedOrganization", org)
     return assigned
+
+
+ISCO_URIS = {f"urn:oid:{oids.ISCO08}"}
+
+
+def _isco_role(role: Entry | None) -> tuple[dict[str, Any], str] | None:
+    """The ISCO-08 coding of a PractitionerRole (eHDSIHealthcareProfessionalRole), with its path.
+
+    ``assignedAuthor/code`` only takes ISCO-08; national profession codes (e.g. the French
+    TRE_G15 ProfessionSante) describe the author, not the patient, and are not written.
+    """
+    if role is None:
+        return None
+    for c_index, concept in enumerate(role.resource.get("code") or []):
+        for k_index, coding in enumerate(concept.get("coding") or []):
+            if coding.get("system") in ISCO_URIS:
+                return coding, f"{role.path}.code[{c_index}].coding[{k_index}]"
+    return None
 
 
 def _author(doc: Element, data: PatientData, author: Entry | None, when: str) -> None:

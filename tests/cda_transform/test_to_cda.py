@@ -649,3 +649,12 @@ def test_composition_section_misplacing_a_resource_is_routed_by_type(schema: etr
     value = one(section(root, "11450-4"), f".//v3:observation[v3:templateId/@root='{T}.3.7']/v3:value")
     assert value.get("code") == "E11"
     assert len(xp(section(root, "48765-2"), f".//v3:observation[v3:templateId/@root='{T}.3.17']")) == 2
+
+
+def test_author_role_keeps_isco_and_skips_national_profession_codes(schema: etree.XMLSchema) -> None:
+    bundle = data.document_bundle()
+    role = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "PractitionerRole")
+    tre_g15 = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
+    role["code"].insert(0, data.cc((tre_g15, "10", "Médecin")))
+    code = one(convert(bundle, schema), "v3:author/v3:assignedAuthor/v3:code")
+    assert (code.get("code"), code.get("codeSystem")) == ("221", "2.16.840.1.113883.2.9.6.2.7")
