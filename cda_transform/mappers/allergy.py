@@ -128,7 +128,7 @@ def map_allergy(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
         res["verificationStatus"] = fhir_concept(
             ctx, VERIFICATION, cert_code, VERIFICATION_DISPLAY[cert_code], tr.concept(certainty)
         )
-    elif absent and (value_el.get("code") or "").startswith("no-known"):
+    elif absent and value_el is not None and (value_el.get("code") or "").startswith("no-known"):
         # A known absence is an assertion; "no information" asserts nothing, so it gets no verification.
         res["verificationStatus"] = fhir_concept(ctx, VERIFICATION, "confirmed", "Confirmed")
     elif certainty is not None:
