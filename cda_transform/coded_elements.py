@@ -9,6 +9,7 @@ namespaces (two pharmacy namespaces coexist) and instead rewrite every element s
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,7 @@ USAGE_TAGS = {3: "patientSummaryCDAl3", 1: "patientSummaryCDAl1pdf"}
 
 _TOKEN = re.compile(r"('[^']*'|\"[^\"]*\")|(@?[A-Za-z_][\w.-]*)(\s*\()?")
 _KEYWORDS = {"and", "or", "div", "mod"}
+_LOCK = threading.Lock()  # compiled XPath objects are shared process-wide: evaluate one at a time
 
 
 @dataclass(frozen=True)
@@ -77,11 +79,14 @@ def select(root: etree._Element, level: int) -> dict[etree._Element, CodedElemen
     """
     found: dict[etree._Element, CodedElement] = {}
     tree = root.getroottree()
-    for item in coded_elements(level):
-        try:
-            hits = item.compiled(tree)
-        except etree.XPathError:
-            continue
+    with _LOCK:
+        results = []
+        for item in coded_elements(level):
+            try:
+                results.append((item, item.compiled(tree)))
+            except etree.XPathError:
+                continue
+    for item, hits in results:
         for el in hits if isinstance(hits, list) else []:
             if isinstance(el, etree._Element) and el not in found:
                 found[el] = item

@@ -7,6 +7,7 @@ Bundle. Schemas are compiled once per process, from the vendored copies only.
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ SCHEMAS = (
     ("CDA_extended.xsd (epSOS)", XSD_DIR / "epsos" / "CDA_extended.xsd"),
 )
 MAX_REPORTED = 10
+_LOCK = threading.Lock()
+"""Compiled schemas are shared by the whole process; lxml does not promise that one schema
+object can validate in several threads at once, so validations are serialised."""
 
 
 @lru_cache(maxsize=2)
@@ -32,8 +36,11 @@ def validate(root: etree._Element) -> list[dict[str, Any]]:
     first_errors: list[Any] = []
     first_name = ""
     for name, path in SCHEMAS:
-        schema = _schema(path)
-        if schema.validate(root):
+        with _LOCK:
+            schema = _schema(path)
+            valid = schema.validate(root)
+            errors = list(schema.error_log)
+        if valid:
             if first_errors:
                 return [
                     {
@@ -44,7 +51,7 @@ def validate(root: etree._Element) -> list[dict[str, Any]]:
                 ]
             return []
         if not first_errors:
-            first_errors, first_name = list(schema.error_log), name
+            first_errors, first_name = errors, name
     issues = [
         {
             "severity": "warning",

@@ -89,3 +89,23 @@ def test_national_document_without_ehdsi_template_is_converted_with_a_warning(sa
     assert any("Aucun templateId eHDSI" in i["diagnostics"] for i in result.outcome["issue"])
     rich = to_fhir(sample_bytes(RICH), terminology=NoFrench())
     assert not any("Aucun templateId eHDSI" in i["diagnostics"] for i in rich.outcome["issue"])
+
+
+def test_concurrent_conversions_agree(sample_bytes) -> None:
+    """Schemas and compiled XPaths are shared by the process: threads must not disturb each other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    docs = [
+        sample_bytes(RICH),
+        sample_bytes("ehealth__cda-display-tool_xsltransformer_samples_1972121434125-L3.xml"),
+    ]
+
+    def run(i: int) -> tuple[list[str], list[str]]:
+        result = to_fhir(docs[i % 2], terminology=NoFrench())
+        return [e["fullUrl"] for e in result.bundle["entry"]], [
+            x["diagnostics"] for x in result.outcome["issue"]
+        ]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(run, range(8)))
+    assert all(r == results[i % 2] for i, r in enumerate(results))
