@@ -55,7 +55,8 @@ def organization(ctx: Context, el: etree._Element | None) -> dict[str, str] | No
         res["telecom"] = telecom
     if addr:
         res["address"] = addr
-    key = _key("Organization", el) or f"Organization|name|{name}"
+    # Placeholder ids (root 2.999) are shared by unrelated organisations: the name is part of the key.
+    key = f"{_key('Organization', el) or 'Organization|-'}|{name}"
     return ctx.add(res, key=key)
 
 
