@@ -10,7 +10,7 @@ It also reports every missing required element (min >= 1) and choice-type confli
 where the models stop at the first layer of errors, and enforces the JSON rules the models
 let through (they coerce ``"yes"`` to ``true`` and ``"12"`` to 12): primitives carry their
 own JSON type, no ``null`` property, no empty string, array or object, and a ``#id``
-reference names a contained resource (R4 ``ref-1``).
+reference names a contained resource (R4 ``ref-1``); contained resources follow dom-2 to dom-5.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from collections.abc import Set
 from typing import Any
 
 from fhir_server.validation.bindings import check_code, check_codeable_concept, check_coding
+from fhir_server.validation.contained import Frame, own_rules, unreferenced
 from fhir_server.validation.definitions import COMPLEX, PRIMITIVE, RESOURCE, Child, Definitions, Node
 from fhir_server.validation.ids import bad_id, is_valid_id
 from fhir_server.validation.issues import Issue, error, short
 from fhir_server.validation.references import check_reference
 
+_URI_TYPES = ("canonical", "uri", "url")
 _BOOLEAN = ("boolean", "http://hl7.org/fhirpath/System.Boolean")
 _INTEGER = ("integer", "positiveInt", "unsignedInt", "integer64", "http://hl7.org/fhirpath/System.Integer")
 _DECIMAL = ("decimal", "http://hl7.org/fhirpath/System.Decimal")
@@ -60,8 +62,8 @@ class Walker:
         self.known_types = known_types
         self.allow_conditional = allow_conditional
         self.issues: list[Issue] = []
-        # ids of the contained resources a "#id" reference may name, per enclosing resource
-        self._local_ids: list[set[str]] = []
+        # one frame per container: the contained ids "#id" may name, the local references seen
+        self._frames: list[Frame] = []
 
     def walk_resource(
         self, resource_type: str, resource: dict[str, Any], path: str, *, contained: bool = False
@@ -69,7 +71,7 @@ class Walker:
         node = self.defs.node(resource_type)
         if node is None:
             return
-        if contained and self._local_ids:
+        if contained and self._frames:
             self._walk_object(node, resource, path)
             return
         siblings = resource.get("contained")
@@ -78,11 +80,14 @@ class Walker:
             for item in (siblings if isinstance(siblings, list) else ())
             if isinstance(item, dict) and isinstance(item.get("id"), str)
         }
-        self._local_ids.append(ids)
+        frame = Frame(ids)
+        self._frames.append(frame)
         try:
             self._walk_object(node, resource, path)
         finally:
-            self._local_ids.pop()
+            self._frames.pop()
+        if siblings is not None:
+            self.issues.extend(unreferenced(frame, siblings, path))
 
     def _nested_resource(self, value: Any, path: str, contained: bool) -> None:
         if not isinstance(value, dict):
@@ -106,7 +111,18 @@ class Walker:
             return
         if "id" in value and not is_valid_id(value["id"]):
             self.issues.append(bad_id(value["id"], f"{path}.id"))
-        self.walk_resource(resource_type, value, path, contained=contained)
+        if not contained:
+            self.walk_resource(resource_type, value, path)
+            return
+        self.issues.extend(own_rules(value, path))
+        frame = self._frames[-1] if self._frames else None
+        if frame is not None:
+            frame.current = _index(path)
+        try:
+            self.walk_resource(resource_type, value, path, contained=True)
+        finally:
+            if frame is not None:
+                frame.current = None
 
     def _walk_object(self, node: Node, obj: dict[str, Any], path: str) -> None:
         children = node.children
@@ -159,6 +175,8 @@ class Walker:
                 self.issues.append(_empty(path, "chaîne vide"))
             elif child.value_set is not None:
                 self._add(check_code(value, child.value_set, path))
+            elif child.type_name in _URI_TYPES and value[0] == "#" and self._frames:
+                self._frames[-1].saw_local_reference(value)  # dom-3 counts canonical/uri too
             elif child.type_name == "base64Binary" and not _is_base64(value):
                 self.issues.append(
                     error("value", f"Invalid base64Binary. Contenu base64 invalide. Reçu : {short(value)}.",
@@ -182,7 +200,7 @@ class Walker:
                     self._add(check_coding(value, child.value_set, path))
             elif type_name == "Reference":
                 reference = value.get("reference")
-                if isinstance(reference, str) and reference.startswith("#") and len(reference) > 1:
+                if isinstance(reference, str) and reference.startswith("#"):
                     self._check_local(reference, f"{path}.reference")
                 elif isinstance(reference, str):
                     self._add(
@@ -198,7 +216,10 @@ class Walker:
                 self._walk_object(child.node, value, path)
 
     def _check_local(self, reference: str, expression: str) -> None:
-        if self._local_ids and reference[1:] not in self._local_ids[-1]:
+        if not self._frames:
+            return
+        self._frames[-1].saw_local_reference(reference)
+        if reference != "#" and reference[1:] not in self._frames[-1].ids:
             self.issues.append(
                 error(
                     "invalid",
@@ -220,3 +241,12 @@ def _empty(expression: str, what: str) -> Issue:
         f"Valeur vide interdite en JSON FHIR ({what}) : omettre l'élément.",
         expression,
     )
+
+
+def _index(path: str) -> int | None:
+    """The list index ending ``path`` (``Patient.contained[2]`` -> 2)."""
+    if path.endswith("]"):
+        digits = path[path.rfind("[") + 1 : -1]
+        if digits.isdigit():
+            return int(digits)
+    return None

@@ -360,8 +360,45 @@ def test_conditional_references_only_in_transactions() -> None:
 
 def test_local_reference_must_name_a_contained_resource() -> None:
     resource = with_changes(PATIENT, managingOrganization={"reference": "#autre"})
-    issue = only_issue(resource)
-    assert (issue.code, issue.expression) == ("invalid", ("Patient.managingOrganization.reference",))
+    issues = validate_resource(resource)
+    assert [(i.code, *i.expression) for i in issues] == [
+        ("invalid", "Patient.managingOrganization.reference"),
+        ("invalid", "Patient.contained[0]"),  # and "cab" is now referenced by nobody (dom-3)
+    ]
+
+
+def test_contained_resource_rules() -> None:
+    organization = {"resourceType": "Organization", "id": "o1", "name": "Cabinet"}
+    alone = {"resourceType": "Patient", "contained": [organization]}
+    assert expressions(validate_resource(alone)) == ["Patient.contained[0]"]  # dom-3
+    # referenced through another contained resource, or referring to its container: fine
+    chain = {
+        "resourceType": "Patient",
+        "contained": [
+            organization,
+            {"resourceType": "Organization", "id": "o2", "partOf": {"reference": "#o1"}},
+        ],
+        "managingOrganization": {"reference": "#o2"},
+    }
+    assert validate_resource(chain) == []
+    back = {"resourceType": "Patient", "contained": [{**organization, "partOf": {"reference": "#"}}]}
+    assert validate_resource(back) == []
+    # a canonical "#id" counts as a reference (Questionnaire.item.answerValueSet)
+    questionnaire = {
+        "resourceType": "Questionnaire",
+        "status": "draft",
+        "contained": [{"resourceType": "ValueSet", "id": "vs", "status": "draft"}],
+        "item": [{"linkId": "1", "type": "choice", "answerValueSet": "#vs"}],
+    }
+    assert validate_resource(questionnaire) == []
+    nested = copy.deepcopy(chain)
+    nested["contained"][0]["contained"] = [{"resourceType": "Basic", "code": {"text": "x"}}]
+    nested["contained"][0]["meta"] = {"versionId": "3", "lastUpdated": "2024-01-01T00:00:00Z"}
+    assert sorted(expressions(validate_resource(nested))) == [
+        "Patient.contained[0].contained",  # dom-2
+        "Patient.contained[0].meta.lastUpdated",  # dom-4
+        "Patient.contained[0].meta.versionId",
+    ]
 
 
 def test_extension_on_an_extension_primitive_value() -> None:
@@ -445,6 +482,8 @@ def test_contained_resource_errors() -> None:
         {"resourceType": "Foo", "id": "x"},
         {"resourceType": "Organization", "id": "bad id"},
     ]
+    resource["link"] = [{"other": {"reference": "#p2"}, "type": "seealso"}]
+    resource["generalPractitioner"].append({"reference": "#bad id"})
     issues = validate_resource(resource)
     assert sorted(expressions(issues)) == [
         "Patient.contained[1].birthDate",
@@ -471,6 +510,7 @@ def test_all_problems_are_reported_at_once() -> None:
     )
     assert sorted(expressions(validate_resource(resource))) == [
         "Patient.birthDate",
+        "Patient.contained[0]",
         "Patient.gender",
         "Patient.id",
         "Patient.managingOrganization.reference",
