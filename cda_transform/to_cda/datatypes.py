@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import TransformError
 from . import oids
+from .designations import english
 from .xmlns import V3, Element, el, set_xsi_type
 
 _DATE_RE = re.compile(
@@ -144,9 +145,15 @@ def coded(
         set_xsi_type(node, xsi_type)
     codings = list((concept or {}).get("coding") or [])
     first = -1
+    local: dict[str, str | None] | None = None
     if codings:
         first = primary_index(codings, prefer)
-        for key, value in coding_attrs(codings[first], f"{path}.coding[{first}]").items():
+        attrs = coding_attrs(codings[first], f"{path}.coding[{first}]")
+        designation = english(str(codings[first]["system"]), str(attrs["code"]))
+        if designation and attrs["displayName"] and attrs["displayName"] != designation:
+            local = {k: attrs[k] for k in ("code", "codeSystem", "codeSystemName", "displayName")}
+        attrs["displayName"] = designation or attrs["displayName"]
+        for key, value in attrs.items():
             if value is not None:
                 node.set(key, value)
     else:
@@ -158,6 +165,8 @@ def coded(
             el(original, "reference", {"value": f"#{text_ref}"})
         else:
             original.text = text
+    if local is not None:  # the input's own designation, kept beside the English one
+        el(node, "translation", local)
     for index, coding in enumerate(codings):
         if index != first:
             el(node, "translation", coding_attrs(coding, f"{path}.coding[{index}]"))

@@ -658,3 +658,21 @@ def test_author_role_keeps_isco_and_skips_national_profession_codes(schema: etre
     role["code"].insert(0, data.cc((tre_g15, "10", "Médecin")))
     code = one(convert(bundle, schema), "v3:author/v3:assignedAuthor/v3:code")
     assert (code.get("code"), code.get("codeSystem")) == ("221", "2.16.840.1.113883.2.9.6.2.7")
+
+
+def test_pivot_display_is_the_english_mvc_designation_and_the_french_one_is_kept(
+    schema: etree.XMLSchema,
+) -> None:
+    """Pivot rule: @displayName is the English MVC designation (eHDSIProcedure 8.1.0 has
+    11466000 "Caesarean section"); the input's French label stays as a same-code translation."""
+    bundle = data.collection_bundle()
+    procedure = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Procedure")
+    procedure["code"]["coding"][0]["display"] = "Césarienne"
+    code = one(section(convert(bundle, schema), "47519-4"), ".//v3:procedure/v3:code")
+    assert (code.get("code"), code.get("displayName")) == ("11466000", "Caesarean section")
+    local = one(code, "v3:translation")
+    assert (local.get("code"), local.get("codeSystem"), local.get("displayName")) == (
+        "11466000",
+        "2.16.840.1.113883.6.96",
+        "Césarienne",
+    )
