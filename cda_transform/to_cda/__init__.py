@@ -12,8 +12,11 @@ Deliberately not carried (no place in an eHDSI entry, and not clinical content o
 statement): ``meta`` (tags, security labels), ``Observation.category`` (expressed by the
 section the observation lands in), ``Dosage.doseAndRate.type``, ``encounter`` and other
 references to non-PS resources, and author role codes other than ISCO-08 (the only code
-system of ``assignedAuthor/code`` in eHDSI). English MVC displayNames are not looked up: the coding's own
-``display`` is written, the narrative stays French.
+system of ``assignedAuthor/code`` in eHDSI).
+
+Pivot designations: ``@displayName`` is the English designation from the terminology service
+(eHDSI MVC), the input's own display follows as a same-code ``translation``; the narrative
+stays French.
 """
 
 from __future__ import annotations
