@@ -1,10 +1,11 @@
 """Element trees of the R4 resources and datatypes, built once from the vendored StructureDefinitions.
 
 Why: the fhir.resources models know the shape of a resource but neither its required
-bindings nor the resource types its references may target; the R4 snapshots know both.
-The walker needs, for each JSON property of each complex type or backbone element, only
-its FHIRPath name, its kind, its type's own tree, a required binding and reference
-targets: that is all we keep. The parsed definition bundles (~150 MB of Python objects)
+bindings nor the resource types its references may target, and they report missing
+elements only partially; the R4 snapshots know all three. The walker needs, for each JSON
+property of each complex type or backbone element, only its FHIRPath name, its kind, its
+type's own tree, a required binding and reference targets, plus each node's required and
+choice elements: that is all we keep. The parsed definition bundles (~150 MB of Python objects)
 are dropped as soon as the trees are built, hence our own loader instead of the cached
 ``profiles.r4_bundle``.
 """
@@ -25,7 +26,6 @@ COMPLEX = 1
 RESOURCE = 2
 
 _FHIRPATH_TYPE_PREFIX = "http://hl7.org/fhirpath/"
-_SD_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
 
 
 @dataclass(slots=True, eq=False)
