@@ -43,9 +43,12 @@ def build(doc: Element, data: PatientData) -> None:
     el(doc, "realmCode", {"code": "FR"})
     el(doc, "typeId", {"root": "2.16.840.1.113883.1.3", "extension": "POCD_HD000040"})
     template_ids(doc, f"{EHDSI}.1.3", "1.3.6.1.4.1.19376.1.5.3.1.1.1")
-    if ii(doc, comp.get("identifier")) is None and ii(doc, data.bundle.get("identifier")) is None:
-        seed = data.bundle.get("id") or (data.composition or data.patient).full_url
-        el(doc, "id", {"root": str(uuid.uuid5(uuid.NAMESPACE_URL, f"passerelle-ps:{seed}")).upper()})
+    # the pivot is a new document, derived from (relatedDocument XFRM) the French source
+    el(
+        doc,
+        "id",
+        {"root": str(uuid.uuid5(uuid.NAMESPACE_URL, f"passerelle-ps:{_source_seed(data)}")).upper()},
+    )
     el(
         doc,
         "code",
@@ -76,7 +79,46 @@ def build(doc: Element, data: PatientData) -> None:
     _author(doc, data, author, when)
     _custodian(doc, data, author)
     _legal_authenticator(doc, data, author, when)
-    _participants(doc, data)
+    _participants(doc, data, author)
+    _documentation_of(doc, data, author, when)
+    _related_document(doc, data)
+
+
+def _source_seed(data: PatientData) -> str:
+    return str(data.bundle.get("id") or (data.composition or data.patient).full_url)
+
+
+def _related_document(doc: Element, data: PatientData) -> None:
+    """relatedDocument XFRM: the pivot is a transformation of the national (FHIR) document."""
+    parent = el(el(doc, "relatedDocument", {"typeCode": "XFRM"}), "parentDocument")
+    comp = data.composition.resource if data.composition else {}
+    if ii(parent, comp.get("identifier")) is None and ii(parent, data.bundle.get("identifier")) is None:
+        el(
+            parent,
+            "id",
+            {"root": str(uuid.uuid5(uuid.NAMESPACE_URL, f"source:{_source_seed(data)}")).upper()},
+        )
+
+
+def _documentation_of(doc: Element, data: PatientData, author: Entry | None, when: str) -> None:
+    """documentationOf/serviceEvent PCPR (required by the eHDSI PS header): the care provision
+    summarised, up to the document time, performed by the author when the author is a person."""
+    event = el(
+        el(doc, "documentationOf", {"typeCode": "DOC"}),
+        "serviceEvent",
+        {"classCode": "PCPR", "moodCode": "EVN"},
+    )
+    time = el(event, "effectiveTime")
+    el(time, "low", {"nullFlavor": "UNK"})
+    el(time, "high", {"value": ts(when, _time_path(data))})
+    role, person, _org = _role_parts(data, author)
+    if person is None:
+        return
+    performer = el(event, "performer", {"typeCode": "PRF"})
+    isco = _isco_role(role)
+    if isco is not None:
+        coded(performer, "functionCode", {"coding": [isco[0]]}, isco[1])
+    _assigned(performer, "assignedEntity", data, author, with_code=False)
 
 
 def _record_target(doc: Element, data: PatientData) -> None:
@@ -142,8 +184,11 @@ def _relationship_code(parent: Element, contact: dict[str, Any], path: str) -> N
                 return
 
 
-def _participants(doc: Element, data: PatientData) -> None:
+def _participants(doc: Element, data: PatientData, author: Entry | None) -> None:
+    """Contacts (IND, 1.3.6.1.4.1.19376.1.5.3.1.2.4), at least one as eHDSI requires: the
+    patient's contacts, else the general practitioner or the author as preferred HP (PCP)."""
     patient, path = data.patient.resource, data.patient.path
+    written = 0
     for c_index, contact in enumerate(patient.get("contact") or []):
         if _is_guardian(contact):
             continue
@@ -156,6 +201,41 @@ def _participants(doc: Element, data: PatientData) -> None:
         addresses(entity, [contact["address"]] if contact.get("address") else [])
         telecoms(entity, contact.get("telecom"))
         person_names(el(entity, "associatedPerson"), [contact["name"]] if contact.get("name") else [])
+        written += 1
+    if written:
+        return
+    preferred = author
+    for g_index, reference in enumerate(patient.get("generalPractitioner") or []):
+        preferred = data.resolve(reference, f"{path}.generalPractitioner[{g_index}]") or preferred
+        break
+    role, person, org = _role_parts(data, preferred)
+    participant = el(doc, "participant", {"typeCode": "IND"})
+    template_ids(participant, "1.3.6.1.4.1.19376.1.5.3.1.2.4")
+    el(
+        participant,
+        "functionCode",
+        {
+            "code": "PCP",
+            "codeSystem": oids.PARTICIPATION_FUNCTION,
+            "codeSystemName": "ParticipationFunction",
+            "displayName": "primary care physician",
+        },
+    )
+    entity = el(participant, "associatedEntity", {"classCode": "PRS"})
+    source = person or org
+    addresses(
+        entity,
+        (role.resource.get("address") if role else None)
+        or (source.resource.get("address") if source else None),
+    )
+    telecoms(
+        entity,
+        (role.resource.get("telecom") if role else None)
+        or (source.resource.get("telecom") if source else None),
+    )
+    person_names(el(entity, "associatedPerson"), person.resource.get("name") if person else None)
+    if org is not None:
+        _organization(entity, "scopingOrganization", org)
 
 
 def _author_entry(data: PatientData) -> Entry | None:
@@ -205,7 +285,7 @@ def _entity_ids(parent: Element, *entries: Entry | None) -> None:
         for identifier in (entry.resource.get("identifier") if entry else None) or []:
             written = ii(parent, identifier) is not None or written
     if not written:
-        seed = next((e.full_url for e in entries if e is not None), "unknown")
+        seed = next((e.full_url for e in entries if e is not None), "urn:passerelle:authoring-software")
         el(parent, "id", {"root": str(uuid.uuid5(uuid.NAMESPACE_URL, seed)).upper()})
 
 
@@ -297,9 +377,13 @@ def _legal_authenticator(doc: Element, data: PatientData, author: Entry | None, 
                     time, time_path = attester["time"], f"{base}.time"
                 break
     _role, person, _org = _role_parts(data, signer)
-    if person is None:
-        return  # only a person can sign; the document then has no legal authenticator
     node = el(doc, "legalAuthenticator")
     el(node, "time", {"value": ts(time, time_path)})
+    if person is None:
+        # required by eHDSI, but only a person signs: say that nobody is known to have signed
+        el(node, "signatureCode", {"nullFlavor": "NI"})
+        entity = el(node, "assignedEntity")
+        el(entity, "id", {"nullFlavor": "NI"})
+        return
     el(node, "signatureCode", {"code": "S"})
     _assigned(node, "assignedEntity", data, signer, with_code=False)

@@ -123,6 +123,20 @@ def test_output_is_a_valid_ehdsi_ps_l3_with_the_mandatory_sections(
     assert one(root, "v3:languageCode").get("code") == "fr-FR"
     assert xp(root, "v3:recordTarget/v3:patientRole/v3:id[@root='1.2.250.1.213.1.4.8']")
     assert xp(root, "v3:author/v3:assignedAuthor") and xp(root, "v3:custodian")
+    # header elements the eHDSI PS schematron (template 1.1.3) requires
+    assert len(xp(root, "v3:id[not(@nullFlavor)]")) == 1
+    assert xp(root, "v3:legalAuthenticator/v3:signatureCode[@code='S' or @nullFlavor]")
+    assert xp(root, "v3:participant[v3:templateId/@root='1.3.6.1.4.1.19376.1.5.3.1.2.4']")
+    assert (
+        len(
+            xp(
+                root,
+                "v3:documentationOf[@typeCode='DOC']/v3:serviceEvent[@classCode='PCPR'][@moodCode='EVN']",
+            )
+        )
+        == 1
+    )
+    assert xp(root, "v3:relatedDocument[@typeCode='XFRM']/v3:parentDocument/v3:id")
     for loinc, template in MANDATORY.items():
         sec = section(root, loinc)
         assert xp(sec, f"v3:templateId[@root='{template}']")
@@ -246,7 +260,15 @@ def test_every_clinical_statement_has_one_entry(schema: etree.XMLSchema) -> None
 
 def test_header_carries_patient_author_custodian_and_legal_authenticator(schema: etree.XMLSchema) -> None:
     root = convert(data.document_bundle(), schema)
-    assert one(root, "v3:id").attrib == {"root": "1.2.250.1.999.1.1", "extension": "PS-2024-0001"}
+    # the pivot is a new document; the French source document is its XFRM parent
+    assert one(root, "v3:relatedDocument[@typeCode='XFRM']/v3:parentDocument/v3:id").attrib == {
+        "root": "1.2.250.1.999.1.1",
+        "extension": "PS-2024-0001",
+    }
+    assert one(root, "v3:id").get("root") != "1.2.250.1.999.1.1"
+    service = one(root, "v3:documentationOf/v3:serviceEvent[@classCode='PCPR']")
+    assert one(service, "v3:effectiveTime/v3:high").get("value") == "20240620090000+0200"
+    assert one(service, "v3:performer/v3:functionCode").get("code") == "221"
     assert one(root, "v3:title").text == "Synthèse médicale"
     assert one(root, "v3:effectiveTime").get("value") == "20240620090000+0200"
     role = one(root, "v3:recordTarget/v3:patientRole")
