@@ -9,8 +9,8 @@ from typing import Any
 
 from . import oids
 from .datatypes import addresses, coded, ii, person_names, telecoms, ts
-from .errors_util import refuse
 from .inputs import Entry, PatientData
+from .refusals import refuse
 from .sections_spec import EHDSI, PS_DOCUMENT_CODE
 from .xmlns import Element, el, template_ids
 

@@ -7,9 +7,9 @@ import uuid
 from typing import Any
 
 from ..datatypes import coded, concept_display, ii, is_absent_unknown, ivl_ts, period_bounds, resource_id
-from ..errors_util import refuse
 from ..inputs import Entry
 from ..narrative import fr_period
+from ..refusals import refuse
 from ..xmlns import Element, el, template_ids
 from .base import ABSENT_TEXT_FR, Context, absent_code_element, text_reference, tpl
 

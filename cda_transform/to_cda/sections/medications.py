@@ -21,9 +21,9 @@ from ..datatypes import (
     pq,
     resource_id,
 )
-from ..errors_util import refuse
 from ..inputs import Entry
 from ..narrative import fr_period
+from ..refusals import refuse
 from ..xmlns import Element, el, pel, set_xsi_type, template_ids
 from .base import ABSENT_TEXT_FR, Context, absent_code_element, text_reference, tpl
 

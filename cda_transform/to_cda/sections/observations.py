@@ -20,9 +20,9 @@ from ..datatypes import (
     resource_id,
     ts,
 )
-from ..errors_util import refuse
 from ..inputs import Entry
 from ..narrative import fr_period
+from ..refusals import refuse
 from ..sections_spec import observation_kind
 from ..xmlns import Element, el, set_xsi_type, template_ids
 from .base import Context, text_reference, tpl
