@@ -1,0 +1,1 @@
+"""One module per eHDSI section family; each exposes ``build(ctx, entries)``."""
