@@ -101,7 +101,8 @@ def to_fhir(xml: bytes, *, lang: str = "fr-FR", terminology: Terminology | None 
         sections = []
     source = source_documents(ctx, root, xml, pdf)
     if kind.level == 1:
-        sections = [_pdf_section(source, pdf is not None, kind.language)]
+        ps_code = translator.synthetic(LOINC_PS["system"], LOINC_PS["code"], LOINC_PS["display"])
+        sections = [_pdf_section(source, pdf is not None, kind.language, ps_code)]
 
     composition = _composition(ctx, root, lang, authors, custodian, attesters, events, sections)
     comp_ref = ctx.add(composition)
@@ -145,7 +146,8 @@ def _composition(
     doc_type = tr.concept(kid(root, "code")) or {}
     codings = [c for c in doc_type.get("coding", []) if c.get("system") == "http://loinc.org"]
     if not codings:
-        doc_type = {"coding": [LOINC_PS, *doc_type.get("coding", [])], "text": doc_type.get("text")}
+        ps = tr.synthetic(LOINC_PS["system"], LOINC_PS["code"], LOINC_PS["display"])
+        doc_type = {"coding": [*ps["coding"], *doc_type.get("coding", [])], "text": doc_type.get("text")}
     if not authors:
         authors = [
             ctx.add(
@@ -205,7 +207,9 @@ def _composition(
     return comp
 
 
-def _pdf_section(source: dict[str, str], has_pdf: bool, lang: str | None) -> dict[str, Any]:
+def _pdf_section(
+    source: dict[str, str], has_pdf: bool, lang: str | None, code: dict[str, Any]
+) -> dict[str, Any]:
     div = element("div")
     sub(
         div,
@@ -217,7 +221,7 @@ def _pdf_section(source: dict[str, str], has_pdf: bool, lang: str | None) -> dic
     )
     return {
         "title": "Synthèse médicale (document PDF d'origine)",
-        "code": {"coding": [LOINC_PS]},
+        "code": code,
         "text": {"status": "generated", "div": serialize(div)},
         "entry": [source],
     }

@@ -19,13 +19,13 @@ from cda_transform.parse import has_null, kid, kids, path, path_all, text_of
 GENDER = {"M": "male", "F": "female", "UN": "other", "U": "unknown", "UNK": "unknown"}
 
 V2_0131 = "http://terminology.hl7.org/CodeSystem/v2-0131"
-CONTACT_CLASS = {
-    "NOK": ("N", "Proche (next of kin)"),
-    "ECON": ("C", "Contact en cas d'urgence"),
-    "GUARD": ("N", "Tuteur légal"),
-    "PRS": ("N", "Personne de l'entourage"),
-    "CAREGIVER": ("CP", "Aidant"),
-    "AGNT": ("U", "Représentant"),
+CONTACT_CLASS = {  # CDA role class -> (v2-0131 code, its display, our French label)
+    "NOK": ("N", "Next-of-Kin", "Proche (next of kin)"),
+    "ECON": ("C", "Emergency Contact", "Contact en cas d'urgence"),
+    "GUARD": ("N", "Next-of-Kin", "Tuteur légal"),
+    "PRS": ("N", "Next-of-Kin", "Personne de l'entourage"),
+    "CAREGIVER": ("U", "Unknown", "Aidant"),
+    "AGNT": ("U", "Unknown", "Représentant"),
 }
 
 
@@ -163,7 +163,7 @@ def patient(ctx: Context, root: etree._Element) -> dict[str, Any]:
         lang_el = kid(lc, "languageCode")
         code = (lang_el.get("code") or "").strip() if lang_el is not None else ""
         if code:
-            entry: dict[str, Any] = {"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": code}]}}
+            entry: dict[str, Any] = {"language": ctx.translator.synthetic("urn:ietf:bcp:47", code, None)}
             pref = kid(lc, "preferenceInd")
             if pref is not None and pref.get("value") == "true":
                 entry["preferred"] = True
@@ -200,8 +200,13 @@ def _contact(
     return out
 
 
+def _relationship(ctx: Context, role_class: str) -> dict[str, Any]:
+    code, display, label = CONTACT_CLASS[role_class]
+    return {**ctx.translator.synthetic(V2_0131, code, display), "text": label}
+
+
 def _guardian(ctx: Context, g: etree._Element) -> dict[str, Any] | None:
-    rel: list[dict[str, Any]] = [{"coding": [{"system": V2_0131, "code": "N"}], "text": "Tuteur légal"}]
+    rel: list[dict[str, Any]] = [_relationship(ctx, "GUARD")]
     coded = ctx.translator.concept(kid(g, "code"))
     if coded:
         rel.append(coded)
@@ -217,8 +222,7 @@ def _participant_contact(ctx: Context, p: etree._Element) -> dict[str, Any] | No
     rel: list[dict[str, Any]] = []
     cls = entity.get("classCode") or ""
     if cls in CONTACT_CLASS:
-        code, label = CONTACT_CLASS[cls]
-        rel.append({"coding": [{"system": V2_0131, "code": code}], "text": label})
+        rel.append(_relationship(ctx, cls))
     coded = ctx.translator.concept(kid(entity, "code"))
     if coded:
         rel.append(coded)

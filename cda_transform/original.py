@@ -87,7 +87,7 @@ def source_documents(ctx: Context, root: etree._Element, xml: bytes, pdf: bytes 
     doc: dict[str, Any] = {
         "resourceType": "DocumentReference",
         "status": "current",
-        "type": {"coding": [LOINC_PS]},
+        "type": ctx.translator.synthetic(LOINC_PS["system"], LOINC_PS["code"], LOINC_PS["display"]),
         "subject": dict(ctx.patient_ref),
         "description": "Synthèse médicale eHDSI reçue (document source)",
         "content": contents,
@@ -99,6 +99,7 @@ def source_documents(ctx: Context, root: etree._Element, xml: bytes, pdf: bytes 
 
 
 def provenances(ctx: Context, composition: dict[str, str], source: dict[str, str], lang: str) -> None:
+    tr = ctx.translator
     gateway = ctx.add(
         {
             "resourceType": "Device",
@@ -108,15 +109,9 @@ def provenances(ctx: Context, composition: dict[str, str], source: dict[str, str
     )
     agent = [
         {
-            "type": {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
-                        "code": "assembler",
-                        "display": "Assembleur",
-                    }
-                ]
-            },
+            "type": tr.synthetic(
+                "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "assembler", "Assembler"
+            ),
             "who": gateway,
         }
     ]
@@ -128,27 +123,22 @@ def provenances(ctx: Context, composition: dict[str, str], source: dict[str, str
             "target": [composition],
             "recorded": recorded,
             "activity": {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
-                        "code": "TRANSFORM",
-                        "display": "transformation",
-                    }
-                ],
+                **tr.synthetic(
+                    "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "TRANSFORM", "transform"
+                ),
                 "text": "Transformation CDA eHDSI vers FHIR (document IPS)",
             },
             "agent": agent,
             "entity": entity,
         }
     )
-    tr = ctx.translator
     ctx.add(
         {
             "resourceType": "Provenance",
             "target": [composition],
             "recorded": recorded,
             "activity": {
-                "coding": [{"system": ACTIVITY, "code": "translation", "display": "Traduction"}],
+                **tr.synthetic(ACTIVITY, "translation", "Translation"),
                 "text": f"Traduction {ctx.source_lang or '?'} → {lang} : {tr.translated} codage(s) "
                 f"traduit(s), {tr.untranslated} non traduit(s)",
             },

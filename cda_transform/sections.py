@@ -45,10 +45,10 @@ TITLES_FR = {
 REQUIRED = ("48765-2", "10160-0", "11450-4", "47519-4", "46264-8")
 EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
 NULL_TO_EMPTY = {
-    "NASK": ("notasked", "Non demandé"),
-    "MSK": ("withheld", "Information masquée"),
-    "NA": ("notstarted", "Sans objet"),
-    "ASKU": ("unavailable", "Information indisponible"),
+    "NASK": ("notasked", "Not Asked"),
+    "MSK": ("withheld", "Information Withheld"),
+    "NA": ("notstarted", "Not Started"),
+    "ASKU": ("unavailable", "Unavailable"),
 }
 
 
@@ -88,14 +88,7 @@ def _section(ctx: Context, sec: etree._Element, depth: int) -> dict[str, Any]:
                 "status": "unknown",
                 "subject": dict(ctx.patient_ref),
                 "code": {"text": ctx.translator.reference_text(entry) or "Entrée non convertie"},
-                "dataAbsentReason": {
-                    "coding": [
-                        {
-                            "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
-                            "code": "error",
-                        }
-                    ]
-                },
+                "dataAbsentReason": ctx.translator.absent_reason("INV"),
             }
         refs.append(ctx.add(res))
         resources.append(res)
@@ -113,8 +106,8 @@ def _section(ctx: Context, sec: etree._Element, depth: int) -> dict[str, Any]:
         out["entry"] = refs
     else:
         flavor = sec.get("nullFlavor") or ""
-        reason, label = NULL_TO_EMPTY.get(flavor, ("unavailable", "Aucune information structurée"))
-        out["emptyReason"] = {"coding": [{"system": EMPTY_REASON, "code": reason, "display": label}]}
+        reason, display = NULL_TO_EMPTY.get(flavor, ("unavailable", "Unavailable"))
+        out["emptyReason"] = ctx.translator.synthetic(EMPTY_REASON, reason, display)
     if depth < 5:
         nested = [_section(ctx, child, depth + 1) for child in path_all(sec, "component/section")]
         if nested:

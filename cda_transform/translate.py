@@ -60,6 +60,21 @@ NULL_TO_ABSENT = {
 }
 
 
+DAR_SYSTEM = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+DAR_DISPLAY = {
+    "unknown": "Unknown",
+    "asked-unknown": "Asked But Unknown",
+    "temp-unknown": "Temporarily Unknown",
+    "not-asked": "Not Asked",
+    "masked": "Masked",
+    "not-applicable": "Not Applicable",
+    "unsupported": "Unsupported",
+    "error": "Error",
+    "positive-infinity": "Positive Infinity (PINF)",
+    "negative-infinity": "Negative Infinity (NINF)",
+}
+
+
 class Terminology(Protocol):
     """The one call cda_transform needs from the terminology service."""
 
@@ -179,11 +194,22 @@ class Translator:
                 out["display"] = original
             out["extension"] = [{"url": TRANSLATION_STATUS, "valueCode": "not-translated"}]
 
-    def synthetic(self, system: str, code: str, display: str) -> dict[str, Any]:
-        """A concept the CDA implies without coding it (IPS absent/unknown), marked like the others."""
+    def synthetic(self, system: str, code: str, display: str | None) -> dict[str, Any]:
+        """A concept the CDA implies without coding it (IPS absent/unknown, FHIR-required codes).
+
+        It is looked up and marked exactly like a coding read from the document.
+        """
         coding: dict[str, Any] = {"system": system, "code": code}
         self._mark(coding, system, code, display)
-        return {"coding": [coding], "text": display}
+        return {"coding": [coding], "text": display} if display else {"coding": [coding]}
+
+    def absent_reason(self, null_flavor: str | None) -> dict[str, Any]:
+        """A data-absent-reason concept for a CDA nullFlavor (the flavor kept as text)."""
+        code = NULL_TO_ABSENT.get(null_flavor or "UNK", "unknown")
+        out = self.synthetic(DAR_SYSTEM, code, DAR_DISPLAY.get(code, code))
+        if null_flavor:
+            out["text"] = null_flavor
+        return out
 
     def concept(self, el: etree._Element | None, *, text: str | None = None) -> dict[str, Any] | None:
         """CodeableConcept for a CD element, or None when it says nothing at all."""

@@ -14,7 +14,7 @@ from lxml import etree
 
 from cda_transform.context import Context
 from cda_transform.mappers.allergy import map_allergy
-from cda_transform.mappers.common import absent_concept, base, statements
+from cda_transform.mappers.common import absent_concept, base, fhir_concept, statements
 from cda_transform.mappers.condition import map_condition
 from cda_transform.mappers.device import map_device
 from cda_transform.mappers.immunization import map_immunization
@@ -88,14 +88,9 @@ def _no_statement(ctx: Context, entry: etree._Element, section_code: str | None)
         if rtype == "AllergyIntolerance":
             res = base(rtype, ctx, None, "patient")
             res["code"] = concept
-            res["clinicalStatus"] = {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
-                        "code": "active",
-                    }
-                ]
-            }
+            res["clinicalStatus"] = fhir_concept(
+                ctx, "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "active", "Active"
+            )
         elif rtype == "Condition":
             res = base(rtype, ctx, None)
             res["code"] = concept
@@ -112,10 +107,6 @@ def _no_statement(ctx: Context, entry: etree._Element, section_code: str | None)
     else:
         res = base("Observation", ctx, None)
         res.update(status="unknown", code={"text": "Entrée sans contenu structuré"})
-        res["dataAbsentReason"] = {
-            "coding": [
-                {"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "unknown"}
-            ]
-        }
+        res["dataAbsentReason"] = ctx.translator.absent_reason(entry.get("nullFlavor"))
     ctx.warn("Entrée sans déclaration clinique : représentée comme « pas d'information ».", entry)
     return res

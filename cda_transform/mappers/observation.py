@@ -17,7 +17,6 @@ from cda_transform import datatypes as dt
 from cda_transform.context import Context
 from cda_transform.mappers.common import base, fhir_concept, kid, note, put, status_code
 from cda_transform.parse import has_null, kids, local, text_of, xsi_type
-from cda_transform.translate import NULL_TO_ABSENT
 
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 SECTION_CATEGORY = {
@@ -53,16 +52,7 @@ def set_value(ctx: Context, res: dict[str, Any], value: etree._Element | None) -
     tr = ctx.translator
     kind = xsi_type(value) or ("CD" if value.get("code") else None)
     if has_null(value) and not value.get("code") and kid(value, "originalText") is None:
-        flavor = value.get("nullFlavor") or "UNK"
-        res["dataAbsentReason"] = {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
-                    "code": NULL_TO_ABSENT.get(flavor, "unknown"),
-                }
-            ],
-            "text": flavor,
-        }
+        res["dataAbsentReason"] = tr.absent_reason(value.get("nullFlavor"))
         return
     if kind in ("CD", "CE", "CV", "CO", "CS"):
         put(res, "valueCodeableConcept", tr.concept(value))

@@ -10,6 +10,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from lxml import etree
 
 from cda_transform import TransformError
+from cda_transform.extensions import TRANSLATION_STATUS
 from tests.cda_transform.bundle_checks import V3, cda_sections, dangling, entry_counts_match, narratives_kept
 from tests.cda_transform.conftest import SAMPLES, convert, sample_index
 
@@ -19,6 +20,19 @@ NOT_PS = [row for row in INDEX if not row[1].startswith("PS-")]
 DOC_NAMES = {"eP": "ePrescription", "eD": "eDispensation"}
 
 pytestmark = pytest.mark.skipif(not INDEX, reason="../shared/ehdsi/samples not available")
+
+
+def _codings(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict):
+        own = (
+            [c for c in value.get("coding", []) if isinstance(c, dict)]
+            if isinstance(value.get("coding"), list)
+            else []
+        )
+        return own + [c for v in value.values() for c in _codings(v)]
+    if isinstance(value, list):
+        return [c for v in value for c in _codings(v)]
+    return []
 
 
 def _patient(bundle: dict[str, Any]) -> dict[str, Any]:
@@ -49,6 +63,12 @@ def test_patient_summary_becomes_a_valid_document_bundle(name: str, kind: str, l
     assert len(ids) == len(set(ids))
     assert not [i for i in result.outcome["issue"] if i["code"] == "exception"]
     OperationOutcome.model_validate(result.outcome)
+    unmarked = [
+        c
+        for c in _codings(bundle)
+        if not any(e.get("url") == TRANSLATION_STATUS for e in c.get("extension", []))
+    ]
+    assert unmarked == [], "every coding says whether it was translated"
 
     types = {e["resource"]["resourceType"] for e in bundle["entry"]}
     assert {"Patient", "Binary", "DocumentReference", "Provenance"} <= types
