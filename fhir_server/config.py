@@ -30,4 +30,7 @@ class Settings:
     )
     history_count_default: int = field(default_factory=lambda: _int_env("PASSERELLE_HISTORY_COUNT", 50))
     history_count_max: int = field(default_factory=lambda: _int_env("PASSERELLE_HISTORY_COUNT_MAX", 1000))
+    # Search: page size when _count is absent, and the most a client may ask for.
+    search_count_default: int = field(default_factory=lambda: _int_env("PASSERELLE_SEARCH_COUNT", 20))
+    search_count_max: int = field(default_factory=lambda: _int_env("PASSERELLE_SEARCH_COUNT_MAX", 1000))
     no_auth: bool = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,20 +23,28 @@ from fhir_server.rest.formats import Format, negotiate
 from fhir_server.rest.history import history
 from fhir_server.rest.http import fhir_response, json_error
 from fhir_server.rest.registry import Interaction
+from fhir_server.search import ensure_search_indexes, index_resource
+from fhir_server.search.handler import search_compartment, search_system, search_type
 from fhir_server.storage import MongoRepository
 
 log = logging.getLogger("passerelle.fhir")
 
 INTERACTIONS: list[Interaction] = [
     Interaction("/metadata", "GET", capabilities, "capabilities", "system"),
+    Interaction("/", "GET", search_system, "search-system", "system"),
+    Interaction("/_search", "POST", search_system, None, "system"),  # same interaction as GET /
     Interaction("/_history", "GET", history, "history-system", "system"),
     Interaction("/{type}/_history", "GET", history, "history-type", "type"),
+    Interaction("/{type}", "GET", search_type, "search-type", "type"),
+    Interaction("/{type}/_search", "POST", search_type, None, "type"),  # same as GET /{type}
     Interaction("/{type}", "POST", crud.create, "create", "type"),
     Interaction("/{type}/{id}", "GET", crud.read, "read", "instance"),
     Interaction("/{type}/{id}", "PUT", crud.update, "update", "instance"),
     Interaction("/{type}/{id}", "DELETE", crud.delete, "delete", "instance"),
     Interaction("/{type}/{id}/_history", "GET", history, "history-instance", "instance"),
     Interaction("/{type}/{id}/_history/{vid}", "GET", crud.vread, "vread", "instance"),
+    # after /{type}/{id}/_history, which it would otherwise shadow; no CapabilityStatement code
+    Interaction("/{type}/{id}/{compartment_type}", "GET", search_compartment, None, "instance"),
 ]
 
 
@@ -84,13 +93,16 @@ def create_app(settings: Settings, client: AsyncMongoClient[dict[str, Any]] | No
 
         own = client is None
         mongo = client or AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
-        repository = MongoRepository(mongo, settings.database)
+        repository = MongoRepository(mongo, settings.database, indexer=index_resource)
         await repository.ensure_indexes()
+        # Search indexes build in the background: the server answers meanwhile (unindexed at first).
+        app.state.search_indexes = asyncio.create_task(ensure_search_indexes(repository))
         warm_up()  # build the binding tables before the first request, not during it
         app.state.repository = repository
         try:
             yield
         finally:
+            app.state.search_indexes.cancel()
             if own:
                 await mongo.close()
 

@@ -39,6 +39,11 @@ def build_capability_statement(
         {"type": t, "interaction": [{"code": c} for c in type_codes], **RESOURCE_FEATURES}
         for t in sorted(resource_types)
     ]
+    if "search-type" in type_codes:
+        from fhir_server.search.capability import search_capability
+
+        for resource in resources:
+            resource.update(search_capability(resource["type"]))
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",

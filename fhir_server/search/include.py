@@ -1,0 +1,157 @@
+"""``_include`` and ``_revinclude`` (with ``:iterate`` and ``*``): resources added beside the matches.
+
+Both run from the stored reference values (``s.<param>`` holds ``Type/id``): an
+include reads the matches' values and fetches those ids; a revinclude finds the
+documents whose value is one of the matches. Each is one indexed query per type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fhir_server.errors import FhirError
+from fhir_server.search.params import params_for
+
+if TYPE_CHECKING:
+    from pymongo.asynchronous.client_session import AsyncClientSession
+
+    from fhir_server.storage import MongoRepository
+
+MAX_INCLUDED = 1000
+MAX_ITERATIONS = 3
+_DOC_FIELDS = {"j": 1, "v": 1, "ts": 1, "d": 1, "m": 1, "s": 1}
+
+
+@dataclass(frozen=True)
+class IncludeSpec:
+    source: str  # the type whose references are followed ("*" for any)
+    code: str  # the reference parameter ("*" for all)
+    target: str | None
+    iterate: bool
+    reverse: bool
+
+
+def parse_includes(params: list[tuple[str, str]], *, lenient_types: bool = False) -> list[IncludeSpec]:
+    out: list[IncludeSpec] = []
+    for name, value in params:
+        base, _, modifier = name.partition(":")
+        if base not in ("_include", "_revinclude"):
+            continue
+        if modifier not in ("", "iterate", "recurse"):
+            raise FhirError(400, "invalid", f"{name} : modificateur inconnu.", expression=[name])
+        reverse = base == "_revinclude"
+        for item in value.split(","):
+            item = item.strip()
+            if item == "*":
+                out.append(IncludeSpec("*", "*", None, bool(modifier), reverse))
+                continue
+            parts = item.split(":")
+            if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+                raise FhirError(
+                    400,
+                    "invalid",
+                    f"{name} : attendu Type:paramètre[:TypeCible], reçu {item!r}.",
+                    expression=[name],
+                )
+            source, code = parts[0], parts[1]
+            target = parts[2] if len(parts) == 3 else None
+            if code != "*":
+                param = params_for(source).get(code)
+                if param is None or param.type != "reference":
+                    raise FhirError(
+                        400,
+                        "invalid",
+                        f"{name} : {source}:{code} n'est pas un paramètre référence connu.",
+                        expression=[name],
+                    )
+            out.append(IncludeSpec(source, code, target, bool(modifier), reverse))
+    return out
+
+
+def _ref_codes(type_: str, code: str) -> list[str]:
+    params = params_for(type_)
+    if code == "*":
+        return [c for c, p in params.items() if p.type == "reference"]
+    return [code] if code in params else []
+
+
+async def collect_includes(
+    repository: MongoRepository,
+    matches: list[tuple[str, dict[str, Any]]],
+    specs: list[IncludeSpec],
+    session: AsyncClientSession | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """The (type, document) pairs to add with search mode ``include`` (no duplicates, no matches)."""
+    seen = {(t, d["_id"]) for t, d in matches}
+    included: list[tuple[str, dict[str, Any]]] = []
+    frontier = list(matches)
+    for iteration in range(MAX_ITERATIONS + 1):
+        specs_now = specs if iteration == 0 else [s for s in specs if s.iterate]
+        if not specs_now or not frontier:
+            break
+        found: list[tuple[str, dict[str, Any]]] = []
+        for spec in specs_now:
+            if spec.reverse:
+                found.extend(await _reverse(repository, frontier, spec, session))
+            else:
+                found.extend(await _forward(repository, frontier, spec, session))
+        new = []
+        for type_, doc in found:
+            key = (type_, doc["_id"])
+            if key not in seen:
+                seen.add(key)
+                new.append((type_, doc))
+        if len(included) + len(new) > MAX_INCLUDED:
+            raise FhirError(
+                400,
+                "too-costly",
+                f"Plus de {MAX_INCLUDED} ressources incluses : réduisez _count ou les _include/_revinclude.",
+                expression=["_include"],
+            )
+        included.extend(new)
+        frontier = new
+    return included
+
+
+async def _forward(
+    repository: MongoRepository,
+    sources: list[tuple[str, dict[str, Any]]],
+    spec: IncludeSpec,
+    session: AsyncClientSession | None,
+) -> list[tuple[str, dict[str, Any]]]:
+    wanted: dict[str, set[str]] = {}
+    for type_, doc in sources:
+        if spec.source not in ("*", type_):
+            continue
+        stored = doc.get("s") or {}
+        for code in _ref_codes(type_, spec.code):
+            for ref in stored.get(code) or []:
+                if not isinstance(ref, str) or ref.count("/") != 1:
+                    continue
+                target, id_ = ref.split("/")
+                if spec.target in (None, target):
+                    wanted.setdefault(target, set()).add(id_)
+    out: list[tuple[str, dict[str, Any]]] = []
+    for target, ids in sorted(wanted.items()):
+        query = {"_id": {"$in": sorted(ids)}, "d": False}
+        async for doc in repository.db[target].find(query, _DOC_FIELDS, session=session):
+            out.append((target, doc))
+    return out
+
+
+async def _reverse(
+    repository: MongoRepository,
+    targets: list[tuple[str, dict[str, Any]]],
+    spec: IncludeSpec,
+    session: AsyncClientSession | None,
+) -> list[tuple[str, dict[str, Any]]]:
+    refs = [f"{t}/{d['_id']}" for t, d in targets if spec.target in (None, t)]
+    if not refs or spec.source == "*":
+        return []
+    conditions = [{f"s.{code}": {"$in": refs}} for code in _ref_codes(spec.source, spec.code)]
+    if not conditions:
+        return []
+    query = {"$and": [{"d": False}, conditions[0] if len(conditions) == 1 else {"$or": conditions}]}
+    cursor = repository.db[spec.source].find(query, _DOC_FIELDS, session=session).limit(MAX_INCLUDED + 1)
+    return [(spec.source, doc) async for doc in cursor]
