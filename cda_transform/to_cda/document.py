@@ -10,8 +10,9 @@ from lxml import etree
 
 from . import header, oids
 from . import sections_spec as spec
+from .datatypes import coded, concept_display
 from .inputs import PatientData, SectionInput
-from .narrative import Narrative
+from .narrative import Narrative, xhtml_paragraphs
 from .sections import allergies, devices, immunizations, medications, observations, problems, procedures
 from .sections.base import Context
 from .xmlns import Element, el, template_ids
@@ -53,8 +54,11 @@ def build(data: PatientData) -> bytes:
     body = el(el(doc, "component"), "structuredBody")
     for code in spec.ORDER:
         section_input = data.sections[code]
-        if section_input.entries or spec.SPECS[code].mandatory:
+        if section_input.entries or section_input.narratives or spec.SPECS[code].mandatory:
             _section(body, data, section_input)
+    for key, section_input in data.sections.items():
+        if key.startswith("extra:"):
+            _narrative_section(body, data, section_input, key)
     return etree.tostring(doc, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
@@ -77,4 +81,24 @@ def _section(body: Element, data: PatientData, section_input: SectionInput) -> N
     el(section, "title", text=section_input.title or section_spec.title)
     narrative = Narrative(el(section, "text"), PREFIXES[section_spec.code], [])
     ctx = Context(data, section, narrative, section_input.empty_reason)
+    _keep_narratives(narrative, section_input)
     BUILDERS[section_spec.code](ctx, section_input.entries)
+
+
+def _keep_narratives(narrative: Narrative, section_input: SectionInput) -> None:
+    """The Composition's own text of a section without entries, so that nothing said is lost."""
+    for div, path in section_input.narratives:
+        for paragraph in xhtml_paragraphs(div, path):
+            narrative.paragraph(paragraph)
+
+
+def _narrative_section(body: Element, data: PatientData, section_input: SectionInput, key: str) -> None:
+    """A Composition section eHDSI has no entry template for: code, title and narrative only."""
+    known = spec.NARRATIVE_TEMPLATES.get(section_input.code)
+    section = el(el(body, "component"), "section", {"classCode": "DOCSECT", "moodCode": "EVN"})
+    if known:
+        template_ids(section, known)
+    el(section, "id", {"root": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{data.patient.full_url}#{key}")).upper()})
+    coded(section, "code", section_input.concept, section_input.concept_path, prefer=("http://loinc.org",))
+    el(section, "title", text=section_input.title or concept_display(section_input.concept) or "Section")
+    _keep_narratives(Narrative(el(section, "text"), f"extra{len(body)}", []), section_input)

@@ -83,6 +83,11 @@ class SectionInput:
     entries: list[Entry] = field(default_factory=list)
     title: str | None = None
     empty_reason: str | None = None
+    #: Composition narratives (XHTML div, FHIRPath) of sections that say things without entries
+    narratives: list[tuple[str, str]] = field(default_factory=list)
+    #: for a section eHDSI does not define: its code as given, and the FHIRPath of that code
+    concept: dict[str, Any] | None = None
+    concept_path: str = ""
 
 
 @dataclass
@@ -289,10 +294,19 @@ def _route_composition(data: PatientData, sections: dict[str, SectionInput], pla
                 None,
             )
             target = sections.get(loinc) if loinc else None
+            div = (section.get("text") or {}).get("div")
+            if target is None and div and not section.get("entry"):
+                # a narrative-only section eHDSI has no entries for (advance directives ...)
+                target = sections.setdefault(
+                    f"extra:{s_path}",
+                    SectionInput(loinc or "", concept=section.get("code"), concept_path=f"{s_path}.code"),
+                )
             if target is not None:
                 target.title = target.title or section.get("title")
                 reason = (section.get("emptyReason") or {}).get("coding") or []
                 target.empty_reason = target.empty_reason or (reason[0].get("code") if reason else None)
+                if div and not section.get("entry"):
+                    target.narratives.append((div, f"{s_path}.text.div"))
             for e_index, reference in enumerate(section.get("entry") or []):
                 entry = data.resolve(reference, f"{s_path}.entry[{e_index}]", required=True)
                 assert entry is not None

@@ -7,7 +7,13 @@ human-readable form of a coded element.
 
 from __future__ import annotations
 
+from lxml import etree
+
+from ..errors import TransformError
 from .xmlns import Element, el
+
+_XHTML = "{http://www.w3.org/1999/xhtml}"
+_BLOCKS = {"p", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "caption", "pre", "dt", "dd"}
 
 
 class Narrative:
@@ -60,3 +66,27 @@ def fr_period(start: str | None, end: str | None) -> str:
     if end:
         return f"jusqu'au {fr_date(end)}"
     return ""
+
+
+def xhtml_paragraphs(div: str, path: str) -> list[str]:
+    """The text of a FHIR narrative, one string per block (paragraph, list item, table row).
+
+    CDA narrative is not XHTML, so the markup is not copied; its text is, block by block.
+    """
+    try:
+        root = etree.fromstring(div.encode(), parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError as exc:
+        raise TransformError(f"Narratif XHTML illisible : {exc}", expression=path) from exc
+    blocks = [
+        node
+        for node in root.iter()
+        if isinstance(node.tag, str)
+        and node.tag.replace(_XHTML, "") in _BLOCKS
+        and not any(
+            isinstance(d.tag, str) and d.tag.replace(_XHTML, "") in _BLOCKS for d in node.iterdescendants()
+        )
+    ]
+    texts = [" ".join("".join(b.itertext()).split()) for b in blocks] or [
+        " ".join("".join(root.itertext()).split())
+    ]
+    return [t for t in texts if t]

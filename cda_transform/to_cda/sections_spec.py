@@ -102,6 +102,13 @@ SPECS: Final[dict[str, SectionSpec]] = {
     )
 }
 
+#: eHDSI section templates of the narrative-only sections (no coded entries are produced)
+NARRATIVE_TEMPLATES: Final = {
+    "42348-3": f"{EHDSI}.2.16",  # advance directives
+    "18776-5": f"{EHDSI}.2.8",  # health maintenance care plan
+    "47420-5": f"{EHDSI}.2.14",  # functional status
+}
+
 #: document order: the five sections OpenNCP requires first, then the optional ones
 ORDER: Final = (
     ALLERGIES,

@@ -698,3 +698,38 @@ def test_pivot_display_is_the_english_mvc_designation_and_the_french_one_is_kept
         "2.16.840.1.113883.6.96",
         "Césarienne",
     )
+
+
+def test_narrative_only_composition_sections_are_kept(schema: etree.XMLSchema) -> None:
+    bundle = data.document_bundle(empty_mandatory=True)
+    sections = bundle["entry"][0]["resource"]["section"]
+    xhtml = (
+        '<div xmlns="http://www.w3.org/1999/xhtml"><p>Refus de la réanimation.</p>'
+        "<ul><li>Directives du 2024-01-10</li></ul></div>"
+    )
+    sections.append(
+        {
+            "title": "Directives anticipées",
+            "code": data.cc((data.LOINC, "42348-3", "Advance directives")),
+            "text": {"status": "generated", "div": xhtml},
+        }
+    )
+    immunization_text = (
+        '<div xmlns="http://www.w3.org/1999/xhtml"><p>Vaccins à jour selon le carnet.</p></div>'
+    )
+    sections.append(
+        {
+            "title": "Vaccinations",
+            "code": data.cc((data.LOINC, "11369-6", "Immunizations")),
+            "text": {"status": "generated", "div": immunization_text},
+        }
+    )
+    root = convert(bundle, schema)
+    directives = section(root, "42348-3")
+    assert xp(directives, f"v3:templateId[@root='{T}.2.16']")  # eHDSI Advance Directives section
+    assert one(directives, "v3:title").text == "Directives anticipées"
+    assert [p.text for p in xp(directives, "v3:text/v3:paragraph")] == [
+        "Refus de la réanimation.",
+        "Directives du 2024-01-10",
+    ]
+    assert one(section(root, "11369-6"), "v3:text/v3:paragraph").text == "Vaccins à jour selon le carnet."

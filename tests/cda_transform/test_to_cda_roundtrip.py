@@ -79,22 +79,11 @@ ROUND_TRIP_INPUTS = {
 }
 
 
-#: codings the CDA carries (checked in test_to_cda) but to_fhir does not read back yet, with
-#: the CDA place they are in; each has its own strict xfail below so that a fix is noticed
-KNOWN_GAPS = {
-    (
-        "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-        "confirmed",
-    ): "eHDSI Certainty Observation 3.49",
-}
-
-
-def _check_round_trip(source: dict[str, Any], ignore: set[tuple[str, str]]) -> None:
+def _check_round_trip(source: dict[str, Any]) -> None:
     result = to_fhir(to_cda(source))
     back = _statements(result.bundle, input_side=False)
     used: set[int] = set()
-    for kind, all_codes in _statements(source, input_side=True):
-        codes = all_codes - ignore
+    for kind, codes in _statements(source, input_side=True):
         candidates = [i for i, (k, c) in enumerate(back) if k in FAMILY[kind] and codes <= c]
         assert candidates, f"{kind} with codes {sorted(codes)} did not come back"
         if kind == "Observation":
@@ -106,12 +95,7 @@ def _check_round_trip(source: dict[str, Any], ignore: set[tuple[str, str]]) -> N
 
 @pytest.mark.parametrize("name", ROUND_TRIP_INPUTS)
 def test_round_trip_keeps_every_statement_and_code(name: str) -> None:
-    _check_round_trip(ROUND_TRIP_INPUTS[name](), set(KNOWN_GAPS))
-
-
-@pytest.mark.xfail(strict=True, reason="to_fhir does not read the eHDSI Certainty Observation (3.49) yet")
-def test_round_trip_keeps_condition_verification_status() -> None:
-    _check_round_trip(data.collection_bundle(), set())
+    _check_round_trip(ROUND_TRIP_INPUTS[name]())
 
 
 def test_round_trip_of_absent_sections_keeps_the_absent_codes() -> None:
