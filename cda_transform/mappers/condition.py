@@ -27,12 +27,20 @@ from cda_transform.mappers.common import (
     related,
     source_concept,
     status_code,
-    with_code,
 )
 from cda_transform.parse import local
 
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-category"
+VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+VERIFICATION_DISPLAY = {
+    "unconfirmed": "Unconfirmed",
+    "provisional": "Provisional",
+    "differential": "Differential",
+    "confirmed": "Confirmed",
+    "refuted": "Refuted",
+    "entered-in-error": "Entered in Error",
+}
 SNOMED_STATUS = {
     "55561003": "active",
     "73425007": "inactive",
@@ -101,8 +109,16 @@ def map_condition(ctx: Context, stmt: etree._Element, section_code: str | None) 
     severity_obs = pick(related(obs, "SUBJ"), "8", "SEV")
     severity = tr.concept(kid(severity_obs, "value"))
     put(res, "severity", severity)
-    certainty = tr.concept(kid(with_code(related(obs, "SUBJ"), "66455-7"), "value"))
-    if certainty:
+    certainty_el = kid(pick(related(obs, "SUBJ"), "49", "66455-7"), "value")
+    certainty = tr.concept(certainty_el)
+    cert_code = (certainty_el.get("code") or "") if certainty_el is not None else ""
+    if cert_code in VERIFICATION_DISPLAY:  # eHDSICertainty uses the FHIR condition-ver-status codes
+        res["verificationStatus"] = fhir_concept(
+            ctx, VERIFICATION, cert_code, VERIFICATION_DISPLAY[cert_code], certainty
+        )
+        if cert_code == "entered-in-error":
+            res.pop("clinicalStatus", None)
+    elif certainty:
         res.setdefault("extension", []).extend(source_concept(certainty))
 
     notes = note(ctx, obs) or note(ctx, stmt)

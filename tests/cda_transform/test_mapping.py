@@ -252,3 +252,29 @@ def test_same_document_gives_the_same_ids() -> None:
     other = [e["fullUrl"] for e in to_fhir(other_doc, terminology=NoFrench()).bundle["entry"]]
     assert first == second
     assert not set(first) & set(other)
+
+
+def test_condition_certainty_becomes_verification_status() -> None:
+    problem = """<entry><act classCode="ACT" moodCode="EVN">
+        <templateId root="1.3.6.1.4.1.12559.11.10.1.3.1.3.15"/>
+        <code code="CONC" codeSystem="2.16.840.1.113883.5.6"/><statusCode code="active"/>
+        <entryRelationship typeCode="SUBJ"><observation classCode="OBS" moodCode="EVN">
+          <templateId root="1.3.6.1.4.1.12559.11.10.1.3.1.3.7"/>
+          <code code="404684003" codeSystem="2.16.840.1.113883.6.96"/>
+          <value xsi:type="CD" code="J45" codeSystem="1.3.6.1.4.1.12559.11.10.1.3.1.44.2"
+                 displayName="Asthma"/>
+          <entryRelationship typeCode="SUBJ" inversionInd="true"><observation classCode="OBS" moodCode="EVN">
+            <templateId root="1.3.6.1.4.1.12559.11.10.1.3.1.3.49"/>
+            <code code="66455-7" codeSystem="2.16.840.1.113883.6.1"/>
+            <value xsi:type="CE" code="provisional" codeSystem="2.16.840.1.113883.4.642.4.1075"/>
+          </observation></entryRelationship>
+        </observation></entryRelationship>
+      </act></entry>"""
+    bundle = to_fhir(cb.document(cb.section("11450-4", problem)), terminology=NoFrench()).bundle
+    condition = resources(bundle, "Condition")[0]
+    coding = condition["verificationStatus"]["coding"][0]
+    assert (coding["system"], coding["code"]) == (
+        "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+        "provisional",
+    )
+    assert first_code(condition["clinicalStatus"]) == "active"
