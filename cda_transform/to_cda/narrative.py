@@ -7,13 +7,37 @@ human-readable form of a coded element.
 
 from __future__ import annotations
 
+import re
+from html.entities import name2codepoint
+
 from lxml import etree
 
 from ..errors import TransformError
 from .xmlns import Element, el
 
 _XHTML = "{http://www.w3.org/1999/xhtml}"
-_BLOCKS = {"p", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "caption", "pre", "dt", "dd"}
+_BLOCKS = {
+    "div",
+    "p",
+    "ul",
+    "ol",
+    "li",
+    "table",
+    "tr",
+    "br",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "caption",
+    "pre",
+    "dl",
+    "dt",
+    "dd",
+    "blockquote",
+}
 
 
 class Narrative:
@@ -68,25 +92,52 @@ def fr_period(start: str | None, end: str | None) -> str:
     return ""
 
 
-def xhtml_paragraphs(div: str, path: str) -> list[str]:
-    """The text of a FHIR narrative, one string per block (paragraph, list item, table row).
+_HTML_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")
+_XML_ENTITIES = {"amp", "lt", "gt", "quot", "apos"}
 
-    CDA narrative is not XHTML, so the markup is not copied; its text is, block by block.
+
+def _numeric_entity(match: re.Match[str]) -> str:
+    """HTML named entities (``&nbsp;`` ...) that real narratives use become character references."""
+    name = match.group(1)
+    if name in _XML_ENTITIES or name not in name2codepoint:
+        return match.group(0)
+    return f"&#{name2codepoint[name]};"
+
+
+def xhtml_paragraphs(div: str, path: str) -> list[str]:
+    """The text of a FHIR narrative, one string per block (paragraph, list item, table row ...).
+
+    CDA narrative is not XHTML, so the markup is not copied; all of its text is, in order, cut
+    at block boundaries. Undeclared entities (``&nbsp;``) are tolerated, not refused.
     """
-    try:
-        root = etree.fromstring(div.encode(), parser=etree.XMLParser(resolve_entities=False, no_network=True))
-    except etree.XMLSyntaxError as exc:
-        raise TransformError(f"Narratif XHTML illisible : {exc}", expression=path) from exc
-    blocks = [
-        node
-        for node in root.iter()
-        if isinstance(node.tag, str)
-        and node.tag.replace(_XHTML, "") in _BLOCKS
-        and not any(
-            isinstance(d.tag, str) and d.tag.replace(_XHTML, "") in _BLOCKS for d in node.iterdescendants()
-        )
-    ]
-    texts = [" ".join("".join(b.itertext()).split()) for b in blocks] or [
-        " ".join("".join(root.itertext()).split())
-    ]
-    return [t for t in texts if t]
+    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True)
+    root = etree.fromstring(_HTML_ENTITY.sub(_numeric_entity, div).encode(), parser=parser)
+    if root is None:
+        raise TransformError("Narratif XHTML illisible", expression=path)
+    paragraphs: list[str] = []
+    current: list[str] = []
+
+    def flush() -> None:
+        text = " ".join("".join(current).split())
+        current.clear()
+        if text:
+            paragraphs.append(text)
+
+    def visit(node: etree._Element) -> None:
+        block = isinstance(node.tag, str) and node.tag.replace(_XHTML, "") in _BLOCKS
+        if block:
+            flush()
+        if isinstance(node.tag, str) and node.text:
+            current.append(node.text)
+        for child in node:
+            visit(child)
+            if child.tail:
+                current.append(child.tail)
+        if block:
+            flush()
+        elif isinstance(node.tag, str) and node.tag.replace(_XHTML, "") in ("td", "th"):
+            current.append(" ")  # cells of a row stay on one line, apart
+
+    visit(root)
+    flush()
+    return paragraphs

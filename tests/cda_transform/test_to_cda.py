@@ -705,7 +705,8 @@ def test_narrative_only_composition_sections_are_kept(schema: etree.XMLSchema) -
     sections = bundle["entry"][0]["resource"]["section"]
     xhtml = (
         '<div xmlns="http://www.w3.org/1999/xhtml"><p>Refus de la réanimation.</p>'
-        "<ul><li>Directives du 2024-01-10</li></ul></div>"
+        "<ul><li>Directives du 2024-01-10</li></ul><table><tr><td>Personne de confiance</td>"
+        "<td>Julie&nbsp;Durand</td></tr></table>Fin</div>"
     )
     sections.append(
         {
@@ -731,5 +732,7 @@ def test_narrative_only_composition_sections_are_kept(schema: etree.XMLSchema) -
     assert [p.text for p in xp(directives, "v3:text/v3:paragraph")] == [
         "Refus de la réanimation.",
         "Directives du 2024-01-10",
+        "Personne de confiance Julie Durand",
+        "Fin",
     ]
     assert one(section(root, "11369-6"), "v3:text/v3:paragraph").text == "Vaccins à jour selon le carnet."
