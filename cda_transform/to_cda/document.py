@@ -11,13 +11,13 @@ from lxml import etree
 from . import header, oids
 from . import sections_spec as spec
 from .datatypes import coded, concept_display
-from .inputs import PatientData, SectionInput
+from .inputs import Entry, PatientData, SectionInput
 from .narrative import Narrative, xhtml_paragraphs
 from .sections import allergies, devices, immunizations, medications, observations, problems, procedures
 from .sections.base import Context
 from .xmlns import Element, el, template_ids
 
-Builder = Callable[[Context, list], None]
+Builder = Callable[[Context, list[Entry]], None]
 
 BUILDERS: dict[str, Builder] = {
     spec.ALLERGIES: allergies.build,
@@ -59,7 +59,8 @@ def build(data: PatientData) -> bytes:
     for key, section_input in data.sections.items():
         if key.startswith("extra:"):
             _narrative_section(body, data, section_input, key)
-    return etree.tostring(doc, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    xml: bytes = etree.tostring(doc, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return xml
 
 
 def _section(body: Element, data: PatientData, section_input: SectionInput) -> None:

@@ -7,7 +7,7 @@ and ``xsi`` for the ``xsi:type`` of polymorphic values.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, TypeAlias
 
 from lxml import etree
 
@@ -17,7 +17,7 @@ XSI: Final = "http://www.w3.org/2001/XMLSchema-instance"
 NSMAP: Final = {None: V3, "pharm": PHARM, "xsi": XSI}
 XSI_TYPE: Final = f"{{{XSI}}}type"
 
-Element = etree._Element
+Element: TypeAlias = etree._Element
 
 
 def el(
