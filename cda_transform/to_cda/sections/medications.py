@@ -13,6 +13,7 @@ from typing import Any
 
 from ..datatypes import (
     coded,
+    coding_attrs,
     concept_display,
     fixed_code,
     is_absent_unknown,
@@ -176,6 +177,8 @@ def _medication(ctx: Context, entry: Entry) -> None:
     for i_index, ingredient in enumerate(ingredients):
         assert medication is not None
         _ingredient(ctx, material, ingredient, f"{medication.path}.ingredient[{i_index}]")
+    for i_index, instruction in enumerate(dosage.get("additionalInstruction") or []):
+        _instruction(adm, instruction, f"{dosage_path}.additionalInstruction[{i_index}]")
     for r_index, reason in enumerate(res.get("reasonCode") or []):
         rel = el(adm, "entryRelationship", {"typeCode": "RSON"})
         obs = el(rel, "observation", {"classCode": "OBS", "moodCode": "EVN"})
@@ -312,3 +315,27 @@ def _dosage_label(dosage: dict[str, Any]) -> str:
     if repeat.get("when"):
         parts.append(", ".join(repeat["when"]))
     return " ; ".join(parts)
+
+
+def _instruction(adm: Element, instruction: dict[str, Any], path: str) -> None:
+    """Patient instruction (IHE 1.3.6.1.4.1.19376.1.5.3.1.4.3, code PINSTRUCT, as in eHDSI samples).
+
+    The template has no coded slot for the instruction itself: its text goes to ``text`` and
+    its codings ride as translations of PINSTRUCT, so that the codes are not lost.
+    """
+    rel = el(adm, "entryRelationship", {"typeCode": "SUBJ", "inversionInd": "true"})
+    act = el(rel, "act", {"classCode": "ACT", "moodCode": "INT"})
+    template_ids(act, "1.3.6.1.4.1.19376.1.5.3.1.4.3", "2.16.840.1.113883.10.20.1.49")
+    fixed_code(
+        act,
+        "code",
+        "PINSTRUCT",
+        "1.3.6.1.4.1.19376.1.5.3.2",
+        system_name="IHEActCode",
+        translations=[
+            coding_attrs(coding, f"{path}.coding[{c_index}]")
+            for c_index, coding in enumerate(instruction.get("coding") or [])
+        ],
+    )
+    el(act, "text", text=concept_display(instruction))
+    el(act, "statusCode", {"code": "completed"})

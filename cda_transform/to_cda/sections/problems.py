@@ -147,6 +147,14 @@ def _problem(ctx: Context, entry: Entry) -> None:
         xsi_type="CD",
         text_ref=f"{row_id}-label",
     )
+    for b_index, site in enumerate(res.get("bodySite") or []):
+        coded(
+            observation,
+            "targetSiteCode",
+            site,
+            f"{path}.bodySite[{b_index}]",
+            prefer=("http://snomed.info/sct",),
+        )
     if res.get("severity"):
         rel = el(observation, "entryRelationship", {"typeCode": "SUBJ", "inversionInd": "true"})
         sev = el(rel, "observation", {"classCode": "OBS", "moodCode": "EVN"})
