@@ -33,4 +33,10 @@ class Settings:
     # Search: page size when _count is absent, and the most a client may ask for.
     search_count_default: int = field(default_factory=lambda: _int_env("PASSERELLE_SEARCH_COUNT", 20))
     search_count_max: int = field(default_factory=lambda: _int_env("PASSERELLE_SEARCH_COUNT_MAX", 1000))
+    # Transaction/batch Bundles: most entries accepted (the largest Synthea bundle has 959).
+    bundle_max_entries: int = field(default_factory=lambda: _int_env("PASSERELLE_BUNDLE_MAX_ENTRIES", 10000))
+    # Conditional delete with X-Delete-Multiple: most resources deleted in one interaction.
+    conditional_delete_max: int = field(
+        default_factory=lambda: _int_env("PASSERELLE_CONDITIONAL_DELETE_MAX", 100)
+    )
     no_auth: bool = False

@@ -20,25 +20,52 @@ RESOURCE_FEATURES: dict[str, Any] = {
     "versioning": "versioned-update",
     "readHistory": True,
     "updateCreate": True,
-    "conditionalCreate": False,
+    "conditionalCreate": True,  # If-None-Exist, race-safe (fhir_server.rest.conditional)
     "conditionalRead": "full-support",
-    "conditionalUpdate": False,
-    "conditionalDelete": "not-supported",
+    "conditionalUpdate": True,
+    "conditionalDelete": "multiple",  # one match by default, several with X-Delete-Multiple: true
 }
+# PATCH bodies accepted by fhir_server.rest.patch.
+PATCH_FORMATS = ["application/json-patch+json", "application/fhir+json", "application/fhir+xml"]
+
+
+def _operations(type_: str | None) -> list[dict[str, Any]]:
+    """Registered operations callable on ``type_`` (type or instance level), or system-wide for None."""
+    from fhir_server.operations import load_all
+
+    out = []
+    for op in sorted(load_all().values(), key=lambda o: o.name):
+        if type_ is None:
+            applies = "system" in op.levels
+        else:
+            applies = bool(op.levels & {"type", "instance"}) and (
+                op.resource_types is None or type_ in op.resource_types
+            )
+        if applies:
+            out.append({"name": op.name, "definition": op.definition})
+    return out
 
 
 def build_capability_statement(
     interactions: Iterable[Interaction], resource_types: Iterable[str], base: str
 ) -> dict[str, Any]:
     interactions = list(interactions)
-    type_codes = [i.code for i in interactions if i.level in ("type", "instance") and i.code]
-    system_codes = [
-        i.code for i in interactions if i.level == "system" and i.code and i.code != "capabilities"
-    ]
-    resources = [
-        {"type": t, "interaction": [{"code": c} for c in type_codes], **RESOURCE_FEATURES}
-        for t in sorted(resource_types)
-    ]
+    type_codes = list(
+        dict.fromkeys(i.code for i in interactions if i.level in ("type", "instance") and i.code)
+    )
+    system_codes = list(
+        dict.fromkeys(
+            i.code for i in interactions if i.level == "system" and i.code and i.code != "capabilities"
+        )
+    )
+    resources = []
+    for t in sorted(resource_types):
+        resource: dict[str, Any] = {"type": t, "interaction": [{"code": c} for c in type_codes]}
+        resource.update(RESOURCE_FEATURES)
+        operations = _operations(t)
+        if operations:
+            resource["operation"] = operations
+        resources.append(resource)
     if "search-type" in type_codes:
         from fhir_server.search.capability import search_capability
 
@@ -54,11 +81,13 @@ def build_capability_statement(
         "implementation": {"description": "Passerelle FHIR R4 server", "url": base},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "application/fhir+xml", "json", "xml"],
+        "patchFormat": PATCH_FORMATS,
         "rest": [
             {
                 "mode": "server",
                 "resource": resources,
                 "interaction": [{"code": c} for c in system_codes],
+                **({"operation": ops} if (ops := _operations(None)) else {}),
             }
         ],
     }

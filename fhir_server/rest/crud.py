@@ -29,11 +29,25 @@ def _repo(request: Request) -> MongoRepository:
 
 async def _incoming(request: Request, type_: str, id_: str | None) -> dict[str, Any]:
     """Read, parse and validate a request body for ``type_`` (and ``id_`` on update)."""
-    from fhir_server.validation import validate_resource
-
     xml = request_is_xml(request)
     data = await read_body(request, request.app.state.settings.max_body_bytes)
-    resource = parse_resource(data, xml)
+    return prepare_resource(parse_resource(data, xml), type_, id_)
+
+
+def prepare_resource(
+    resource: dict[str, Any],
+    type_: str,
+    id_: str | None,
+    *,
+    allow_conditional_references: bool | None = None,
+) -> dict[str, Any]:
+    """Check a parsed resource against the URL, drop server-kept meta, validate; raise FhirError.
+
+    The one path every incoming resource takes (REST create/update, Bundle entries, PATCH
+    results, $validate), so that no door accepts what another refuses.
+    """
+    from fhir_server.validation import validate_resource
+
     body_type = resource.get("resourceType")
     if body_type != type_:
         raise FhirError(
@@ -68,7 +82,12 @@ async def _incoming(request: Request, type_: str, id_: str | None) -> dict[str, 
             resource["meta"] = meta
         else:
             resource.pop("meta")
-    problems = validate_resource(resource, expected_type=type_, expected_id=id_)
+    problems = validate_resource(
+        resource,
+        expected_type=type_,
+        expected_id=id_,
+        allow_conditional_references=allow_conditional_references,
+    )
     errors = [p for p in problems if p.severity in ("error", "fatal")]
     if errors:
         # 400, not 422: structure and required bindings are "basic FHIR validation rules" (R4 3.1.0.1.1).
@@ -133,13 +152,12 @@ async def vread(request: Request) -> Response:
 async def create(request: Request) -> Response:
     type_ = check_type(request)
     fmt = negotiate(request)
-    if request.headers.get("if-none-exist") is not None:
-        raise FhirError(
-            400,
-            "not-supported",
-            "La création conditionnelle (If-None-Exist) n'est pas encore prise en charge.",
-        )
     resource = await _incoming(request, type_, None)
+    criteria = request.headers.get("if-none-exist")
+    if criteria is not None:
+        from fhir_server.rest import conditional
+
+        return await conditional.create_response(request, fmt, type_, resource, criteria)
     version = await _repo(request).create(type_, resource)
     return write_response(request, fmt, version, 201, f"{type_}/{version.id} créé (version 1).")
 

@@ -39,9 +39,15 @@ def test_every_advertised_interaction_answers(http: httpx.Client) -> None:
         "history-type": lambda: http.get("/Basic/_history"),
         "delete": lambda: http.delete("/Basic/cap-1"),
         "search-type": lambda: http.get("/Basic", params={"_id": "cap-1"}),
+        "patch": lambda: http.patch(
+            "/Basic/cap-1",
+            json=[{"op": "add", "path": "/code/text", "value": "patched"}],
+            headers={"Content-Type": "application/json-patch+json"},
+        ),
     }
     assert codes == set(calls)
-    order = ["create", "update", "read", "vread", "history-instance", "history-type", "search-type", "delete"]
+    order = ["create", "update", "patch", "read", "vread", "history-instance", "history-type", "search-type"]
+    order.append("delete")
     for code in order:
         assert calls[code]().status_code < 300, code
 
