@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     from apps import serve
     from bench import cli as bench_cli
     from cda_transform import cli as cda_cli
+    from fhir_server import cli as fhir_cli
     from terminology import cli as terminology_cli
 
     parser = argparse.ArgumentParser(prog="passerelle", description="Passerelle FHIR server and tools")
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(sub)
     bench_cli.register(sub)
     cda_cli.register(sub)
+    fhir_cli.register(sub)
     terminology_cli.register(sub)
     return parser
 

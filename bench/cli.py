@@ -10,6 +10,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("bench", help="benchmark the server against the raw driver on the same database")
     p.add_argument("--requests", type=int, default=1000, help="requests per operation and concurrency level")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    p.add_argument("--ingest-bundles", type=int, default=None, help="Synthea Bundles to ingest (all)")
+    p.add_argument("--ingest-concurrency", type=int, default=2, help="transaction Bundles in flight at once")
     p.set_defaults(func=run)
 
 
@@ -18,4 +20,8 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"passerelle bench, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: CRUD on the embedded SecantusDB")
     print(main(args.requests, args.concurrency))
+    from bench.ingest import main as ingest_main
+
+    print()
+    print(ingest_main(args.ingest_bundles, args.ingest_concurrency))
     return 0
