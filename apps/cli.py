@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bench import cli as bench_cli
     from cda_transform import cli as cda_cli
     from fhir_server import cli as fhir_cli
+    from fhir_server.auth import cli as auth_cli
     from terminology import cli as terminology_cli
 
     parser = argparse.ArgumentParser(prog="passerelle", description="Passerelle FHIR server and tools")
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cli.register(sub)
     cda_cli.register(sub)
     fhir_cli.register(sub)
+    auth_cli.register(sub)
     terminology_cli.register(sub)
     return parser
 

@@ -20,6 +20,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 
 from fhir_server import EmbeddedMongo, Settings, create_app
+from fhir_server.auth.routes import auth_routes
 
 log = logging.getLogger("passerelle")
 
@@ -34,7 +35,7 @@ def build_root_app(settings: Settings) -> Starlette:
 
     # The mounted app's lifespan is not run by Starlette: run it from the root's.
     return Starlette(
-        routes=[Route("/", home), Mount("/fhir", app=fhir)],
+        routes=[Route("/", home), *auth_routes(settings, fhir), Mount("/fhir", app=fhir)],
         lifespan=lambda app: fhir.router.lifespan_context(fhir),
     )
 
@@ -61,12 +62,21 @@ def run(args: argparse.Namespace) -> int:
         settings.data_dir = args.data_dir
     settings.no_auth = args.no_auth
     if args.no_auth:
+        if args.host not in LOOPBACK:
+            print(
+                f"passerelle: error: --no-auth refuses to listen on {args.host}: only a loopback address "
+                "(127.0.0.1, ::1, localhost) may serve health data without authorization",
+                file=sys.stderr,
+            )
+            return 2
         print("passerelle: warning: --no-auth: the API is served without authorization", file=sys.stderr)
 
     embedded: EmbeddedMongo | None = None
     if settings.mongodb_uri is None:
         embedded = EmbeddedMongo(settings.data_dir.resolve() / "db")
         settings.mongodb_uri = embedded.start()
+        # For commands run beside the server on the same data dir (``passerelle clients``).
+        (settings.data_dir / "db.uri").write_text(settings.mongodb_uri)
         log.info("embedded SecantusDB on %s", settings.mongodb_uri)
 
     def stop(signum: int, frame: Any) -> None:

@@ -19,7 +19,10 @@ from fhir_server.embedded import free_port
 
 
 class ServerProcess:
-    """``passerelle serve --no-auth`` on a free loopback port, with its own data dir or ``MONGODB_URI``."""
+    """``passerelle serve`` (with ``--no-auth`` unless ``auth=True``) on a free loopback port.
+
+    It uses its own data dir, or ``MONGODB_URI`` when given.
+    """
 
     def __init__(
         self,
@@ -28,12 +31,14 @@ class ServerProcess:
         mongodb_uri: str | None = None,
         env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
+        auth: bool = False,
     ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.mongodb_uri = mongodb_uri
         self.env = env or {}
         self.extra_args = extra_args or []
+        self.auth = auth  # True: enforce authorization (no --no-auth)
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "server.log"
 
@@ -48,7 +53,7 @@ class ServerProcess:
         if self.mongodb_uri:
             env["MONGODB_URI"] = self.mongodb_uri
         cmd = [
-            sys.executable, "-m", "apps.cli", "serve", "--no-auth",
+            sys.executable, "-m", "apps.cli", "serve", *([] if self.auth else ["--no-auth"]),
             "--port", str(self.port), "--data-dir", str(self.data_dir), *self.extra_args,
         ]  # fmt: skip
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime

@@ -1,0 +1,222 @@
+"""Patient accounts: credentials live outside FHIR, the person is a Patient resource.
+
+Passwords are hashed with argon2id (argon2-cffi defaults). An account must confirm
+its e-mail address (a single-use link) before it can log in, and every login needs a
+second factor: a 6-digit code sent by SMS, valid 5 minutes, 3 tries. After
+``lockout_threshold`` wrong passwords in a row the account is locked for
+``lockout_seconds``; the answer is then the same whatever the password, so the lock
+cannot be used to guess it. Dependents (ayants droit) are Patients linked to the
+account holder by a RelatedPerson; the holder's tokens cover their compartments too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from fhir_server.auth.store import ACCOUNTS, now
+
+_hasher = PasswordHasher()
+V3_ROLE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+RELATIONSHIPS = {"PRN": "parent", "GUARD": "tuteur", "SPS": "conjoint", "CHILD": "enfant"}
+MIN_PASSWORD = 10
+
+
+class AccountError(Exception):
+    """A refusal shown to the user (French)."""
+
+    def __init__(self, text: str, status: int = 400) -> None:
+        super().__init__(text)
+        self.status = status
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+@dataclass
+class Login:
+    account: dict[str, Any]
+    ok: bool
+    reason: str = ""
+
+
+def patient_resource(data: dict[str, Any]) -> dict[str, Any]:
+    """A Patient from the sign-up form (identity traits as declared, so status PROV in RNIV terms)."""
+    resource: dict[str, Any] = {
+        "resourceType": "Patient",
+        "name": [{"use": "usual", "family": data["family"], "given": [data["given"]]}],
+    }
+    if data.get("birthDate"):
+        resource["birthDate"] = data["birthDate"]
+    if data.get("gender") in ("male", "female", "other", "unknown"):
+        resource["gender"] = data["gender"]
+    telecom = []
+    if data.get("email"):
+        telecom.append({"system": "email", "value": data["email"]})
+    if data.get("phone"):
+        telecom.append({"system": "phone", "value": data["phone"], "use": "mobile"})
+    if telecom:
+        resource["telecom"] = telecom
+    if data.get("nir"):
+        resource["identifier"] = [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": data["nir"]}]
+    return resource
+
+
+def related_person(dependent_id: str, holder: dict[str, Any], relationship: str) -> dict[str, Any]:
+    return {
+        "resourceType": "RelatedPerson",
+        "active": True,
+        "patient": {"reference": f"Patient/{dependent_id}"},
+        "relationship": [
+            {
+                "coding": [
+                    {
+                        "system": V3_ROLE,
+                        "code": relationship,
+                        "display": RELATIONSHIPS.get(relationship, relationship),
+                    }
+                ]
+            }
+        ],
+        "name": [{"family": holder.get("family", ""), "given": [holder.get("given", "")]}],
+        "telecom": [{"system": "email", "value": holder["email"]}],
+    }
+
+
+class Accounts:
+    """Account operations on the async database handle of the FHIR repository."""
+
+    def __init__(self, db: Any, *, threshold: int, lock_seconds: int) -> None:
+        self.coll = db[ACCOUNTS]
+        self.threshold = threshold
+        self.lock_seconds = lock_seconds
+
+    async def register(self, data: dict[str, Any], patient_id: str) -> tuple[dict[str, Any], str]:
+        """Create an unconfirmed account; returns it and the confirmation token (sent by e-mail)."""
+        token = secrets.token_urlsafe(32)
+        account = {
+            "_id": secrets.token_urlsafe(12),
+            "email": data["email"].strip().lower(),
+            "phone": data["phone"],
+            "password": hash_password(data["password"]),
+            "given": data["given"],
+            "family": data["family"],
+            "patient": patient_id,
+            "dependents": [],
+            "confirmed": False,
+            "confirm_token": _digest(token),
+            "failures": 0,
+            "locked_until": None,
+            "created": now(),
+        }
+        await self.coll.insert_one(account)
+        return account, token
+
+    async def exists(self, email: str) -> bool:
+        return await self.coll.find_one({"email": email.strip().lower()}, {"_id": 1}) is not None
+
+    async def confirm(self, token: str) -> dict[str, Any] | None:
+        return await self.coll.find_one_and_update(
+            {"confirm_token": _digest(token)}, {"$set": {"confirmed": True}, "$unset": {"confirm_token": 1}}
+        )
+
+    async def check_password(self, email: str, password: str) -> Login:
+        account = await self.coll.find_one({"email": email.strip().lower()})
+        if account is None:
+            _hasher.hash(password)  # same cost as a real check: no timing oracle on unknown e-mails
+            return Login({}, False, "Adresse e-mail ou mot de passe incorrect.")
+        locked = account.get("locked_until")
+        if locked is not None and locked > now():
+            return Login(
+                account,
+                False,
+                "Compte temporairement verrouillé après plusieurs échecs : "
+                "réessayez plus tard ou réinitialisez votre mot de passe.",
+            )
+        try:
+            _hasher.verify(account["password"], password)
+        except (VerificationError, InvalidHashError):
+            failures = int(account.get("failures", 0)) + 1
+            update: dict[str, Any] = {"failures": failures}
+            if failures >= self.threshold:
+                update = {"failures": 0, "locked_until": now() + timedelta(seconds=self.lock_seconds)}
+            await self.coll.update_one({"_id": account["_id"]}, {"$set": update})
+            if failures >= self.threshold:
+                return Login(
+                    account,
+                    False,
+                    "Compte temporairement verrouillé après plusieurs échecs : "
+                    "réessayez plus tard ou réinitialisez votre mot de passe.",
+                )
+            return Login(account, False, "Adresse e-mail ou mot de passe incorrect.")
+        if not account.get("confirmed"):
+            return Login(account, False, "Adresse e-mail non confirmée : suivez le lien reçu par e-mail.")
+        await self.coll.update_one({"_id": account["_id"]}, {"$set": {"failures": 0, "locked_until": None}})
+        return Login(account, True)
+
+    async def start_reset(self, email: str) -> tuple[dict[str, Any], str] | None:
+        token = secrets.token_urlsafe(32)
+        account = await self.coll.find_one_and_update(
+            {"email": email.strip().lower()},
+            {"$set": {"reset_token": _digest(token), "reset_expires": now() + timedelta(hours=1)}},
+        )
+        return None if account is None else (account, token)
+
+    async def reset(self, token: str, password: str) -> bool:
+        account = await self.coll.find_one({"reset_token": _digest(token)})
+        if account is None or account["reset_expires"] <= now():
+            return False
+        await self.coll.update_one(
+            {"_id": account["_id"]},
+            {
+                "$set": {
+                    "password": hash_password(password),
+                    "failures": 0,
+                    "locked_until": None,
+                    "confirmed": True,
+                },
+                "$unset": {"reset_token": 1, "reset_expires": 1},
+            },
+        )
+        return True
+
+    async def by_patient(self, patient_id: str) -> dict[str, Any] | None:
+        return await self.coll.find_one({"patient": patient_id})
+
+    async def add_dependent(self, account_id: str, patient_id: str, related_id: str) -> None:
+        await self.coll.update_one(
+            {"_id": account_id}, {"$push": {"dependents": {"patient": patient_id, "related": related_id}}}
+        )
+
+
+def validate_signup(data: dict[str, Any]) -> None:
+    for key, label in (
+        ("email", "adresse e-mail"),
+        ("password", "mot de passe"),
+        ("phone", "téléphone mobile"),
+        ("given", "prénom"),
+        ("family", "nom"),
+    ):
+        if not str(data.get(key) or "").strip():
+            raise AccountError(f"Champ obligatoire manquant : {label}.")
+    if "@" not in data["email"]:
+        raise AccountError("Adresse e-mail invalide.")
+    if len(data["password"]) < MIN_PASSWORD:
+        raise AccountError(f"Le mot de passe doit compter au moins {MIN_PASSWORD} caractères.")
+    if data.get("nir"):
+        from fhir_server.identifiers import is_nir, normalise
+
+        if not is_nir(data["nir"]):
+            raise AccountError("Numéro de sécurité sociale (NIR) invalide : la clé ne correspond pas.")
+        data["nir"] = normalise(data["nir"])

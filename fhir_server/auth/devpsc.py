@@ -1,0 +1,316 @@
+"""A small OIDC provider shaped like Pro Santé Connect, for development and tests (``/dev-psc``).
+
+It emits exactly the claims PSC emits (``SubjectNameID`` = "8" + RPPS,
+``SubjectRefPro.exercices[].activities[]``, ``acr=eidas1``) for configured test
+professionals, with the same endpoints (discovery, authorize, token, userinfo, JWKS),
+so that pointing ``PASSERELLE_PSC_DISCOVERY_URL`` at the real BAS is the only change
+needed. Enabled with ``PASSERELLE_DEV_PSC=1``; never in production. The "login" is a
+choice in a list, standing in for the e-CPS app.
+
+State (codes, tokens) is kept in memory: one process, short-lived.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from joserfc import jwt
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from fhir_server.auth.keys import ALG, public_jwks, signing_key
+from fhir_server.auth.settings import AuthSettings
+from fhir_server.identifiers import luhn_check_digit
+
+PREFIX = "/dev-psc"
+
+
+def _rpps(body: str) -> str:
+    return body + luhn_check_digit(body)
+
+
+def _activity(**kw: str) -> dict[str, str]:
+    base = {
+        "codeModeExercice": "L",
+        "codeSecteurDactivite": "SA07",
+        "codeSectionPharmacien": "",
+        "codeRole": "",
+        "codeGenreActivite": "GENR01",
+        "numeroSiretSite": "",
+        "numeroSirenSite": "",
+        "numeroFinessSite": "",
+        "numeroFinessetablissementJuridique": "",
+        "identifiantTechniqueDeLaStructure": "R10000001",
+        "raisonSocialeSite": "CABINET DU DOCTEUR",
+        "codePostal": "75015",
+        "codePays": "99000",
+        "autoriteDenregistrement": "CNOM/CNOM/CNOM",
+    }
+    base.update(kw)
+    return base
+
+
+def _professional(
+    rpps: str,
+    given: str,
+    family: str,
+    profession: str,
+    specialty: str,
+    activities: list[dict[str, str]],
+    civility: str = "DR",
+) -> dict[str, Any]:
+    idnat = "8" + rpps
+    return {
+        "sub": f"f:{secrets.token_hex(8)}:{idnat}",
+        "SubjectNameID": idnat,
+        "preferred_username": idnat,
+        "given_name": given,
+        "family_name": family,
+        "email": f"{given.lower()}.{family.lower()}@test.mssante.fr",
+        "email_verified": True,
+        "codeCivilite": "M",
+        "otherIds": [{"identifiant": idnat, "origine": "RPPS", "qualite": 1}],
+        "SubjectRole": [f"{profession}^1.2.250.1.213.1.1.5.5"],
+        "SubjectRefPro": {
+            "exercices": [
+                {
+                    "codeProfession": profession,
+                    "codeCategorieProfessionnelle": "C",
+                    "codeCiviliteDexercice": civility,
+                    "nomDexercice": family,
+                    "prenomDexercice": given,
+                    "codeTypeSavoirFaire": "S" if specialty else "",
+                    "codeSavoirFaire": specialty,
+                    "activities": activities,
+                }
+            ]
+        },
+        "SubjectOrganization": activities[0]["raisonSocialeSite"] if activities else "",
+        "Secteur_Activite": f"{activities[0]['codeSecteurDactivite']}^1.2.250.1.71.4.2.4"
+        if activities
+        else "",
+        "Palier_Authentification": "APPPRIP3^1.2.250.1.213.1.5.1.1.1",
+        "Acces_Regulation_Medicale": "FAUX",
+    }
+
+
+def default_professionals() -> list[dict[str, Any]]:
+    """Test professionals (RPPS in the 997… test range, valid Luhn keys), one per eligibility case."""
+    return [
+        _professional(
+            "99700366240",
+            "Marie",
+            "Martin",
+            "10",
+            "SM26",
+            [_activity(numeroFinessSite="750712184", raisonSocialeSite="CENTRE DE SANTE PARIS 15")],
+        ),
+        _professional(
+            _rpps("9970000101"),
+            "Paul",
+            "Durand",
+            "10",
+            "SM25",
+            [_activity(codeModeExercice="S", raisonSocialeSite="SERVICE DE SANTE AU TRAVAIL")],
+        ),
+        _professional(
+            _rpps("9970000202"),
+            "Claire",
+            "Petit",
+            "21",
+            "",
+            [_activity(raisonSocialeSite="PHARMACIE DU CENTRE", codeSectionPharmacien="A")],
+            civility="M",
+        ),
+        _professional(_rpps("9970000303"), "Luc", "Bernard", "60", "", []),
+        _professional(
+            _rpps("9970000404"),
+            "Anne",
+            "Leroy",
+            "86",
+            "",
+            [_activity(raisonSocialeSite="LABORATOIRE")],
+            civility="M",
+        ),
+        _professional(
+            _rpps("9970000505"),
+            "Jean",
+            "Moreau",
+            "10",
+            "SM26",
+            [_activity(codeSecteurDactivite="SA99", raisonSocialeSite="ASSUREUR PRIVE SA")],
+        ),
+    ]
+
+
+class DevPsc:
+    def __init__(self, settings: AuthSettings) -> None:
+        self.settings = settings
+        self.keys_file = settings.data_dir / "auth" / "dev-psc-jwks.json"
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.tokens: dict[str, dict[str, Any]] = {}
+        path = settings.dev_psc_users
+        self.professionals = json.loads(Path(path).read_text()) if path else default_professionals()
+
+    def by_idnat(self, idnat: str) -> dict[str, Any] | None:
+        return next((p for p in self.professionals if p["SubjectNameID"] == idnat), None)
+
+    @staticmethod
+    def issuer(request: Request) -> str:
+        return f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}{PREFIX}"
+
+    # -- endpoints --------------------------------------------------------------------
+
+    async def discovery(self, request: Request) -> Response:
+        iss = self.issuer(request)
+        return JSONResponse(
+            {
+                "issuer": iss,
+                "authorization_endpoint": f"{iss}/auth",
+                "token_endpoint": f"{iss}/token",
+                "userinfo_endpoint": f"{iss}/userinfo",
+                "jwks_uri": f"{iss}/jwks",
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": [ALG],
+                "acr_values_supported": ["eidas1"],
+                "scopes_supported": ["openid", "scope_all"],
+                "code_challenge_methods_supported": ["S256"],
+                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            }
+        )
+
+    async def jwks(self, request: Request) -> Response:
+        return JSONResponse(public_jwks(self.keys_file))
+
+    def _check_authorize(self, params: dict[str, str]) -> str | None:
+        if params.get("client_id") != self.settings.psc_client_id:
+            return "client_id inconnu"
+        if params.get("response_type") != "code" or "openid" not in params.get("scope", "").split():
+            return "requête d'autorisation invalide (response_type=code et scope openid attendus)"
+        if not params.get("redirect_uri") or not params.get("state") or not params.get("nonce"):
+            return "redirect_uri, state et nonce sont obligatoires"
+        if params.get("acr_values") != "eidas1":
+            return "acr_values=eidas1 attendu"
+        return None
+
+    async def authorize(self, request: Request) -> Response:
+        params = dict(request.query_params)
+        if request.method == "POST":
+            params = {k: str(v) for k, v in (await request.form()).items()}
+        error = self._check_authorize(params)
+        if error:
+            return HTMLResponse(f"<p>Pro Santé Connect (dev) : {html.escape(error)}</p>", status_code=400)
+        if request.method == "GET":
+            return HTMLResponse(self._login_page(params))
+        pro = self.by_idnat(params.get("idnat", ""))
+        if pro is None:
+            return HTMLResponse("<p>Professionnel inconnu.</p>", status_code=400)
+        code = secrets.token_urlsafe(24)
+        self.codes[code] = {
+            "pro": pro,
+            "client_id": params["client_id"],
+            "redirect_uri": params["redirect_uri"],
+            "nonce": params["nonce"],
+            "challenge": params.get("code_challenge"),
+            "at": time.time(),
+        }
+        query = urlencode({"code": code, "state": params["state"]})
+        return RedirectResponse(f"{params['redirect_uri']}?{query}", status_code=303)
+
+    def _login_page(self, params: dict[str, str]) -> str:
+        hidden = "".join(
+            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+            for k, v in params.items()
+        )
+        options = "".join(
+            f'<li><label><input type="radio" name="idnat" value="{p["SubjectNameID"]}"> '
+            f"{html.escape(p['given_name'])} {html.escape(p['family_name'])} "
+            f"({p['SubjectNameID']})</label></li>"
+            for p in self.professionals
+        )
+        return (
+            '<!doctype html><html lang="fr"><meta charset="utf-8">'
+            "<title>Pro Santé Connect (développement)</title>"
+            "<h1>Pro Santé Connect — fournisseur de développement</h1>"
+            "<p>Choisissez le professionnel de test (remplace l'application e-CPS).</p>"
+            f'<form method="post"><ul>{options}</ul>{hidden}<button>Se connecter</button></form></html>'
+        )
+
+    def _client_ok(self, request: Request, form: dict[str, str]) -> bool:
+        cid, secret = extract_basic_authorization(request.headers)
+        if not cid:
+            cid, secret = form.get("client_id"), form.get("client_secret")
+        return cid == self.settings.psc_client_id and secret == self.settings.psc_client_secret
+
+    async def token(self, request: Request) -> Response:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        if not self._client_ok(request, form):
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        if form.get("grant_type") != "authorization_code":
+            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+        entry = self.codes.pop(form.get("code", ""), None)
+        if (
+            entry is None
+            or time.time() - entry["at"] > 120
+            or entry["redirect_uri"] != form.get("redirect_uri")
+        ):
+            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        if (
+            entry["challenge"]
+            and create_s256_code_challenge(form.get("code_verifier", "")) != entry["challenge"]
+        ):
+            return JSONResponse({"error": "invalid_grant", "error_description": "PKCE"}, status_code=400)
+        pro = entry["pro"]
+        now = int(time.time())
+        key = signing_key(self.keys_file)
+        claims = {
+            "iss": self.issuer(request),
+            "sub": pro["sub"],
+            "aud": entry["client_id"],
+            "iat": now,
+            "exp": now + 300,
+            "auth_time": now,
+            "nonce": entry["nonce"],
+            "acr": "eidas1",
+            "SubjectNameID": pro["SubjectNameID"],
+            "preferred_username": pro["SubjectNameID"],
+        }
+        id_token = jwt.encode({"alg": ALG, "kid": key.kid}, claims, key)
+        access = secrets.token_urlsafe(24)
+        self.tokens[access] = {"pro": pro, "exp": now + 300}
+        return JSONResponse(
+            {
+                "access_token": access,
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "id_token": id_token,
+                "scope": "openid scope_all",
+            }
+        )
+
+    async def userinfo(self, request: Request) -> Response:
+        header = request.headers.get("authorization", "")
+        entry = self.tokens.get(header[7:].strip()) if header.lower().startswith("bearer ") else None
+        if entry is None or entry["exp"] < time.time():
+            return JSONResponse({"error": "invalid_token"}, status_code=401)
+        return JSONResponse(entry["pro"])
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(f"{PREFIX}/.well-known/openid-configuration", self.discovery),
+            Route(f"{PREFIX}/.well-known/wallet-openid-configuration", self.discovery),
+            Route(f"{PREFIX}/jwks", self.jwks),
+            Route(f"{PREFIX}/auth", self.authorize, methods=["GET", "POST"]),
+            Route(f"{PREFIX}/token", self.token, methods=["POST"]),
+            Route(f"{PREFIX}/userinfo", self.userinfo, methods=["GET", "POST"]),
+        ]

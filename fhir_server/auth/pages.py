@@ -1,0 +1,58 @@
+"""The few HTML pages of the login flow (French, no JavaScript needed)."""
+
+from __future__ import annotations
+
+import html
+
+
+def _page(title: str, body: str, status_note: str = "") -> str:
+    return (
+        f'<!doctype html><html lang="fr"><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<body><h1>{html.escape(title)}</h1>{status_note}{body}</body></html>"
+    )
+
+
+def _error(text: str | None) -> str:
+    return f'<p role="alert" class="erreur">{html.escape(text)}</p>' if text else ""
+
+
+def login(session: str, client_name: str, error: str | None = None, psc: bool = True) -> str:
+    s = html.escape(session)
+    pro = (
+        f'<section><h2>Professionnel de santé</h2><p><a href="/auth/login/psc?session={s}">'
+        "Se connecter avec Pro Santé Connect (e-CPS)</a></p></section>"
+        if psc
+        else ""
+    )
+    patient = (
+        "<section><h2>Patient</h2>"
+        '<form method="post" action="/auth/login/patient">'
+        f'<input type="hidden" name="session" value="{s}">'
+        '<label>Adresse e-mail <input type="email" name="email" required></label> '
+        '<label>Mot de passe <input type="password" name="password" required></label> '
+        "<button>Continuer</button></form></section>"
+    )
+    return _page(
+        "Connexion à Passerelle",
+        f"<p>L'application « {html.escape(client_name)} » demande l'accès à vos données de santé.</p>"
+        + pro
+        + patient,
+        _error(error),
+    )
+
+
+def otp(session: str, error: str | None = None) -> str:
+    s = html.escape(session)
+    return _page(
+        "Code de vérification",
+        "<p>Un code à 6 chiffres vient de vous être envoyé par SMS.</p>"
+        '<form method="post" action="/auth/login/otp">'
+        f'<input type="hidden" name="session" value="{s}">'
+        '<label>Code reçu par SMS <input name="code" inputmode="numeric" autocomplete="one-time-code" '
+        'pattern="[0-9]{6}" required></label> <button>Valider</button></form>',
+        _error(error),
+    )
+
+
+def message(title: str, text: str) -> str:
+    return _page(title, f"<p>{html.escape(text)}</p>")

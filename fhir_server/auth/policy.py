@@ -1,0 +1,203 @@
+"""What one access token may read and write: :class:`AccessPolicy`, computed once per request.
+
+The policy is the single place where scopes, the kind of user and the patient
+compartment meet. Instance interactions ask :meth:`AccessPolicy.grant` and then
+:meth:`AccessPolicy.can_read` / :meth:`AccessPolicy.check_write` on the stored or
+incoming resource; searches and includes ask :meth:`AccessPolicy.search_filter` (a
+Mongo filter to AND into the query) and :meth:`AccessPolicy.can_read` for every
+resource they add to a Bundle, so that ``_include``/``_revinclude`` cannot leak.
+
+403 vs 404: a missing scope is a 403 (the client asked for something its token can
+never do, and saying so leaks nothing); an instance outside the caller's compartment
+is a 404, exactly like a resource that does not exist, because a 403 would confirm
+that the id exists in somebody else's record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhir_server.auth.compartment import compartment_filter, in_compartment, in_patient_compartment_type
+from fhir_server.auth.scopes import INTERACTION_LETTER, ScopeSet
+from fhir_server.errors import FhirError
+
+# Resource types only roles with an explicit scope on them may read (never through "*").
+EXPLICIT_ONLY = frozenset({"AuditEvent"})
+IMMUTABLE = frozenset({"AuditEvent"})
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a scope allows for one type × interaction: everything, or these patients' compartments."""
+
+    unrestricted: bool
+    patients: frozenset[str] = frozenset()
+
+
+def forbidden(text: str) -> FhirError:
+    return FhirError(403, "forbidden", text)
+
+
+def hidden(resource_type: str, id_: str) -> FhirError:
+    """The 404 given for an instance outside the caller's compartment (same text as a real 404)."""
+    return FhirError(404, "not-found", f"{resource_type}/{id_} introuvable.")
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """The rights carried by one token (or by ``--no-auth``: :meth:`unrestricted`)."""
+
+    kind: str  # "patient" | "practitioner" | "system" | "unrestricted"
+    scopes: ScopeSet
+    subject: str = ""
+    client_id: str = ""
+    fhir_user: str | None = None
+    token_id: str | None = None
+    # Patient users: their own Patient id and their dependents'. Practitioners: the launch patient.
+    patients: frozenset[str] = frozenset()
+    launch_patient: str | None = None
+    launch_encounter: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def unrestricted(cls) -> AccessPolicy:
+        return cls(kind="unrestricted", scopes=ScopeSet.parse("system/*.cruds"))
+
+    @classmethod
+    def from_claims(cls, claims: dict[str, Any]) -> AccessPolicy:
+        kind = str(claims.get("kind") or "system")
+        patients = frozenset(str(p) for p in claims.get("patients") or ())
+        launch_patient = claims.get("patient")
+        if kind == "patient" and launch_patient:
+            patients = patients | {str(launch_patient)}
+        return cls(
+            kind=kind,
+            scopes=ScopeSet.parse(claims.get("scope")),
+            subject=str(claims.get("sub") or ""),
+            client_id=str(claims.get("client_id") or ""),
+            fhir_user=claims.get("fhirUser"),
+            token_id=claims.get("jti"),
+            patients=patients,
+            launch_patient=str(launch_patient) if launch_patient else None,
+            launch_encounter=claims.get("encounter"),
+            claims=dict(claims),
+        )
+
+    @property
+    def is_unrestricted(self) -> bool:
+        return self.kind == "unrestricted"
+
+    # -- scopes ------------------------------------------------------------------------
+
+    def grant(self, resource_type: str, interaction: str) -> Grant:
+        """The grant for ``interaction`` (a CapabilityStatement code) on ``resource_type``; 403 when none."""
+        if self.is_unrestricted:
+            return Grant(True)
+        letter = INTERACTION_LETTER.get(interaction)
+        if letter is None:
+            raise forbidden(f"Interaction {interaction} non autorisée par ce jeton.")
+        scopes = self.scopes.matching(resource_type, letter)
+        if resource_type in EXPLICIT_ONLY:
+            scopes = [s for s in scopes if s.explicit_for(resource_type) and s.context != "patient"]
+            if self.kind == "patient":
+                scopes = []
+        unrestricted = False
+        patients: set[str] = set()
+        for scope in scopes:
+            if scope.context == "system":
+                if self.kind == "system":
+                    unrestricted = True
+            elif scope.context == "user":
+                if self.kind == "patient":
+                    patients |= self.patients
+                elif self.kind == "practitioner":
+                    # Care-relationship rules come with the role policies; until then "user/"
+                    # gives a practitioner what the scope says.
+                    unrestricted = True
+            elif scope.context == "patient":
+                if self.kind == "patient":
+                    patients |= self.patients
+                elif self.launch_patient:
+                    patients.add(self.launch_patient)
+        if not unrestricted and not patients:
+            raise forbidden(
+                f"Le jeton ne donne pas accès à {resource_type} ({interaction}) : portée insuffisante."
+            )
+        return Grant(unrestricted, frozenset(patients))
+
+    def _wide(self, letters: str) -> bool:
+        """Whether one unrestricted scope covers every type with all of ``letters``."""
+        if self.is_unrestricted:
+            return True
+        context = {"system": "system", "practitioner": "user"}.get(self.kind)
+        return any(
+            s.context == context and s.resource_type == "*" and set(letters) <= s.interactions
+            for s in self.scopes.resources
+        )
+
+    def reads_everything(self) -> bool:
+        return self._wide("rs")
+
+    def reads_and_writes_everything(self) -> bool:
+        return self._wide("cruds")
+
+    # -- instances ---------------------------------------------------------------------
+
+    def can_read(self, resource_type: str, resource: dict[str, Any], interaction: str = "read") -> bool:
+        """Whether a resource (as stored) may be shown; used for reads and for every search/include entry."""
+        try:
+            grant = self.grant(resource_type, interaction)
+        except FhirError:
+            return False
+        return self._within(grant, resource_type, resource)
+
+    def check_write(self, resource_type: str, resource: dict[str, Any], interaction: str) -> None:
+        """403 unless the token may write ``resource`` (the new content of a create or update)."""
+        grant = self.grant(resource_type, interaction)
+        if grant.unrestricted:
+            return
+        if not in_patient_compartment_type(resource_type):
+            raise forbidden(f"Ce jeton ne peut pas écrire de {resource_type} (hors dossier patient).")
+        if not in_compartment(resource_type, resource, grant.patients):
+            raise forbidden("La ressource doit appartenir au dossier du patient autorisé par le jeton.")
+
+    @staticmethod
+    def _within(grant: Grant, resource_type: str, resource: dict[str, Any]) -> bool:
+        if grant.unrestricted or not in_patient_compartment_type(resource_type):
+            return True
+        return in_compartment(resource_type, resource, grant.patients)
+
+    # -- searches (applied by fhir_server.search) ---------------------------------------
+
+    def search_filter(self, resource_type: str, interaction: str = "search-type") -> dict[str, Any] | None:
+        """The Mongo filter (on the type's current-version collection) to AND into a search; 403 if no scope.
+
+        None means no restriction. Types outside the Patient compartment (Practitioner,
+        Organization, Medication...) are reference data and are not restricted.
+        """
+        grant = self.grant(resource_type, interaction)
+        if grant.unrestricted:
+            return None
+        return compartment_filter(resource_type, grant.patients)
+
+    def readable_types(self, types: Iterable[str], interaction: str = "search-type") -> list[str]:
+        """The subset of ``types`` this token may search at all (for ``_type`` and system search)."""
+        out = []
+        for t in types:
+            try:
+                self.grant(t, interaction)
+            except FhirError:
+                continue
+            out.append(t)
+        return out
+
+    # -- audit -------------------------------------------------------------------------
+
+    @property
+    def who(self) -> dict[str, Any]:
+        """The AuditEvent ``agent.who`` of this token's user (or client, for backend services)."""
+        if self.fhir_user:
+            return {"reference": self.fhir_user}
+        return {"identifier": {"system": "urn:passerelle:client", "value": self.client_id or self.subject}}

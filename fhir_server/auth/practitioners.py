@@ -1,0 +1,118 @@
+"""From Pro Santé Connect claims to Practitioner and PractitionerRole resources (FR Core shapes).
+
+PSC is authoritative: at every login the Practitioner is matched on its idNat_PS
+(``SubjectNameID``) and rewritten from the claims, and each practice situation
+(``activities[]``) becomes one PractitionerRole. The match goes through a small
+mapping collection keyed by idNat_PS, so it needs no search on identifiers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhir_server.identifiers import FINESS_SYSTEM, IDNATPS_SYSTEM, RPPS_SYSTEM, rpps_from_idnat
+
+PROFESSIONALS = "auth_professionals"
+ID_TYPE = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
+G15 = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
+R38 = "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale"
+R23 = "https://mos.esante.gouv.fr/NOS/TRE_R23-ModeExercice/FHIR/TRE-R23-ModeExercice"
+SIRET_SYSTEM = "https://sirene.fr"
+
+
+def practitioner_resource(claims: dict[str, Any], exercices: list[dict[str, Any]]) -> dict[str, Any]:
+    idnat = str(claims["SubjectNameID"])
+    identifiers: list[dict[str, Any]] = [
+        {
+            "use": "official",
+            "type": {"coding": [{"system": ID_TYPE, "code": "IDNPS"}]},
+            "system": IDNATPS_SYSTEM,
+            "value": idnat,
+        }
+    ]
+    rpps = rpps_from_idnat(idnat)
+    if rpps:
+        identifiers.append(
+            {
+                "use": "official",
+                "type": {"coding": [{"system": ID_TYPE, "code": "RPPS"}]},
+                "system": RPPS_SYSTEM,
+                "value": rpps,
+            }
+        )
+    resource: dict[str, Any] = {
+        "resourceType": "Practitioner",
+        "identifier": identifiers,
+        "active": True,
+        "name": [
+            {"use": "usual", "family": claims.get("family_name", ""), "given": [claims.get("given_name", "")]}
+        ],
+    }
+    if claims.get("email"):
+        resource["telecom"] = [{"system": "email", "value": claims["email"]}]
+    quals = []
+    for ex in exercices:
+        quals.append({"code": {"coding": [{"system": G15, "code": str(ex.get("codeProfession"))}]}})
+        if ex.get("codeSavoirFaire"):
+            quals.append({"code": {"coding": [{"system": R38, "code": str(ex["codeSavoirFaire"])}]}})
+    if quals:
+        resource["qualification"] = quals
+    return resource
+
+
+def role_resource(practitioner_id: str, exercice: dict[str, Any], activity: dict[str, Any]) -> dict[str, Any]:
+    role: dict[str, Any] = {
+        "resourceType": "PractitionerRole",
+        "active": True,
+        "practitioner": {"reference": f"Practitioner/{practitioner_id}"},
+        "code": [{"coding": [{"system": G15, "code": str(exercice.get("codeProfession"))}]}],
+    }
+    if activity.get("codeModeExercice"):
+        role["code"].append({"coding": [{"system": R23, "code": str(activity["codeModeExercice"])}]})
+    if exercice.get("codeSavoirFaire"):
+        role["specialty"] = [{"coding": [{"system": R38, "code": str(exercice["codeSavoirFaire"])}]}]
+    org: dict[str, Any] = {}
+    if activity.get("numeroFinessSite"):
+        org["identifier"] = {"system": FINESS_SYSTEM, "value": str(activity["numeroFinessSite"])}
+    elif activity.get("numeroSiretSite"):
+        org["identifier"] = {"system": SIRET_SYSTEM, "value": str(activity["numeroSiretSite"])}
+    if activity.get("raisonSocialeSite"):
+        org["display"] = str(activity["raisonSocialeSite"])
+    if org:
+        role["organization"] = org
+    return role
+
+
+async def upsert_professional(
+    repository: Any, claims: dict[str, Any], exercices: list[dict[str, Any]]
+) -> str:
+    """Match or create the Practitioner and its PractitionerRoles; returns the Practitioner id."""
+    mapping = repository.db[PROFESSIONALS]
+    idnat = str(claims["SubjectNameID"])
+    known = await mapping.find_one({"_id": idnat})
+    practitioner = practitioner_resource(claims, exercices)
+    if known is None:
+        version = await repository.create("Practitioner", practitioner)
+        pid = version.id
+    else:
+        pid = known["practitioner"]
+        await repository.update("Practitioner", pid, {**practitioner, "id": pid})
+    roles: dict[str, str] = dict((known or {}).get("roles", {}))
+    for ex in exercices:
+        for act in ex.get("activities") or []:
+            key = "|".join(
+                str(x)
+                for x in (
+                    ex.get("codeProfession"),
+                    act.get("identifiantTechniqueDeLaStructure"),
+                    act.get("numeroFinessSite"),
+                    act.get("codeModeExercice"),
+                )
+            )
+            resource = role_resource(pid, ex, act)
+            if key in roles:
+                await repository.update("PractitionerRole", roles[key], {**resource, "id": roles[key]})
+            else:
+                roles[key] = (await repository.create("PractitionerRole", resource)).id
+    await mapping.update_one({"_id": idnat}, {"$set": {"practitioner": pid, "roles": roles}}, upsert=True)
+    return pid

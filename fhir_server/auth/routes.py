@@ -1,0 +1,621 @@
+"""HTTP routes of the authorization server, mounted at the server root by ``passerelle serve``.
+
+``/.well-known/smart-configuration`` (also served under ``/fhir``), ``/auth/authorize``
+(login page: professionals through Pro Santé Connect, patients with e-mail, password
+and an SMS code), ``/auth/token``, ``/auth/revoke``, ``/auth/introspect``,
+``/auth/jwks``, patient accounts under ``/auth/patients``, and the development PSC
+look-alike under ``/dev-psc`` when enabled. OAuth endpoints answer OAuth2 error JSON;
+pages answer French HTML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from authlib.oauth2.rfc6749 import OAuth2Error
+from pymongo.errors import DuplicateKeyError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from fhir_server.auth import audit, pages, psc
+from fhir_server.auth.accounts import (
+    RELATIONSHIPS,
+    AccountError,
+    Accounts,
+    patient_resource,
+    related_person,
+    validate_signup,
+)
+from fhir_server.auth.clients import find_client
+from fhir_server.auth.devpsc import DevPsc
+from fhir_server.auth.eligibility import Rules, evaluate
+from fhir_server.auth.guard import verify_bearer
+from fhir_server.auth.keys import public_jwks
+from fhir_server.auth.models import AuthUser
+from fhir_server.auth.notify import send_mail, sms_gateway
+from fhir_server.auth.practitioners import upsert_professional
+from fhir_server.auth.server import PasserelleAuthorizationServer, ascii_text
+from fhir_server.auth.server import Request as OAuthRequest
+from fhir_server.auth.settings import AuthSettings, auth_settings
+from fhir_server.auth.smart import smart_document
+from fhir_server.auth.store import LAUNCHES, SESSIONS, ensure_indexes, now, sync_db
+from fhir_server.config import Settings
+from fhir_server.errors import FhirError
+
+log = logging.getLogger("passerelle.auth")
+
+OTP_TTL = timedelta(minutes=5)
+OTP_TRIES = 3
+
+
+def root_url(request: Request, settings: AuthSettings | None = None) -> str:
+    if settings is not None and settings.issuer:
+        return settings.issuer.rstrip("/")
+    return f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+
+
+def oauth_error(error: str, description: str, status: int = 400) -> JSONResponse:
+    return JSONResponse(
+        {"error": error, "error_description": ascii_text(description)},
+        status_code=status,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _authlib_response(status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
+    hdrs = {k: v for k, v in headers}
+    if status in (301, 302, 303) and "Location" in hdrs:
+        return RedirectResponse(hdrs["Location"], status_code=303)
+    hdrs.pop("Content-Type", None)
+    hdrs["Cache-Control"] = "no-store"
+    return JSONResponse(body, status_code=status, headers=hdrs)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class AuthRoutes:
+    """The authorization server's routes for one ``passerelle serve`` process."""
+
+    def __init__(self, settings: Settings, fhir_app: Any) -> None:
+        self.settings = settings
+        self.auth = auth_settings(settings.data_dir)
+        self.fhir = fhir_app
+        self.rules = Rules.load(self.auth.eligibility_file)
+        self.devpsc = DevPsc(self.auth) if self.auth.dev_psc else None
+        self._servers: dict[str, PasserelleAuthorizationServer] = {}
+        self._indexed = False
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @property
+    def repository(self) -> Any:
+        return self.fhir.state.repository
+
+    @property
+    def db(self) -> Any:
+        return self.repository.db
+
+    def _sync_db(self) -> Any:
+        assert self.settings.mongodb_uri is not None
+        db = sync_db(self.settings.mongodb_uri, self.settings.database)
+        if not self._indexed:
+            ensure_indexes(db)
+            self._indexed = True
+        return db
+
+    async def server(self, request: Request) -> PasserelleAuthorizationServer:
+        issuer = root_url(request, self.auth)
+        server = self._servers.get(issuer)
+        if server is None:
+            db = await run_in_threadpool(self._sync_db)
+            server = PasserelleAuthorizationServer(db, self.auth, issuer)
+            self._servers[issuer] = server
+        return server
+
+    async def oauth_request(
+        self, request: Request, query: list[tuple[str, str]] | None = None, path: str | None = None
+    ) -> OAuthRequest:
+        form: list[tuple[str, str]] = []
+        if request.method == "POST" and query is None:
+            ctype = request.headers.get("content-type", "")
+            if ctype.startswith("application/x-www-form-urlencoded") or ctype.startswith("multipart/"):
+                form = [(k, str(v)) for k, v in (await request.form()).multi_items()]
+        if query is None:
+            query = list(request.query_params.multi_items())
+        query = [(str(k), str(v)) for k, v in query]  # stored sessions give lists back
+        uri = root_url(request, self.auth) + (path or request.url.path)
+        if query and request.method == "GET":
+            uri += "?" + urlencode(query)
+        headers = {k.title(): v for k, v in request.headers.items()}
+        return OAuthRequest("GET" if path else request.method, uri, headers, query, form)
+
+    def ip(self, request: Request) -> str | None:
+        return request.client.host if request.client else None
+
+    async def record(self, event: dict[str, Any]) -> None:
+        if self.auth.audit:
+            await audit.record(self.repository, event)
+
+    # -- discovery ------------------------------------------------------------------------
+
+    async def smart_configuration(self, request: Request) -> Response:
+        return JSONResponse(smart_document(root_url(request, self.auth)))
+
+    async def jwks(self, request: Request) -> Response:
+        return JSONResponse(public_jwks(self.auth.keys_file))
+
+    # -- authorization endpoint ---------------------------------------------------------
+
+    async def authorize(self, request: Request) -> Response:
+        if request.method == "POST":
+            query = [(k, str(v)) for k, v in (await request.form()).multi_items()]
+        else:
+            query = list(request.query_params.multi_items())
+        server = await self.server(request)
+        req = await self.oauth_request(request, query, "/auth/authorize")
+        try:
+            grant = await run_in_threadpool(server.get_consent_grant, req)
+        except OAuth2Error as exc:
+            return self._authorize_error(exc)
+        params = dict(query)
+        if params.get("aud", "").rstrip("/") != server.fhir_base:
+            exc = OAuth2Error(description=ascii_text(f"Paramètre aud attendu : {server.fhir_base}"))
+            exc.error = "invalid_request"
+            exc.redirect_uri = grant.redirect_uri
+            exc.state = params.get("state")
+            return self._authorize_error(exc)
+        sid = secrets.token_urlsafe(24)
+        await self.db[SESSIONS].insert_one(
+            {"_id": sid, "query": query, "expires": now() + timedelta(minutes=15)}
+        )
+        name = grant.client.doc.get("name", grant.client.get_client_id())
+        return HTMLResponse(pages.login(sid, name, psc=self._psc_available()))
+
+    def _psc_available(self) -> bool:
+        return bool(self.auth.psc_discovery_url or self.auth.dev_psc)
+
+    @staticmethod
+    def _authorize_error(exc: OAuth2Error) -> Response:
+        redirect_uri = getattr(exc, "redirect_uri", None)
+        description = exc.description or exc.error or "invalid_request"
+        if redirect_uri:
+            params = {"error": exc.error or "invalid_request", "error_description": description}
+            if exc.state:
+                params["state"] = exc.state
+            sep = "&" if "?" in redirect_uri else "?"
+            return RedirectResponse(f"{redirect_uri}{sep}{urlencode(params)}", status_code=303)
+        return oauth_error(exc.error or "invalid_request", description)
+
+    async def _session(self, sid: str | None) -> dict[str, Any] | None:
+        if not sid:
+            return None
+        doc = await self.db[SESSIONS].find_one({"_id": sid})
+        if doc is None or doc["expires"] <= now():
+            return None
+        return doc
+
+    async def _complete(self, request: Request, session: dict[str, Any], user: AuthUser) -> Response:
+        """Issue the authorization code to the app for this logged-in user."""
+        server = await self.server(request)
+        query = session["query"]
+        params = dict(query)
+        scope = params.get("scope", "").split()
+        if params.get("launch"):
+            launch = await self.db[LAUNCHES].find_one({"_id": params["launch"]})
+            if launch is not None:
+                user.patient = launch.get("patient") or user.patient
+                user.encounter = launch.get("encounter")
+        if user.kind == "patient" and ("launch/patient" in scope or "launch" in scope) and user.patients:
+            user.patient = user.patient or user.patients[0]
+        req = await self.oauth_request(request, query, "/auth/authorize")
+
+        def run() -> tuple[int, Any, list[tuple[str, str]]]:
+            grant = server.get_consent_grant(req, end_user=user)
+            return server.create_authorization_response(req, grant_user=user, grant=grant)
+
+        try:
+            status, body, headers = await run_in_threadpool(run)
+        except OAuth2Error as exc:
+            return self._authorize_error(exc)
+        await self.db[SESSIONS].delete_one({"_id": session["_id"]})
+        return _authlib_response(status, body, headers)
+
+    # -- professionals (Pro Santé Connect) ------------------------------------------------
+
+    def _psc_redirect(self, request: Request) -> str:
+        return f"{root_url(request, self.auth)}/auth/psc/callback"
+
+    async def login_psc(self, request: Request) -> Response:
+        session = await self._session(request.query_params.get("session"))
+        if session is None:
+            return HTMLResponse(pages.message("Session expirée", "Recommencez depuis l'application."), 400)
+        try:
+            pending = await psc.start(self.auth, root_url(request, self.auth), self._psc_redirect(request))
+        except psc.PscError as exc:
+            return HTMLResponse(pages.message("Pro Santé Connect indisponible", str(exc)), 502)
+        await self.db[SESSIONS].update_one(
+            {"_id": session["_id"]},
+            {
+                "$set": {
+                    "psc": {"state": pending.state, "nonce": pending.nonce, "verifier": pending.code_verifier}
+                }
+            },
+        )
+        return RedirectResponse(pending.url, status_code=303)
+
+    async def psc_callback(self, request: Request) -> Response:
+        state = request.query_params.get("state", "")
+        session = await self.db[SESSIONS].find_one({"psc.state": state}) if state else None
+        if session is None or session["expires"] <= now():
+            return HTMLResponse(pages.message("Session expirée", "Recommencez depuis l'application."), 400)
+        if "error" in request.query_params or "code" not in request.query_params:
+            return HTMLResponse(
+                pages.message("Connexion refusée", "Pro Santé Connect n'a pas autorisé la connexion."), 403
+            )
+        try:
+            claims = await psc.finish(
+                self.auth,
+                root_url(request, self.auth),
+                self._psc_redirect(request),
+                request.query_params["code"],
+                session["psc"]["nonce"],
+                session["psc"]["verifier"],
+            )
+        except psc.PscError as exc:
+            await self.record(
+                audit.login_event(
+                    success=False,
+                    who={"display": "professionnel (PSC)"},
+                    source_ip=self.ip(request),
+                    description=str(exc),
+                )
+            )
+            return HTMLResponse(pages.message("Connexion impossible", str(exc)), 502)
+        idnat = str(claims.get("SubjectNameID") or "")
+        who = {"identifier": {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": idnat}}
+        decision = evaluate(claims, self.rules)
+        if not idnat or not decision.allowed:
+            reason = decision.reason or "Accès refusé : identifiant national absent."
+            await self.record(
+                audit.login_event(success=False, who=who, source_ip=self.ip(request), description=reason)
+            )
+            return HTMLResponse(pages.message("Accès refusé", reason), 403)
+        pid = await upsert_professional(self.repository, claims, list(decision.exercices))
+        user = AuthUser(
+            kind="practitioner",
+            subject=idnat,
+            fhir_user=f"Practitioner/{pid}",
+            acr=str(claims.get("acr") or "eidas1"),
+            name=f"{claims.get('given_name', '')} {claims.get('family_name', '')}".strip(),
+        )
+        await self.record(
+            audit.login_event(
+                success=True,
+                who={"reference": user.fhir_user},
+                source_ip=self.ip(request),
+                description="Connexion Pro Santé Connect",
+            )
+        )
+        return await self._complete(request, session, user)
+
+    # -- patients -----------------------------------------------------------------------
+
+    def accounts(self) -> Accounts:
+        return Accounts(
+            self.db, threshold=self.auth.lockout_threshold, lock_seconds=self.auth.lockout_seconds
+        )
+
+    async def _client_name(self, session: dict[str, Any]) -> str:
+        client_id = dict(session["query"]).get("client_id", "")
+        client = await run_in_threadpool(find_client, self._sync_db(), client_id)
+        return client.doc.get("name", client_id) if client else client_id
+
+    async def login_patient(self, request: Request) -> Response:
+        form = await request.form()
+        session = await self._session(str(form.get("session", "")))
+        if session is None:
+            return HTMLResponse(pages.message("Session expirée", "Recommencez depuis l'application."), 400)
+        email = str(form.get("email", ""))
+        result = await self.accounts().check_password(email, str(form.get("password", "")))
+        if not result.ok:
+            who = (
+                {"reference": f"Patient/{result.account['patient']}"}
+                if result.account
+                else {"display": email[:200]}
+            )
+            await self.record(
+                audit.login_event(
+                    success=False, who=who, source_ip=self.ip(request), description=result.reason
+                )
+            )
+            name = await self._client_name(session)
+            return HTMLResponse(pages.login(session["_id"], name, result.reason, self._psc_available()), 401)
+        code = f"{secrets.randbelow(10**6):06d}"
+        await self.db[SESSIONS].update_one(
+            {"_id": session["_id"]},
+            {
+                "$set": {
+                    "otp": {
+                        "hash": _digest(session["_id"] + code),
+                        "expires": now() + OTP_TTL,
+                        "tries": 0,
+                        "account": result.account["_id"],
+                    }
+                }
+            },
+        )
+        await sms_gateway(self.auth).send(
+            result.account["phone"], f"Passerelle : votre code de connexion est {code} (valable 5 minutes)."
+        )
+        return HTMLResponse(pages.otp(session["_id"]))
+
+    async def login_otp(self, request: Request) -> Response:
+        form = await request.form()
+        session = await self._session(str(form.get("session", "")))
+        otp = (session or {}).get("otp")
+        if session is None or otp is None or otp["expires"] <= now():
+            return HTMLResponse(pages.message("Code expiré", "Recommencez la connexion."), 400)
+        code = str(form.get("code", "")).strip()
+        if not hmac.compare_digest(otp["hash"], _digest(session["_id"] + code)):
+            tries = otp["tries"] + 1
+            account = await self.db["auth_accounts"].find_one({"_id": otp["account"]})
+            await self.record(
+                audit.login_event(
+                    success=False,
+                    who={"reference": f"Patient/{account['patient']}"} if account else {"display": "?"},
+                    source_ip=self.ip(request),
+                    description="Code SMS erroné",
+                )
+            )
+            if tries >= OTP_TRIES:
+                await self.db[SESSIONS].update_one({"_id": session["_id"]}, {"$unset": {"otp": 1}})
+                return HTMLResponse(
+                    pages.message("Code erroné", "Trop d'essais : recommencez la connexion."), 401
+                )
+            await self.db[SESSIONS].update_one({"_id": session["_id"]}, {"$set": {"otp.tries": tries}})
+            return HTMLResponse(pages.otp(session["_id"], "Code erroné."), 401)
+        account = await self.db["auth_accounts"].find_one({"_id": otp["account"]})
+        if account is None:
+            return HTMLResponse(pages.message("Compte introuvable", "Recommencez la connexion."), 400)
+        patients = [account["patient"], *(d["patient"] for d in account.get("dependents", []))]
+        user = AuthUser(
+            kind="patient",
+            subject=account["_id"],
+            fhir_user=f"Patient/{account['patient']}",
+            patients=patients,
+            amr=["pwd", "sms"],
+            acr="2fa",
+            name=f"{account['given']} {account['family']}",
+        )
+        await self.record(
+            audit.login_event(
+                success=True,
+                who={"reference": user.fhir_user},
+                source_ip=self.ip(request),
+                description="Connexion patient (mot de passe + code SMS)",
+            )
+        )
+        return await self._complete(request, session, user)
+
+    async def _json(self, request: Request) -> dict[str, Any]:
+        try:
+            data = await request.json()
+        except ValueError as exc:
+            raise AccountError("Corps JSON attendu.") from exc
+        if not isinstance(data, dict):
+            raise AccountError("Objet JSON attendu.")
+        return {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
+
+    async def register_patient(self, request: Request) -> Response:
+        try:
+            data = await self._json(request)
+            validate_signup(data)
+            accounts = self.accounts()
+            if await accounts.exists(data["email"]):
+                raise AccountError("Un compte existe déjà pour cette adresse e-mail.", 409)
+            version = await self.repository.create("Patient", patient_resource(data))
+            try:
+                _, token = await accounts.register(data, version.id)
+            except DuplicateKeyError as exc:
+                await self.repository.delete("Patient", version.id)
+                raise AccountError("Un compte existe déjà pour cette adresse e-mail.", 409) from exc
+        except AccountError as exc:
+            return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, exc.status)
+        link = f"{root_url(request, self.auth)}/auth/patients/confirm?{urlencode({'token': token})}"
+        await send_mail(
+            self.auth,
+            data["email"],
+            "Confirmez votre adresse e-mail — Passerelle",
+            "Bonjour,\n\nPour activer votre compte Passerelle, ouvrez ce lien :\n"
+            f"{link}\n\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n",
+        )
+        return JSONResponse(
+            {
+                "patient": f"Patient/{version.id}",
+                "message": "Compte créé : un lien de confirmation vient d'être envoyé par e-mail.",
+            },
+            201,
+        )
+
+    async def confirm_patient(self, request: Request) -> Response:
+        account = await self.accounts().confirm(request.query_params.get("token", ""))
+        if account is None:
+            return HTMLResponse(
+                pages.message("Lien invalide", "Ce lien de confirmation est invalide ou déjà utilisé."), 400
+            )
+        return HTMLResponse(
+            pages.message("Adresse confirmée", "Votre compte est activé : vous pouvez vous connecter.")
+        )
+
+    async def start_reset(self, request: Request) -> Response:
+        try:
+            data = await self._json(request)
+        except AccountError as exc:
+            return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, 400)
+        found = await self.accounts().start_reset(str(data.get("email", "")))
+        if found is not None:
+            account, token = found
+            link = f"{root_url(request, self.auth)}/auth/patients/reset?{urlencode({'token': token})}"
+            await send_mail(
+                self.auth,
+                account["email"],
+                "Réinitialisation de votre mot de passe — Passerelle",
+                f"Bonjour,\n\nPour choisir un nouveau mot de passe, ouvrez ce lien (valable une "
+                f"heure) :\n{link}\n",
+            )
+        # Same answer whether the address is known or not.
+        return JSONResponse(
+            {"message": "Si un compte existe pour cette adresse, un e-mail a été envoyé."}, 202
+        )
+
+    async def reset_password(self, request: Request) -> Response:
+        try:
+            data = await self._json(request)
+            password = str(data.get("password", ""))
+            if len(password) < 10:
+                raise AccountError("Le mot de passe doit compter au moins 10 caractères.")
+            if not await self.accounts().reset(str(data.get("token", "")), password):
+                raise AccountError("Lien de réinitialisation invalide ou expiré.")
+        except AccountError as exc:
+            return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, exc.status)
+        return JSONResponse({"message": "Mot de passe modifié."})
+
+    async def add_dependent(self, request: Request) -> Response:
+        """Create a dependent (ayant droit): a Patient plus the RelatedPerson of the account holder."""
+        issuer = root_url(request, self.auth)
+        try:
+            policy = await verify_bearer(
+                request.headers.get("authorization"), issuer, f"{issuer}/fhir", self.auth.keys_file, self.db
+            )
+        except FhirError as exc:
+            return JSONResponse({"error": "invalid_token", "error_description": str(exc)}, 401, exc.headers)
+        account = (
+            await self.db["auth_accounts"].find_one({"_id": policy.subject})
+            if policy.kind == "patient"
+            else None
+        )
+        if account is None:
+            return oauth_error("insufficient_scope", "Réservé aux titulaires d'un compte patient.", 403)
+        try:
+            data = await self._json(request)
+            for key, label in (("given", "prénom"), ("family", "nom"), ("birthDate", "date de naissance")):
+                if not data.get(key):
+                    raise AccountError(f"Champ obligatoire manquant : {label}.")
+            relationship = str(data.get("relationship") or "PRN")
+            if relationship not in RELATIONSHIPS:
+                raise AccountError("Lien de parenté inconnu (PRN, GUARD, SPS, CHILD).")
+        except AccountError as exc:
+            return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, exc.status)
+        dependent = await self.repository.create("Patient", patient_resource(data))
+        related = await self.repository.create(
+            "RelatedPerson", related_person(dependent.id, account, relationship)
+        )
+        await self.accounts().add_dependent(account["_id"], dependent.id, related.id)
+        return JSONResponse(
+            {
+                "patient": f"Patient/{dependent.id}",
+                "relatedPerson": f"RelatedPerson/{related.id}",
+                "message": "Ayant droit ajouté : reconnectez-vous pour accéder à son dossier.",
+            },
+            201,
+        )
+
+    # -- token, revocation, introspection ----------------------------------------------
+
+    async def token(self, request: Request) -> Response:
+        server = await self.server(request)
+        req = await self.oauth_request(request)
+        status, body, headers = await run_in_threadpool(server.create_token_response, req)
+        form = req.form
+        if form.get("grant_type") == "client_credentials":
+            client_id = req.client.get_client_id() if req.client else form.get("client_id", "?")
+            ok = status == 200
+            await self.record(
+                audit.login_event(
+                    success=ok,
+                    who={"identifier": {"system": "urn:passerelle:client", "value": client_id}},
+                    source_ip=self.ip(request),
+                    client_id=client_id,
+                    description="Jeton service backend" if ok else f"Refus : {body.get('error')}",
+                )
+            )
+        return _authlib_response(status, body, headers)
+
+    async def revoke(self, request: Request) -> Response:
+        server = await self.server(request)
+        req = await self.oauth_request(request)
+        result = await run_in_threadpool(server.create_endpoint_response, "revocation", req)
+        return _authlib_response(*result)
+
+    async def introspect(self, request: Request) -> Response:
+        server = await self.server(request)
+        req = await self.oauth_request(request)
+        result = await run_in_threadpool(server.create_endpoint_response, "introspection", req)
+        return _authlib_response(*result)
+
+    # -- EHR launch ------------------------------------------------------------------------
+
+    async def create_launch(self, request: Request) -> Response:
+        """Register an EHR launch context (patient, encounter) for a practitioner's app launch."""
+        issuer = root_url(request, self.auth)
+        try:
+            policy = await verify_bearer(
+                request.headers.get("authorization"), issuer, f"{issuer}/fhir", self.auth.keys_file, self.db
+            )
+        except FhirError as exc:
+            return JSONResponse({"error": "invalid_token", "error_description": str(exc)}, 401, exc.headers)
+        if policy.kind != "practitioner":
+            return oauth_error("insufficient_scope", "Lancement EHR réservé aux professionnels.", 403)
+        try:
+            data = await self._json(request)
+        except AccountError as exc:
+            return oauth_error("invalid_request", str(exc))
+        launch = secrets.token_urlsafe(16)
+        await self.db[LAUNCHES].insert_one(
+            {
+                "_id": launch,
+                "patient": data.get("patient"),
+                "encounter": data.get("encounter"),
+                "by": policy.fhir_user,
+                "expires": now() + timedelta(minutes=10),
+            }
+        )
+        return JSONResponse({"launch": launch}, 201)
+
+    def routes(self) -> list[Route]:
+        routes = [
+            Route("/.well-known/smart-configuration", self.smart_configuration),
+            Route("/auth/jwks", self.jwks),
+            Route("/auth/authorize", self.authorize, methods=["GET", "POST"]),
+            Route("/auth/login/psc", self.login_psc),
+            Route("/auth/psc/callback", self.psc_callback),
+            Route("/auth/login/patient", self.login_patient, methods=["POST"]),
+            Route("/auth/login/otp", self.login_otp, methods=["POST"]),
+            Route("/auth/token", self.token, methods=["POST"]),
+            Route("/auth/revoke", self.revoke, methods=["POST"]),
+            Route("/auth/introspect", self.introspect, methods=["POST"]),
+            Route("/auth/launch", self.create_launch, methods=["POST"]),
+            Route("/auth/patients", self.register_patient, methods=["POST"]),
+            Route("/auth/patients/confirm", self.confirm_patient),
+            Route("/auth/patients/password-reset", self.start_reset, methods=["POST"]),
+            Route("/auth/patients/reset", self.reset_password, methods=["POST"]),
+            Route("/auth/patients/dependents", self.add_dependent, methods=["POST"]),
+        ]
+        if self.devpsc is not None:
+            routes.extend(self.devpsc.routes())
+        return routes
+
+
+def auth_routes(settings: Settings, fhir_app: Any) -> list[Route]:
+    """The routes to mount at the server root (``passerelle serve``)."""
+    return AuthRoutes(settings, fhir_app).routes()

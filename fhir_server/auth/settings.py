@@ -1,0 +1,79 @@
+"""Authorization settings, read from the environment (``PASSERELLE_*``).
+
+Kept apart from :class:`fhir_server.config.Settings` because they only matter when the
+server enforces authorization, and so that switching from the built-in Pro Santé
+Connect look-alike to the real PSC sandbox is a matter of environment only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _int(name: str, default: int) -> int:
+    raw = _env(name)
+    try:
+        return default if raw is None else int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    raw = _env(name)
+    return default if raw is None else raw.lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class AuthSettings:
+    data_dir: Path
+    # Public root URL of the server (scheme://host[:port]); derived from each request when unset.
+    issuer: str | None = field(default_factory=lambda: _env("PASSERELLE_ISSUER"))
+    access_token_ttl: int = field(default_factory=lambda: _int("PASSERELLE_ACCESS_TOKEN_TTL", 3600))
+    refresh_token_ttl: int = field(default_factory=lambda: _int("PASSERELLE_REFRESH_TOKEN_TTL", 30 * 86400))
+    # Upstream OIDC provider for professionals (Pro Santé Connect or the dev look-alike).
+    psc_discovery_url: str | None = field(default_factory=lambda: _env("PASSERELLE_PSC_DISCOVERY_URL"))
+    psc_client_id: str = field(
+        default_factory=lambda: _env("PASSERELLE_PSC_CLIENT_ID", "passerelle-dev") or ""
+    )
+    psc_client_secret: str | None = field(
+        default_factory=lambda: _env("PASSERELLE_PSC_CLIENT_SECRET", "passerelle-dev-secret")
+    )
+    psc_mtls_cert: str | None = field(default_factory=lambda: _env("PASSERELLE_PSC_MTLS_CERT"))
+    psc_mtls_key: str | None = field(default_factory=lambda: _env("PASSERELLE_PSC_MTLS_KEY"))
+    psc_acr_values: str = field(default_factory=lambda: _env("PASSERELLE_PSC_ACR", "eidas1") or "eidas1")
+    psc_scope: str = field(default_factory=lambda: _env("PASSERELLE_PSC_SCOPE", "openid scope_all") or "")
+    # The built-in PSC look-alike (``/dev-psc``): never enable it in production.
+    dev_psc: bool = field(default_factory=lambda: _bool("PASSERELLE_DEV_PSC"))
+    dev_psc_users: str | None = field(default_factory=lambda: _env("PASSERELLE_DEV_PSC_USERS"))
+    # Eligibility rules (JSON file); the Sesali rules when unset.
+    eligibility_file: str | None = field(default_factory=lambda: _env("PASSERELLE_ELIGIBILITY"))
+    # Patients: mail, SMS, lockout.
+    smtp_host: str = field(default_factory=lambda: _env("PASSERELLE_SMTP_HOST", "127.0.0.1") or "")
+    smtp_port: int = field(default_factory=lambda: _int("PASSERELLE_SMTP_PORT", 25))
+    mail_from: str = field(
+        default_factory=lambda: _env("PASSERELLE_MAIL_FROM", "ne-pas-repondre@passerelle.local") or ""
+    )
+    sms_gateway: str = field(default_factory=lambda: _env("PASSERELLE_SMS_GATEWAY", "outbox") or "outbox")
+    lockout_threshold: int = field(default_factory=lambda: _int("PASSERELLE_LOCKOUT_THRESHOLD", 5))
+    lockout_seconds: int = field(default_factory=lambda: _int("PASSERELLE_LOCKOUT_SECONDS", 900))
+    # AuditEvents for every interaction (on whenever authorization is enforced).
+    audit: bool = True
+
+    @property
+    def keys_file(self) -> Path:
+        return self.data_dir / "auth" / "jwks.json"
+
+    @property
+    def sms_outbox(self) -> Path:
+        return self.data_dir / "auth" / "sms-outbox.jsonl"
+
+
+def auth_settings(data_dir: Path) -> AuthSettings:
+    return AuthSettings(data_dir=Path(data_dir))

@@ -1,0 +1,303 @@
+"""Helpers for the black-box authorization tests: a server with auth on, an SMTP sink, OAuth flows.
+
+Everything goes over HTTP against a real ``passerelle serve`` process (no ``--no-auth``)
+with the development Pro Santé Connect provider enabled, a real ``aiosmtpd`` server
+receiving the e-mails and the SMS outbox file the dev gateway writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+import uuid
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from aiosmtpd.controller import Controller
+
+from bench.harness import ServerProcess
+from fhir_server.embedded import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+REDIRECT = "http://127.0.0.1:9/callback"  # never contacted: the tests read the Location header
+FHIR_JSON = "application/fhir+json"
+DR_MARTIN = "899700366240"  # médecin généraliste, eligible
+DR_DURAND = "899700001011"  # médecine du travail
+PHARMACIEN = "899700002027"
+INFIRMIER_SANS_ACTIVITE = "899700003033"
+TECHNICIEN_LABO = "899700004049"
+ASSUREUR = "899700005053"  # practises for a private insurer (sector SA99 in the test rules)
+
+
+class Mailbox:
+    """An aiosmtpd handler keeping every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+    def wait_for(self, to: str, subject_part: str, timeout: float = 10) -> Message:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for msg in self.messages:
+                if msg["To"] == to and subject_part in str(msg["Subject"]):
+                    return msg
+            time.sleep(0.05)
+        raise AssertionError(f"no e-mail to {to} about {subject_part!r}")
+
+    @staticmethod
+    def link(msg: Message) -> str:
+        body = msg.get_payload(decode=True)
+        assert isinstance(body, bytes)
+        m = re.search(r"https?://\S+", body.decode())
+        assert m, body
+        return m.group(0)
+
+
+class SmtpSink:
+    def __init__(self) -> None:
+        self.mailbox = Mailbox()
+        self.port = free_port()
+        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self) -> SmtpSink:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+
+def start_server(tmp: Path, smtp_port: int, **env: str) -> ServerProcess:
+    rules = tmp / "rules.json"
+    rules.write_text(json.dumps({"excluded_sectors": {"SA99": "d'un assureur privé"}}))
+    full = {
+        "PASSERELLE_DB": f"test_{uuid.uuid4().hex[:12]}",
+        "PASSERELLE_DEV_PSC": "1",
+        "PASSERELLE_SMTP_PORT": str(smtp_port),
+        "PASSERELLE_ELIGIBILITY": str(rules),
+        "PASSERELLE_LOCKOUT_THRESHOLD": "3",
+        **env,
+    }
+    return ServerProcess(tmp, mongodb_uri=os.environ.get("MONGODB_URI"), env=full, auth=True).start()
+
+
+def root(server: ServerProcess) -> str:
+    return f"http://127.0.0.1:{server.port}"
+
+
+def cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **server.env}
+    if server.mongodb_uri:
+        env["MONGODB_URI"] = server.mongodb_uri
+    return subprocess.run(
+        [sys.executable, "-m", "apps.cli", "clients", "--data-dir", str(server.data_dir), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+    )
+
+
+def create_client(server: ServerProcess, kind: str, scope: str, **kw: str) -> dict[str, Any]:
+    args = ["create", "--name", kw.get("name", f"app {kind}"), "--type", kind, "--scope", scope]
+    if kind != "backend":
+        args += ["--redirect-uri", REDIRECT]
+    if "jwks_file" in kw:
+        args += ["--jwks-file", kw["jwks_file"]]
+    done = cli(server, *args)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def authorize_params(
+    server: ServerProcess, client_id: str, scope: str, challenge: str | None, **extra: str
+) -> dict[str, str]:
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": scope,
+        "state": secrets.token_urlsafe(8),
+        "aud": f"{root(server)}/fhir",
+    }
+    if challenge:
+        params |= {"code_challenge": challenge, "code_challenge_method": "S256"}
+    params.update(extra)
+    return params
+
+
+def session_of(page: str) -> str:
+    m = re.search(r"session=([A-Za-z0-9_\-]+)", page) or re.search(r'name="session" value="([^"]+)"', page)
+    assert m, page
+    return m.group(1)
+
+
+def redirect_query(resp: httpx.Response) -> dict[str, str]:
+    assert resp.status_code in (302, 303), (resp.status_code, resp.text[:500])
+    location = resp.headers["location"]
+    assert location.startswith(REDIRECT), location
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def professional_login(
+    http: httpx.Client,
+    server: ServerProcess,
+    client_id: str,
+    scope: str,
+    idnat: str,
+    challenge: str,
+    **extra: str,
+) -> httpx.Response:
+    """Authorize → login page → Pro Santé Connect (dev) → back; returns the final response."""
+    page = http.get(
+        f"{root(server)}/auth/authorize",
+        params=authorize_params(server, client_id, scope, challenge, **extra),
+    )
+    assert page.status_code == 200, page.text
+    resp = http.get(f"{root(server)}/auth/login/psc", params={"session": session_of(page.text)})
+    assert resp.status_code == 303, resp.text
+    upstream = resp.headers["location"]
+    query = {k: v[0] for k, v in parse_qs(urlsplit(upstream).query).items()}
+    assert query["acr_values"] == "eidas1" and query["code_challenge_method"] == "S256" and query["nonce"]
+    form = http.get(upstream)
+    assert form.status_code == 200 and idnat in form.text
+    back = http.post(upstream.split("?")[0], data={**query, "idnat": idnat})
+    assert back.status_code == 303
+    return http.get(back.headers["location"])
+
+
+def exchange(
+    http: httpx.Client, server: ServerProcess, client: dict[str, Any], code: str, verifier: str | None
+) -> httpx.Response:
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "client_id": client["client_id"],
+    }
+    if verifier:
+        data["code_verifier"] = verifier
+    auth = (client["client_id"], client["client_secret"]) if "client_secret" in client else None
+    return http.post(f"{root(server)}/auth/token", data=data, auth=auth)
+
+
+def professional_token(
+    http: httpx.Client, server: ServerProcess, client: dict[str, Any], scope: str, idnat: str = DR_MARTIN
+) -> dict[str, Any]:
+    verifier, challenge = pkce()
+    code = redirect_query(professional_login(http, server, client["client_id"], scope, idnat, challenge))[
+        "code"
+    ]
+    resp = exchange(http, server, client, code, verifier)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def sms_codes(server: ServerProcess, phone: str) -> list[str]:
+    path = server.data_dir / "auth" / "sms-outbox.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        msg = json.loads(line)
+        if msg["to"] == phone:
+            out.append(re.search(r"\b(\d{6})\b", msg["text"]).group(1))  # type: ignore[union-attr]
+    return out
+
+
+def patient_signup(
+    http: httpx.Client,
+    server: ServerProcess,
+    mailbox: Mailbox,
+    email: str,
+    phone: str,
+    password: str = "correct horse battery",
+    confirm: bool = True,
+    **extra: str,
+) -> str:
+    body = {
+        "email": email,
+        "password": password,
+        "phone": phone,
+        "given": "Alice",
+        "family": "Dupont",
+        "birthDate": "1980-05-17",
+        "gender": "female",
+        **extra,
+    }
+    resp = http.post(f"{root(server)}/auth/patients", json=body)
+    assert resp.status_code == 201, resp.text
+    if confirm:
+        link = Mailbox.link(mailbox.wait_for(email, "Confirmez"))
+        assert http.get(link).status_code == 200
+    return str(resp.json()["patient"]).split("/")[1]
+
+
+def patient_password_step(
+    http: httpx.Client,
+    server: ServerProcess,
+    client_id: str,
+    scope: str,
+    email: str,
+    password: str,
+    challenge: str,
+) -> httpx.Response:
+    page = http.get(
+        f"{root(server)}/auth/authorize", params=authorize_params(server, client_id, scope, challenge)
+    )
+    assert page.status_code == 200, page.text
+    return http.post(
+        f"{root(server)}/auth/login/patient",
+        data={"session": session_of(page.text), "email": email, "password": password},
+    )
+
+
+def patient_token(
+    http: httpx.Client,
+    server: ServerProcess,
+    client: dict[str, Any],
+    scope: str,
+    email: str,
+    phone: str,
+    password: str = "correct horse battery",
+) -> dict[str, Any]:
+    verifier, challenge = pkce()
+    before = len(sms_codes(server, phone))
+    otp_page = patient_password_step(http, server, client["client_id"], scope, email, password, challenge)
+    assert otp_page.status_code == 200, otp_page.text
+    codes = sms_codes(server, phone)
+    assert len(codes) == before + 1
+    resp = http.post(
+        f"{root(server)}/auth/login/otp", data={"session": session_of(otp_page.text), "code": codes[-1]}
+    )
+    code = redirect_query(resp)["code"]
+    token = exchange(http, server, client, code, verifier)
+    assert token.status_code == 200, token.text
+    return token.json()
+
+
+def bearer(token: dict[str, Any] | str) -> dict[str, str]:
+    value = token if isinstance(token, str) else token["access_token"]
+    return {"Authorization": f"Bearer {value}", "Accept": FHIR_JSON}
