@@ -15,9 +15,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fhir_server import bundles
+from fhir_server.auth.guard import protect
+from fhir_server.auth.smart import fhir_smart_configuration
 from fhir_server.config import Settings
 from fhir_server.errors import FhirError, issue, operation_outcome
-from fhir_server.rest import crud
+from fhir_server.operations import dispatch as operations
+from fhir_server.rest import conditional, crud, patch
 from fhir_server.rest.capability import capabilities
 from fhir_server.rest.formats import Format, negotiate
 from fhir_server.rest.history import history
@@ -31,6 +35,16 @@ log = logging.getLogger("passerelle.fhir")
 
 INTERACTIONS: list[Interaction] = [
     Interaction("/metadata", "GET", capabilities, "capabilities", "system"),
+    # One handler serves both Bundle types; listed twice for the two CapabilityStatement codes.
+    Interaction("/", "POST", bundles.handle, "transaction", "system"),
+    Interaction("/", "POST", bundles.handle, "batch", "system"),
+    # Operations (fhir_server.operations registry): before the routes whose parameters they would match.
+    Interaction("/${op}", "GET", operations.system, None, "system"),
+    Interaction("/${op}", "POST", operations.system, None, "system"),
+    Interaction("/{type}/${op}", "GET", operations.type_level, None, "type"),
+    Interaction("/{type}/${op}", "POST", operations.type_level, None, "type"),
+    Interaction("/{type}/{id}/${op}", "GET", operations.instance, None, "instance"),
+    Interaction("/{type}/{id}/${op}", "POST", operations.instance, None, "instance"),
     Interaction("/", "GET", search_system, "search-system", "system"),
     Interaction("/_search", "POST", search_system, None, "system"),  # same interaction as GET /
     Interaction("/_history", "GET", history, "history-system", "system"),
@@ -38,9 +52,14 @@ INTERACTIONS: list[Interaction] = [
     Interaction("/{type}", "GET", search_type, "search-type", "type"),
     Interaction("/{type}/_search", "POST", search_type, None, "type"),  # same as GET /{type}
     Interaction("/{type}", "POST", crud.create, "create", "type"),
+    # Conditional update/delete/patch: [type]?criteria (flags in capability.RESOURCE_FEATURES).
+    Interaction("/{type}", "PUT", conditional.update, None, "type"),
+    Interaction("/{type}", "DELETE", conditional.delete, None, "type"),
+    Interaction("/{type}", "PATCH", patch.conditional_patch, None, "type"),
     Interaction("/{type}/{id}", "GET", crud.read, "read", "instance"),
     Interaction("/{type}/{id}", "PUT", crud.update, "update", "instance"),
     Interaction("/{type}/{id}", "DELETE", crud.delete, "delete", "instance"),
+    Interaction("/{type}/{id}", "PATCH", patch.patch, "patch", "instance"),
     Interaction("/{type}/{id}/_history", "GET", history, "history-instance", "instance"),
     Interaction("/{type}/{id}/_history/{vid}", "GET", crud.vread, "vread", "instance"),
     # after /{type}/{id}/_history, which it would otherwise shadow; no CapabilityStatement code
@@ -106,7 +125,9 @@ def create_app(settings: Settings, client: AsyncMongoClient[dict[str, Any]] | No
             if own:
                 await mongo.close()
 
-    routes = [Route(i.path, i.handler, methods=[i.method]) for i in INTERACTIONS]
+    # Every interaction goes through authentication, the access policy and the audit (fhir_server.auth.guard).
+    routes = [Route(i.path, protect(i), methods=[i.method]) for i in INTERACTIONS]
+    routes.insert(0, Route("/.well-known/smart-configuration", fhir_smart_configuration, methods=["GET"]))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
