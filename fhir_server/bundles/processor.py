@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
@@ -60,7 +60,6 @@ class Entry:
     # set inside the transaction
     existing: StoredVersion | None = None
     target_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def where(self) -> str:
@@ -539,8 +538,16 @@ class BundleProcessor:
         type_ = entry.type or ""
         if entry.id is None:
             matches = await conditional.find(
-                self.repository, type_, entry.criteria or [], session=session, limit=_SEARCH_LIMIT
+                self.repository, type_, entry.criteria or [], session=session, limit=_SEARCH_LIMIT + 1
             )
+            if len(matches) > _SEARCH_LIMIT:
+                raise FhirError(
+                    400,
+                    "too-costly",
+                    f"Recherche dans un Bundle : plus de {_SEARCH_LIMIT} résultats ; utilisez GET [type] "
+                    "(recherche paginée) ou des critères plus précis.",
+                    expression=[f"Bundle.entry[{entry.index}].request.url"],
+                )
             bundle = {
                 "resourceType": "Bundle",
                 "type": "searchset",

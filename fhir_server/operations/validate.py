@@ -20,18 +20,17 @@ from fhir_server.rest.http import fhir_response
 _MODES = ("create", "update", "delete")
 
 
-def _profile_issues(resource: dict[str, Any], profile: str | None, type_: str) -> list[dict[str, Any]]:
-    """Only the base profile of the type can be checked for now: say so for any other."""
+def _check_profile(profile: str | None, type_: str) -> None:
+    """Only the base definition of the type is known for now; R4: a server that cannot validate
+    against the nominated profile SHALL return an error (rather than a silent base validation)."""
     if profile is None or profile == f"http://hl7.org/fhir/StructureDefinition/{type_}":
-        return []
-    return [
-        issue(
-            "warning",
-            "not-supported",
-            f"Profil {profile!r} inconnu de ce serveur : seule la définition de base {type_} a été vérifiée.",
-            expression=[type_],
-        )
-    ]
+        return
+    raise FhirError(
+        400,
+        "not-supported",
+        f"Profil {profile!r} inconnu de ce serveur : seule la définition de base {type_} est disponible.",
+        expression=["profile"],
+    )
 
 
 async def _validate(call: Call) -> Response:
@@ -87,11 +86,12 @@ async def _validate(call: Call) -> Response:
             raise FhirError(
                 400, "required", "mode=update : l'id de la ressource est requis.", expression=[f"{type_}.id"]
             )
+    _check_profile(profile, type_)
     try:
         prepare_resource(copy.deepcopy(resource), type_, expected_id)
     except FhirError as exc:
-        return _answer(call, exc.issues + _profile_issues(resource, profile, type_))
-    return _answer(call, _profile_issues(resource, profile, type_))
+        return _answer(call, exc.issues)
+    return _answer(call, [])
 
 
 def _answer(call: Call, issues: list[dict[str, Any]]) -> Response:

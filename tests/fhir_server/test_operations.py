@@ -54,6 +54,17 @@ def test_validate(http: httpx.Client) -> None:
     )
     assert wrong_mode.status_code == 400
     assert http.get(f"/Patient/absent-{uuid.uuid4().hex[:8]}/$validate?mode=delete").status_code == 404
+    base_profile = "http://hl7.org/fhir/StructureDefinition/Patient"
+    ok = http.post(
+        f"/Patient/$validate?profile={base_profile}", json={"resourceType": "Patient"}, headers=JSON_HEADERS
+    )
+    assert ok.status_code == 200
+    unknown = http.post(
+        "/Patient/$validate?profile=http://example.org/StructureDefinition/x",
+        json={"resourceType": "Patient"},
+        headers=JSON_HEADERS,
+    )
+    assert unknown.status_code == 400 and unknown.json()["issue"][0]["expression"] == ["profile"]
 
 
 def test_unknown_operation_is_404(http: httpx.Client) -> None:
