@@ -14,39 +14,7 @@ from typing import Any
 from lxml import etree
 
 from cda_transform.parse import has_null, kid, kids, local, text_of
-
-OID_TO_URI = {
-    "2.16.840.1.113883.6.96": "http://snomed.info/sct",
-    "2.16.840.1.113883.6.1": "http://loinc.org",
-    "2.16.840.1.113883.6.73": "http://www.whocc.no/atc",
-    "1.3.6.1.4.1.12559.11.10.1.3.1.44.2": "http://hl7.org/fhir/sid/icd-10",
-    "2.16.840.1.113883.6.3": "http://hl7.org/fhir/sid/icd-10",
-    "1.3.6.1.4.1.12559.11.10.1.3.1.42.5": "http://hl7.org/fhir/sid/icd-10",
-    "0.4.0.127.0.16.1.1.2.1": "http://standardterms.edqm.eu",
-    "1.3.6.1.4.1.12559.11.10.1.3.1.44.1": "http://standardterms.edqm.eu",
-    "2.16.840.1.113883.5.1150.1": "http://hl7.org/fhir/uv/ips/CodeSystem/absent-unknown-uv-ips",
-    "2.16.840.1.113883.6.8": "http://unitsofmeasure.org",
-    "2.16.840.1.113883.5.1": "http://terminology.hl7.org/CodeSystem/v3-AdministrativeGender",
-    "2.16.840.1.113883.5.25": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
-    "2.16.840.1.113883.5.111": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
-    "2.16.840.1.113883.5.110": "http://terminology.hl7.org/CodeSystem/v3-RoleClass",
-    "2.16.840.1.113883.5.139": "http://terminology.hl7.org/CodeSystem/v3-TimingEvent",
-    "2.16.840.1.113883.5.4": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
-    "2.16.840.1.113883.5.6": "http://terminology.hl7.org/CodeSystem/v3-ActClass",
-    "2.16.840.1.113883.5.1008": "http://terminology.hl7.org/CodeSystem/v3-NullFlavor",
-    "2.16.840.1.113883.5.88": "http://terminology.hl7.org/CodeSystem/v3-ParticipationFunction",
-    "2.16.840.1.113883.5.1070": "http://terminology.hl7.org/CodeSystem/v3-substanceAdminSubstitution",
-    "2.16.840.1.113883.4.642.4.130": "http://hl7.org/fhir/allergy-intolerance-criticality",
-    "2.16.840.1.113883.4.642.4.1371": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
-    "2.16.840.1.113883.4.642.4.1373": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
-    "2.16.840.1.113883.4.642.4.1074": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-    "2.16.840.1.113883.4.642.4.1075": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-    "2.16.840.1.113883.4.642.4.1073": "http://terminology.hl7.org/CodeSystem/condition-category",
-    "2.16.840.1.113883.4.642.4.1125": "http://terminology.hl7.org/CodeSystem/observation-category",
-    "2.16.840.1.113883.6.121": "urn:ietf:bcp:47",
-    "1.0.3166.1.2.2": "urn:iso:std:iso:3166",
-    "2.16.840.1.113883.6.88": "http://www.nlm.nih.gov/research/umls/rxnorm",
-}
+from cda_transform.systems import uri_for_oid
 
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
@@ -56,12 +24,18 @@ _DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
 
 
 def system_uri(oid: str | None) -> str | None:
-    """FHIR ``system`` for a CDA ``codeSystem`` (an OID, a UUID, or already a URI)."""
+    """FHIR ``system`` for a CDA ``codeSystem`` (an OID, a UUID, or already a URI).
+
+    A known OID gives its canonical URI from ``cda_transform.systems``, the table ``to_cda``
+    writes OIDs from, so that a code keeps its system over a round trip; any other OID is
+    kept as ``urn:oid:``.
+    """
     if not oid:
         return None
     oid = oid.strip()
-    if oid in OID_TO_URI:
-        return OID_TO_URI[oid]
+    known = uri_for_oid(oid)
+    if known:
+        return known
     if _OID.match(oid):
         return f"urn:oid:{oid}"
     if _UUID.match(oid):

@@ -204,7 +204,7 @@ def test_national_translations_are_kept_as_extra_codings_whatever_their_prefix()
     got = [(c.get("system"), c["code"], c.get("display")) for c in condition["code"]["coding"]]
     assert got == [
         ("http://hl7.org/fhir/sid/icd-10", "A06.6", "Amoebic brain abscess"),
-        ("urn:oid:2.16.840.1.113883.6.90", "A06.6", "abcès amibien"),
+        ("http://hl7.org/fhir/sid/icd-10-cm", "A06.6", "abcès amibien"),  # a known OID: canonical URI
         ("urn:oid:1.2.250.1.213.2.99", "X1", "code national"),
     ]
     assert all(status(c) == "not-translated" for c in condition["code"]["coding"])
