@@ -253,3 +253,18 @@ def test_synthea_bundles_load_as_transactions(http: httpx.Client) -> None:
         assert (
             http.get("/" + "/".join(patient_entry["response"]["location"].split("/")[:2])).status_code == 200
         )
+
+
+def test_transaction_in_xml(http: httpx.Client) -> None:
+    from fhir_server.rest.formats import Format, render
+
+    pid = f"urn:uuid:{uuid.uuid4()}"
+    bundle = tx(
+        [{"fullUrl": pid, "resource": patient("Xml"), "request": {"method": "POST", "url": "Patient"}}]
+    )
+    xml = render(bundle, Format(xml=True))
+    headers = {"Content-Type": "application/fhir+xml", "Accept": "application/fhir+xml"}
+    r = http.post("/", content=xml, headers=headers)
+    assert r.status_code == 200, r.text
+    assert b"<Bundle" in r.content and b"transaction-response" in r.content
+    assert b"201 Created" in r.content
