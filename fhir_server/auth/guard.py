@@ -23,6 +23,7 @@ Every outcome, success or refusal, is recorded as an AuditEvent with the source 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote_plus
 
 import orjson
 from authlib.oauth2.rfc6750 import InvalidTokenError
@@ -256,7 +257,7 @@ def protect(interaction: Interaction) -> Handler:
             return await inner(request)
         settings = _settings(request)
         ip = request.client.host if request.client else None
-        query = request.url.query or None
+        query = unquote_plus(request.url.query) or None
         policy: AccessPolicy | None = None
         patients: list[str] = []
 

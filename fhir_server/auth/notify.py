@@ -30,8 +30,15 @@ def _send_mail(settings: AuthSettings, to: str, subject: str, body: str) -> None
         smtp.send_message(msg)
 
 
+class MailError(Exception):
+    """The SMTP server could not take the message."""
+
+
 async def send_mail(settings: AuthSettings, to: str, subject: str, body: str) -> None:
-    await run_in_threadpool(_send_mail, settings, to, subject, body)
+    try:
+        await run_in_threadpool(_send_mail, settings, to, subject, body)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise MailError(str(exc)) from exc
 
 
 class SmsGateway(Protocol):

@@ -56,3 +56,15 @@ def otp(session: str, error: str | None = None) -> str:
 
 def message(title: str, text: str) -> str:
     return _page(title, f"<p>{html.escape(text)}</p>")
+
+
+def reset_form(token: str) -> str:
+    t = html.escape(token)
+    return _page(
+        "Nouveau mot de passe",
+        '<form method="post" action="/auth/patients/reset">'
+        f'<input type="hidden" name="token" value="{t}">'
+        "<label>Nouveau mot de passe (10 caractères au moins) "
+        '<input type="password" name="password" minlength="10" required></label> '
+        "<button>Enregistrer</button></form>",
+    )

@@ -40,7 +40,7 @@ from fhir_server.auth.eligibility import Rules, evaluate
 from fhir_server.auth.guard import verify_bearer
 from fhir_server.auth.keys import public_jwks
 from fhir_server.auth.models import AuthUser
-from fhir_server.auth.notify import send_mail, sms_gateway
+from fhir_server.auth.notify import MailError, send_mail, sms_gateway
 from fhir_server.auth.practitioners import upsert_professional
 from fhir_server.auth.server import PasserelleAuthorizationServer, ascii_text
 from fhir_server.auth.server import Request as OAuthRequest
@@ -408,6 +408,8 @@ class AuthRoutes:
         return await self._complete(request, session, user)
 
     async def _json(self, request: Request) -> dict[str, Any]:
+        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            return {k: str(v).strip() for k, v in (await request.form()).items()}
         try:
             data = await request.json()
         except ValueError as exc:
@@ -432,13 +434,17 @@ class AuthRoutes:
         except AccountError as exc:
             return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, exc.status)
         link = f"{root_url(request, self.auth)}/auth/patients/confirm?{urlencode({'token': token})}"
-        await send_mail(
-            self.auth,
-            data["email"],
-            "Confirmez votre adresse e-mail — Passerelle",
-            "Bonjour,\n\nPour activer votre compte Passerelle, ouvrez ce lien :\n"
-            f"{link}\n\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n",
-        )
+        try:
+            await send_mail(
+                self.auth,
+                data["email"],
+                "Confirmez votre adresse e-mail — Passerelle",
+                "Bonjour,\n\nPour activer votre compte Passerelle, ouvrez ce lien :\n"
+                f"{link}\n\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n",
+            )
+        except MailError:
+            log.exception("confirmation e-mail not sent")
+            return oauth_error("temporarily_unavailable", "Envoi de l'e-mail impossible : réessayez.", 503)
         return JSONResponse(
             {
                 "patient": f"Patient/{version.id}",
@@ -466,17 +472,26 @@ class AuthRoutes:
         if found is not None:
             account, token = found
             link = f"{root_url(request, self.auth)}/auth/patients/reset?{urlencode({'token': token})}"
-            await send_mail(
-                self.auth,
-                account["email"],
-                "Réinitialisation de votre mot de passe — Passerelle",
-                f"Bonjour,\n\nPour choisir un nouveau mot de passe, ouvrez ce lien (valable une "
-                f"heure) :\n{link}\n",
-            )
+            try:
+                await send_mail(
+                    self.auth,
+                    account["email"],
+                    "Réinitialisation de votre mot de passe — Passerelle",
+                    f"Bonjour,\n\nPour choisir un nouveau mot de passe, ouvrez ce lien (valable une "
+                    f"heure) :\n{link}\n",
+                )
+            except MailError:
+                log.exception("password reset e-mail not sent")
+                return oauth_error(
+                    "temporarily_unavailable", "Envoi de l'e-mail impossible : réessayez.", 503
+                )
         # Same answer whether the address is known or not.
         return JSONResponse(
             {"message": "Si un compte existe pour cette adresse, un e-mail a été envoyé."}, 202
         )
+
+    async def reset_form(self, request: Request) -> Response:
+        return HTMLResponse(pages.reset_form(request.query_params.get("token", "")))
 
     async def reset_password(self, request: Request) -> Response:
         try:
@@ -608,6 +623,7 @@ class AuthRoutes:
             Route("/auth/patients", self.register_patient, methods=["POST"]),
             Route("/auth/patients/confirm", self.confirm_patient),
             Route("/auth/patients/password-reset", self.start_reset, methods=["POST"]),
+            Route("/auth/patients/reset", self.reset_form, methods=["GET"]),
             Route("/auth/patients/reset", self.reset_password, methods=["POST"]),
             Route("/auth/patients/dependents", self.add_dependent, methods=["POST"]),
         ]

@@ -7,17 +7,20 @@ receiving the e-mails and the SMS outbox file the dev gateway writes.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import hashlib
 import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -47,7 +50,7 @@ class Mailbox:
         self.messages: list[Message] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         return "250 OK"
 
     def wait_for(self, to: str, subject_part: str, timeout: float = 10) -> Message:
@@ -61,9 +64,8 @@ class Mailbox:
 
     @staticmethod
     def link(msg: Message) -> str:
-        body = msg.get_payload(decode=True)
-        assert isinstance(body, bytes)
-        m = re.search(r"https?://\S+", body.decode())
+        body = msg.get_body().get_content()  # type: ignore[union-attr]
+        m = re.search(r"https?://\S+", body)
         assert m, body
         return m.group(0)
 
@@ -80,6 +82,26 @@ class SmtpSink:
 
     def __exit__(self, *exc: object) -> None:
         self.controller.stop()
+
+
+_shared: dict[str, Any] = {}
+
+
+def shared_server() -> tuple[ServerProcess, SmtpSink]:
+    """One auth-enabled server (and SMTP sink) for all the auth test modules of a pytest run."""
+    if "server" not in _shared:
+        smtp = SmtpSink().__enter__()
+        tmp = Path(tempfile.mkdtemp(prefix="passerelle-auth-"))
+        server = start_server(tmp, smtp.port)
+        _shared.update(server=server, smtp=smtp)
+
+        def stop() -> None:
+            server.stop()
+            smtp.__exit__()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+        atexit.register(stop)
+    return _shared["server"], _shared["smtp"]
 
 
 def start_server(tmp: Path, smtp_port: int, **env: str) -> ServerProcess:
@@ -112,6 +134,30 @@ def cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
         cwd=REPO,
         timeout=60,
     )
+
+
+def register_client(
+    server: ServerProcess, kind: str, scope: str, jwks: dict[str, Any] | None = None, name: str = "app"
+) -> dict[str, Any]:
+    """Register a client straight in the database (faster than the CLI, which has its own test)."""
+    from pymongo import MongoClient
+
+    from fhir_server.auth.clients import create_client as create
+
+    uri = server.mongodb_uri or (server.data_dir / "db.uri").read_text().strip()
+    with MongoClient(uri, tz_aware=True) as client:
+        doc, secret = create(
+            client[server.env["PASSERELLE_DB"]],
+            name=name,
+            kind=kind,
+            scope=scope,
+            redirect_uris=[] if kind == "backend" else [REDIRECT],
+            jwks=jwks,
+        )
+    out = {"client_id": doc["_id"], "type": kind, "scope": scope}
+    if secret:
+        out["client_secret"] = secret
+    return out
 
 
 def create_client(server: ServerProcess, kind: str, scope: str, **kw: str) -> dict[str, Any]:

@@ -28,7 +28,6 @@ from tests.fhir_server.auth_support import (
     INFIRMIER_SANS_ACTIVITE,
     REPO,
     TECHNICIEN_LABO,
-    SmtpSink,
     authorize_params,
     bearer,
     cli,
@@ -38,19 +37,17 @@ from tests.fhir_server.auth_support import (
     professional_login,
     professional_token,
     redirect_query,
+    register_client,
     root,
-    start_server,
+    shared_server,
 )
 
 PRO_SCOPE = "openid fhirUser launch/patient user/*.cruds offline_access"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with SmtpSink() as smtp:
-        proc = start_server(tmp_path_factory.mktemp("auth"), smtp.port)
-        yield proc
-        proc.stop()
+def server() -> ServerProcess:
+    return shared_server()[0]
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +58,12 @@ def http() -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def app(server: ServerProcess) -> dict[str, Any]:
-    return create_client(server, "confidential", PRO_SCOPE + " patient/*.rs", name="Agenda médical")
+    return register_client(server, "confidential", PRO_SCOPE + " patient/*.rs", name="Agenda médical")
 
 
 @pytest.fixture(scope="module")
 def public_app(server: ServerProcess) -> dict[str, Any]:
-    return create_client(server, "public", "openid fhirUser user/*.rs patient/*.rs launch/patient")
+    return register_client(server, "public", "openid fhirUser user/*.rs patient/*.rs launch/patient")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,178 @@
+"""Audit, black-box over HTTP: an AuditEvent for every read, write, search, login, failed login and
+refusal, with who, what, outcome and source IP; AuditEvents are immutable and readable by
+authorised roles only.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet, RSAKey
+
+from bench.harness import ServerProcess
+from tests.fhir_server.auth_support import (
+    DR_DURAND,
+    FHIR_JSON,
+    bearer,
+    pkce,
+    professional_login,
+    professional_token,
+    register_client,
+    root,
+    shared_server,
+)
+
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+
+
+@pytest.fixture(scope="module")
+def server() -> ServerProcess:
+    return shared_server()[0]
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30, follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def auditor(http: httpx.Client, server: ServerProcess) -> dict[str, Any]:
+    """A backend service allowed to read AuditEvents (and to try to change them)."""
+    key = RSAKey.generate_key(2048, parameters={"kid": "audit"})
+    scope = "system/AuditEvent.cruds system/Observation.cruds"
+    client = register_client(
+        server, "backend", scope, jwks=KeySet([key]).as_dict(private=False), name="Journal d'audit"
+    )
+    claims = {
+        "iss": client["client_id"],
+        "sub": client["client_id"],
+        "aud": f"{root(server)}/auth/token",
+        "jti": uuid.uuid4().hex,
+        "exp": int(time.time()) + 240,
+    }
+    resp = http.post(
+        f"{root(server)}/auth/token",
+        data={
+            "grant_type": "client_credentials",
+            "scope": scope,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key),
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    return {**client, "token": resp.json()}
+
+
+def events(http: httpx.Client, server: ServerProcess, auditor: dict[str, Any], **params: str) -> list[dict]:
+    resp = http.get(
+        f"{server.base}/AuditEvent",
+        params={"_count": "200", "_sort": "-_lastUpdated", **params},
+        headers=bearer(auditor["token"]),
+    )
+    assert resp.status_code == 200, resp.text
+    return [e["resource"] for e in resp.json().get("entry", [])]
+
+
+def entity_refs(event: dict[str, Any]) -> set[str]:
+    return {e["what"]["reference"] for e in event.get("entity", []) if "what" in e}
+
+
+def test_reads_writes_and_searches_are_audited(http: httpx.Client, server: ServerProcess,
+                                                auditor: dict[str, Any]) -> None:  # fmt: skip
+    headers = {**bearer(auditor["token"]), "Content-Type": FHIR_JSON}
+    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "tension"}}
+    created = http.post(f"{server.base}/Observation", json=obs, headers=headers)
+    assert created.status_code == 201
+    ref = f"Observation/{created.json()['id']}"
+    assert http.get(f"{server.base}/{ref}", headers=headers).status_code == 200
+    assert http.get(f"{server.base}/{ref}/_history/1", headers=headers).status_code == 200
+    assert (
+        http.get(f"{server.base}/Observation", params={"code:text": "tension"}, headers=headers).status_code
+        == 200
+    )
+    found = events(http, server, auditor, entity=ref)
+    by_action = {(e["subtype"][0]["code"], e["action"]) for e in found}
+    assert {("create", "C"), ("read", "R")} <= by_action
+    for event in found:
+        assert event["type"]["code"] == "rest" and event["outcome"] == "0"
+        agent = event["agent"][0]
+        assert agent["network"]["address"] == "127.0.0.1"
+        assert agent["who"]["identifier"]["value"] == auditor["client_id"] and agent["requestor"] is True
+        assert event["recorded"]
+    searches = [e for e in events(http, server, auditor, subtype="search-type") if e["action"] == "E"]
+    assert any(
+        "code:text=tension" in (x.get("description") or "") for e in searches for x in e.get("entity", [])
+    )
+
+
+def test_refusals_are_audited(http: httpx.Client, server: ServerProcess, auditor: dict[str, Any]) -> None:
+    marker = f"refus-{uuid.uuid4().hex[:8]}"
+    assert http.get(f"{server.base}/Patient/{marker}").status_code == 401
+    practitioner_app = register_client(server, "confidential", "openid fhirUser user/Observation.rs")
+    pro = professional_token(http, server, practitioner_app, "openid fhirUser user/Observation.rs")
+    assert http.get(f"{server.base}/Patient/{marker}", headers=bearer(pro)).status_code == 403
+    found = events(http, server, auditor, entity=f"Patient/{marker}")
+    outcomes = sorted((e["outcome"], e["agent"][0]["who"].get("reference", "anonyme")) for e in found)
+    assert outcomes == [("4", pro["fhirUser"]), ("4", "anonyme")]
+    assert all("outcomeDesc" in e for e in found)
+
+
+def test_logins_and_failed_logins_are_audited(http: httpx.Client, server: ServerProcess,
+                                               auditor: dict[str, Any]) -> None:  # fmt: skip
+    app = register_client(server, "confidential", "openid fhirUser user/*.rs")
+    _, challenge = pkce()
+    assert (
+        professional_login(
+            http, server, app["client_id"], "openid user/*.rs", DR_DURAND, challenge
+        ).status_code
+        == 403
+    )
+    pro = professional_token(http, server, app, "openid fhirUser user/*.rs")
+    logins = events(http, server, auditor, type=f"{DCM}|110114")
+    failed = [e for e in logins if e["outcome"] == "4"
+              and e["agent"][0]["who"].get("identifier", {}).get("value") == DR_DURAND]  # fmt: skip
+    assert failed and "médecine du travail" in failed[0]["outcomeDesc"]
+    assert failed[0]["subtype"][0]["code"] == "110122" and failed[0]["action"] == "E"
+    ok = [
+        e for e in logins if e["outcome"] == "0" and e["agent"][0]["who"].get("reference") == pro["fhirUser"]
+    ]
+    assert ok and ok[0]["agent"][0]["network"]["address"] == "127.0.0.1"
+
+
+def test_audit_events_are_immutable(
+    http: httpx.Client, server: ServerProcess, auditor: dict[str, Any]
+) -> None:
+    event = events(http, server, auditor)[0]
+    url = f"{server.base}/AuditEvent/{event['id']}"
+    headers = {**bearer(auditor["token"]), "Content-Type": FHIR_JSON}
+    changed = {**event, "outcome": "0", "outcomeDesc": "effacé"}
+    assert http.put(url, content=json.dumps(changed), headers=headers).status_code == 405
+    assert http.delete(url, headers=headers).status_code == 405
+    patch = [{"op": "replace", "path": "/outcome", "value": "0"}]
+    assert (
+        http.patch(
+            url, json=patch, headers={**headers, "Content-Type": "application/json-patch+json"}
+        ).status_code
+        == 405
+    )
+    assert http.get(url, headers=headers).json()["meta"]["versionId"] == "1"
+
+
+def test_only_authorised_roles_read_audit_events(http: httpx.Client, server: ServerProcess,
+                                                  auditor: dict[str, Any]) -> None:  # fmt: skip
+    event_id = events(http, server, auditor)[0]["id"]
+    app = register_client(server, "confidential", "openid fhirUser user/*.cruds")
+    pro = professional_token(http, server, app, "openid fhirUser user/*.cruds")
+    assert http.get(f"{server.base}/AuditEvent/{event_id}", headers=bearer(pro)).status_code == 403
+    assert http.get(f"{server.base}/AuditEvent", headers=bearer(pro)).status_code == 403
+    assert (
+        http.get(f"{server.base}/AuditEvent/{event_id}", headers=bearer(auditor["token"])).status_code == 200
+    )
