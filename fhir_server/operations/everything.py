@@ -126,9 +126,9 @@ async def _everything(call: Call) -> Response:
     for key in dict.fromkeys(referenced):
         if key in found or (types is not None and key[0] not in types):
             continue
-        version = await read_current(repository, key[0], key[1], None)
-        if version is not None and not version.deleted:
-            found[key] = version
+        target = await read_current(repository, key[0], key[1], None)
+        if target is not None and not target.deleted:
+            found[key] = target
 
     selected = [
         v

@@ -285,8 +285,7 @@ def _prune(value: Any) -> bool:
 def _apply(resource: dict[str, Any], op: _Operation) -> None:
     where = op.where
     if op.type == "add":
-        location = _single_container(resource, op.path, where)
-        holder, type_path = location
+        holder, type_path = _single_container(resource, op.path, where)
         assert op.name is not None
         info = lookup(type_path, op.name)
         data, suffix, ext = _value_json(op.value, info, where)
