@@ -225,13 +225,9 @@ class Translator:
             codings.append(main)
             if listed and any(e.get("valueCode") == "not-translated" for e in main["extension"]):
                 self.untranslated_listed.append(el)
-        stack = kids(el, "translation")
-        while stack:
-            tr = stack.pop(0)
-            c = self.coding(tr, self.original_text(tr))
-            if c and c not in codings:
+        for c in self.translations(el):
+            if c not in codings:
                 codings.append(c)
-            stack.extend(kids(tr, "translation"))
         out: dict[str, Any] = {}
         if codings:
             out["coding"] = codings
@@ -241,6 +237,23 @@ class Translator:
         if not out:
             return None
         return out
+
+    def translations(self, el: etree._Element | None) -> list[dict[str, Any]]:
+        """Codings of the ``<translation>`` children of a coded element, nested ones included.
+
+        Used alone where the element's own code is structural and the clinical codes ride as
+        translations (the IHE PINSTRUCT act: its code says "patient instruction", the
+        translations say which one).
+        """
+        codings: list[dict[str, Any]] = []
+        stack = kids(el, "translation")
+        while stack:
+            tr = stack.pop(0)
+            c = self.coding(tr, self.original_text(tr))
+            if c and c not in codings:
+                codings.append(c)
+            stack.extend(kids(tr, "translation"))
+        return codings
 
     def concept_or_absent(self, el: etree._Element | None, *, text: str | None = None) -> dict[str, Any]:
         """A CodeableConcept that always exists: for mandatory FHIR elements.

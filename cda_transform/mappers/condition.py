@@ -2,7 +2,8 @@
 
 The diagnosis (ICD-10, Orphanet or an IPS absent/unknown code) is in the observation
 ``value``; its ``code`` (eHDSICodeProb, e.g. 404684003 Clinical finding) is kept as a second
-category. Status (3.9), health status (3.10) and severity (3.8) stay on the Condition.
+category. Status (3.9), health status (3.10) and severity (3.8) stay on the Condition; the
+observation's ``targetSiteCode`` is ``Condition.bodySite``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from cda_transform.mappers.common import (
     source_concept,
     status_code,
 )
-from cda_transform.parse import local
+from cda_transform.parse import kids, local
 
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-category"
@@ -82,6 +83,9 @@ def map_condition(ctx: Context, stmt: etree._Element, section_code: str | None) 
     if kind:
         categories.append(kind)
     res["category"] = categories
+    # targetSiteCode (0..* in CDA, e.g. written by to_cda from Condition.bodySite): the
+    # problem's anatomical location, which has no other home than Condition.bodySite
+    put(res, "bodySite", [c for c in (tr.concept(t) for t in kids(obs, "targetSiteCode")) if c])
 
     onset, end = dt.onset_and_end(first_time(obs, stmt))
     put(res, "onsetDateTime", onset)

@@ -4,7 +4,8 @@ Both pharmacy namespaces are read through ``parse.kids`` (namespace URI, not pre
 product's brand name, product code and ATC class go to ``Medication.code``; each active
 ingredient (ATC) with its strength (Ratio) to ``Medication.ingredient``; the dose form to
 ``Medication.form``; the package (R4 Medication has no packaging element) to the extension
-``extensions.MEDICATION_PACKAGE``.
+``extensions.MEDICATION_PACKAGE``. Patient instructions (IHE PINSTRUCT acts) go to the
+dosage: coded ones to ``additionalInstruction``, free text to ``patientInstruction``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from cda_transform.mappers.common import (
     source_concept,
     status_code,
 )
-from cda_transform.parse import has_null, kids, path, text_of, xsi_type
+from cda_transform.parse import has_null, kids, path, template_ids, text_of, xsi_type
 
 STATUS = {
     "active": "active",
@@ -37,6 +38,8 @@ STATUS = {
     "new": "intended",
     "held": "on-hold",
 }
+#: IHE Patient Medication Instructions and its CCD parent
+INSTRUCTION_TEMPLATES = frozenset({"1.3.6.1.4.1.19376.1.5.3.1.4.3", "2.16.840.1.113883.10.20.1.49"})
 PERIOD_UNITS = {"s": "s", "min": "min", "h": "h", "d": "d", "wk": "wk", "mo": "mo", "a": "a"}
 EVENTS = {
     "MORN",
@@ -206,7 +209,37 @@ def _dosage(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
         elif low or high:
             rng = {k: v for k, v in (("low", low), ("high", high)) if v}
             dosage["doseAndRate"] = [{"doseRange": rng}]
+    coded, texts = _patient_instructions(ctx, stmt)
+    if coded:
+        dosage.setdefault("additionalInstruction", []).extend(coded)
+    put(dosage, "patientInstruction", "\n".join(texts))
     put(dosage, "route", tr.concept(kid(stmt, "routeCode")))
     text = tr.reference_text(stmt)
     put(dosage, "text", text)
     return dosage
+
+
+def _patient_instructions(ctx: Context, stmt: etree._Element) -> tuple[list[dict[str, Any]], list[str]]:
+    """Patient instructions (IHE template 1.3.6.1.4.1.19376.1.5.3.1.4.3, act code PINSTRUCT).
+
+    The template has no coded slot for the instruction: PINSTRUCT only says "patient
+    instruction". When the act carries codes as translations of PINSTRUCT (``to_cda`` writes
+    ``Dosage.additionalInstruction`` that way) they are the instruction and come back as an
+    ``additionalInstruction`` concept with the act's text; a text-only act (the eHDSI samples)
+    is the free-text ``patientInstruction``.
+    """
+    tr = ctx.translator
+    coded: list[dict[str, Any]] = []
+    texts: list[str] = []
+    for act in related(stmt, "SUBJ", "act"):
+        code_el = kid(act, "code")
+        is_instruction = code_el is not None and code_el.get("code") == "PINSTRUCT"
+        if not (is_instruction or INSTRUCTION_TEMPLATES & template_ids(act)):
+            continue
+        text = tr.reference_text(act)
+        codings = tr.translations(code_el)
+        if codings:
+            coded.append({"coding": codings, "text": text} if text else {"coding": codings})
+        elif text:
+            texts.append(text)
+    return coded, texts

@@ -278,3 +278,29 @@ def test_condition_certainty_becomes_verification_status() -> None:
         "provisional",
     )
     assert first_code(condition["clinicalStatus"]) == "active"
+
+
+def test_patient_instruction_act_text_only_and_coded() -> None:
+    """PINSTRUCT acts (IHE 1.3.6.1.4.1.19376.1.5.3.1.4.3): the eHDSI samples give text only, which is
+    Dosage.patientInstruction; codes carried as translations of PINSTRUCT are additionalInstruction."""
+    text_only = """<entryRelationship typeCode="SUBJ" inversionInd="true"><act classCode="ACT" moodCode="INT">
+          <templateId root="2.16.840.1.113883.10.20.1.49"/>
+          <code code="PINSTRUCT" codeSystem="1.3.6.1.4.1.19376.1.5.3.2" codeSystemName="IHEActCode"/>
+          <text>1 Diariamente pela manhã</text><statusCode code="completed"/></act></entryRelationship>"""
+    coded = """<entryRelationship typeCode="SUBJ" inversionInd="true"><act classCode="ACT" moodCode="INT">
+          <templateId root="1.3.6.1.4.1.19376.1.5.3.1.4.3"/>
+          <code code="PINSTRUCT" codeSystem="1.3.6.1.4.1.19376.1.5.3.2">
+            <translation code="311504000" codeSystem="2.16.840.1.113883.6.96"
+                         displayName="With or after food"/>
+          </code>
+          <text>Pendant ou après le repas</text><statusCode code="completed"/></act></entryRelationship>"""
+    entry = cb.medication_entry().replace("</consumable>", "</consumable>" + text_only + coded)
+    xml = cb.document(cb.section("10160-0", entry, text=cb.MED_TEXT))
+    (statement,) = resources(to_fhir(xml, terminology=NoFrench()).bundle, "MedicationStatement")
+    dosage = statement["dosage"][0]
+    assert dosage["patientInstruction"] == "1 Diariamente pela manhã"
+    (instruction,) = dosage["additionalInstruction"]
+    assert [(c["system"], c["code"]) for c in instruction["coding"]] == [
+        ("http://snomed.info/sct", "311504000")
+    ]
+    assert instruction["text"] == "Pendant ou après le repas"
