@@ -1,19 +1,36 @@
 """Round trip FHIR -> CDA (to_cda) -> FHIR (the other direction, cda_transform.to_fhir).
 
 The claim checked: every clinical statement of the input comes back as a statement of the same
-kind, carrying every one of its codes (system + code). Codes are compared through the public
-FHIR systems, so an OID that the way back cannot name would show up as a loss.
+kind, carrying every one of its codes (system + code). Codes are compared under their canonical
+FHIR systems (``cda_transform.systems``, the table both directions share): the input side is
+normalised (``urn:oid:2.16.840.1.113883.6.96`` is SNOMED CT), the output side must already be
+canonical, so an OID that the way back cannot name (``urn:oid:...`` for a known system) fails.
+
+What may change kind: a MedicationRequest comes back as a MedicationStatement. The eHDSI Patient
+Summary has one medication entry (3.4, a ``substanceAdministration``) whose INT mood says
+"intended"; ``to_fhir`` reads every such entry as a MedicationStatement, which is what the IPS
+medication summary holds (``MedicationStatement`` or ``MedicationRequest``, both allowed). The
+codes and the dosage (dose, rate, timing events, route, instructions) must survive all the same.
+
+What is deliberately not compared (not carried by ``to_cda``, see its module docstring):
+``Observation.category`` (the section says it), ``Dosage.doseAndRate.type`` (no CDA element),
+and ``meta``.
 """
 
 from __future__ import annotations
 
+import copy
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from cda_transform.errors import TransformError
+from cda_transform.systems import canonical_uri
 from cda_transform.to_cda import to_cda
 
 from . import test_to_cda_data as data
+from .test_to_cda import _synthea_patients
 
 to_fhir = getattr(pytest.importorskip("cda_transform"), "to_fhir", None)
 if to_fhir is None:  # the other direction is not there yet: report, do not fail
@@ -33,6 +50,15 @@ FAMILY = {
 }
 #: references whose target's codes belong to the statement (product, device)
 LINKS = {"medicationReference", "device"}
+TIMING_EVENT = "http://terminology.hl7.org/CodeSystem/v3-TimingEvent"
+#: hours per UCUM period unit of Timing.repeat (mo and a have no fixed length: compared as written)
+HOURS = {
+    "s": Decimal(1) / 3600,
+    "min": Decimal(1) / 60,
+    "h": Decimal(1),
+    "d": Decimal(24),
+    "wk": Decimal(168),
+}
 
 
 def _codings(node: Any) -> set[tuple[str, str]]:
@@ -45,8 +71,64 @@ def _codings(node: Any) -> set[tuple[str, str]]:
     return set()
 
 
-def _statements(bundle: dict[str, Any], *, input_side: bool) -> list[tuple[str, set[tuple[str, str]]]]:
-    """(resourceType, codes) per clinical statement, the product/device codes merged in."""
+def _number(value: Any) -> str:
+    return format(Decimal(str(value)).normalize(), "f")
+
+
+def _dosage(resource: dict[str, Any]) -> tuple[Any, ...] | None:
+    """What a dosage says, independent of how it is spelled: dose values, rate per hour (2 a day
+    and 1 every 12 h are the same), timing events, route and instruction codes, free-text
+    instruction. None when it says nothing (a text-only dosage comes back in the narrative)."""
+    dosages = resource.get("dosageInstruction") or resource.get("dosage") or []
+    if not dosages:
+        return None
+    dosage = dosages[0]  # the eHDSI entry has one dosage; to_cda refuses to lose the codes of more
+    repeat = (dosage.get("timing") or {}).get("repeat") or {}
+    rate: str | None = None
+    if repeat.get("period") is not None and repeat.get("periodUnit"):
+        frequency, period, unit = (
+            Decimal(str(repeat.get("frequency") or 1)),
+            repeat["period"],
+            repeat["periodUnit"],
+        )
+        if unit in HOURS:
+            rate = _number(frequency / (Decimal(str(period)) * HOURS[unit]))
+        else:
+            rate = f"{_number(frequency)}/{_number(period)} {unit}"
+    doses = tuple(
+        sorted(
+            _number(q["value"])
+            for q in (rate_dose.get("doseQuantity") or {} for rate_dose in dosage.get("doseAndRate") or [])
+            if q.get("value") is not None
+        )
+    )
+    # to_fhir also keeps the CDA's coded EIVL event (with its translation) as an instruction: the
+    # same event as timing.repeat.when, not an instruction of its own
+    events = {(TIMING_EVENT, w) for w in repeat.get("when") or []}
+    said = (
+        doses,
+        rate,
+        tuple(sorted(repeat.get("when") or [])),
+        frozenset(_canonical(_codings(dosage.get("route")))),
+        frozenset(_canonical(_codings(dosage.get("additionalInstruction"))) - events),
+        dosage.get("patientInstruction"),
+    )
+    return said if any(said) else None
+
+
+def _canonical(codes: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    return {(canonical_uri(system), code) for system, code in codes}
+
+
+Statement = tuple[str, set[tuple[str, str]], tuple[Any, ...] | None]
+
+
+def _statements(bundle: dict[str, Any], *, input_side: bool) -> list[Statement]:
+    """(resourceType, codes, dosage) per clinical statement, the product/device codes merged in.
+
+    Input codes are put under their canonical system; output codes are taken as they are (the
+    caller checks that they are canonical).
+    """
     index: dict[str, dict[str, Any]] = {}
     for entry in bundle["entry"]:
         resource = entry["resource"]
@@ -54,21 +136,52 @@ def _statements(bundle: dict[str, Any], *, input_side: bool) -> list[tuple[str, 
             index[entry["fullUrl"]] = resource
         if resource.get("id"):
             index[f"{resource['resourceType']}/{resource['id']}"] = resource
-    out = []
+    out: list[Statement] = []
     for entry in bundle["entry"]:
-        resource = dict(entry["resource"])
+        resource = copy.deepcopy(entry["resource"])
         if resource["resourceType"] not in FAMILY:
             continue
-        if input_side and resource["resourceType"] == "Observation":
-            resource.pop("category", None)  # expressed by the eHDSI section, see test_to_cda
+        if input_side:
+            if resource["resourceType"] == "Observation":
+                resource.pop("category", None)  # expressed by the eHDSI section, see test_to_cda
+            for dosage in resource.get("dosageInstruction") or resource.get("dosage") or []:
+                for rate_dose in dosage.get("doseAndRate") or []:
+                    rate_dose.pop("type", None)  # calculated vs ordered: no CDA element
         codes = _codings(resource)
         for key in LINKS:
             target = index.get((resource.get(key) or {}).get("reference", ""))
             if target is not None:
                 codes |= _codings(target)
+        if input_side:
+            codes = _canonical(codes)
         codes = {c for c in codes if c[0] != data.UCUM}
-        out.append((resource["resourceType"], codes))
+        out.append((resource["resourceType"], codes, _dosage(resource)))
     return out
+
+
+def _check_round_trip(source: dict[str, Any]) -> int:
+    """Every input statement comes back (own statement, all codes, same dosage); returns their count."""
+    result = to_fhir(to_cda(source))
+    back = _statements(result.bundle, input_side=False)
+    not_canonical = {system for _, codes, _ in back for system, _ in codes if canonical_uri(system) != system}
+    assert not not_canonical, f"known code systems came back under another name: {sorted(not_canonical)}"
+    used: set[int] = set()
+    statements = _statements(source, input_side=True)
+    for kind, codes, dosage in statements:
+        candidates = [i for i, (k, c, _) in enumerate(back) if k in FAMILY[kind] and codes <= c]
+        assert candidates, f"{kind} with codes {sorted(codes)} did not come back"
+        if kind == "Observation":
+            continue  # panel members and nested observations may come back inside their parent
+        if kind in ("MedicationStatement", "MedicationRequest"):
+            same = [i for i in candidates if back[i][2] == dosage]
+            assert same, (
+                f"{kind} {sorted(codes)}: dosage {dosage} came back as {[back[i][2] for i in candidates]}"
+            )
+            candidates = same
+        free = [i for i in candidates if i not in used]
+        assert free, f"{kind} {sorted(codes)} came back merged with another statement"
+        used.add(free[0])
+    return len(statements)
 
 
 ROUND_TRIP_INPUTS = {
@@ -79,60 +192,67 @@ ROUND_TRIP_INPUTS = {
 }
 
 
-#: codings the CDA carries (checked in test_to_cda) that to_fhir does not read back yet, with
-#: where they are; the xfail below reports XPASS (without failing the suite) once to_fhir reads them
-KNOWN_GAPS = {
-    ("http://snomed.info/sct", "311504000"): "PINSTRUCT act translation (Dosage.additionalInstruction)",
-    ("http://snomed.info/sct", "113331007"): "problem observation targetSiteCode (Condition.bodySite)",
-}
-
-
-def _check_round_trip(
-    source: dict[str, Any], ignore: frozenset[tuple[str, str]] = frozenset(KNOWN_GAPS)
-) -> None:
-    result = to_fhir(to_cda(source))
-    back = _statements(result.bundle, input_side=False)
-    used: set[int] = set()
-    for kind, all_codes in _statements(source, input_side=True):
-        codes = all_codes - ignore
-        candidates = [i for i, (k, c) in enumerate(back) if k in FAMILY[kind] and codes <= c]
-        assert candidates, f"{kind} with codes {sorted(codes)} did not come back"
-        if kind == "Observation":
-            continue  # panel members and nested observations may come back inside their parent
-        free = [i for i in candidates if i not in used]
-        assert free, f"{kind} {sorted(codes)} came back merged with another statement"
-        used.add(free[0])
-
-
 @pytest.mark.parametrize("name", ROUND_TRIP_INPUTS)
 def test_round_trip_keeps_every_statement_and_code(name: str) -> None:
     _check_round_trip(ROUND_TRIP_INPUTS[name]())
 
 
-@pytest.mark.parametrize(
-    "gap",
-    [
-        pytest.param(
-            gap, id=gap[1], marks=pytest.mark.xfail(strict=False, reason=f"to_fhir does not read the {where}")
-        )
-        for gap, where in KNOWN_GAPS.items()
-    ],
-)
-def test_round_trip_known_gaps_of_to_fhir(gap: tuple[str, str]) -> None:
-    """Each known gap on its own: the CDA has the code (see test_to_cda), to_fhir must bring it back."""
+def test_round_trip_reads_back_patient_instructions_and_problem_body_site() -> None:
+    """The two places to_cda puts codes that have no eHDSI element of their own: the PINSTRUCT act
+    (Dosage.additionalInstruction, codes as translations) and targetSiteCode (Condition.bodySite)."""
     back = to_fhir(to_cda(data.collection_bundle())).bundle
-    assert gap in _codings([e["resource"] for e in back["entry"]])
+    resources = [e["resource"] for e in back["entry"]]
+    metformin = next(
+        r for r in resources if r["resourceType"] == "MedicationStatement" and r.get("medicationReference")
+    )
+    (instruction,) = metformin["dosage"][0]["additionalInstruction"]
+    assert ("http://snomed.info/sct", "311504000") in _codings(instruction)
+    assert ("urn:oid:1.3.5.1.4.1.19376.1.5.3.2", "PINSTRUCT") not in _codings(instruction)  # structural
+    assert instruction["text"] == "Pendant ou après le repas"
+    diabetes = next(
+        r for r in resources if ("http://hl7.org/fhir/sid/icd-10", "E11") in _codings(r.get("code"))
+    )
+    assert ("http://snomed.info/sct", "113331007") in _codings(diabetes["bodySite"])
+    gestational = next(
+        r for r in resources if ("http://hl7.org/fhir/sid/icd-10", "O24.4") in _codings(r.get("code"))
+    )
+    assert "bodySite" not in gestational
 
 
-def test_round_trip_of_absent_sections_keeps_the_absent_codes() -> None:
-    result = to_fhir(to_cda(data.minimal_bundle()))
-    codes = _codings([e["resource"] for e in result.bundle["entry"]])
-    absent = "http://hl7.org/fhir/uv/ips/CodeSystem/absent-unknown-uv-ips"
-    for code in (
-        "no-allergy-info",
-        "no-medication-info",
-        "no-problem-info",
-        "no-procedure-info",
-        "no-device-info",
-    ):
-        assert (absent, code) in codes
+def test_input_under_urn_oid_systems_comes_back_under_canonical_uris() -> None:
+    """A sender may write a known system as urn:oid; the way back names it canonically (CVX here)."""
+    source = data.collection_bundle()
+    immunization = next(
+        e["resource"] for e in source["entry"] if e["resource"]["resourceType"] == "Immunization"
+    )
+    immunization["vaccineCode"]["coding"].append(
+        {
+            "system": "urn:oid:2.16.840.1.113883.12.292",
+            "code": "45",
+            "display": "Hep B, unspecified formulation",
+        }
+    )
+    _check_round_trip(source)
+    back = to_fhir(to_cda(source)).bundle
+    vaccine = next(e["resource"] for e in back["entry"] if e["resource"]["resourceType"] == "Immunization")
+    assert ("http://hl7.org/fhir/sid/cvx", "45") in _codings(vaccine["vaccineCode"])
+
+
+SYNTHEA_PATIENTS = 10
+
+
+def test_synthea_round_trip_keeps_every_statement_and_code() -> None:
+    """The first Synthea patients (US-coded: RxNorm, CVX, SNOMED CT, LOINC) that to_cda accepts come
+    back with every statement, code and dosage; the others are refused for want of an OID patient
+    identifier (an eHDSI requirement), never for a clinical reason."""
+    checked = statements = 0
+    for name, bundle in _synthea_patients(SYNTHEA_PATIENTS):
+        try:
+            to_cda(bundle)
+        except TransformError as error:
+            assert error.expression.endswith(".identifier"), (name, error.message)
+            continue
+        statements += _check_round_trip(bundle)
+        checked += 1
+    assert checked >= SYNTHEA_PATIENTS // 2
+    assert statements > 1000
