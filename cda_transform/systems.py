@@ -17,6 +17,10 @@ with the eHDSI OIDs (``...44.2``, ``...44.5``), which every eHDSI sample uses.
 ``URI_ALIASES`` and ``OID_ALIASES`` hold the other spellings met in inputs: each is read in one
 direction only and always maps to the canonical partner, so that a round trip normalises
 them rather than multiplying systems.
+
+The ``terminology`` package keeps its own registry (``terminology.systems``) for its index;
+``cda_transform`` does not import it because the terminology service is optional here (see
+``translate.default_terminology``). The two agree on every OID listed in both.
 """
 
 from __future__ import annotations
@@ -114,6 +118,7 @@ CODE_SYSTEMS: Final[tuple[CodeSystem, ...]] = (
 #: other URIs written for a listed system (FHIR -> CDA only) -> its canonical URI
 URI_ALIASES: Final[dict[str, str]] = {
     "http://www.orpha.net": ORPHANET_URI,  # the http spelling, used by some IGs
+    "http://snomed.info/sct/": "http://snomed.info/sct",  # trailing slash, met in real content
 }
 
 #: other OIDs documents use for a listed system (CDA -> FHIR only) -> its canonical URI
@@ -121,6 +126,8 @@ OID_ALIASES: Final[dict[str, str]] = {
     ICD10_WHO: "http://hl7.org/fhir/sid/icd-10",  # THO's OID for WHO ICD-10
     "1.3.6.1.4.1.12559.11.10.1.3.1.42.5": "http://hl7.org/fhir/sid/icd-10",  # older eHDSI value sets
     "1.3.6.1.4.1.12559.11.10.1.3.1.44.1": "http://standardterms.edqm.eu",  # eHDSI EDQM
+    "2.16.840.1.113883.6.316": "urn:ietf:bcp:47",  # HL7's newer OID for BCP 47 language tags
+    "1.0.3166.1": "urn:iso:std:iso:3166",  # the ISO 3166-1 root, used for country codes
 }
 
 BY_URI: Final[dict[str, CodeSystem]] = {s.uri: s for s in CODE_SYSTEMS}

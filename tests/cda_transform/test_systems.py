@@ -46,3 +46,13 @@ def test_the_table_names_each_system_once() -> None:
     assert len({s.uri for s in systems.CODE_SYSTEMS}) == len(systems.CODE_SYSTEMS)
     assert not set(systems.OID_ALIASES) & set(systems.BY_OID)
     assert all(target in systems.BY_URI for target in systems.OID_ALIASES.values())
+
+
+def test_the_terminology_registry_agrees_on_every_oid_it_knows() -> None:
+    """terminology keeps its own registry (optional for cda_transform); a disagreement would make
+    a code looked up for translation differ from the one written in the Bundle."""
+    registry = pytest.importorskip("terminology.systems")
+    disagree = {
+        oid: (uri, system_uri(oid)) for oid, uri in registry.KNOWN_OIDS.items() if system_uri(oid) != uri
+    }
+    assert not disagree
