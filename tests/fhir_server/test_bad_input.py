@@ -158,7 +158,9 @@ def test_oversized_body_is_refused(http: httpx.Client) -> None:
 
 def test_unknown_route_and_method(http: httpx.Client) -> None:
     assert_outcome(http.get("/Patient/1/_history/1/extra"), 404)
-    assert_outcome(http.patch("/Patient/1", content=b"{}", headers={"Content-Type": FHIR_JSON}), 405)
+    assert_outcome(http.request("TRACE", "/Patient/1"), 405)
+    # PATCH is routed: a body that is neither JSON Patch nor a Parameters resource is a 400
+    assert_outcome(http.patch("/Patient/1", content=b"{}", headers={"Content-Type": FHIR_JSON}), 400)
 
 
 def test_bad_query_flags(http: httpx.Client) -> None:
