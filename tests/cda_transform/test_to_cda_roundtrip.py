@@ -82,7 +82,9 @@ def _dosage(resource: dict[str, Any]) -> tuple[Any, ...] | None:
     dosages = resource.get("dosageInstruction") or resource.get("dosage") or []
     if not dosages:
         return None
-    dosage = dosages[0]  # the eHDSI entry has one dosage; to_cda refuses to lose the codes of more
+    # the eHDSI entry has one dosage and to_cda writes the first only (codes of others are refused
+    # by its completeness check; an uncoded second dosage is not carried, a to_cda limit)
+    dosage = dosages[0]
     repeat = (dosage.get("timing") or {}).get("repeat") or {}
     rate: str | None = None
     if repeat.get("period") is not None and repeat.get("periodUnit"):
