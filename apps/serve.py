@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -70,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
             )
             return 2
         print("passerelle: warning: --no-auth: the API is served without authorization", file=sys.stderr)
+    if args.demo and args.host in LOOPBACK and not os.environ.get("PASSERELLE_PSC_DISCOVERY_URL"):
+        # Demo on this machine: professionals log in through the built-in PSC look-alike (/dev-psc).
+        os.environ.setdefault("PASSERELLE_DEV_PSC", "1")
 
     embedded: EmbeddedMongo | None = None
     if settings.mongodb_uri is None:

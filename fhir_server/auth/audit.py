@@ -79,6 +79,7 @@ def rest_event(
     if description:
         event["outcomeDesc"] = description
     if break_glass:
+        event["subtype"].append(SECURITY_ALERT)
         event["purposeOfEvent"] = [
             {
                 "coding": [{"system": ACT_REASON, "code": "BTG", "display": "break the glass"}],

@@ -17,6 +17,11 @@ interaction cannot be added without going through it. Order of checks:
    :meth:`AccessPolicy.search_filter`); other interactions (history at type/system
    level, operations) need an unrestricted grant.
 
+Break-the-glass: a practitioner may send ``X-Break-Glass-Reason`` (percent-encoded, 10
+characters at least) to lift the patient restriction of their ``patient/`` scopes (the
+scopes still limit types and interactions); every such access is audited with
+``purposeOfEvent`` BTG, the reason and a DICOM "Security Alert" subtype.
+
 Every outcome, success or refusal, is recorded as an AuditEvent with the source IP.
 """
 
@@ -36,7 +41,7 @@ from starlette.responses import Response
 from fhir_server.auth import audit
 from fhir_server.auth.compartment import in_compartment, in_patient_compartment_type, patient_refs
 from fhir_server.auth.keys import signing_keys
-from fhir_server.auth.policy import IMMUTABLE, AccessPolicy, hidden
+from fhir_server.auth.policy import BREAK_GLASS_HEADER, IMMUTABLE, AccessPolicy, hidden
 from fhir_server.auth.settings import auth_settings
 from fhir_server.auth.store import TOKENS
 from fhir_server.errors import FhirError
@@ -254,6 +259,8 @@ def protect(interaction: Interaction) -> Handler:
                 headers={"Allow": "GET"},
             )
         if request.app.state.settings.no_auth or code == "capabilities":
+            # Handlers (search, bundles) read the policy from request.state.access whatever the mode.
+            request.state.access = AccessPolicy.unrestricted()
             return await inner(request)
         settings = _settings(request)
         ip = request.client.host if request.client else None
@@ -274,11 +281,15 @@ def protect(interaction: Interaction) -> Handler:
                 patients=patients,
                 query=query,
                 description=description,
+                break_glass=policy.break_glass if policy else None,
             )
             await audit.record(request.app.state.repository, event)
 
         try:
             policy = await authenticate(request)
+            reason = request.headers.get(BREAK_GLASS_HEADER)
+            if reason is not None:
+                policy = policy.with_break_glass(unquote_plus(reason))
             request.state.access = policy
             patients = await enforce(request, policy, code, type_, id_, inner)
             response = await inner(request)

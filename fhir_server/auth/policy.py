@@ -26,6 +26,8 @@ from fhir_server.errors import FhirError
 # Resource types only roles with an explicit scope on them may read (never through "*").
 EXPLICIT_ONLY = frozenset({"AuditEvent"})
 IMMUTABLE = frozenset({"AuditEvent"})
+BREAK_GLASS_HEADER = "x-break-glass-reason"  # percent-encoded UTF-8
+BREAK_GLASS_MIN = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,8 @@ class AccessPolicy:
     patients: frozenset[str] = frozenset()
     launch_patient: str | None = None
     launch_encounter: str | None = None
+    # Break-the-glass: a practitioner's stated reason to reach beyond their usual patients (audited).
+    break_glass: str | None = None
     claims: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -84,6 +88,18 @@ class AccessPolicy:
             launch_encounter=claims.get("encounter"),
             claims=dict(claims),
         )
+
+    def with_break_glass(self, reason: str) -> AccessPolicy:
+        """This practitioner's policy without the patient restriction, for an emergency; 400/403 otherwise."""
+        if self.kind != "practitioner":
+            raise forbidden("Le bris de glace est réservé aux professionnels de santé.")
+        if len(reason.strip()) < BREAK_GLASS_MIN:
+            raise FhirError(
+                400, "required", f"Bris de glace : motif obligatoire ({BREAK_GLASS_MIN} caractères au moins)."
+            )
+        from dataclasses import replace
+
+        return replace(self, break_glass=reason.strip()[:500])
 
     @property
     def is_unrestricted(self) -> bool:
@@ -119,6 +135,8 @@ class AccessPolicy:
             elif scope.context == "patient":
                 if self.kind == "patient":
                     patients |= self.patients
+                elif self.kind == "practitioner" and self.break_glass:
+                    unrestricted = True  # the scope still limits types and interactions
                 elif self.launch_patient:
                     patients.add(self.launch_patient)
         if not unrestricted and not patients:

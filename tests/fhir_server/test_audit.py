@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -19,11 +20,14 @@ from joserfc.jwk import KeySet, RSAKey
 from bench.harness import ServerProcess
 from tests.fhir_server.auth_support import (
     DR_DURAND,
+    DR_MARTIN,
     FHIR_JSON,
     bearer,
+    exchange,
     pkce,
     professional_login,
     professional_token,
+    redirect_query,
     register_client,
     root,
     shared_server,
@@ -176,3 +180,50 @@ def test_only_authorised_roles_read_audit_events(http: httpx.Client, server: Ser
     assert (
         http.get(f"{server.base}/AuditEvent/{event_id}", headers=bearer(auditor["token"])).status_code == 200
     )
+
+
+def test_break_the_glass_needs_a_reason_and_is_audited(
+    http: httpx.Client, server: ServerProcess, auditor: dict[str, Any]
+) -> None:
+    app = register_client(server, "confidential", "openid fhirUser launch user/*.cruds patient/*.rs")
+    pro = professional_token(http, server, app, "openid fhirUser user/*.cruds")
+    headers = {**bearer(pro), "Content-Type": FHIR_JSON}
+    ids = [
+        http.post(
+            f"{server.base}/Patient",
+            json={"resourceType": "Patient", "name": [{"family": f}]},
+            headers=headers,
+        ).json()["id"]
+        for f in ("Suivi", "Inconnu")
+    ]
+    launch = http.post(f"{root(server)}/auth/launch", headers=bearer(pro), json={"patient": ids[0]}).json()[
+        "launch"
+    ]
+    scope = "launch openid fhirUser patient/*.rs"
+    verifier, challenge = pkce()
+    resp = professional_login(http, server, app["client_id"], scope, DR_MARTIN, challenge, launch=launch)
+    token = exchange(http, server, app, redirect_query(resp)["code"], verifier).json()
+    url = f"{server.base}/Patient/{ids[1]}"
+    assert http.get(url, headers=bearer(token)).status_code == 404
+    short = http.get(url, headers={**bearer(token), "X-Break-Glass-Reason": "urgence"})
+    assert short.status_code == 400 and "motif" in short.json()["issue"][0]["diagnostics"]
+    reason = "Urgence vitale : patient inconscient aux urgences"
+    opened = http.get(url, headers={**bearer(token), "X-Break-Glass-Reason": quote(reason)})
+    assert opened.status_code == 200
+    assert (
+        http.post(
+            url.rsplit("/", 1)[0],
+            json={"resourceType": "Patient"},
+            headers={**bearer(token), "Content-Type": FHIR_JSON, "X-Break-Glass-Reason": quote(reason)},
+        ).status_code
+        == 403
+    )  # still read-only scopes
+    btg = [e for e in events(http, server, auditor, entity=f"Patient/{ids[1]}") if e.get("purposeOfEvent")]
+    assert len(btg) >= 1
+    event = btg[-1]
+    assert (
+        event["purposeOfEvent"][0]["coding"][0]["code"] == "BTG"
+        and event["purposeOfEvent"][0]["text"] == reason
+    )
+    assert {"110113"} <= {s["code"] for s in event["subtype"]}
+    assert event["agent"][0]["who"]["reference"] == pro["fhirUser"]

@@ -421,3 +421,92 @@ def test_no_auth_refuses_non_loopback_host(tmp_path: Path) -> None:
     )
     assert done.returncode != 0
     assert "--no-auth" in done.stderr and "loopback" in done.stderr
+
+
+def test_ehr_launch_gives_patient_and_encounter_context(
+    http: httpx.Client, server: ServerProcess, pro: dict[str, Any]
+) -> None:
+    backend_headers = {**bearer(pro), "Content-Type": FHIR_JSON}
+    patient = http.post(
+        f"{server.base}/Patient",
+        json={"resourceType": "Patient", "name": [{"family": "Lancé"}]},
+        headers=backend_headers,
+    )
+    other = http.post(
+        f"{server.base}/Patient",
+        json={"resourceType": "Patient", "name": [{"family": "Autre"}]},
+        headers=backend_headers,
+    )
+    assert patient.status_code == other.status_code == 201
+    pid, other_id = patient.json()["id"], other.json()["id"]
+    launch = http.post(
+        f"{root(server)}/auth/launch", headers=bearer(pro), json={"patient": pid, "encounter": "enc-1"}
+    )
+    assert launch.status_code == 201, launch.text
+    app = register_client(server, "public", "launch openid fhirUser patient/*.rs")
+    verifier, challenge = pkce()
+    resp = professional_login(
+        http,
+        server,
+        app["client_id"],
+        "launch openid fhirUser patient/*.rs",
+        DR_MARTIN,
+        challenge,
+        launch=launch.json()["launch"],
+    )
+    token = exchange(http, server, app, redirect_query(resp)["code"], verifier).json()
+    assert token["patient"] == pid and token["encounter"] == "enc-1"
+    # patient/ scopes of a practitioner reach the launch patient only.
+    assert http.get(f"{server.base}/Patient/{pid}", headers=bearer(token)).status_code == 200
+    assert http.get(f"{server.base}/Patient/{other_id}", headers=bearer(token)).status_code == 404
+    assert http.post(f"{root(server)}/auth/launch", json={"patient": pid}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        ("GET", "/auth/authorize", {}),
+        ("GET", "/auth/authorize", {"params": {"response_type": "code", "client_id": "inconnu"}}),
+        ("POST", "/auth/authorize", {"data": {"response_type": "token"}}),
+        ("POST", "/auth/token", {}),
+        (
+            "POST",
+            "/auth/token",
+            {"data": {"grant_type": "authorization_code", "code": "x", "client_id": "x"}},
+        ),
+        ("POST", "/auth/token", {"data": {"grant_type": "password", "username": "a", "password": "b"}}),
+        (
+            "POST",
+            "/auth/token",
+            {
+                "data": {
+                    "grant_type": "client_credentials",
+                    "client_assertion": "a.b.c",
+                    "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                }
+            },
+        ),
+        ("POST", "/auth/revoke", {"data": {"token": "x"}}),
+        ("POST", "/auth/introspect", {"data": {"token": "a.b.c"}}),
+        ("GET", "/auth/login/psc", {"params": {"session": "inconnue"}}),
+        ("GET", "/auth/psc/callback", {"params": {"state": "x", "code": "y"}}),
+        ("POST", "/auth/login/patient", {"data": {"session": "x"}}),
+        ("POST", "/auth/login/otp", {"data": {"session": "x", "code": "1"}}),
+        ("POST", "/auth/patients", {"content": b"{pas du json"}),
+        ("POST", "/auth/patients", {"json": ["liste"]}),
+        ("GET", "/auth/patients/confirm", {"params": {"token": "faux"}}),
+        ("POST", "/auth/patients/reset", {"json": {"token": "faux", "password": "0123456789ab"}}),
+        ("POST", "/auth/patients/dependents", {"headers": {"Authorization": "Bearer a.b.c"}}),
+        ("POST", "/auth/launch", {"headers": {"Authorization": "Basic eDp5"}}),
+        ("POST", "/dev-psc/token", {"data": {"grant_type": "authorization_code"}}),
+        ("GET", "/dev-psc/auth", {"params": {"client_id": "passerelle-dev"}}),
+        ("GET", "/dev-psc/userinfo", {"headers": {"Authorization": "Bearer faux"}}),
+    ],
+)
+def test_bad_requests_to_auth_routes_are_4xx_never_500(
+    http: httpx.Client, server: ServerProcess, method: str, path: str, kwargs: dict[str, Any]
+) -> None:
+    resp = http.request(method, root(server) + path, **kwargs)
+    assert 400 <= resp.status_code < 500, (resp.status_code, resp.text[:300])
+    if path in ("/auth/token", "/auth/revoke", "/auth/introspect"):
+        assert resp.json()["error"]
