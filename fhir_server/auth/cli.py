@@ -69,6 +69,7 @@ def _running_server_uri(data_dir: Path) -> str | None:
         return None
     uri = path.read_text().strip()
     try:
+        probe: MongoClient[dict[str, Any]]
         with MongoClient(uri, serverSelectionTimeoutMS=500) as probe:
             probe.admin.command("ping")
     except PyMongoError:

@@ -85,7 +85,7 @@ class Client(ClientMixin):
 
     def check_client_secret(self, client_secret: str) -> bool:
         stored = self.doc.get("secret_sha256")
-        return bool(stored) and hmac.compare_digest(stored, _digest(client_secret))
+        return isinstance(stored, str) and hmac.compare_digest(stored, _digest(client_secret))
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         return method == self.doc.get("auth_method")

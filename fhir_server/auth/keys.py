@@ -54,4 +54,4 @@ def signing_key(path: Path) -> RSAKey:
 
 
 def public_jwks(path: Path) -> dict[str, Any]:
-    return signing_keys(path).as_dict(private=False)
+    return dict(signing_keys(path).as_dict(private=False))

@@ -29,6 +29,9 @@ class AuthUser:
     amr: list[str] | None = None
     auth_time: int = field(default_factory=lambda: int(time.time()))
     name: str | None = None
+    # Professionals: their eligible practice situations, for the role rules (profession, specialty,
+    # structure FINESS/SIRET, sector, medical-regulation access).
+    exercices: list[dict[str, str]] = field(default_factory=list)
 
     def get_user_id(self) -> str:
         return self.subject

@@ -7,6 +7,22 @@ incoming resource; searches and includes ask :meth:`AccessPolicy.search_filter` 
 Mongo filter to AND into the query) and :meth:`AccessPolicy.can_read` for every
 resource they add to a Bundle, so that ``_include``/``_revinclude`` cannot leak.
 
+How search (and later bundles and operations) apply it — the policy of the request is
+``request.state.access`` (``AccessPolicy.unrestricted()`` under ``--no-auth``):
+
+1. for each type searched: ``restriction = policy.search_filter(type_)`` (403 when no
+   scope; for ``_type`` lists / system search use ``policy.readable_types(types)``) and
+   ``query = {"$and": [query, restriction]}`` when it is not None — also in ``_total``
+   counts and in the compartment search condition;
+2. every inner search of a chain or of ``_has`` on type T ANDs ``policy.search_filter(T)``
+   (otherwise a match would reveal a hidden resource's existence);
+3. ``_include``/``_revinclude`` look-ups AND ``policy.search_filter(T, "read")`` for the
+   target type T and silently drop types without a read scope (no 403 for an include);
+4. then mark the handlers ``handler.applies_access_policy = True``: the guard lets
+   compartment-restricted tokens through only for handlers so marked (until then it
+   refuses them with 403, and refuses ``_include``/``_revinclude``/``_has``/chains to
+   tokens that cannot read every type).
+
 403 vs 404: a missing scope is a 403 (the client asked for something its token can
 never do, and saying so leaks nothing); an instance outside the caller's compartment
 is a 404, exactly like a resource that does not exist, because a 403 would confirm
@@ -61,6 +77,8 @@ class AccessPolicy:
     patients: frozenset[str] = frozenset()
     launch_patient: str | None = None
     launch_encounter: str | None = None
+    # Professionals: practice situations from PSC (profession, specialty, finess, sector...), for role rules.
+    exercices: tuple[dict[str, str], ...] = ()
     # Break-the-glass: a practitioner's stated reason to reach beyond their usual patients (audited).
     break_glass: str | None = None
     claims: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -86,6 +104,7 @@ class AccessPolicy:
             patients=patients,
             launch_patient=str(launch_patient) if launch_patient else None,
             launch_encounter=claims.get("encounter"),
+            exercices=tuple(e for e in claims.get("exercices") or () if isinstance(e, dict)),
             claims=dict(claims),
         )
 

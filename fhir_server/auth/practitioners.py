@@ -116,3 +116,29 @@ async def upsert_professional(
                 roles[key] = (await repository.create("PractitionerRole", resource)).id
     await mapping.update_one({"_id": idnat}, {"$set": {"practitioner": pid, "roles": roles}}, upsert=True)
     return pid
+
+
+def practice_situations(claims: dict[str, Any], exercices: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The eligible practice situations, flattened for the access token (claim ``exercices``).
+
+    What the role rules need and nothing more: profession (G15), specialty (R38),
+    structure (FINESS site, else SIRET, else the RPPS technical id), sector (R02), and
+    whether the professional may act as a medical regulator.
+    """
+    regulation = str(claims.get("Acces_Regulation_Medicale", "")).upper() == "VRAI"
+    out: list[dict[str, str]] = []
+    for ex in exercices:
+        for act in ex.get("activities") or [{}]:
+            item = {
+                "profession": str(ex.get("codeProfession") or ""),
+                "specialty": str(ex.get("codeSavoirFaire") or ""),
+                "finess": str(act.get("numeroFinessSite") or ""),
+                "siret": str(act.get("numeroSiretSite") or ""),
+                "structure": str(act.get("identifiantTechniqueDeLaStructure") or ""),
+                "sector": str(act.get("codeSecteurDactivite") or ""),
+                "mode": str(act.get("codeModeExercice") or ""),
+            }
+            if regulation:
+                item["regulation"] = "true"
+            out.append({k: v for k, v in item.items() if v})
+    return out

@@ -100,7 +100,7 @@ async def finish(
 ) -> dict[str, Any]:
     """Exchange the code, check the ID token, return the userinfo claims."""
     meta = await _get_json(discovery_url(settings, root))
-    keys = KeySet.import_key_set(await _get_json(meta["jwks_uri"]))
+    keys = KeySet.import_key_set(await _get_json(meta["jwks_uri"]))  # type: ignore[arg-type]
     async with _client(settings, redirect_uri) as client:
         try:
             token = await client.fetch_token(meta["token_endpoint"], code=code, code_verifier=code_verifier)

@@ -41,7 +41,7 @@ from fhir_server.auth.guard import verify_bearer
 from fhir_server.auth.keys import public_jwks
 from fhir_server.auth.models import AuthUser
 from fhir_server.auth.notify import MailError, send_mail, sms_gateway
-from fhir_server.auth.practitioners import upsert_professional
+from fhir_server.auth.practitioners import practice_situations, upsert_professional
 from fhir_server.auth.server import PasserelleAuthorizationServer, ascii_text
 from fhir_server.auth.server import Request as OAuthRequest
 from fhir_server.auth.settings import AuthSettings, auth_settings
@@ -169,11 +169,11 @@ class AuthRoutes:
             return self._authorize_error(exc)
         params = dict(query)
         if params.get("aud", "").rstrip("/") != server.fhir_base:
-            exc = OAuth2Error(description=ascii_text(f"Paramètre aud attendu : {server.fhir_base}"))
-            exc.error = "invalid_request"
-            exc.redirect_uri = grant.redirect_uri
-            exc.state = params.get("state")
-            return self._authorize_error(exc)
+            wrong_aud = OAuth2Error(description=ascii_text(f"Paramètre aud attendu : {server.fhir_base}"))
+            wrong_aud.error = "invalid_request"
+            wrong_aud.redirect_uri = grant.redirect_uri
+            wrong_aud.state = params.get("state")
+            return self._authorize_error(wrong_aud)
         sid = secrets.token_urlsafe(24)
         await self.db[SESSIONS].insert_one(
             {"_id": sid, "query": query, "expires": now() + timedelta(minutes=15)}
@@ -297,6 +297,7 @@ class AuthRoutes:
             fhir_user=f"Practitioner/{pid}",
             acr=str(claims.get("acr") or "eidas1"),
             name=f"{claims.get('given_name', '')} {claims.get('family_name', '')}".strip(),
+            exercices=practice_situations(claims, list(decision.exercices)),
         )
         await self.record(
             audit.login_event(
@@ -318,7 +319,7 @@ class AuthRoutes:
     async def _client_name(self, session: dict[str, Any]) -> str:
         client_id = dict(session["query"]).get("client_id", "")
         client = await run_in_threadpool(find_client, self._sync_db(), client_id)
-        return client.doc.get("name", client_id) if client else client_id
+        return str(client.doc.get("name", client_id)) if client else client_id
 
     async def login_patient(self, request: Request) -> Response:
         form = await request.form()

@@ -257,7 +257,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     def resolve_client_public_key(self, client: Client) -> KeySet:
         if not client.jwks:
             raise InvalidClientError(description="Aucun JWKS enregistre pour ce client.")
-        return KeySet.import_key_set(client.jwks)
+        return KeySet.import_key_set(client.jwks)  # type: ignore[arg-type]
 
 
 # -- tokens ------------------------------------------------------------------------------
@@ -290,8 +290,10 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
         items = scope.split()
         if user.patient and ("launch/patient" in items or "launch" in items):
             claims["patient"] = user.patient
-        if user.encounter and ("launch/encounter" in scope.split() or "launch" in scope.split()):
+        if user.encounter and ("launch/encounter" in items or "launch" in items):
             claims["encounter"] = user.encounter
+        if user.exercices:
+            claims["exercices"] = user.exercices
         return claims
 
     def get_acr(self, user: AuthUser | None) -> str | None:

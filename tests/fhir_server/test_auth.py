@@ -185,6 +185,19 @@ def test_professional_login_creates_practitioner_with_rpps(
     assert ("https://rpps.esante.gouv.fr", "99700366240") in values
     assert ("urn:oid:1.2.250.1.71.4.2.1", DR_MARTIN) in values
     assert practitioner["name"][0]["family"] == "Martin"
+    # The practice situations travel in the access token, for the role rules.
+    claims = jwt.decode(pro["access_token"], server_key(server)).claims
+    assert claims["exercices"] == [
+        {
+            "profession": "10",
+            "specialty": "SM26",
+            "finess": "750712184",
+            "structure": "R10000001",
+            "sector": "SA07",
+            "mode": "L",
+        }
+    ]
+    assert claims["aud"] == server.base and claims["iss"] == root(server) and claims["kind"] == "practitioner"
 
 
 def test_second_login_matches_the_same_practitioner(
