@@ -173,10 +173,11 @@ class Accounts:
         )
         return None if account is None else (account, token)
 
-    async def reset(self, token: str, password: str) -> bool:
+    async def reset(self, token: str, password: str) -> dict[str, Any] | None:
+        """Set a new password from a reset link; the account, or None for an invalid or expired link."""
         account = await self.coll.find_one({"reset_token": _digest(token)})
         if account is None or account["reset_expires"] <= now():
-            return False
+            return None
         await self.coll.update_one(
             {"_id": account["_id"]},
             {
@@ -189,7 +190,7 @@ class Accounts:
                 "$unset": {"reset_token": 1, "reset_expires": 1},
             },
         )
-        return True
+        return account
 
     async def by_patient(self, patient_id: str) -> dict[str, Any] | None:
         return await self.coll.find_one({"patient": patient_id})

@@ -127,6 +127,21 @@ def login_event(
     }
 
 
+def security_event(*, who: dict[str, Any], source_ip: str | None, description: str) -> dict[str, Any]:
+    """A change of a user's security attributes (password reset): DICOM 110113 / 110137."""
+    return {
+        "resourceType": "AuditEvent",
+        "type": SECURITY_ALERT,
+        "subtype": [{"system": DCM, "code": "110137", "display": "User Security Attributes Changed"}],
+        "action": "U",
+        "recorded": fhir_instant(now_ms()),
+        "outcome": "0",
+        "outcomeDesc": description,
+        "agent": [_agent(who, None, source_ip)],
+        "source": _source(),
+    }
+
+
 def _agent(who: dict[str, Any], client_id: str | None, source_ip: str | None) -> dict[str, Any]:
     agent: dict[str, Any] = {
         "type": {"coding": [{"system": PARTICIPATION, "code": "IRCP", "display": "information recipient"}]},

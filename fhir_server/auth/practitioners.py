@@ -85,18 +85,24 @@ def role_resource(practitioner_id: str, exercice: dict[str, Any], activity: dict
 
 async def upsert_professional(
     repository: Any, claims: dict[str, Any], exercices: list[dict[str, Any]]
-) -> str:
-    """Match or create the Practitioner and its PractitionerRoles; returns the Practitioner id."""
+) -> tuple[str, list[tuple[str, str]]]:
+    """Match or create the Practitioner and its PractitionerRoles.
+
+    Returns the Practitioner id and the writes done, as (interaction, ``Type/id``), for the audit.
+    """
     mapping = repository.db[PROFESSIONALS]
     idnat = str(claims["SubjectNameID"])
     known = await mapping.find_one({"_id": idnat})
     practitioner = practitioner_resource(claims, exercices)
+    writes: list[tuple[str, str]] = []
     if known is None:
         version = await repository.create("Practitioner", practitioner)
         pid = version.id
+        writes.append(("create", f"Practitioner/{pid}"))
     else:
         pid = known["practitioner"]
         await repository.update("Practitioner", pid, {**practitioner, "id": pid})
+        writes.append(("update", f"Practitioner/{pid}"))
     roles: dict[str, str] = dict((known or {}).get("roles", {}))
     for ex in exercices:
         for act in ex.get("activities") or []:
@@ -112,10 +118,12 @@ async def upsert_professional(
             resource = role_resource(pid, ex, act)
             if key in roles:
                 await repository.update("PractitionerRole", roles[key], {**resource, "id": roles[key]})
+                writes.append(("update", f"PractitionerRole/{roles[key]}"))
             else:
                 roles[key] = (await repository.create("PractitionerRole", resource)).id
+                writes.append(("create", f"PractitionerRole/{roles[key]}"))
     await mapping.update_one({"_id": idnat}, {"$set": {"practitioner": pid, "roles": roles}}, upsert=True)
-    return pid
+    return pid, writes
 
 
 def practice_situations(claims: dict[str, Any], exercices: list[dict[str, Any]]) -> list[dict[str, str]]:

@@ -146,6 +146,23 @@ class AuthRoutes:
         if self.auth.audit:
             await audit.record(self.repository, event)
 
+    async def record_writes(
+        self, request: Request, who: dict[str, Any], writes: list[tuple[str, str]]
+    ) -> None:
+        """AuditEvents for the resources the login and account flows write outside the REST layer."""
+        for interaction, ref in writes:
+            await self.record(
+                audit.rest_event(
+                    interaction=interaction,
+                    status=201 if interaction == "create" else 200,
+                    who=who,
+                    client_id=None,
+                    source_ip=self.ip(request),
+                    entities=[ref],
+                    patients=[ref.split("/", 1)[1]] if ref.startswith("Patient/") else [],
+                )
+            )
+
     # -- discovery ------------------------------------------------------------------------
 
     async def smart_configuration(self, request: Request) -> Response:
@@ -290,7 +307,8 @@ class AuthRoutes:
                 audit.login_event(success=False, who=who, source_ip=self.ip(request), description=reason)
             )
             return HTMLResponse(pages.message("Accès refusé", reason), 403)
-        pid = await upsert_professional(self.repository, claims, list(decision.exercices))
+        pid, writes = await upsert_professional(self.repository, claims, list(decision.exercices))
+        await self.record_writes(request, {"reference": f"Practitioner/{pid}"}, writes)
         user = AuthUser(
             kind="practitioner",
             subject=idnat,
@@ -434,6 +452,8 @@ class AuthRoutes:
                 raise AccountError("Un compte existe déjà pour cette adresse e-mail.", 409) from exc
         except AccountError as exc:
             return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, exc.status)
+        ref = f"Patient/{version.id}"
+        await self.record_writes(request, {"reference": ref}, [("create", ref)])
         link = f"{root_url(request, self.auth)}/auth/patients/confirm?{urlencode({'token': token})}"
         try:
             await send_mail(
@@ -500,10 +520,18 @@ class AuthRoutes:
             password = str(data.get("password", ""))
             if len(password) < 10:
                 raise AccountError("Le mot de passe doit compter au moins 10 caractères.")
-            if not await self.accounts().reset(str(data.get("token", "")), password):
+            account = await self.accounts().reset(str(data.get("token", "")), password)
+            if account is None:
                 raise AccountError("Lien de réinitialisation invalide ou expiré.")
         except AccountError as exc:
             return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, exc.status)
+        await self.record(
+            audit.security_event(
+                who={"reference": f"Patient/{account['patient']}"},
+                source_ip=self.ip(request),
+                description="Mot de passe réinitialisé (lien reçu par e-mail)",
+            )
+        )
         return JSONResponse({"message": "Mot de passe modifié."})
 
     async def add_dependent(self, request: Request) -> Response:
@@ -537,6 +565,11 @@ class AuthRoutes:
             "RelatedPerson", related_person(dependent.id, account, relationship)
         )
         await self.accounts().add_dependent(account["_id"], dependent.id, related.id)
+        await self.record_writes(
+            request,
+            policy.who,
+            [("create", f"Patient/{dependent.id}"), ("create", f"RelatedPerson/{related.id}")],
+        )
         return JSONResponse(
             {
                 "patient": f"Patient/{dependent.id}",
