@@ -6,6 +6,14 @@ ingredient (ATC) with its strength (Ratio) to ``Medication.ingredient``; the dos
 ``Medication.form``; the package (R4 Medication has no packaging element) to the extension
 ``extensions.MEDICATION_PACKAGE``. Patient instructions (IHE PINSTRUCT acts) go to the
 dosage: coded ones to ``additionalInstruction``, free text to ``patientInstruction``.
+
+Dose regimens: a Split Dosing item (IHE PCC 1.3.6.1.4.1.19376.1.5.3.1.4.9, allowed by the eHDSI
+Medication Item) carries one regimen per subordinate ``substanceAdministration`` in an
+``entryRelationship typeCode="COMP"``, ordered by ``sequenceNumber``: each becomes a ``Dosage``
+(its IVL_TS is the regimen's ``timing.repeat.boundsPeriod``). A ``precondition/criterion`` is the
+"as needed" of its administration: its value is ``asNeededCodeableConcept``, without one it is
+``asNeededBoolean: true``. Subordinates of a Combination Medication (``...4.11``) are components of
+the product, not regimens, and are not read as dosages.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ STATUS = {
 }
 #: IHE Patient Medication Instructions and its CCD parent
 INSTRUCTION_TEMPLATES = frozenset({"1.3.6.1.4.1.19376.1.5.3.1.4.3", "2.16.840.1.113883.10.20.1.49"})
+COMBINATION = "1.3.6.1.4.1.19376.1.5.3.1.4.11"
 PERIOD_UNITS = {"s": "s", "min": "min", "h": "h", "d": "d", "wk": "wk", "mo": "mo", "a": "a"}
 EVENTS = {
     "MORN",
@@ -97,9 +106,16 @@ def map_medication(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
             if p:
                 res["effectivePeriod"] = p
                 break
-    dosage = _dosage(ctx, stmt)
-    if dosage:
-        res["dosage"] = [dosage]
+    regimens = [] if COMBINATION in template_ids(stmt) else _regimens(stmt)
+    if regimens:
+        dosages = [d for d in (_dosage(ctx, sub, regimen=True) for sub in regimens) if d]
+        row_text = tr.reference_text(stmt)
+        if dosages and row_text and not any("text" in d for d in dosages):
+            dosages[0]["text"] = row_text  # the item's own text describes the whole posology
+    else:
+        dosages = [d for d in [_dosage(ctx, stmt)] if d]
+    if dosages:
+        res["dosage"] = dosages
     reasons = [
         c
         for c in (tr.concept(kid(r, "value"), text=tr.reference_text(r)) for r in related(stmt, "RSON"))
@@ -178,13 +194,46 @@ def _package(ctx: Context, material: etree._Element) -> dict[str, Any] | None:
     return {"url": PACKAGE, "extension": parts} if parts else None
 
 
-def _dosage(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
+def _regimens(stmt: etree._Element) -> list[etree._Element]:
+    """Subordinate substanceAdministrations (COMP), by sequenceNumber then document order."""
+    found: list[tuple[int, int, etree._Element]] = []
+    for position, rel in enumerate(kids(stmt, "entryRelationship")):
+        sub = kid(rel, "substanceAdministration")
+        if rel.get("typeCode") != "COMP" or sub is None:
+            continue
+        number = kid(rel, "sequenceNumber")
+        value = (number.get("value") or "").strip() if number is not None else ""
+        found.append((int(value) if value.isdigit() else 1 << 30, position, sub))
+    return [sub for _, _, sub in sorted(found, key=lambda item: item[:2])]
+
+
+def _as_needed(ctx: Context, adm: etree._Element, dosage: dict[str, Any]) -> None:
+    """Preconditions: the first criterion value is the condition, a bare criterion says "as needed"."""
+    criteria = [c for c in (kid(p, "criterion") for p in kids(adm, "precondition")) if c is not None]
+    if not criteria:
+        return
+    for criterion in criteria:
+        text = ctx.translator.reference_text(criterion)
+        concept = ctx.translator.concept(kid(criterion, "value"), text=text)
+        if concept is None and text:
+            concept = {"text": text}
+        if concept:
+            dosage["asNeededCodeableConcept"] = concept
+            return
+    dosage["asNeededBoolean"] = True
+
+
+def _dosage(ctx: Context, stmt: etree._Element, *, regimen: bool = False) -> dict[str, Any]:
     tr = ctx.translator
     dosage: dict[str, Any] = {}
     repeat: dict[str, Any] = {}
     for t in kids(stmt, "effectiveTime"):
         kind = xsi_type(t)
-        if kind == "PIVL_TS":
+        if regimen and kind in (None, "IVL_TS") and "boundsPeriod" not in repeat:
+            bounds = dt.period(t)
+            if bounds:
+                repeat["boundsPeriod"] = bounds
+        elif kind == "PIVL_TS":
             per = kid(t, "period")
             value = dt.decimal(per.get("value")) if per is not None else None
             unit = PERIOD_UNITS.get((per.get("unit") or "").strip()) if per is not None else None
@@ -214,6 +263,7 @@ def _dosage(ctx: Context, stmt: etree._Element) -> dict[str, Any]:
         dosage.setdefault("additionalInstruction", []).extend(coded)
     put(dosage, "patientInstruction", "\n".join(texts))
     put(dosage, "route", tr.concept(kid(stmt, "routeCode")))
+    _as_needed(ctx, stmt, dosage)
     text = tr.reference_text(stmt)
     put(dosage, "text", text)
     return dosage

@@ -3,6 +3,22 @@ Information (3.31) and Manufactured Material (3.32) in the ``urn:hl7-org:pharm``
 
 A MedicationStatement becomes ``moodCode="EVN"`` (taken), a MedicationRequest
 ``moodCode="INT"`` (intended), the two moods the eHDSI template allows.
+
+Several dosages (dose regimens): the eHDSI Medication Item (ART-DECOR 1.3.6.1.4.1.12559.11.10.1.3.1.3.4,
+2020-04-15 onwards) accepts the IHE PCC Split Dosing template ``1.3.6.1.4.1.19376.1.5.3.1.4.9`` in
+place of Normal Dosing ``...4.7.1``, and its effectiveTime, doseQuantity and routeCode are single: so
+each regimen goes to a subordinate ``substanceAdministration`` in an ``entryRelationship
+typeCode="COMP"`` with ``sequenceNumber`` (the epSOS/eHDSI substanceAdministration 3.2 description:
+"subordinate substanceAdministration elements in a related component entry" for split dosing; the
+IPS CDA Medication Statement 2.16.840.1.113883.10.22.4.4 carries its dosage the same way). The
+parent keeps the period and a null frequency (the template requires two effectiveTime elements).
+One dosage stays on the parent (Normal Dosing), as before.
+
+"As needed": CDA R2 ``precondition`` (typeCode PRCN) with a ``criterion`` whose code is the ActCode
+``ASSERTION`` and whose value is the condition, the structure of the C-CDA "Precondition for
+Substance Administration" (2.16.840.1.113883.10.20.22.4.25); ``asNeededBoolean: true`` is a
+criterion without value (no stated condition). ``asNeededBoolean: false`` is the default reading of
+a substanceAdministration without precondition, so it needs no element.
 """
 
 from __future__ import annotations
@@ -54,6 +70,10 @@ TIMING_EVENTS = {
     "WAKE",
 }
 SMALLER_UNIT = {"d": ("h", 24), "h": ("min", 60), "wk": ("d", 7), "min": ("s", 60)}
+NORMAL_DOSING = "1.3.6.1.4.1.19376.1.5.3.1.4.7.1"
+SPLIT_DOSING = "1.3.6.1.4.1.19376.1.5.3.1.4.9"
+#: ActCode ASSERTION, the criterion code of a precondition ("administer when ...")
+ACT_CODE = "2.16.840.1.113883.5.4"
 
 
 def build(ctx: Context, entries: list[Entry]) -> None:
@@ -78,9 +98,9 @@ def build(ctx: Context, entries: list[Entry]) -> None:
         _absent_tail(adm)
 
 
-def _administration(ctx: Context, mood: str) -> Element:
+def _administration(ctx: Context, mood: str, *, split: bool = False) -> Element:
     adm = el(ctx.entry(), "substanceAdministration", {"classCode": "SBADM", "moodCode": mood})
-    template_ids(adm, tpl("4"), "2.16.840.1.113883.10.20.1.24", "1.3.6.1.4.1.19376.1.5.3.1.4.7.1")
+    template_ids(adm, tpl("4"), "2.16.840.1.113883.10.20.1.24", SPLIT_DOSING if split else NORMAL_DOSING)
     return adm
 
 
@@ -112,24 +132,31 @@ def _medication(ctx: Context, entry: Entry) -> None:
     res, path = entry.resource, entry.path
     is_request = entry.type == "MedicationRequest"
     product_code, medication, product_path = _product(ctx, entry)
-    dosages = res.get("dosageInstruction" if is_request else "dosage") or []
+    key = "dosageInstruction" if is_request else "dosage"
+    dosages = res.get(key) or []
+    dosage_paths = [f"{path}.{key}[{index}]" for index in range(len(dosages))]
+    split = len(dosages) > 1
     dosage = dosages[0] if dosages else {}
-    dosage_path = f"{path}.{'dosageInstruction' if is_request else 'dosage'}[0]"
+    dosage_path = f"{path}.{key}[0]"
+    for one, one_path in zip(dosages, dosage_paths, strict=True):
+        _check_dosage(one, one_path)
     start, end, time_path = _period(res, dosage, is_request, path, dosage_path)
     med = medication.resource if medication else {}
     ingredients = med.get("ingredient") or []
+    routes = dict.fromkeys(concept_display(d.get("route")) for d in dosages)
     row_id = ctx.narrative.row(
         [
             concept_display(product_code),
             ", ".join(_ingredient_label(ctx, i) for i in ingredients),
             concept_display(med.get("form")),
-            dosage.get("text") or _dosage_label(dosage),
-            concept_display(dosage.get("route")),
+            " / ".join(filter(None, (d.get("text") or _dosage_label(d) for d in dosages))),
+            ", ".join(filter(None, routes)),
             fr_period(start, end),
             str(res.get("status", "")),
         ]
     )
-    adm = _administration(ctx, "INT" if is_request else "EVN")
+    mood = "INT" if is_request else "EVN"
+    adm = _administration(ctx, mood, split=split)
     resource_id(adm, res, entry.full_url)
     if is_absent_unknown(product_code):
         coded(
@@ -145,10 +172,10 @@ def _medication(ctx: Context, entry: Entry) -> None:
     text_reference(adm, row_id)
     el(adm, "statusCode", {"code": "active" if res.get("status") in ACTIVE_STATUSES else "completed"})
     ivl_ts(adm, "effectiveTime", start, end, time_path)
-    _frequency(adm, dosage, f"{dosage_path}.timing.repeat")
-    if dosage.get("route"):
-        coded(adm, "routeCode", dosage["route"], f"{dosage_path}.route", prefer=(EDQM,))
-    _dose(adm, dosage, dosage_path)
+    if split:  # the frequency is per regimen, in the subordinate administrations
+        set_xsi_type(el(adm, "effectiveTime", {"nullFlavor": "NA"}), "PIVL_TS")
+    else:
+        _regimen_attributes(adm, dosage, dosage_path, required_frequency=True)
     product = el(el(adm, "consumable", {"typeCode": "CSM"}), "manufacturedProduct")
     template_ids(product, tpl("31"))
     material = el(product, "manufacturedMaterial", {"classCode": "MMAT", "determinerCode": "KIND"})
@@ -177,8 +204,11 @@ def _medication(ctx: Context, entry: Entry) -> None:
     for i_index, ingredient in enumerate(ingredients):
         assert medication is not None
         _ingredient(ctx, material, ingredient, f"{medication.path}.ingredient[{i_index}]")
-    for i_index, instruction in enumerate(dosage.get("additionalInstruction") or []):
-        _instruction(adm, instruction, f"{dosage_path}.additionalInstruction[{i_index}]")
+    if split:
+        for index, (one, one_path) in enumerate(zip(dosages, dosage_paths, strict=True)):
+            _subordinate(adm, mood, index, one, one_path)
+    else:
+        _instructions(adm, dosage, dosage_path)
     for r_index, reason in enumerate(res.get("reasonCode") or []):
         rel = el(adm, "entryRelationship", {"typeCode": "RSON"})
         obs = el(rel, "observation", {"classCode": "OBS", "moodCode": "EVN"})
@@ -198,6 +228,88 @@ def _medication(ctx: Context, entry: Entry) -> None:
             xsi_type="CD",
             prefer=("http://hl7.org/fhir/sid/icd-10", "http://snomed.info/sct"),
         )
+    if not split:  # precondition comes last in a CDA substanceAdministration
+        _as_needed(adm, dosage, dosage_path)
+
+
+def _check_dosage(dosage: dict[str, Any], path: str) -> None:
+    """Refuse what a regimen cannot say in CDA: one EIVL_TS event, one doseQuantity per administration."""
+    repeat = (dosage.get("timing") or {}).get("repeat") or {}
+    for index, when in enumerate(repeat.get("when") or []):
+        if when not in TIMING_EVENTS:
+            refuse(
+                f"L'événement {when!r} n'est pas un code v3 TimingEvent exprimable en EIVL_TS",
+                f"{path}.timing.repeat.when[{index}]",
+                "not-supported",
+            )
+        if index == 0 and repeat.get("period") is not None:
+            refuse(
+                "Une posologie ne peut avoir à la fois une période (PIVL_TS) et un événement (EIVL_TS) "
+                "dans le CDA eHDSI ; exprimer chacun dans sa propre posologie (Dosage)",
+                f"{path}.timing.repeat.when[0]",
+                "not-supported",
+            )
+        if index > 0:
+            refuse(
+                "Un seul événement (EIVL_TS) par posologie dans le CDA eHDSI ; "
+                "exprimer chaque prise dans sa propre posologie (Dosage)",
+                f"{path}.timing.repeat.when[{index}]",
+                "not-supported",
+            )
+    doses = [
+        index
+        for index, dose_rate in enumerate(dosage.get("doseAndRate") or [])
+        if "doseQuantity" in dose_rate or "doseRange" in dose_rate
+    ]
+    if len(doses) > 1:
+        refuse(
+            "Une seule dose (doseQuantity) par posologie dans le CDA eHDSI ; "
+            "exprimer chaque dose dans sa propre posologie (Dosage)",
+            f"{path}.doseAndRate[{doses[1]}]",
+            "not-supported",
+        )
+
+
+def _regimen_attributes(adm: Element, dosage: dict[str, Any], path: str, *, required_frequency: bool) -> None:
+    """Frequency, route and dose, in the order CDA_Pharma.xsd wants them after the period."""
+    _frequency(adm, dosage, f"{path}.timing.repeat", required=required_frequency)
+    if dosage.get("route"):
+        coded(adm, "routeCode", dosage["route"], f"{path}.route", prefer=(EDQM,))
+    _dose(adm, dosage, path)
+
+
+def _instructions(adm: Element, dosage: dict[str, Any], path: str) -> None:
+    for index, instruction in enumerate(dosage.get("additionalInstruction") or []):
+        _instruction(adm, instruction, f"{path}.additionalInstruction[{index}]")
+
+
+def _subordinate(adm: Element, mood: str, index: int, dosage: dict[str, Any], path: str) -> None:
+    """One regimen of a split dosing: its own text, bounds, frequency, route, dose, instructions and
+    "as needed"; the product is the parent's (the subordinate consumable is a null material)."""
+    rel = el(adm, "entryRelationship", {"typeCode": "COMP"})
+    el(rel, "sequenceNumber", {"value": str(index + 1)})
+    sub = el(rel, "substanceAdministration", {"classCode": "SBADM", "moodCode": mood})
+    if dosage.get("text"):
+        el(sub, "text", text=str(dosage["text"]))
+    bounds = ((dosage.get("timing") or {}).get("repeat") or {}).get("boundsPeriod")
+    if bounds and (bounds.get("start") or bounds.get("end")):
+        bounds_path = f"{path}.timing.repeat.boundsPeriod"
+        ivl_ts(sub, "effectiveTime", bounds.get("start"), bounds.get("end"), bounds_path)
+    _regimen_attributes(sub, dosage, path, required_frequency=False)
+    el(el(el(sub, "consumable"), "manufacturedProduct"), "manufacturedMaterial", {"nullFlavor": "NA"})
+    _instructions(sub, dosage, path)
+    _as_needed(sub, dosage, path)
+
+
+def _as_needed(adm: Element, dosage: dict[str, Any], path: str) -> None:
+    """Dosage.asNeeded[x] as a precondition (see the module docstring)."""
+    concept = dosage.get("asNeededCodeableConcept")
+    if concept is None and dosage.get("asNeededBoolean") is not True:
+        return
+    criterion = el(el(adm, "precondition", {"typeCode": "PRCN"}), "criterion")
+    fixed_code(criterion, "code", "ASSERTION", ACT_CODE, "Assertion", "ActCode")
+    if concept is not None:
+        coded(criterion, "value", concept, f"{path}.asNeededCodeableConcept", xsi_type="CD")
 
 
 def _period(
@@ -215,8 +327,9 @@ def _period(
     return res.get("authoredOn"), None, f"{path}.authoredOn"
 
 
-def _frequency(adm: Element, dosage: dict[str, Any], path: str) -> None:
-    """The second effectiveTime the eHDSI template requires: PIVL_TS, EIVL_TS or a null PIVL_TS."""
+def _frequency(adm: Element, dosage: dict[str, Any], path: str, *, required: bool = True) -> None:
+    """The second effectiveTime the eHDSI template requires: PIVL_TS, EIVL_TS or (``required``) a
+    null PIVL_TS; a subordinate regimen without frequency has none."""
     repeat = (dosage.get("timing") or {}).get("repeat") or {}
     events = [w for w in repeat.get("when") or [] if w in TIMING_EVENTS]
     if events:
@@ -238,7 +351,8 @@ def _frequency(adm: Element, dosage: dict[str, Any], path: str) -> None:
         text = format(value.normalize(), "f") if value == value.to_integral() else f"{value:.4f}".rstrip("0")
         el(node, "period", {"value": text, "unit": unit})
         return
-    set_xsi_type(el(adm, "effectiveTime", {"nullFlavor": "UNK"}), "PIVL_TS")
+    if required:
+        set_xsi_type(el(adm, "effectiveTime", {"nullFlavor": "UNK"}), "PIVL_TS")
 
 
 def _dose(adm: Element, dosage: dict[str, Any], path: str) -> None:
