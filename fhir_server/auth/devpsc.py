@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
+from joserfc.jwk import OctKey
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -149,6 +150,20 @@ def default_professionals() -> list[dict[str, Any]]:
             "SM26",
             [_activity(codeSecteurDactivite="SA99", raisonSocialeSite="ASSUREUR PRIVE SA")],
         ),
+        # Signs her ID token with HS256 (client secret) and answers userinfo as a signed JWT:
+        # the two other forms PSC may use.
+        {
+            **_professional(
+                _rpps("9970000606"),
+                "Sophie",
+                "Lambert",
+                "50",
+                "",
+                [_activity(codeModeExercice="S", codeSecteurDactivite="SA01", raisonSocialeSite="MATERNITE")],
+                civility="MME",
+            ),
+            "_dev": {"id_token_alg": "HS256", "userinfo": "jwt"},
+        },
     ]
 
 
@@ -285,7 +300,11 @@ class DevPsc:
             "SubjectNameID": pro["SubjectNameID"],
             "preferred_username": pro["SubjectNameID"],
         }
-        id_token = jwt.encode({"alg": ALG, "kid": key.kid}, claims, key)
+        if pro.get("_dev", {}).get("id_token_alg") == "HS256":
+            secret = OctKey.import_key(self.settings.psc_client_secret or "")
+            id_token = jwt.encode({"alg": "HS256"}, claims, secret)
+        else:
+            id_token = jwt.encode({"alg": ALG, "kid": key.kid}, claims, key)
         access = secrets.token_urlsafe(24)
         self.tokens[access] = {"pro": pro, "exp": now + 300}
         return JSONResponse(
@@ -303,7 +322,13 @@ class DevPsc:
         entry = self.tokens.get(header[7:].strip()) if header.lower().startswith("bearer ") else None
         if entry is None or entry["exp"] < time.time():
             return JSONResponse({"error": "invalid_token"}, status_code=401)
-        return JSONResponse(entry["pro"])
+        info = {k: v for k, v in entry["pro"].items() if k != "_dev"}
+        if entry["pro"].get("_dev", {}).get("userinfo") == "jwt":
+            key = signing_key(self.keys_file)
+            claims = {**info, "iss": self.issuer(request), "aud": self.settings.psc_client_id}
+            signed = jwt.encode({"alg": ALG, "kid": key.kid}, claims, key)
+            return Response(signed, media_type="application/jwt")
+        return JSONResponse(info)
 
     def routes(self) -> list[Route]:
         return [

@@ -10,6 +10,8 @@ certificate is configured.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,10 +21,11 @@ from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, OctKey
 
 from fhir_server.auth.settings import AuthSettings
 
+SIGNING_ALGS = ["RS256", "ES256", "RS384", "ES384", "PS256"]  # PSC signs with ES256 or RS256
 ACR_LEVELS = {"eidas1": 1, "eidas2": 2, "eidas3": 3}
 _cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
@@ -114,7 +117,7 @@ async def finish(
             raise PscError("Impossible d'obtenir l'identité depuis Pro Santé Connect.") from exc
     if resp.headers.get("content-type", "").startswith("application/jwt"):
         try:
-            info = dict(jwt.decode(resp.text, keys).claims)
+            info = dict(jwt.decode(resp.text, keys, algorithms=SIGNING_ALGS).claims)
         except JoseError as exc:
             raise PscError("Réponse userinfo de Pro Santé Connect invalide.") from exc
     else:
@@ -131,7 +134,15 @@ def _check_id_token(
     if not id_token:
         raise PscError("Pro Santé Connect n'a pas renvoyé de jeton d'identité.")
     try:
-        decoded = jwt.decode(id_token, keys)
+        head = id_token.split(".")[0]
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+        if header.get("alg") == "HS256" and settings.psc_client_secret:
+            # PSC may sign ID tokens with the client secret instead of its JWKS.
+            decoded = jwt.decode(
+                id_token, OctKey.import_key(settings.psc_client_secret), algorithms=["HS256"]
+            )
+        else:
+            decoded = jwt.decode(id_token, keys, algorithms=SIGNING_ALGS)
         registry = jwt.JWTClaimsRegistry(
             leeway=60,
             iss={"essential": True, "value": issuer},
@@ -141,7 +152,7 @@ def _check_id_token(
             sub={"essential": True},
         )
         registry.validate(decoded.claims)
-    except (JoseError, ValueError) as exc:
+    except (JoseError, ValueError, IndexError) as exc:
         raise PscError("Jeton d'identité Pro Santé Connect invalide.") from exc
     wanted = ACR_LEVELS.get(settings.psc_acr_values, 1)
     if ACR_LEVELS.get(str(decoded.claims.get("acr")), 0) < wanted:

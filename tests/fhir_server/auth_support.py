@@ -31,6 +31,7 @@ from aiosmtpd.controller import Controller
 
 from bench.harness import ServerProcess
 from fhir_server.embedded import free_port
+from fhir_server.identifiers import luhn_check_digit
 
 REPO = Path(__file__).resolve().parents[2]
 REDIRECT = "http://127.0.0.1:9/callback"  # never contacted: the tests read the Location header
@@ -40,7 +41,10 @@ DR_DURAND = "899700001011"  # médecine du travail
 PHARMACIEN = "899700002027"
 INFIRMIER_SANS_ACTIVITE = "899700003033"
 TECHNICIEN_LABO = "899700004049"
-ASSUREUR = "899700005053"  # practises for a private insurer (sector SA99 in the test rules)
+ASSUREUR = "899700005053"
+SAGE_FEMME = (
+    "8" + "9970000606" + luhn_check_digit("9970000606")
+)  # practises for a private insurer (sector SA99 in the test rules)
 
 
 class Mailbox:

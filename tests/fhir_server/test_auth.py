@@ -27,6 +27,7 @@ from tests.fhir_server.auth_support import (
     FHIR_JSON,
     INFIRMIER_SANS_ACTIVITE,
     REPO,
+    SAGE_FEMME,
     TECHNICIEN_LABO,
     authorize_params,
     bearer,
@@ -198,6 +199,17 @@ def test_professional_login_creates_practitioner_with_rpps(
         }
     ]
     assert claims["aud"] == server.base and claims["iss"] == root(server) and claims["kind"] == "practitioner"
+
+
+def test_hs256_id_token_and_jwt_userinfo_are_accepted(
+    http: httpx.Client, server: ServerProcess, app: dict[str, Any]
+) -> None:
+    # The dev provider signs this sage-femme's ID token with the client secret and answers
+    # userinfo as a signed JWT, the two other forms Pro Santé Connect may use.
+    token = professional_token(http, server, app, "openid fhirUser user/*.rs", idnat=SAGE_FEMME)
+    practitioner = http.get(f"{server.base}/{token['fhirUser']}", headers=bearer(token)).json()
+    rpps = [i["value"] for i in practitioner["identifier"] if i["system"] == "https://rpps.esante.gouv.fr"]
+    assert rpps == [SAGE_FEMME[1:]]
 
 
 def test_second_login_matches_the_same_practitioner(
