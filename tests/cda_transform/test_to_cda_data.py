@@ -508,6 +508,33 @@ def with_medication_request() -> dict[str, Any]:
     return bundle
 
 
+def with_split_dosing_and_prn(*, request: bool = False) -> dict[str, Any]:
+    """Metformin with three more regimens (2 tablets at bedtime as needed for pain, SNOMED CT 22253000,
+    from March; one more tablet as needed; a text-only one) and paracetamol ``asNeededBoolean: true``:
+    several dosages, uncoded ones among them, and both asNeeded forms.
+    ``request`` gives the MedicationRequest variant (``dosageInstruction``)."""
+    bundle = with_medication_request() if request else collection_bundle()
+    key = "dosageInstruction" if request else "dosage"
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource.get("id") == "ms1":
+            resource[key].append(
+                {
+                    "text": "2 comprimés au coucher si douleur",
+                    "timing": {"repeat": {"when": ["HS"], "boundsPeriod": {"start": "2013-03-01"}}},
+                    "asNeededCodeableConcept": cc((SCT, "22253000", "Pain")),
+                    "doseAndRate": [
+                        {"doseQuantity": {"value": 2, "unit": "tablet", "system": UCUM, "code": "{tablet}"}}
+                    ],
+                }
+            )
+            resource[key].append({"text": "1 comprimé de plus si besoin", "asNeededBoolean": True})
+            resource[key].append({"text": "arrêt pendant les jeûnes"})  # nothing coded: text only
+        elif resource.get("id") == "ms2":
+            resource[key][0]["asNeededBoolean"] = True
+    return bundle
+
+
 def clone(bundle: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(bundle)
 

@@ -10,7 +10,9 @@ What may change kind: a MedicationRequest comes back as a MedicationStatement. T
 Summary has one medication entry (3.4, a ``substanceAdministration``) whose INT mood says
 "intended"; ``to_fhir`` reads every such entry as a MedicationStatement, which is what the IPS
 medication summary holds (``MedicationStatement`` or ``MedicationRequest``, both allowed). The
-codes and the dosage (dose, rate, timing events, route, instructions) must survive all the same.
+codes and every dosage, in order (dose, rate, timing events, route, instructions, "as needed"),
+must survive all the same: several dosages travel as split-dosing subordinates, asNeeded as a
+precondition (see ``cda_transform.to_cda.sections.medications``).
 
 What is deliberately not compared (not carried by ``to_cda``, see its module docstring):
 ``Observation.category`` (the section says it), ``Dosage.doseAndRate.type`` (no CDA element),
@@ -76,15 +78,19 @@ def _number(value: Any) -> str:
 
 
 def _dosage(resource: dict[str, Any]) -> tuple[Any, ...] | None:
+    """What the dosages say, in order. One dosage: what it says, or None when it says nothing (its
+    text comes back as the narrative row). Several dosages: one entry per dosage, its free text
+    included (each regimen keeps its own text), so that a dropped uncoded dosage is noticed."""
+    dosages = resource.get("dosageInstruction") or resource.get("dosage") or []
+    if len(dosages) > 1:
+        return tuple((_one_dosage(d), d.get("text")) for d in dosages)
+    return _one_dosage(dosages[0]) if dosages else None
+
+
+def _one_dosage(dosage: dict[str, Any]) -> tuple[Any, ...] | None:
     """What a dosage says, independent of how it is spelled: dose values, rate per hour (2 a day
     and 1 every 12 h are the same), timing events, route and instruction codes, free-text
-    instruction. None when it says nothing (a text-only dosage comes back in the narrative)."""
-    dosages = resource.get("dosageInstruction") or resource.get("dosage") or []
-    if not dosages:
-        return None
-    # the eHDSI entry has one dosage and to_cda writes the first only (codes of others are refused
-    # by its completeness check; an uncoded second dosage is not carried, a to_cda limit)
-    dosage = dosages[0]
+    instruction, "as needed" (True, or the codes of its condition). None when it says nothing."""
     repeat = (dosage.get("timing") or {}).get("repeat") or {}
     rate: str | None = None
     if repeat.get("period") is not None and repeat.get("periodUnit"):
@@ -114,8 +120,18 @@ def _dosage(resource: dict[str, Any]) -> tuple[Any, ...] | None:
         frozenset(_canonical(_codings(dosage.get("route")))),
         frozenset(_canonical(_codings(dosage.get("additionalInstruction"))) - events),
         dosage.get("patientInstruction"),
+        _as_needed(dosage),
     )
     return said if any(said) else None
+
+
+def _as_needed(dosage: dict[str, Any]) -> bool | frozenset[tuple[str, str]] | str | None:
+    """asNeededBoolean true -> True; asNeededCodeableConcept -> its codes (or its text); false and
+    absent are the same (a substanceAdministration without precondition)."""
+    concept = dosage.get("asNeededCodeableConcept")
+    if concept is not None:
+        return frozenset(_canonical(_codings(concept))) or concept.get("text")
+    return True if dosage.get("asNeededBoolean") is True else None
 
 
 def _canonical(codes: set[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -163,8 +179,11 @@ def _statements(bundle: dict[str, Any], *, input_side: bool) -> list[Statement]:
 
 def _check_round_trip(source: dict[str, Any]) -> int:
     """Every input statement comes back (own statement, all codes, same dosage); returns their count."""
-    result = to_fhir(to_cda(source))
-    back = _statements(result.bundle, input_side=False)
+    return _compare(source, to_fhir(to_cda(source)).bundle)
+
+
+def _compare(source: dict[str, Any], result: dict[str, Any]) -> int:
+    back = _statements(result, input_side=False)
     not_canonical = {system for _, codes, _ in back for system, _ in codes if canonical_uri(system) != system}
     assert not not_canonical, f"known code systems came back under another name: {sorted(not_canonical)}"
     used: set[int] = set()
@@ -191,12 +210,59 @@ ROUND_TRIP_INPUTS = {
     "rich-document": data.document_bundle,
     "medication-request": data.with_medication_request,
     "odd-searchset": data.odd_bundle,
+    "split-dosing-and-prn": data.with_split_dosing_and_prn,
+    "split-dosing-and-prn-request": lambda: data.with_split_dosing_and_prn(request=True),
 }
 
 
 @pytest.mark.parametrize("name", ROUND_TRIP_INPUTS)
 def test_round_trip_keeps_every_statement_and_code(name: str) -> None:
     _check_round_trip(ROUND_TRIP_INPUTS[name]())
+
+
+def _medication_dosages(bundle: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    return [
+        e["resource"].get("dosage") or e["resource"].get("dosageInstruction") or []
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] in ("MedicationStatement", "MedicationRequest")
+    ]
+
+
+def test_round_trip_brings_back_every_dosage_in_order_with_as_needed() -> None:
+    source = data.with_split_dosing_and_prn()
+    back = to_fhir(to_cda(source)).bundle
+    metformin, paracetamol = _medication_dosages(back)
+    assert [d.get("text") for d in metformin] == [
+        "1 comprimé matin et soir",
+        "2 comprimés au coucher si douleur",
+        "1 comprimé de plus si besoin",
+        "arrêt pendant les jeûnes",
+    ]
+    assert ("http://snomed.info/sct", "22253000") in _codings(metformin[1]["asNeededCodeableConcept"])
+    assert metformin[1]["timing"]["repeat"]["boundsPeriod"] == {"start": "2013-03-01"}
+    assert metformin[2]["asNeededBoolean"] is True
+    assert "asNeededBoolean" not in metformin[0] and "asNeededCodeableConcept" not in metformin[0]
+    (single,) = paracetamol
+    assert single["asNeededBoolean"] is True
+
+
+@pytest.mark.parametrize("loss", ["as-needed-boolean", "as-needed-concept", "uncoded-dosage", "order"])
+def test_round_trip_check_fails_when_a_dosage_or_as_needed_is_lost(loss: str) -> None:
+    """The comparison itself: a result missing asNeeded or a dosage (or reordering them) is caught."""
+    source = data.with_split_dosing_and_prn()
+    back = to_fhir(to_cda(source)).bundle
+    _compare(source, back)  # the untouched result passes
+    metformin, paracetamol = _medication_dosages(back)
+    if loss == "as-needed-boolean":
+        del paracetamol[0]["asNeededBoolean"]
+    elif loss == "as-needed-concept":
+        del metformin[1]["asNeededCodeableConcept"]
+    elif loss == "uncoded-dosage":
+        del metformin[3]
+    else:
+        metformin[1], metformin[2] = metformin[2], metformin[1]
+    with pytest.raises(AssertionError, match=r"dosage|did not come back"):  # codes are checked first
+        _compare(source, back)
 
 
 def test_round_trip_reads_back_patient_instructions_and_problem_body_site() -> None:
