@@ -214,6 +214,9 @@ async def enforce(
             raise hidden(type_, id_)
         if isinstance(current, dict) and compartment and not in_compartment(type_, current, grant.patients):
             raise hidden(type_, id_)
+        if compartment and code in ("vread", "history-instance"):
+            # Older versions may have belonged to another patient's record: each one shown must qualify.
+            await _check_versions(request, type_, id_, grant.patients, request.path_params.get("vid"))
         if code in INSTANCE_READS:
             return _patients(type_, current, grant.patients)
     if code in ("create", "update"):
@@ -225,6 +228,23 @@ async def enforce(
     if code == "delete":
         return []
     raise FhirError(403, "forbidden", f"Interaction {code} non autorisée pour un accès limité au dossier.")
+
+
+async def _check_versions(
+    request: Request, type_: str, id_: str, patients: frozenset[str], vid: str | None
+) -> None:
+    history = request.app.state.repository.history
+    query: dict[str, Any] = {"t": type_, "i": id_}
+    if vid is not None:
+        if not vid.isdigit():
+            return  # the handler answers the malformed version
+        from fhir_server.storage.mongo import history_key
+
+        query = {"_id": history_key(type_, id_, int(vid))}
+    async for doc in history.find(query, {"j": 1}):
+        body = doc.get("j")
+        if body is not None and not in_compartment(type_, orjson.loads(bytes(body)), patients):
+            raise hidden(type_, id_)
 
 
 def _patients(type_: str, resource: Any, allowed: frozenset[str]) -> list[str]:

@@ -53,6 +53,8 @@ from fhir_server.errors import FhirError
 log = logging.getLogger("passerelle.auth")
 
 OTP_TTL = timedelta(minutes=5)
+LOGIN_COOKIE = "passerelle_login"
+MAX_ISSUERS = 8  # authorization servers kept per Host header seen (PASSERELLE_ISSUER pins one)
 OTP_TRIES = 3
 
 
@@ -119,6 +121,8 @@ class AuthRoutes:
         if server is None:
             db = await run_in_threadpool(self._sync_db)
             server = PasserelleAuthorizationServer(db, self.auth, issuer)
+            if len(self._servers) >= MAX_ISSUERS:
+                self._servers.pop(next(iter(self._servers)))
             self._servers[issuer] = server
         return server
 
@@ -196,7 +200,17 @@ class AuthRoutes:
             {"_id": sid, "query": query, "expires": now() + timedelta(minutes=15)}
         )
         name = grant.client.doc.get("name", grant.client.get_client_id())
-        return HTMLResponse(pages.login(sid, name, psc=self._psc_available()))
+        response = HTMLResponse(pages.login(sid, name, psc=self._psc_available()))
+        response.set_cookie(
+            LOGIN_COOKIE,
+            sid,
+            max_age=900,
+            path="/auth",
+            httponly=True,
+            samesite="lax",
+            secure=root_url(request, self.auth).startswith("https:"),
+        )
+        return response
 
     def _psc_available(self) -> bool:
         return bool(self.auth.psc_discovery_url or self.auth.dev_psc)
@@ -213,8 +227,9 @@ class AuthRoutes:
             return RedirectResponse(f"{redirect_uri}{sep}{urlencode(params)}", status_code=303)
         return oauth_error(exc.error or "invalid_request", description)
 
-    async def _session(self, sid: str | None) -> dict[str, Any] | None:
-        if not sid:
+    async def _session(self, request: Request, sid: str | None) -> dict[str, Any] | None:
+        """The pending authorization, only in the browser that started it (login-CSRF protection)."""
+        if not sid or request.cookies.get(LOGIN_COOKIE) != sid:
             return None
         doc = await self.db[SESSIONS].find_one({"_id": sid})
         if doc is None or doc["expires"] <= now():
@@ -253,7 +268,7 @@ class AuthRoutes:
         return f"{root_url(request, self.auth)}/auth/psc/callback"
 
     async def login_psc(self, request: Request) -> Response:
-        session = await self._session(request.query_params.get("session"))
+        session = await self._session(request, request.query_params.get("session"))
         if session is None:
             return HTMLResponse(pages.message("Session expirée", "Recommencez depuis l'application."), 400)
         try:
@@ -273,6 +288,8 @@ class AuthRoutes:
     async def psc_callback(self, request: Request) -> Response:
         state = request.query_params.get("state", "")
         session = await self.db[SESSIONS].find_one({"psc.state": state}) if state else None
+        if session is not None and request.cookies.get(LOGIN_COOKIE) != session["_id"]:
+            session = None  # the login was not started in this browser
         if session is None or session["expires"] <= now():
             return HTMLResponse(pages.message("Session expirée", "Recommencez depuis l'application."), 400)
         if "error" in request.query_params or "code" not in request.query_params:
@@ -341,7 +358,7 @@ class AuthRoutes:
 
     async def login_patient(self, request: Request) -> Response:
         form = await request.form()
-        session = await self._session(str(form.get("session", "")))
+        session = await self._session(request, str(form.get("session", "")))
         if session is None:
             return HTMLResponse(pages.message("Session expirée", "Recommencez depuis l'application."), 400)
         email = str(form.get("email", ""))
@@ -380,7 +397,7 @@ class AuthRoutes:
 
     async def login_otp(self, request: Request) -> Response:
         form = await request.form()
-        session = await self._session(str(form.get("session", "")))
+        session = await self._session(request, str(form.get("session", "")))
         otp = (session or {}).get("otp")
         if session is None or otp is None or otp["expires"] <= now():
             return HTMLResponse(pages.message("Code expiré", "Recommencez la connexion."), 400)

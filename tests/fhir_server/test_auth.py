@@ -40,6 +40,7 @@ from tests.fhir_server.auth_support import (
     redirect_query,
     register_client,
     root,
+    session_of,
     shared_server,
 )
 
@@ -535,3 +536,22 @@ def test_bad_requests_to_auth_routes_are_4xx_never_500(
     assert 400 <= resp.status_code < 500, (resp.status_code, resp.text[:300])
     if path in ("/auth/token", "/auth/revoke", "/auth/introspect"):
         assert resp.json()["error"]
+
+
+def test_login_must_finish_in_the_browser_that_started_it(
+    http: httpx.Client, server: ServerProcess, app: dict[str, Any]
+) -> None:
+    _, challenge = pkce()
+    page = http.get(
+        f"{root(server)}/auth/authorize",
+        params=authorize_params(server, app["client_id"], PRO_SCOPE, challenge),
+    )
+    assert page.status_code == 200 and "passerelle_login" in page.headers["set-cookie"]
+    session = session_of(page.text)
+    with httpx.Client(timeout=30, follow_redirects=False) as other:  # no cookie: another browser
+        assert other.get(f"{root(server)}/auth/login/psc", params={"session": session}).status_code == 400
+        login = other.post(
+            f"{root(server)}/auth/login/patient",
+            data={"session": session, "email": "a@b.fr", "password": "x"},
+        )
+        assert login.status_code == 400

@@ -308,3 +308,30 @@ def test_practitioner_token_cannot_add_dependents(http: httpx.Client, server: Se
     pro = professional_token(http, server, pro_app, "openid fhirUser user/*.rs")
     resp = http.post(f"{root(server)}/auth/patients/dependents", headers=bearer(pro), json={"given": "X"})
     assert resp.status_code == 403
+
+
+def test_older_versions_from_another_record_stay_hidden(
+    http: httpx.Client, server: ServerProcess, alice: dict[str, Any], bob: dict[str, Any]
+) -> None:
+    pro_app = register_client(server, "confidential", "openid fhirUser user/*.cruds")
+    pro = professional_token(http, server, pro_app, "openid fhirUser user/*.cruds")
+    created = http.post(f"{server.base}/Observation", json=observation(bob["id"]), headers=write_headers(pro))
+    assert created.status_code == 201
+    obs = created.json()
+    moved = {**obs, "subject": {"reference": f"Patient/{alice['id']}"}}
+    assert (
+        http.put(f"{server.base}/Observation/{obs['id']}", json=moved, headers=write_headers(pro)).status_code
+        == 200
+    )
+    a = bearer(alice["token"])
+    assert http.get(f"{server.base}/Observation/{obs['id']}", headers=a).status_code == 200
+    assert http.get(f"{server.base}/Observation/{obs['id']}/_history/2", headers=a).status_code == 200
+    # Version 1 was in Bob's record: Alice sees neither it nor a history listing it.
+    assert http.get(f"{server.base}/Observation/{obs['id']}/_history/1", headers=a).status_code == 404
+    assert http.get(f"{server.base}/Observation/{obs['id']}/_history", headers=a).status_code == 404
+    assert (
+        http.get(
+            f"{server.base}/Observation/{obs['id']}/_history/1", headers=bearer(bob["token"])
+        ).status_code
+        == 404
+    )
