@@ -98,6 +98,7 @@ INPUTS = {
     "minimal": data.minimal_bundle,
     "medication-request": data.with_medication_request,
     "odd-searchset": data.odd_bundle,
+    "split-dosing-and-prn": data.with_split_dosing_and_prn,
 }
 
 
