@@ -14,6 +14,11 @@ section the observation lands in), ``Dosage.doseAndRate.type``, ``encounter`` an
 references to non-PS resources, and author role codes other than ISCO-08 (the only code
 system of ``assignedAuthor/code`` in eHDSI).
 
+Dosages: every ``Dosage`` is written (several become IHE split-dosing subordinates of the
+medication item), ``asNeeded[x]`` as a ``precondition``; what one CDA regimen cannot say (two
+timing events, an event with a period, two doses) is refused on that dosage. See
+``sections.medications``.
+
 Pivot designations: ``@displayName`` is the English designation from the terminology service
 (eHDSI MVC), the input's own display follows as a same-code ``translation``; the narrative
 stays French.
