@@ -194,3 +194,18 @@ def test_what_one_regimen_cannot_say_is_refused_naming_the_dosage(name: str, cha
     index, _ = _resource(bundle, "ms1")
     error = _refusal(change)
     assert error.expression == f"Bundle.entry[{index}].resource.dosage{tail}", name
+
+
+def test_a_dosage_on_an_absent_or_unknown_medication_is_refused() -> None:
+    bundle = data.collection_bundle()
+    index, paracetamol = _resource(bundle, "ms2")
+    paracetamol["medicationCodeableConcept"] = data.cc(
+        (
+            "http://hl7.org/fhir/uv/ips/CodeSystem/absent-unknown-uv-ips",
+            "no-medication-info",
+            "No information",
+        )
+    )
+    with pytest.raises(TransformError) as caught:
+        to_cda(bundle)
+    assert caught.value.expression == f"Bundle.entry[{index}].resource.dosage[0]"

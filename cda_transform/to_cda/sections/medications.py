@@ -135,7 +135,7 @@ def _medication(ctx: Context, entry: Entry) -> None:
     key = "dosageInstruction" if is_request else "dosage"
     dosages = res.get(key) or []
     dosage_paths = [f"{path}.{key}[{index}]" for index in range(len(dosages))]
-    split = len(dosages) > 1
+    split = len(dosages) > 1 and not is_absent_unknown(product_code)
     dosage = dosages[0] if dosages else {}
     dosage_path = f"{path}.{key}[0]"
     for one, one_path in zip(dosages, dosage_paths, strict=True):
@@ -159,6 +159,12 @@ def _medication(ctx: Context, entry: Entry) -> None:
     adm = _administration(ctx, mood, split=split)
     resource_id(adm, res, entry.full_url)
     if is_absent_unknown(product_code):
+        if dosages:  # the absent/unknown item has no regimen to carry them: refuse, do not drop
+            refuse(
+                "Une déclaration d'absence ou d'ignorance de traitement ne peut pas porter de posologie",
+                dosage_path,
+                "not-supported",
+            )
         coded(
             adm,
             "code",
