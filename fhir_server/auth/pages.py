@@ -68,3 +68,50 @@ def reset_form(token: str) -> str:
         '<input type="password" name="password" minlength="10" required></label> '
         "<button>Enregistrer</button></form>",
     )
+
+
+_LETTERS = {"c": "créer", "r": "lire", "u": "modifier", "d": "supprimer", "s": "rechercher"}
+_V1 = {"read": "rs", "write": "cud", "*": "cruds"}
+_OTHER = {
+    "openid": "connaître votre identité",
+    "fhirUser": "connaître votre identité",
+    "profile": "connaître votre nom",
+    "launch": "recevoir le contexte de lancement (patient, rencontre)",
+    "launch/patient": "connaître le patient concerné",
+    "launch/encounter": "connaître la rencontre (consultation) concernée",
+    "offline_access": "garder l'accès après votre déconnexion",
+    "online_access": "garder l'accès tant que vous êtes connecté",
+}
+
+
+def describe_scope(item: str) -> str:
+    """A scope in words (French), for the consent page."""
+    if item in _OTHER:
+        return _OTHER[item]
+    context, _, rest = item.partition("/")
+    type_, _, perms = rest.partition(".")
+    perms = _V1.get(perms.split("?")[0], perms.split("?")[0])
+    verbs = ", ".join(_LETTERS[c] for c in perms if c in _LETTERS)
+    what = "toutes les données" if type_ == "*" else f"les ressources {type_}"
+    whose = {
+        "patient": "du dossier patient concerné",
+        "user": "auxquelles vous avez accès",
+        "system": "du serveur",
+    }.get(context, "")
+    return f"{verbs} : {what} {whose}".strip()
+
+
+def consent(session: str, client_name: str, scope: str, user_name: str) -> str:
+    s = html.escape(session)
+    items = list(dict.fromkeys(describe_scope(i) for i in scope.split() if i))
+    lines = "".join(f"<li>{html.escape(i)}</li>" for i in items)
+    who = f" ({html.escape(user_name)})" if user_name else ""
+    return _page(
+        "Autoriser l'application ?",
+        f"<p>Vous êtes connecté{who}. L'application « {html.escape(client_name)} » demande à :</p>"
+        f"<ul>{lines}</ul>"
+        '<form method="post" action="/auth/consent">'
+        f'<input type="hidden" name="session" value="{s}">'
+        '<button name="decision" value="autoriser">Autoriser</button> '
+        '<button name="decision" value="refuser">Refuser</button></form>',
+    )

@@ -237,6 +237,46 @@ class AuthRoutes:
         return doc
 
     async def _complete(self, request: Request, session: dict[str, Any], user: AuthUser) -> Response:
+        """The user is authenticated: ask them to approve what the app requests (consent page)."""
+        await self.db[SESSIONS].update_one(
+            {"_id": session["_id"]}, {"$set": {"user": user.to_doc()}, "$unset": {"otp": 1, "psc": 1}}
+        )
+        params = dict(session["query"])
+        name = await self._client_name(session)
+        return HTMLResponse(pages.consent(session["_id"], name, params.get("scope", ""), user.name or ""))
+
+    async def consent(self, request: Request) -> Response:
+        form = await request.form()
+        session = await self._session(request, str(form.get("session", "")))
+        if session is None or "user" not in session:
+            return HTMLResponse(pages.message("Session expirée", "Recommencez depuis l'application."), 400)
+        user = AuthUser.from_doc(session["user"])
+        if form.get("decision") != "autoriser":
+            await self.db[SESSIONS].delete_one({"_id": session["_id"]})
+            client_id = dict(session["query"]).get("client_id")
+            await self.record(
+                audit.login_event(
+                    success=False,
+                    who={"reference": user.fhir_user} if user.fhir_user else {"display": user.subject},
+                    source_ip=self.ip(request),
+                    description="Autorisation refusée par l'utilisateur",
+                    client_id=client_id,
+                )
+            )
+            return self._denied(session)
+        return await self._issue_code(request, session, user)
+
+    @staticmethod
+    def _denied(session: dict[str, Any]) -> Response:
+        """The app's redirect with ``error=access_denied`` (the user refused)."""
+        params = dict(session["query"])
+        query = {"error": "access_denied", "error_description": "Refus de l'utilisateur"}
+        if params.get("state"):
+            query["state"] = params["state"]
+        uri = params.get("redirect_uri", "")
+        return RedirectResponse(f"{uri}{'&' if '?' in uri else '?'}{urlencode(query)}", status_code=303)
+
+    async def _issue_code(self, request: Request, session: dict[str, Any], user: AuthUser) -> Response:
         """Issue the authorization code to the app for this logged-in user."""
         server = await self.server(request)
         query = session["query"]
@@ -667,6 +707,7 @@ class AuthRoutes:
             Route("/auth/psc/callback", self.psc_callback),
             Route("/auth/login/patient", self.login_patient, methods=["POST"]),
             Route("/auth/login/otp", self.login_otp, methods=["POST"]),
+            Route("/auth/consent", self.consent, methods=["POST"]),
             Route("/auth/token", self.token, methods=["POST"]),
             Route("/auth/revoke", self.revoke, methods=["POST"]),
             Route("/auth/introspect", self.introspect, methods=["POST"]),

@@ -218,9 +218,10 @@ def professional_login(
     scope: str,
     idnat: str,
     challenge: str,
+    decision: str = "autoriser",
     **extra: str,
 ) -> httpx.Response:
-    """Authorize → login page → Pro Santé Connect (dev) → back; returns the final response."""
+    """Authorize → login page → Pro Santé Connect (dev) → back → consent; returns the final response."""
     page = http.get(
         f"{root(server)}/auth/authorize",
         params=authorize_params(server, client_id, scope, challenge, **extra),
@@ -235,7 +236,18 @@ def professional_login(
     assert form.status_code == 200 and idnat in form.text
     back = http.post(upstream.split("?")[0], data={**query, "idnat": idnat})
     assert back.status_code == 303
-    return http.get(back.headers["location"])
+    return approve(http, server, http.get(back.headers["location"]), decision)
+
+
+def approve(
+    http: httpx.Client, server: ServerProcess, resp: httpx.Response, decision: str = "autoriser"
+) -> httpx.Response:
+    """Answer the consent page when the login led to it (otherwise return the response as is)."""
+    if resp.status_code != 200 or 'action="/auth/consent"' not in resp.text:
+        return resp
+    return http.post(
+        f"{root(server)}/auth/consent", data={"session": session_of(resp.text), "decision": decision}
+    )
 
 
 def exchange(
@@ -339,8 +351,12 @@ def patient_token(
     assert otp_page.status_code == 200, otp_page.text
     codes = sms_codes(server, phone)
     assert len(codes) == before + 1
-    resp = http.post(
-        f"{root(server)}/auth/login/otp", data={"session": session_of(otp_page.text), "code": codes[-1]}
+    resp = approve(
+        http,
+        server,
+        http.post(
+            f"{root(server)}/auth/login/otp", data={"session": session_of(otp_page.text), "code": codes[-1]}
+        ),
     )
     code = redirect_query(resp)["code"]
     token = exchange(http, server, client, code, verifier)

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -555,3 +556,22 @@ def test_login_must_finish_in_the_browser_that_started_it(
             data={"session": session, "email": "a@b.fr", "password": "x"},
         )
         assert login.status_code == 400
+
+
+def test_consent_page_lists_the_scopes_and_refusal_is_access_denied(
+    http: httpx.Client, server: ServerProcess, app: dict[str, Any]
+) -> None:
+    _, challenge = pkce()
+    page = professional_login(http, server, app["client_id"], PRO_SCOPE, DR_MARTIN, challenge, decision="")
+    assert page.status_code == 303  # helper answered the consent page with an empty decision
+    assert redirect_query(page)["error"] == "access_denied"
+    # What the page says before the user decides.
+    params = authorize_params(server, app["client_id"], "openid fhirUser patient/Observation.rs", challenge)
+    login = http.get(f"{root(server)}/auth/authorize", params=params)
+    upstream = http.get(f"{root(server)}/auth/login/psc", params={"session": session_of(login.text)})
+    query = {k: v[0] for k, v in parse_qs(urlsplit(upstream.headers["location"]).query).items()}
+    back = http.post(upstream.headers["location"].split("?")[0], data={**query, "idnat": DR_MARTIN})
+    consent = http.get(back.headers["location"])
+    text = html.unescape(consent.text)
+    assert consent.status_code == 200 and "Agenda médical" in text
+    assert "lire, rechercher : les ressources Observation du dossier patient concerné" in text
