@@ -246,11 +246,15 @@ class Outcome:
 
     status: int
     version: StoredVersion | None = None
-    resource: Any = None  # a dict or orjson.Fragment for GET searches
-    outcome: dict[str, Any] | None = None
+    resource: Any = None  # a searchset Bundle for GET searches (stored bodies as orjson.Fragment)
 
 
 class BundleProcessor:
+    """Runs the entries of one batch or transaction Bundle against the repository.
+
+    ``prefer`` is the request's ``Prefer: return`` choice, applied to every entry.
+    """
+
     def __init__(self, repository: MongoRepository, settings: Settings, base: str, prefer: str) -> None:
         self.repository = repository
         self.settings = settings
@@ -299,8 +303,9 @@ class BundleProcessor:
     async def _ensure_collections(self, types: set[str]) -> None:
         """Create missing collections before the transaction.
 
-        A collection created implicitly inside a transaction makes the database abort it
-        with a transient error the first time: the whole Bundle would then be replayed.
+        Measured on SecantusDB: a transaction that first creates its collections implicitly
+        took about twice as long as the same transaction on existing collections (the driver
+        replays it), so the first Bundle of a fresh database paid double.
         """
         db = self.repository.db
         known = _KNOWN_COLLECTIONS.setdefault(f"{id(self.repository.client)}/{db.name}", set())
@@ -444,6 +449,8 @@ class BundleProcessor:
             try:
                 entry = parse_entry(raw, index, self.base)
                 prepare_entry(entry)
+                if entry.type and entry.method not in ("GET", "HEAD"):
+                    await self._ensure_collections({entry.type})
                 if entry.method in ("POST", "PUT"):
                     entry.new_id = str(uuid.uuid4())
                 mapping: dict[str, str] = {}
