@@ -21,9 +21,11 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from cda_transform import to_fhir
 from cda_transform.errors import TransformError
 from cda_transform.to_cda import to_cda
 
+from . import cda_builder as cb
 from . import test_to_cda_data as data
 from .test_to_cda import REPO, T, convert, one, section, xp
 
@@ -209,3 +211,70 @@ def test_a_dosage_on_an_absent_or_unknown_medication_is_refused() -> None:
     with pytest.raises(TransformError) as caught:
         to_cda(bundle)
     assert caught.value.expression == f"Bundle.entry[{index}].resource.dosage[0]"
+
+
+# --- the way back (to_fhir) on a hand-written eHDSI item, as another producer would write it ----
+
+_REGIMEN = """<entryRelationship typeCode="COMP"><sequenceNumber value="{seq}"/>
+          <substanceAdministration classCode="SBADM" moodCode="INT">
+            <text>{text}</text>
+            <effectiveTime xsi:type="PIVL_TS" operator="A"><period value="{hours}" unit="h"/></effectiveTime>
+            <doseQuantity value="{dose}" unit="1"/>
+            <consumable><manufacturedProduct><manufacturedMaterial nullFlavor="NA"/></manufacturedProduct>
+            </consumable>{extra}
+          </substanceAdministration></entryRelationship>"""
+_PAIN = """<precondition typeCode="PRCN"><criterion>
+              <code code="ASSERTION" codeSystem="2.16.840.1.113883.5.4"/>
+              <value xsi:type="CD" code="22253000" codeSystem="2.16.840.1.113883.6.96" displayName="Pain"/>
+            </criterion></precondition>"""
+
+
+def _cda_item(template: str, regimens: str, parent_extra: str = "") -> bytes:
+    entry = cb.medication_entry().replace(
+        '<templateId root="1.3.6.1.4.1.12559.11.10.1.3.1.3.4"/>',
+        f'<templateId root="1.3.6.1.4.1.12559.11.10.1.3.1.3.4"/><templateId root="{template}"/>',
+    )
+    entry = entry.replace("</consumable>", "</consumable>" + regimens, 1)
+    entry = entry.replace(
+        "</substanceAdministration></entry>", parent_extra + "</substanceAdministration></entry>"
+    )
+    return cb.document(cb.section("10160-0", entry, text=cb.MED_TEXT))
+
+
+def _dosages(xml: bytes) -> list[dict[str, Any]]:
+    bundle = to_fhir(xml).bundle
+    (statement,) = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationStatement"
+    ]
+    return statement.get("dosage") or []
+
+
+def test_to_fhir_reads_split_dosing_in_sequence_order_with_as_needed() -> None:
+    regimens = _REGIMEN.format(seq=2, text="2 si douleur", hours=12, dose=2, extra=_PAIN) + _REGIMEN.format(
+        seq=1, text="1 le matin", hours=24, dose=1, extra=""
+    )
+    dosages = _dosages(_cda_item(SPLIT, regimens))
+    assert [d["text"] for d in dosages] == ["1 le matin", "2 si douleur"]
+    assert [d["timing"]["repeat"]["period"] for d in dosages] == [24, 12]
+    assert [d["doseAndRate"][0]["doseQuantity"]["value"] for d in dosages] == [1, 2]
+    assert "asNeededCodeableConcept" not in dosages[0]
+    codings = dosages[1]["asNeededCodeableConcept"]["coding"]
+    assert [(c["system"], c["code"]) for c in codings] == [("http://snomed.info/sct", "22253000")]
+
+
+def test_to_fhir_reads_a_bare_criterion_as_as_needed_true() -> None:
+    bare = (
+        '<precondition><criterion><code code="ASSERTION" codeSystem="2.16.840.1.113883.5.4"/>'
+        "</criterion></precondition>"
+    )
+    (dosage,) = _dosages(_cda_item(NORMAL, "", parent_extra=bare))
+    assert dosage["asNeededBoolean"] is True
+    assert dosage["timing"]["repeat"]["period"] == 8  # the item's own regimen is still read
+
+
+def test_to_fhir_does_not_read_combination_components_as_regimens() -> None:
+    regimens = _REGIMEN.format(seq=1, text="composant", hours=12, dose=2, extra="")
+    (dosage,) = _dosages(_cda_item("1.3.6.1.4.1.19376.1.5.3.1.4.11", regimens))
+    assert (
+        dosage["timing"]["repeat"]["period"] == 8 and dosage["doseAndRate"][0]["doseQuantity"]["value"] == 1
+    )
