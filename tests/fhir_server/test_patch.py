@@ -117,3 +117,29 @@ def test_conditional_patch(http: httpx.Client) -> None:
     ops = [{"op": "add", "path": "/active", "value": True}]
     none = http.patch(f"/Patient?identifier=urn:example|absent-{value}", json=ops, headers=JSON_PATCH)
     assert none.status_code == 404
+
+
+def test_concurrent_patches_all_land(base: str, http: httpx.Client) -> None:
+    """PATCH is a read-modify-write in one transaction: concurrent patches are serialized, none lost."""
+    import asyncio
+
+    pid = new_patient(http)
+
+    async def run() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+            return await asyncio.gather(
+                *(
+                    client.patch(
+                        f"/Patient/{pid}",
+                        json=[{"op": "add", "path": "/name/0/given/-", "value": f"G{i}"}],
+                        headers=JSON_PATCH,
+                    )
+                    for i in range(10)
+                )
+            )
+
+    answers = asyncio.run(run())
+    assert [r.status_code for r in answers] == [200] * 10
+    stored = http.get(f"/Patient/{pid}").json()
+    assert sorted(stored["name"][0]["given"]) == sorted(["A"] + [f"G{i}" for i in range(10)])
+    assert stored["meta"]["versionId"] == "11"
