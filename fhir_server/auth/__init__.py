@@ -1,12 +1,19 @@
 """Authorization: the SMART authorization server, who logs in, access policies and audit.
 
-Public surface (import from the submodules, kept light so ``fhir_server.config`` and the
-REST layer can import them without pulling in authlib):
+Modules (import from them directly; this package imports nothing, so ``fhir_server.rest``
+can use the light ones without loading authlib's server side):
 
-- :mod:`.settings` — :class:`AuthSettings`, read from the environment;
+- :mod:`.settings` — :class:`AuthSettings`, read from ``PASSERELLE_*`` environment variables;
 - :mod:`.scopes` — the SMART scope model (v1 and v2 syntax);
-- :mod:`.policy` — :class:`AccessPolicy`, what a token may read and write;
-- :mod:`.guard` — enforcement inside the FHIR layer (every interaction);
+- :mod:`.compartment` — Patient compartment membership (R4 CompartmentDefinition);
+- :mod:`.policy` — :class:`AccessPolicy`, what a token may read and write (and how search applies it);
+- :mod:`.guard` — enforcement inside the FHIR layer, on every interaction;
 - :mod:`.audit` — AuditEvent records;
-- :mod:`.routes` — the authorization server's routes, mounted at the root by ``passerelle serve``.
+- :mod:`.keys` — the signing keys (JWKS) kept under the data dir;
+- :mod:`.server`, :mod:`.models`, :mod:`.clients`, :mod:`.store` — the authlib authorization server;
+- :mod:`.routes`, :mod:`.pages`, :mod:`.smart` — its HTTP routes, login pages and SMART configuration;
+- :mod:`.psc`, :mod:`.devpsc`, :mod:`.practitioners`, :mod:`.eligibility` — professionals through
+  Pro Santé Connect (and its development look-alike);
+- :mod:`.accounts`, :mod:`.notify` — patient accounts, e-mail and SMS;
+- :mod:`.cli` — ``passerelle clients``.
 """
