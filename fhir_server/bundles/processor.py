@@ -24,6 +24,7 @@ import orjson
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import CollectionInvalid
 
+from fhir_server.bundles.bulk import create_many
 from fhir_server.bundles.references import conditional_references, rewrite
 from fhir_server.config import Settings
 from fhir_server.errors import FhirError, issue, operation_outcome
@@ -281,7 +282,12 @@ class BundleProcessor:
             await self._resolve_conditional_references(entries, local, session)
             resources = self._rewrite(entries, local)
             results: dict[int, Outcome] = {}
+            creates = [e for e in order if e.method == "POST" and e.existing is None]
             for entry in order:
+                if entry.method == "POST" and entry.existing is None:
+                    if entry is creates[0]:  # all plain creates at once, in their place in the order
+                        await self._create_all(creates, resources, session, results)
+                    continue
                 try:
                     results[entry.index] = await self._execute(entry, resources.get(entry.index), session)
                 except VersionConflict as exc:
@@ -299,6 +305,21 @@ class BundleProcessor:
 
         results = await self.repository.run_transaction(body)
         return [self._response_entry(entry, results[entry.index]) for entry in entries]
+
+    async def _create_all(
+        self,
+        creates: list[Entry],
+        resources: dict[int, dict[str, Any]],
+        session: AsyncClientSession,
+        results: dict[int, Outcome],
+    ) -> None:
+        items = []
+        for entry in creates:
+            assert entry.type is not None and entry.new_id is not None
+            entry.target_id = entry.new_id
+            items.append((entry.type, entry.new_id, resources[entry.index]))
+        for entry, version in zip(creates, await create_many(self.repository, session, items), strict=True):
+            results[entry.index] = Outcome(201, version)
 
     async def _ensure_collections(self, types: set[str]) -> None:
         """Create missing collections before the transaction.

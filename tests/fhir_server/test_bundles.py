@@ -85,6 +85,9 @@ def test_transaction_rewrites_urn_uuid_references_everywhere(http: httpx.Client)
     assert stored["extension"][0]["valueReference"]["reference"] == patient_ref
     assert f'href="{patient_ref}"' in stored["text"]["div"]
     assert "urn:" not in json.dumps(stored)
+    history = http.get(f"/{patient_ref}/_history").json()
+    assert [e["request"]["method"] for e in history["entry"]] == ["POST"]
+    assert history["entry"][0]["resource"]["meta"]["versionId"] == "1"
 
 
 def test_transaction_is_all_or_nothing_and_names_the_entry(http: httpx.Client) -> None:
