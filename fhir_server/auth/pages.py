@@ -115,3 +115,16 @@ def consent(session: str, client_name: str, scope: str, user_name: str) -> str:
         '<button name="decision" value="autoriser">Autoriser</button> '
         '<button name="decision" value="refuser">Refuser</button></form>',
     )
+
+
+def patient_picker(session: str, error: str | None = None) -> str:
+    s = html.escape(session)
+    return _page(
+        "Choix du patient",
+        "<p>L'application demande le contexte d'un patient : indiquez son identifiant.</p>"
+        '<form method="post" action="/auth/patient-picker">'
+        f'<input type="hidden" name="session" value="{s}">'
+        '<label>Identifiant du patient (Patient/…) <input name="patient" required></label> '
+        "<button>Continuer</button></form>",
+        _error(error),
+    )

@@ -49,6 +49,7 @@ from fhir_server.auth.smart import smart_document
 from fhir_server.auth.store import LAUNCHES, SESSIONS, ensure_indexes, now, sync_db
 from fhir_server.config import Settings
 from fhir_server.errors import FhirError
+from fhir_server.rest.http import ID_RE
 
 log = logging.getLogger("passerelle.auth")
 
@@ -242,8 +243,30 @@ class AuthRoutes:
             {"_id": session["_id"]}, {"$set": {"user": user.to_doc()}, "$unset": {"otp": 1, "psc": 1}}
         )
         params = dict(session["query"])
+        scope = params.get("scope", "").split()
+        if (
+            user.kind == "practitioner"
+            and "launch/patient" in scope
+            and not params.get("launch")
+            and not user.patient
+        ):
+            # Standalone launch by a professional: the patient is chosen here (patient picker).
+            return HTMLResponse(pages.patient_picker(session["_id"]))
         name = await self._client_name(session)
         return HTMLResponse(pages.consent(session["_id"], name, params.get("scope", ""), user.name or ""))
+
+    async def pick_patient(self, request: Request) -> Response:
+        form = await request.form()
+        session = await self._session(request, str(form.get("session", "")))
+        if session is None or "user" not in session:
+            return HTMLResponse(pages.message("Session expirée", "Recommencez depuis l'application."), 400)
+        raw = str(form.get("patient", "")).strip().removeprefix("Patient/")
+        found = await self.repository.read("Patient", raw) if ID_RE.fullmatch(raw) else None
+        if found is None or found.deleted:
+            return HTMLResponse(pages.patient_picker(session["_id"], "Patient introuvable."), 404)
+        user = AuthUser.from_doc(session["user"])
+        user.patient = raw
+        return await self._complete(request, session, user)
 
     async def consent(self, request: Request) -> Response:
         form = await request.form()
@@ -708,6 +731,7 @@ class AuthRoutes:
             Route("/auth/login/patient", self.login_patient, methods=["POST"]),
             Route("/auth/login/otp", self.login_otp, methods=["POST"]),
             Route("/auth/consent", self.consent, methods=["POST"]),
+            Route("/auth/patient-picker", self.pick_patient, methods=["POST"]),
             Route("/auth/token", self.token, methods=["POST"]),
             Route("/auth/revoke", self.revoke, methods=["POST"]),
             Route("/auth/introspect", self.introspect, methods=["POST"]),

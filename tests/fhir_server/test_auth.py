@@ -30,6 +30,7 @@ from tests.fhir_server.auth_support import (
     REPO,
     SAGE_FEMME,
     TECHNICIEN_LABO,
+    approve,
     authorize_params,
     bearer,
     cli,
@@ -45,7 +46,7 @@ from tests.fhir_server.auth_support import (
     shared_server,
 )
 
-PRO_SCOPE = "openid fhirUser launch/patient user/*.cruds offline_access"
+PRO_SCOPE = "openid fhirUser user/*.cruds offline_access"
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,9 @@ def http() -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def app(server: ServerProcess) -> dict[str, Any]:
-    return register_client(server, "confidential", PRO_SCOPE + " patient/*.rs", name="Agenda médical")
+    return register_client(
+        server, "confidential", PRO_SCOPE + " launch/patient patient/*.rs", name="Agenda médical"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -575,3 +578,26 @@ def test_consent_page_lists_the_scopes_and_refusal_is_access_denied(
     text = html.unescape(consent.text)
     assert consent.status_code == 200 and "Agenda médical" in text
     assert "lire, rechercher : les ressources Observation du dossier patient concerné" in text
+
+
+def test_standalone_launch_by_a_professional_uses_the_patient_picker(
+    http: httpx.Client, server: ServerProcess, app: dict[str, Any], pro: dict[str, Any]
+) -> None:
+    created = http.post(
+        f"{server.base}/Patient",
+        json={"resourceType": "Patient", "name": [{"family": "Choisi"}]},
+        headers={**bearer(pro), "Content-Type": FHIR_JSON},
+    )
+    pid = created.json()["id"]
+    scope = "openid fhirUser launch/patient patient/*.rs"
+    verifier, challenge = pkce()
+    picker = professional_login(http, server, app["client_id"], scope, DR_MARTIN, challenge)
+    assert picker.status_code == 200 and 'action="/auth/patient-picker"' in picker.text
+    url = f"{root(server)}/auth/patient-picker"
+    unknown = http.post(url, data={"session": session_of(picker.text), "patient": "inconnu"})
+    assert unknown.status_code == 404 and "introuvable" in unknown.text
+    consent = http.post(url, data={"session": session_of(picker.text), "patient": f"Patient/{pid}"})
+    code = redirect_query(approve(http, server, consent))["code"]
+    token = exchange(http, server, app, code, verifier).json()
+    assert token["patient"] == pid
+    assert http.get(f"{server.base}/Patient/{pid}", headers=bearer(token)).status_code == 200
