@@ -48,7 +48,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--data-dir", type=Path, default=None, help="where the embedded database keeps its data (var/)"
     )
-    p.add_argument("--no-auth", action="store_true", help="run without authorization (tests and benchmarks)")
+    p.add_argument(
+        "--no-auth", action="store_true", help="run without authorization (loopback only: tests, benchmarks)"
+    )
     p.add_argument("--demo", action="store_true", help="load the demo data set on start (idempotent)")
     p.add_argument("--log-level", default="warning")
     p.set_defaults(func=run)
