@@ -5,7 +5,8 @@ Exports:
 - :func:`index_resource`: the repository's ``indexer`` (values stored beside each resource);
 - :func:`find_matching`: the current resources of a type matching search parameters
   (used by conditional create/update/delete and conditional references);
-- :func:`search_filter`: the MongoDB filter a search runs (for ``explain`` checks);
+- :func:`search_filter` / :func:`search_query`: the MongoDB filter a search runs, and its index
+  (for ``explain`` checks);
 - :func:`ensure_search_indexes`: the indexes the queries need, created idempotently.
 """
 
@@ -14,8 +15,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fhir_server.search.extract import EXTRACTOR_VERSION, index_resource
-from fhir_server.search.indexes import ensure_search_indexes
-from fhir_server.search.query import Context, build_filter
+from fhir_server.search.indexes import ensure_search_indexes, hinted
+from fhir_server.search.query import Context, Query, build_filter, build_query
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.client_session import AsyncClientSession
@@ -34,6 +35,17 @@ async def search_filter(
     return await build_filter(Context(repository, session), type_, params)
 
 
+async def search_query(
+    repository: MongoRepository,
+    type_: str,
+    params: list[tuple[str, str]],
+    *,
+    session: AsyncClientSession | None = None,
+) -> Query:
+    """The filter of a search and the index to answer it from (``hint``)."""
+    return await build_query(Context(repository, session), type_, params)
+
+
 async def find_matching(
     repository: MongoRepository,
     type_: str,
@@ -49,11 +61,22 @@ async def find_matching(
     """
     from fhir_server.storage.mongo import _version_from
 
-    query = await search_filter(repository, type_, params, session=session)
-    cursor = repository.db[type_].find(query, {"s": 0}, session=session).sort("_id", 1)
+    query = await search_query(repository, type_, params, session=session)
+    cursor = repository.db[type_].find(query.filter, {"s": 0}, session=session).sort("_id", 1)
+    hint = hinted(repository, type_, query.hint)
+    if hint is not None:
+        cursor = cursor.hint(hint)
     if limit is not None:
         cursor = cursor.limit(limit)
     return [_version_from(doc, type_, doc["_id"]) async for doc in cursor]
 
 
-__all__ = ["EXTRACTOR_VERSION", "ensure_search_indexes", "find_matching", "index_resource", "search_filter"]
+__all__ = [
+    "EXTRACTOR_VERSION",
+    "Query",
+    "ensure_search_indexes",
+    "find_matching",
+    "index_resource",
+    "search_filter",
+    "search_query",
+]

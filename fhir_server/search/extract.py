@@ -14,7 +14,8 @@ Normalised forms (one list per parameter code, absent when the resource has no v
 - reference: ``Type/id``, absolute URL or canonical (``code``), identifier tokens (``code:i``);
 - date: ``{"l": lo, "h": hi}`` half-open UTC ranges;
 - number: floats; quantity: ``{"v", "s", "c"}`` (``c`` holds the code, and the unit if different);
-- uri: the URI; composite: ``{"0": [...], "1": [...]}`` one per repetition of the root;
+- uri: the URI; composite: ``{"c0": [...], "c1": [...]}`` one per repetition of the root (not
+  ``"0"``: numeric keys inside arrays are ambiguous paths to MongoDB);
 - sort keys: ``code:<`` (smallest) and ``code:>`` (largest) scalars, for ``_sort`` and keyset paging.
 """
 
@@ -31,7 +32,7 @@ from fhir_server.search.dates import MAX, date_range, period_range
 from fhir_server.search.params import SearchParam, params_for, split_union
 
 # Bump when what is stored changes: stored documents with another version get re-indexed.
-EXTRACTOR_VERSION = 1
+EXTRACTOR_VERSION = 2
 
 Value = tuple[Any, str | None]  # a value and its FHIR type when known (from a choice suffix)
 Path = Callable[[Any], list[Value]]
@@ -395,7 +396,7 @@ def _dedupe(values: list[Any]) -> list[Any]:
 
 
 def composite_values(param: SearchParam, resource: dict[str, Any]) -> list[dict[str, Any]]:
-    """One ``{"0": [...], "1": [...]}`` per repetition of the composite's root (all parts present)."""
+    """One ``{"c0": [...], "c1": [...]}`` per repetition of the composite's root (all parts present)."""
     roots = compile_expression(param.expression, param.resource_type)(resource)
     if param.expression == param.resource_type:
         roots = [(resource, None)]
@@ -408,7 +409,7 @@ def composite_values(param: SearchParam, resource: dict[str, Any]) -> list[dict[
             vals = values_of(fake, items).get("")
             if not vals:
                 break
-            combo[str(i)] = vals
+            combo[f"c{i}"] = vals
         else:
             out.append(combo)
     return out
@@ -430,6 +431,9 @@ def index_resource(type_: str, resource: dict[str, Any]) -> dict[str, Any]:
             continue
         for suffix, vals in values_of(param, items).items():
             out[code + suffix] = vals
+        # The element is there even when nothing in it is searchable (a Reference with only a
+        # display): for :missing it is not missing, so the key exists (empty).
+        out.setdefault(code, [])
         main = out.get(code)
         if main and param.type in ("string", "token", "date", "number", "quantity", "reference", "uri"):
             bounds = _scalar_values(param.type, main)

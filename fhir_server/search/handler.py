@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from fhir_server.errors import FhirError, issue, operation_outcome
 from fhir_server.search.include import collect_includes, parse_includes
-from fhir_server.search.indexes import KEY_TYPES, ensure_type_indexes
+from fhir_server.search.indexes import KEY_TYPES, ensure_type_indexes, hinted, ready, sort_index
 from fhir_server.search.paging import (
     SortKey,
     after_condition,
@@ -31,7 +31,7 @@ from fhir_server.search.paging import (
     parse_sort,
 )
 from fhir_server.search.params import params_for
-from fhir_server.search.query import Context, build_filter
+from fhir_server.search.query import Context, build_query, choose_index
 from fhir_server.search.summary import parse_elements, parse_summary, subset
 
 _CONTROL = frozenset({"_count", "_sort", "_summary", "_elements", "_total", "_cursor", "_format", "_pretty"})
@@ -148,21 +148,27 @@ async def run_search(
         (k, v) for k, v in params if not (k in _CONTROL or k.startswith(("_include", "_revinclude")))
     ]
     filters: dict[str, dict[str, Any]] = {}
+    hints: dict[str, str | None] = {}
     for type_ in types:
-        if type_ not in KEY_TYPES:
+        if type_ not in KEY_TYPES and not ready(repo, type_):
             task = asyncio.create_task(ensure_type_indexes(repo, type_))
             _background.add(task)
             task.add_done_callback(_background.discard)
-        query = await build_filter(ctx, type_, search_params)
+        built = await build_query(ctx, type_, search_params)
+        query, hint = built.filter, built.hint
         if compartment is not None:
-            query = {"$and": [query, _compartment_condition(compartment, type_)]}
+            link = _compartment_condition(compartment, type_)
+            query = {"$and": [query, link]}
+            hint = hint or choose_index(type_, [link])
         filters[type_] = query
+        hints[type_] = hinted(repo, type_, hint or sort_index(type_, keys[0].field))
 
     total: int | None = None
     if total_mode != "none" or summary == "count":
         total = 0
         for type_, query in filters.items():
-            total += await repo.db[type_].count_documents(query)
+            options = {"hint": hints[type_]} if hints[type_] else {}
+            total += await repo.db[type_].count_documents(query, **options)
 
     matches: list[tuple[str, dict[str, Any], list[Any]]] = []
     more = False
@@ -179,6 +185,8 @@ async def run_search(
                 query = {"$and": [query, cond]}
             cur = repo.db[type_].find(query, _sort_projection(keys, bool(includes)))
             cur = cur.sort(mongo_sort(keys, forward)).limit(count + 1)
+            if hints[type_]:
+                cur = cur.hint(hints[type_])
             async for doc in cur:
                 matches.append((type_, doc, key_values(doc, keys)))
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fhir_server.errors import FhirError
+from fhir_server.search.indexes import hinted
 from fhir_server.search.params import params_for
+from fhir_server.search.query import index_name
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.client_session import AsyncClientSession
@@ -135,7 +137,7 @@ async def _forward(
     out: list[tuple[str, dict[str, Any]]] = []
     for target, ids in sorted(wanted.items()):
         query = {"_id": {"$in": sorted(ids)}, "d": False}
-        async for doc in repository.db[target].find(query, _DOC_FIELDS, session=session):
+        async for doc in repository.db[target].find(query, _DOC_FIELDS, session=session).hint("_id_"):
             out.append((target, doc))
     return out
 
@@ -154,4 +156,9 @@ async def _reverse(
         return []
     query = {"$and": [{"d": False}, conditions[0] if len(conditions) == 1 else {"$or": conditions}]}
     cursor = repository.db[spec.source].find(query, _DOC_FIELDS, session=session).limit(MAX_INCLUDED + 1)
+    hint = hinted(
+        repository, spec.source, index_name(spec.source, f"s.{spec.code}") if len(conditions) == 1 else None
+    )
+    if hint is not None:
+        cursor = cursor.hint(hint)
     return [(spec.source, doc) async for doc in cursor]

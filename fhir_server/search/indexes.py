@@ -38,7 +38,7 @@ def index_keys(param: SearchParam) -> list[list[tuple[str, int]]]:
     if param.type == "quantity":
         return [[(f"{fld}.v", ASCENDING)]]
     if param.type == "composite":
-        return [[(f"{fld}.0", ASCENDING)]]
+        return [[(f"{fld}.c0", ASCENDING)]]
     if param.type in ("string", "token", "reference", "number", "uri"):
         return [[(fld, ASCENDING)]]
     return []
@@ -57,15 +57,47 @@ def type_indexes(type_: str) -> list[tuple[str, list[tuple[str, int]]]]:
     return out[:MAX_INDEXES]
 
 
+def sort_index(type_: str, first_field: str) -> str | None:
+    """An index that yields documents in the order of the first sort key, when there is one."""
+    if first_field == "_id":
+        return "_id_"
+    for name, keys in type_indexes(type_):
+        if keys[0][0] == first_field and len(keys) == 2 and keys[1][0] == "_id":
+            return name  # an index is read in either direction
+    return None
+
+
+def ready(repository: MongoRepository, type_: str) -> bool:
+    """Whether this process created (or found) the indexes of ``type_``, so hints may name them."""
+    return (id(repository.db), type_) in _done
+
+
+def hinted(repository: MongoRepository, type_: str, hint: str | None) -> str | None:
+    """``hint`` if it can be given (a hint naming a missing index is an error), else ``None``."""
+    if hint is None or hint == "_id_" or ready(repository, type_):
+        return hint
+    return None
+
+
 async def ensure_type_indexes(repository: MongoRepository, type_: str) -> None:
     key = (id(repository.db), type_)
     if key in _done:
         return
     from pymongo import IndexModel
+    from pymongo.errors import OperationFailure
 
+    coll = repository.db[type_]
     models = [IndexModel(keys, name=name) for name, keys in type_indexes(type_)]
-    if models:
-        await repository.db[type_].create_indexes(models)
+    try:
+        await coll.create_indexes(models)
+    except OperationFailure:
+        # An index of the same name but other keys (an older extractor): rebuild it.
+        existing = {i["name"]: i async for i in await coll.list_indexes()}
+        for model in models:
+            name = model.document["name"]
+            if name in existing and dict(existing[name]["key"]) != dict(model.document["key"]):
+                await coll.drop_index(name)
+        await coll.create_indexes(models)
     _done.add(key)
 
 

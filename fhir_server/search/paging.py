@@ -45,8 +45,9 @@ def parse_sort(type_: str | None, raw: str | None) -> list[SortKey]:
                 keys.append(SortKey("_id", -1 if desc else 1))
                 break
             param = params_for(type_).get(code) if type_ else None
-            if code == "_lastUpdated" and param is None and type_ is None:
-                keys.append(SortKey("s._lastUpdated" + (":>" if desc else ":<"), -1 if desc else 1))
+            if code == "_lastUpdated":
+                # one instant per resource: its stored range's end orders like its start, and is indexed
+                keys.append(SortKey("s._lastUpdated:>", -1 if desc else 1))
                 continue
             if param is None or param.type not in SORTABLE:
                 raise FhirError(

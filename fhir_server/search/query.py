@@ -8,6 +8,7 @@ well. Chains, ``_has`` and ``_list`` run their inner search first and become an
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -143,6 +144,8 @@ def number_operators(name: str, raw: str) -> list[dict[str, Any]]:
     assert isinstance(exponent, int)
     half = Decimal(5).scaleb(exponent - 1)
     lo, hi, v = float(value - half), float(value + half), float(value)
+    # A value given with more digits than a double holds: its range must still contain it.
+    lo, hi = min(lo, v), max(hi, math.nextafter(v, math.inf))
     if prefix == "eq":
         return [{"$gte": lo, "$lt": hi}]
     if prefix == "ne":
@@ -194,7 +197,8 @@ def token_condition(name: str, fld: str, raw: str) -> dict[str, Any]:
 def string_condition(fld: str, raw: str, modifier: str | None) -> dict[str, Any]:
     text = unescape(raw)
     if modifier == "exact":
-        return {fld + ":x": text}
+        # the folded form is indexed: it narrows the scan to candidates, the exact text decides
+        return {fld: {"$regex": "^" + re.escape(fold(text)) + "$"}, fld + ":x": text}
     if modifier == "contains":
         return {fld: {"$regex": re.escape(fold(text))}}
     return {fld: {"$regex": "^" + re.escape(fold(text))}}
@@ -250,13 +254,34 @@ def parse_name(name: str, value: str) -> Parsed:
     return Parsed(name, code, modifier or None, chain if dot else None, value)
 
 
+@dataclass
+class Query:
+    """A filter and the index that answers it best (``None``: let the server choose)."""
+
+    filter: dict[str, Any]
+    hint: str | None
+
+
 async def build_filter(
     ctx: Context, type_: str, params: list[tuple[str, str]], *, depth: int = 0
 ) -> dict[str, Any]:
-    """The MongoDB filter (over current, non-deleted documents) for ``params`` on ``type_``.
+    """The MongoDB filter (over current, non-deleted documents) for ``params`` on ``type_``."""
+    return (await build_query(ctx, type_, params, depth=depth)).filter
+
+
+async def build_query(ctx: Context, type_: str, params: list[tuple[str, str]], *, depth: int = 0) -> Query:
+    """The filter for ``params`` on ``type_`` and its index.
 
     Parameters named in :data:`RESULT_PARAMS` are ignored here (the handler uses them).
     """
+    conditions = await _conditions(ctx, type_, params, depth)
+    query = conditions[0] if len(conditions) == 1 else {"$and": conditions}
+    return Query(query, choose_index(type_, conditions[1:]))
+
+
+async def _conditions(
+    ctx: Context, type_: str, params: list[tuple[str, str]], depth: int
+) -> list[dict[str, Any]]:
     if depth > 4:
         raise bad("_has", "Chaînage trop profond (4 niveaux au plus).", "too-costly")
     known = params_for(type_)
@@ -287,7 +312,74 @@ async def build_filter(
         cond = condition(ctx, param, p)
         if cond is not None:
             conditions.append(cond)
-    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+    return conditions
+
+
+# -- index choice --------------------------------------------------------------------------------------
+
+_NEGATIVE = frozenset({"$nin", "$exists", "$not", "$ne"})
+
+
+def _indexed_field(cond: dict[str, Any]) -> tuple[str, int] | None:
+    """(field, rank) of the index a condition can be answered from; lower ranks narrow more.
+
+    0: equality or ``$in``; 1: range, ``$elemMatch`` or anchored regex; 2: alternatives on one
+    field; 3: unanchored regex or presence; 4: negations (the index is scanned whole).
+    """
+    if len(cond) != 1:
+        return None
+    ((key, value),) = cond.items()
+    if key in ("$or", "$nor"):
+        inner = [_indexed_field(c) for c in value]
+        fields = {f[0] for f in inner if f is not None}
+        if len(fields) != 1 or any(f is None for f in inner):
+            return None
+        return fields.pop(), 2 if key == "$or" else 4
+    if key.startswith("$"):
+        return None
+    if not isinstance(value, dict):
+        return key, 0
+    ops = set(value)
+    if ops & _NEGATIVE:
+        return key, 3 if value.get("$exists") is True else 4
+    if "$regex" in ops:
+        return key, 1 if str(value["$regex"]).startswith("^") else 3
+    if "$in" in ops:
+        return key, 0
+    return key, 1
+
+
+def index_name(type_: str, fld: str) -> str | None:
+    """The name of the index over a stored field (see :mod:`.indexes`), if there is one."""
+    if fld == "_id":
+        return "_id_"
+    if not fld.startswith("s."):
+        return None
+    param = params_for(type_).get(fld[2:])
+    if param is None or param.type not in ("string", "token", "reference", "date", "number", "quantity",
+                                           "uri", "composite"):  # fmt: skip
+        return None
+    return f"s_{param.code}"
+
+
+def choose_index(type_: str, conditions: list[dict[str, Any]]) -> str | None:
+    """The index of the narrowest condition.
+
+    Hinted rather than left to the planner: a conjunction (with the ``d: false`` filter on
+    deleted versions, say) must still be answered from the parameter's index, whatever the
+    planner's heuristics, and MongoDB applies the other conditions while fetching.
+    """
+    best: tuple[int, str] | None = None
+    # a condition on several fields (ANDed) is as good as the best of them
+    parts = [{k: v} for cond in conditions for k, v in cond.items()]
+    for cond in parts:
+        found = _indexed_field(cond)
+        if found is None:
+            continue
+        name = index_name(type_, found[0])
+        if name is not None and (best is None or found[1] < best[0]):
+            best = (found[1], name)
+    return None if best is None else best[1]
 
 
 def _unknown(ctx: Context, name: str, message: str, code: str = "not-supported") -> None:
@@ -342,7 +434,9 @@ def condition(ctx: Context, param: SearchParam, p: Parsed) -> dict[str, Any] | N
             elif modifier == "of-type":
                 if len(split_escaped(raw, "|")) != 3:
                     raise bad(p.name, f"{p.name} : attendu système-type|code-type|valeur.")
-                ors.append({fld + ":o": unescape(raw)})
+                # the identifier's value is indexed as a bare token: it narrows, the typed key decides
+                value = unescape(split_escaped(raw, "|")[2])
+                ors.append({fld: value, fld + ":o": unescape(raw)})
             else:
                 ors.append(token_condition(p.name, fld, raw))
         elif kind == "reference":
@@ -375,7 +469,7 @@ def _composite(p: Parsed, param: SearchParam, raw: str) -> list[dict[str, Any]]:
         raise bad(p.name, f"{p.name} : {len(param.components)} composantes attendues, séparées par $.")
     alternatives: list[list[dict[str, Any]]] = []
     for i, (comp, part) in enumerate(zip(param.components, parts, strict=True)):
-        key = str(i)
+        key = f"c{i}"
         if comp.type == "token":
             alternatives.append([token_condition(p.name, key, part)])
         elif comp.type == "date":
@@ -404,13 +498,18 @@ async def matching_ids(
     ctx: Context, type_: str, params: list[tuple[str, str]], depth: int, *, projection: str | None = None
 ) -> list[Any]:
     """Ids (or the values of one stored field) of the resources matching an inner search."""
-    query = await build_filter(ctx, type_, params, depth=depth + 1)
+    from fhir_server.search.indexes import hinted
+
+    query = await build_query(ctx, type_, params, depth=depth + 1)
     coll = ctx.repository.db[type_]
+    fields = {"_id": 1} if projection is None else {projection: 1}
+    cursor = coll.find(query.filter, fields, session=ctx.session).limit(MAX_CHAIN_IDS + 1)
+    hint = hinted(ctx.repository, type_, query.hint)
+    if hint is not None:
+        cursor = cursor.hint(hint)
     if projection is None:
-        cursor = coll.find(query, {"_id": 1}, session=ctx.session).limit(MAX_CHAIN_IDS + 1)
         ids = [d["_id"] async for d in cursor]
     else:
-        cursor = coll.find(query, {projection: 1}, session=ctx.session).limit(MAX_CHAIN_IDS + 1)
         ids = []
         async for d in cursor:
             node: Any = d

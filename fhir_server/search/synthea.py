@@ -45,3 +45,24 @@ def resources_of(bundle: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]
         id_ = res.get("id") or entry.get("fullUrl", "").rsplit(":", 1)[-1]
         out.append((type_, id_, res))
     return out
+
+
+def smallest_bundles(archive: Path, count: int) -> list[dict[str, Any]]:
+    """The ``count`` bundles with the fewest entries (variety of patients at a small load cost)."""
+    bundles = list(read_bundles(archive))
+    bundles.sort(key=lambda b: (len(b.get("entry", [])), b["entry"][0]["resource"].get("id", "")))
+    return bundles[:count]
+
+
+async def load(repository: Any, bundles: list[dict[str, Any]], batch: int = 250) -> int:
+    """Write every resource with ``repository.update`` (the server's write path), ``batch`` a transaction."""
+    items = [item for bundle in bundles for item in resources_of(bundle)]
+    for start in range(0, len(items), batch):
+        chunk = items[start : start + batch]
+
+        async def body(session: Any, chunk: list[tuple[str, str, dict[str, Any]]] = chunk) -> None:
+            for type_, id_, resource in chunk:
+                await repository.update(type_, id_, resource, session=session)
+
+        await repository.run_transaction(body)
+    return len(items)

@@ -1,0 +1,116 @@
+"""Every single-parameter search on the types users search most is answered from an index.
+
+The filters and index choices are the ones the search builder emits (``search_query``);
+the database's own ``explain`` says whether the winning plan scans an index. A
+collection scan here is a search that gets slower with every resource stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TYPES = (
+    "Patient", "Practitioner", "Encounter", "Observation", "Condition", "MedicationRequest", "Communication",
+    "Appointment", "Slot", "Consent", "DocumentReference",
+)  # fmt: skip
+
+SAMPLE = {
+    "string": ["dupont"],
+    "token": ["http://loinc.org|8302-2", "8302-2", "http://loinc.org|", "|8302-2"],
+    "reference": ["Patient/123", "123"],
+    "date": ["2024-03-05", "ge2024", "lt2024-03-05T10:00:00Z", "ne2024-03", "ap2024", "sa2020", "eb2030"],
+    "number": ["5", "gt5.5", "ne3"],
+    "quantity": ["5.4|http://unitsofmeasure.org|mg", "gt5", "le5||mg"],
+    "uri": ["http://example.org/fhir/x"],
+}
+MODIFIERS = {
+    "string": [":exact", ":contains"],
+    "token": [":not", ":of-type"],
+    "uri": [":below", ":above"],
+}
+
+
+def _value(kind: str, modifier: str, sample: str) -> str:
+    return "http://terminology.hl7.org/CodeSystem/v2-0203|MR|123" if modifier == ":of-type" else sample
+
+
+def single_parameter_searches(type_: str) -> list[list[tuple[str, str]]]:
+    from fhir_server.search.params import params_for
+
+    out: list[list[tuple[str, str]]] = [[("_id", "123")]]
+    for code, param in sorted(params_for(type_).items()):
+        if code == "_id":
+            continue
+        if param.type == "composite":
+            parts = [SAMPLE[c.type][0] for c in param.components]
+            out.append([(code, "$".join(parts))])
+            continue
+        for sample in SAMPLE.get(param.type, []):
+            out.append([(code, sample)])
+        for modifier in MODIFIERS.get(param.type, []):
+            if modifier == ":of-type" and code != "identifier":
+                continue
+            out.append([(code + modifier, _value(param.type, modifier, SAMPLE[param.type][0]))])
+        if param.type != "special":
+            out.append([(f"{code}:missing", "true")])
+            out.append([(f"{code}:missing", "false")])
+    return out
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
+    from fhir_server import EmbeddedMongo
+
+    uri = os.environ.get("MONGODB_URI")
+    embedded = None
+    if not uri:
+        embedded = EmbeddedMongo(Path(tmp_path_factory.mktemp("explain")) / "db")
+        embedded.start()
+        uri = embedded.uri
+    try:
+        yield uri, f"explain_{uuid.uuid4().hex[:8]}"
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def test_every_single_parameter_search_uses_an_index(repository: tuple[str, str]) -> None:
+    from pymongo import AsyncMongoClient
+
+    from fhir_server.search import ensure_search_indexes, index_resource, search_query
+    from fhir_server.storage import MongoRepository
+
+    uri, database = repository
+    failures: list[tuple[str, list[tuple[str, str]], str]] = []
+    checked = 0
+
+    async def run() -> None:
+        nonlocal checked
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
+        repo = MongoRepository(client, database, indexer=index_resource)
+        await ensure_search_indexes(repo, TYPES)
+        for type_ in TYPES:
+            await repo.update(type_, "123", {"resourceType": type_})
+            for params in single_parameter_searches(type_):
+                query = await search_query(repo, type_, params)
+                if query.hint is None:
+                    failures.append((type_, params, "no index chosen"))
+                    continue
+                command = {"find": type_, "filter": query.filter, "hint": query.hint}
+                plan = await repo.db.command("explain", command, verbosity="queryPlanner")
+                winning = str(plan["queryPlanner"]["winningPlan"])
+                checked += 1
+                if "IXSCAN" not in winning or "COLLSCAN" in winning:
+                    failures.append((type_, params, winning[:200]))
+        await client.close()
+
+    asyncio.run(run())
+    assert checked > 1000
+    assert not failures, failures[:20]
