@@ -28,17 +28,34 @@ log = logging.getLogger("passerelle")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def build_root_app(settings: Settings) -> Starlette:
+def build_root_app(settings: Settings) -> _FhirBaseWithoutSlash:
     fhir = create_app(settings)
 
     async def home(request: Any) -> RedirectResponse:
         return RedirectResponse("/fhir/metadata")
 
     # The mounted app's lifespan is not run by Starlette: run it from the root's.
-    return Starlette(
+    root = Starlette(
         routes=[Route("/", home), *auth_routes(settings, fhir), Mount("/fhir", app=fhir)],
         lifespan=lambda app: fhir.router.lifespan_context(fhir),
     )
+    return _FhirBaseWithoutSlash(root)
+
+
+class _FhirBaseWithoutSlash:
+    """Serve ``/fhir`` itself (batch/transaction ``POST [base]``, system search) without a redirect.
+
+    A Mount only matches ``/fhir/...``; Starlette would answer ``/fhir`` with a 307 to
+    ``/fhir/``, which many FHIR clients do not follow for a POST.
+    """
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/fhir":
+            scope = {**scope, "path": "/fhir/", "raw_path": b"/fhir/"}
+        await self.app(scope, receive, send)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

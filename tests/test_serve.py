@@ -62,3 +62,15 @@ def test_demo_data_is_loaded_once(tmp_path: Path) -> None:
             assert {c["code"]["coding"][0]["code"] for c in bp["component"]} == {"8480-6", "8462-4"}
         finally:
             server.stop()
+
+
+def test_fhir_base_without_trailing_slash_is_served(server: ServerProcess) -> None:
+    """``POST [base]`` must not be redirected: many clients do not follow a 307 on POST."""
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [{"request": {"method": "GET", "url": "metadata"}}],
+    }
+    r = httpx.post(server.base, json=bundle, headers={"Content-Type": "application/fhir+json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["type"] == "batch-response"
