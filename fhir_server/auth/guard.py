@@ -46,6 +46,7 @@ from fhir_server.auth.settings import auth_settings
 from fhir_server.auth.store import TOKENS
 from fhir_server.errors import FhirError
 from fhir_server.rest.registry import Handler, Interaction
+from fhir_server.storage import history_key
 
 INSTANCE_READS = frozenset({"read", "vread", "history-instance"})
 SEARCHES = frozenset({"search-type", "search-system"})
@@ -238,8 +239,6 @@ async def _check_versions(
     if vid is not None:
         if not vid.isdigit():
             return  # the handler answers the malformed version
-        from fhir_server.storage.mongo import history_key
-
         query = {"_id": history_key(type_, id_, int(vid))}
     async for doc in history.find(query, {"j": 1}):
         body = doc.get("j")

@@ -24,7 +24,6 @@ import orjson
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import CollectionInvalid
 
-from fhir_server.bundles.bulk import create_many
 from fhir_server.bundles.references import conditional_references, rewrite
 from fhir_server.config import Settings
 from fhir_server.errors import FhirError, issue, operation_outcome
@@ -318,7 +317,8 @@ class BundleProcessor:
             assert entry.type is not None and entry.new_id is not None
             entry.target_id = entry.new_id
             items.append((entry.type, entry.new_id, resources[entry.index]))
-        for entry, version in zip(creates, await create_many(self.repository, session, items), strict=True):
+        versions = await self.repository.create_many(items, session=session)
+        for entry, version in zip(creates, versions, strict=True):
             results[entry.index] = Outcome(201, version)
 
     async def _ensure_collections(self, types: set[str]) -> None:

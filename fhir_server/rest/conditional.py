@@ -109,7 +109,7 @@ async def create_with_id(
     ``MongoRepository.create`` draws its own id; a transaction must know the ids before
     writing so that references between its entries can be rewritten.
     """
-    return await repository._write(session, type_, id_, resource, None, "POST")
+    return await repository.create(type_, resource, id_=id_, session=session)
 
 
 async def update_matching(

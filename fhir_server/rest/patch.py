@@ -88,10 +88,7 @@ async def read_current(
     repository: MongoRepository, type_: str, id_: str, session: AsyncClientSession | None
 ) -> StoredVersion | None:
     """The current version as seen inside ``session`` (a transaction sees its own writes)."""
-    from fhir_server.storage.mongo import _version_from
-
-    doc = await repository.db[type_].find_one({"_id": id_}, {"s": 0}, session=session)
-    return None if doc is None else _version_from(doc, type_, id_)
+    return await repository.read(type_, id_, session=session)
 
 
 async def patch_resource(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from fhir_server.search.extract import EXTRACTOR_VERSION, index_resource
 from fhir_server.search.indexes import ensure_search_indexes, hinted
 from fhir_server.search.query import Context, Query, build_filter, build_query
+from fhir_server.storage import version_from_doc
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.client_session import AsyncClientSession
@@ -59,8 +60,6 @@ async def find_matching(
     Result parameters (``_count``, ``_sort``...) are ignored: callers want the matches.
     Reads inside ``session`` when given, so a transaction sees its own writes.
     """
-    from fhir_server.storage.mongo import _version_from
-
     query = await search_query(repository, type_, params, session=session)
     cursor = repository.db[type_].find(query.filter, {"s": 0}, session=session).sort("_id", 1)
     hint = hinted(repository, type_, query.hint)
@@ -68,7 +67,7 @@ async def find_matching(
         cursor = cursor.hint(hint)
     if limit is not None:
         cursor = cursor.limit(limit)
-    return [_version_from(doc, type_, doc["_id"]) async for doc in cursor]
+    return [version_from_doc(doc, type_, doc["_id"]) async for doc in cursor]
 
 
 __all__ = [
