@@ -12,6 +12,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     p.add_argument("--ingest-bundles", type=int, default=None, help="Synthea Bundles to ingest (all)")
     p.add_argument("--ingest-concurrency", type=int, default=2, help="transaction Bundles in flight at once")
+    p.add_argument("--search-patients", type=int, default=20, help="Synthea patients for the search mix")
+    p.add_argument("--search-requests", type=int, default=200, help="requests per search of the mix")
     p.set_defaults(func=run)
 
 
@@ -24,4 +26,8 @@ def run(args: argparse.Namespace) -> int:
 
     print()
     print(ingest_main(args.ingest_bundles, args.ingest_concurrency))
+    from bench.search import main as search_main
+
+    print()
+    print(search_main(args.search_requests, args.search_patients))
     return 0

@@ -86,6 +86,26 @@ def _count(params: list[tuple[str, str]], request: Request) -> int:
     return min(int(raw), int(settings.search_count_max))
 
 
+def split_or(query: dict[str, Any]) -> list[dict[str, Any]]:
+    """A top-level ``$or`` as one flat query per alternative (their results are merged, deduplicated).
+
+    Each alternative keeps its indexed clauses at the top, where a planner looks them up;
+    the union of each alternative's first page holds the first page of the whole.
+    """
+    alternatives = query.get("$or")
+    if not isinstance(alternatives, list) or len(alternatives) > 8:
+        return [query]
+    rest = {k: v for k, v in query.items() if k != "$or"}
+    return [merge(rest, alt) for alt in alternatives]
+
+
+def merge(query: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``query`` AND ``extra``, kept flat when their fields differ (see ``query.flatten``)."""
+    if not any(k in query for k in extra):
+        return {**query, **extra}
+    return {"$and": [query, extra]}
+
+
 def _compare(keys: list[SortKey], a: list[Any], b: list[Any]) -> int:
     for key, x, y in zip(keys, a, b, strict=True):
         if x == y:
@@ -158,7 +178,7 @@ async def run_search(
         query, hint = built.filter, built.hint
         if compartment is not None:
             link = _compartment_condition(compartment, type_)
-            query = {"$and": [query, link]}
+            query = merge(query, link)
             hint = hint or choose_index(type_, [link])
         filters[type_] = query
         hints[type_] = hinted(repo, type_, hint or sort_index(type_, keys[0].field))
@@ -182,13 +202,17 @@ async def run_search(
                 cond = after_condition(keys, type_pos, forward)
                 if (type_ > cursor_type) == forward and type_ != cursor_type:
                     cond = {"$or": [cond, {k.field: v for k, v in zip(keys, type_pos, strict=True)}]}
-                query = {"$and": [query, cond]}
-            cur = repo.db[type_].find(query, _sort_projection(keys, bool(includes)))
-            cur = cur.sort(mongo_sort(keys, forward)).limit(count + 1)
-            if hints[type_]:
-                cur = cur.hint(hints[type_])
-            async for doc in cur:
-                matches.append((type_, doc, key_values(doc, keys)))
+                query = merge(query, cond)
+            seen: set[str] = set()
+            for part in split_or(query):
+                cur = repo.db[type_].find(part, _sort_projection(keys, bool(includes)))
+                cur = cur.sort(mongo_sort(keys, forward)).limit(count + 1)
+                if hints[type_]:
+                    cur = cur.hint(hints[type_])
+                async for doc in cur:
+                    if doc["_id"] not in seen:
+                        seen.add(doc["_id"])
+                        matches.append((type_, doc, key_values(doc, keys)))
 
         def order(a: tuple[str, dict[str, Any], list[Any]], b: tuple[str, dict[str, Any], list[Any]]) -> int:
             c = _compare(keys, a[2], b[2])

@@ -137,7 +137,7 @@ async def _forward(
     out: list[tuple[str, dict[str, Any]]] = []
     for target, ids in sorted(wanted.items()):
         query = {"_id": {"$in": sorted(ids)}, "d": False}
-        async for doc in repository.db[target].find(query, _DOC_FIELDS, session=session).hint("_id_"):
+        async for doc in repository.db[target].find(query, _DOC_FIELDS, session=session):
             out.append((target, doc))
     return out
 
@@ -154,7 +154,8 @@ async def _reverse(
     conditions = [{f"s.{code}": {"$in": refs}} for code in _ref_codes(spec.source, spec.code)]
     if not conditions:
         return []
-    query = {"$and": [{"d": False}, conditions[0] if len(conditions) == 1 else {"$or": conditions}]}
+    # a matching document has stored values, so it is not a deletion: no "d" clause needed
+    query = conditions[0] if len(conditions) == 1 else {"$or": conditions}
     cursor = repository.db[spec.source].find(query, _DOC_FIELDS, session=session).limit(MAX_INCLUDED + 1)
     hint = hinted(
         repository, spec.source, index_name(spec.source, f"s.{spec.code}") if len(conditions) == 1 else None

@@ -72,9 +72,15 @@ def ready(repository: MongoRepository, type_: str) -> bool:
     return (id(repository.db), type_) in _done
 
 
+# Whether queries name their index (``hint``). Off: MongoDB's planner picks the index of
+# the clause the builder puts first on its own, and the embedded SecantusDB answers a hint
+# by walking the whole index (no bounds), slower than letting it look the first clause up.
+USE_HINTS = False
+
+
 def hinted(repository: MongoRepository, type_: str, hint: str | None) -> str | None:
-    """``hint`` if it can be given (a hint naming a missing index is an error), else ``None``."""
-    if hint is None or hint == "_id_" or ready(repository, type_):
+    """``hint`` if it is to be given (a hint naming a missing index is an error), else ``None``."""
+    if USE_HINTS and hint is not None and (hint == "_id_" or ready(repository, type_)):
         return hint
     return None
 
@@ -102,5 +108,11 @@ async def ensure_type_indexes(repository: MongoRepository, type_: str) -> None:
 
 
 async def ensure_search_indexes(repository: MongoRepository, types: Any = KEY_TYPES) -> None:
+    """Create the indexes of ``types``; at start-up (the default types), also bring stored values
+    written by an older extractor (or before search existed) up to date (:mod:`.reindex`)."""
     for type_ in types:
         await ensure_type_indexes(repository, type_)
+    if types is KEY_TYPES:
+        from fhir_server.search.reindex import reindex_if_needed
+
+        await reindex_if_needed(repository)
