@@ -1,4 +1,8 @@
-"""``$meta``, ``$meta-add``, ``$meta-delete`` on a resource instance (R4 Resource-meta*).
+"""``$meta`` (system, type, instance), ``$meta-add``, ``$meta-delete`` (instance) (R4 Resource-meta*).
+
+At type and system level ``$meta`` answers the union of the profiles, tags and security
+labels in use on current resources; only resources whose search values say they carry
+one are read, the others are never fetched.
 
 Profiles, tags and security labels are sets: a tag or label is identified by
 system + code, a profile by its URL. The final R4 text no longer says these operations
@@ -63,8 +67,31 @@ async def _current(call: Call, session: AsyncClientSession | None) -> dict[str, 
 
 
 async def _meta(call: Call) -> Response:
-    resource = await _current(call, None)
-    return fhir_response(_parameters(resource.get("meta") or {}), call.fmt, 200)
+    if call.level == "instance":
+        meta = (await _current(call, None)).get("meta") or {}
+    else:
+        from fhir_server.validation import RESOURCE_TYPES
+
+        types = [call.type] if call.type is not None else sorted(RESOURCE_TYPES)
+        meta = await _meta_in_use(call.request.app.state.repository, types)
+    return fhir_response(_parameters(meta), call.fmt, 200)
+
+
+async def _meta_in_use(repository: Any, types: list[str]) -> dict[str, Any]:
+    """The union of meta profiles, tags and security labels of the current resources of ``types``."""
+    union: dict[str, list[Any]] = {kind: [] for kind in _SETS}
+    seen: dict[str, set[Any]] = {kind: set() for kind in _SETS}
+    carries = {"$or": [{f"s._{kind}": {"$exists": True}} for kind in _SETS]}
+    for type_ in types:
+        async for doc in repository.db[type_].find({"d": False, **carries}, {"j": 1}):
+            meta = orjson.loads(doc["j"]).get("meta") or {}
+            for kind in _SETS:
+                for item in meta.get(kind) or []:
+                    key = _key(kind, item)
+                    if key is not None and key not in seen[kind]:
+                        seen[kind].add(key)
+                        union[kind].append(item)
+    return union
 
 
 async def _change(call: Call, add: bool) -> Response:
@@ -119,7 +146,7 @@ register(
     Operation(
         name="meta",
         definition="http://hl7.org/fhir/OperationDefinition/Resource-meta",
-        levels=frozenset({"instance"}),
+        levels=frozenset({"system", "type", "instance"}),
         handler=_meta,
     )
 )

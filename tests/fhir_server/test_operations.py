@@ -94,6 +94,31 @@ def test_meta_add_and_delete(http: httpx.Client) -> None:
     assert http.get(f"/Patient/{pid}/$meta-add").status_code == 405
 
 
+def test_meta_at_type_and_system_level_is_the_union_in_use(http: httpx.Client) -> None:
+    marker = uuid.uuid4().hex[:8]
+    tag_a = {"system": "http://example.org/tags", "code": f"a-{marker}"}
+    tag_b = {"system": "http://example.org/tags", "code": f"b-{marker}"}
+    label = {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}
+    for tags, security in (([tag_a], []), ([tag_a, tag_b], [label])):
+        body = {"resourceType": "Device", "meta": {"tag": tags, "security": security}}
+        if not security:
+            del body["meta"]["security"]
+        assert http.post("/Device", json=body, headers=JSON_HEADERS).status_code == 201
+    gone = http.post(
+        "/Device",
+        json={"resourceType": "Device", "meta": {"tag": [{"code": f"gone-{marker}"}]}},
+        headers=JSON_HEADERS,
+    ).json()["id"]
+    http.delete(f"/Device/{gone}")
+    typed = _meta(http.get("/Device/$meta"))
+    codes = [t["code"] for t in typed["tag"] if t["code"].endswith(marker)]
+    assert sorted(codes) == [f"a-{marker}", f"b-{marker}"]  # each once, deleted resources left out
+    assert label in typed["security"]
+    system = _meta(http.get("/$meta"))
+    assert tag_b in system["tag"]
+    assert not any(t["code"].endswith(marker) for t in _meta(http.get("/Location/$meta")).get("tag", []))
+
+
 def test_everything(http: httpx.Client) -> None:
     org = http.post(
         "/Organization", json={"resourceType": "Organization", "name": "Clinique"}, headers=JSON_HEADERS
