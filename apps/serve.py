@@ -118,6 +118,10 @@ def run(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             access_log=False,
             timeout_graceful_shutdown=5,
+            # Forwarded headers are only trusted when a deployment says so (PASSERELLE_BASE_URL
+            # states the public URL); skipping the middleware also saves time on every request.
+            proxy_headers=False,
+            server_header=False,
         )
         server = uvicorn.Server(config)
         print(f"passerelle: serving http://{args.host}:{args.port}/fhir", file=sys.stderr, flush=True)

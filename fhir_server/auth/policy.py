@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from fhir_server.auth.compartment import compartment_filter, in_compartment, in_patient_compartment_type
@@ -85,7 +86,7 @@ class AccessPolicy:
 
     @classmethod
     def unrestricted(cls) -> AccessPolicy:
-        return cls(kind="unrestricted", scopes=ScopeSet.parse("system/*.cruds"))
+        return _unrestricted()
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any]) -> AccessPolicy:
@@ -238,3 +239,9 @@ class AccessPolicy:
         if self.fhir_user:
             return {"reference": self.fhir_user}
         return {"identifier": {"system": "urn:passerelle:client", "value": self.client_id or self.subject}}
+
+
+@cache
+def _unrestricted() -> AccessPolicy:
+    """One shared ``--no-auth`` policy (immutable): not rebuilt on every request."""
+    return AccessPolicy(kind="unrestricted", scopes=ScopeSet.parse("system/*.cruds"))

@@ -42,7 +42,7 @@ Indexer = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 HISTORY = "history"
 # What a read needs of a current document: never the search values.
-_SERVED = {"s": 0}
+_SERVED = {"v": 1, "ts": 1, "d": 1, "j": 1}
 _MAX_ATTEMPTS = 200
 # Acknowledge a write only once it is journaled (and, on a replica set, on a majority).
 _DURABLE = WriteConcern(w="majority", j=True)
