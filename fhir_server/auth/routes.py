@@ -237,6 +237,20 @@ class AuthRoutes:
             return None
         return doc
 
+    async def _logged_in(
+        self, request: Request, session: dict[str, Any], user: AuthUser, description: str
+    ) -> Response:
+        """A successful login: audit it, then go on to the consent page."""
+        await self.record(
+            audit.login_event(
+                success=True,
+                who={"reference": user.fhir_user},
+                source_ip=self.ip(request),
+                description=description,
+            )
+        )
+        return await self._complete(request, session, user)
+
     async def _complete(self, request: Request, session: dict[str, Any], user: AuthUser) -> Response:
         """The user is authenticated: ask them to approve what the app requests (consent page)."""
         await self.db[SESSIONS].update_one(
@@ -397,15 +411,7 @@ class AuthRoutes:
             name=f"{claims.get('given_name', '')} {claims.get('family_name', '')}".strip(),
             exercices=practice_situations(claims, list(decision.exercices)),
         )
-        await self.record(
-            audit.login_event(
-                success=True,
-                who={"reference": user.fhir_user},
-                source_ip=self.ip(request),
-                description="Connexion Pro Santé Connect",
-            )
-        )
-        return await self._complete(request, session, user)
+        return await self._logged_in(request, session, user, "Connexion Pro Santé Connect")
 
     # -- patients -----------------------------------------------------------------------
 
@@ -496,15 +502,7 @@ class AuthRoutes:
             acr="2fa",
             name=f"{account['given']} {account['family']}",
         )
-        await self.record(
-            audit.login_event(
-                success=True,
-                who={"reference": user.fhir_user},
-                source_ip=self.ip(request),
-                description="Connexion patient (mot de passe + code SMS)",
-            )
-        )
-        return await self._complete(request, session, user)
+        return await self._logged_in(request, session, user, "Connexion patient (mot de passe + code SMS)")
 
     async def _json(self, request: Request) -> dict[str, Any]:
         if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
