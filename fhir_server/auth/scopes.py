@@ -15,18 +15,18 @@ CONTEXTS = ("patient", "user", "system")
 LETTERS = "cruds"
 _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
 _RESOURCE_RE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]{1,63})\.([a-z*]+)(?:\?(.*))?$")
-_OTHER = frozenset(
-    {
-        "openid",
-        "fhirUser",
-        "profile",
-        "launch",
-        "launch/patient",
-        "launch/encounter",
-        "offline_access",
-        "online_access",
-    }
+# Scopes that are not resource scopes, in the order the SMART configuration lists them.
+CONTEXT_SCOPES = (
+    "openid",
+    "fhirUser",
+    "profile",
+    "launch",
+    "launch/patient",
+    "launch/encounter",
+    "offline_access",
+    "online_access",
 )
+_OTHER = frozenset(CONTEXT_SCOPES)
 
 # FHIR interaction code (CapabilityStatement) -> the SMART v2 letter it needs.
 INTERACTION_LETTER = {

@@ -11,15 +11,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from fhir_server.auth.scopes import CONTEXT_SCOPES
+
 SCOPES_SUPPORTED = [
-    "openid",
-    "fhirUser",
-    "profile",
-    "launch",
-    "launch/patient",
-    "launch/encounter",
-    "offline_access",
-    "online_access",
+    *CONTEXT_SCOPES,
     "patient/*.rs",
     "patient/*.cruds",
     "user/*.rs",
