@@ -43,12 +43,12 @@ class LookupResult:
     inactive: bool = False
 
     def to_parameters(self) -> dict[str, Any]:
+        """The R4 ``CodeSystem-lookup`` out parameters (name, version, display, designation, property)."""
         params: list[dict[str, Any]] = [{"name": "name", "valueString": self.name or self.system}]
         if self.version:
             params.append({"name": "version", "valueString": self.version})
         if self.display:
             params.append({"name": "display", "valueString": self.display})
-        params.append({"name": "abstract", "valueBoolean": self.abstract})
         for d in self.designations:
             parts: list[dict[str, Any]] = [{"name": "language", "valueCode": d.language}]
             if d.use:
@@ -80,15 +80,12 @@ class ValidationResult:
     code: str | None = None
 
     def to_parameters(self) -> dict[str, Any]:
+        """The R4 ``$validate-code`` out parameters: result, message, display (R4 has no code/system)."""
         params: list[dict[str, Any]] = [{"name": "result", "valueBoolean": self.result}]
         if self.message:
             params.append({"name": "message", "valueString": self.message})
         if self.display:
             params.append({"name": "display", "valueString": self.display})
-        if self.code:
-            params.append({"name": "code", "valueCode": self.code})
-        if self.system:
-            params.append({"name": "system", "valueUri": self.system})
         return {"resourceType": "Parameters", "parameter": params}
 
 

@@ -16,6 +16,8 @@ from typing import Any
 from fhir_server.validation.definitions import definitions
 from fhir_server.validation.issues import Issue, error, short
 from fhir_server.validation.valuesets import Expansion, expand
+from terminology import TerminologyError
+from terminology.checks import TERMINOLOGY_TYPES, check_resource
 
 _MAX_LISTED = 12
 
@@ -83,3 +85,22 @@ def skipped_bindings() -> dict[str, list[str]]:
     them: these bindings are not enforced (external systems such as UCUM or MIME types)."""
     required = definitions().required_value_sets
     return {url: sorted(paths) for url, paths in sorted(required.items()) if expand(url) is None}
+
+
+def terminology_resource_issues(resource_type: str, resource: dict[str, Any]) -> list[Issue]:
+    """A CodeSystem, ValueSet or ConceptMap the terminology service could not serve (duplicate
+    codes, supplement without target, malformed compose, self-inclusion): refused on write
+    rather than stored and then missing from ``$expand``/``$lookup``."""
+    if resource_type not in TERMINOLOGY_TYPES:
+        return []
+    try:
+        check_resource(resource)
+    except TerminologyError as exc:
+        return [
+            error(
+                exc.code if exc.code != "processing" else "business-rule",
+                f"The terminology service cannot use this {resource_type}. {exc.message}.",
+                exc.expression,
+            )
+        ]
+    return []
