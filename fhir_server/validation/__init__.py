@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from fhir_server.validation.bindings import skipped_bindings
+from fhir_server.validation.bindings import skipped_bindings, terminology_resource_issues
 from fhir_server.validation.definitions import definitions as _definitions
 from fhir_server.validation.ids import bad_id, is_valid_id
 from fhir_server.validation.issues import Issue, dedupe, error, operation_outcome, short
@@ -162,6 +162,7 @@ def validate_resource(
             )
         issues.extend(walker.issues)
         issues.extend(validate_structure(resource_type, resource, known))
+        issues.extend(terminology_resource_issues(resource_type, resource))
         return dedupe(issues)
     except Exception:  # a validator bug must still answer 4xx-style issues, and be logged
         _log.exception("validation failed unexpectedly")
