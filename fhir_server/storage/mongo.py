@@ -19,6 +19,8 @@ losers get :class:`VersionConflict` (HTTP 412).
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable
@@ -36,6 +38,13 @@ from fhir_server.storage.cursor import Cursor
 from fhir_server.storage.records import HistoryPage, StoredVersion, VersionConflict, fhir_instant, now_ms
 
 T = TypeVar("T")
+# Called with the versions a transaction wrote (of the types it watches) once it has committed.
+CommitObserver = Callable[[list[StoredVersion]], Awaitable[None]]
+# The versions written by the transaction body running in this task (reset at each attempt).
+_WRITTEN: contextvars.ContextVar[list[StoredVersion] | None] = contextvars.ContextVar(
+    "passerelle_written", default=None
+)
+_log = logging.getLogger(__name__)
 # Given the type and the resource as stored (id and meta set), the values to keep beside it
 # for search (written in field ``s`` of the current document, in the same transaction).
 Indexer = Callable[[str, dict[str, Any]], dict[str, Any]]
@@ -92,6 +101,30 @@ class MongoRepository:
         self.db = client[database]
         self.history = self.db[HISTORY]
         self.indexer = indexer
+        self._observers: list[tuple[frozenset[str], CommitObserver]] = []
+
+    def observe(self, types: frozenset[str], observer: CommitObserver) -> None:
+        """Call ``observer`` with the versions of ``types`` each transaction wrote, after its commit.
+
+        After, not during: a rolled-back transaction (a failed Bundle entry, a retried conflict)
+        must not be seen by caches built from stored resources (the terminology service).
+        """
+        self._observers.append((types, observer))
+
+    def _record(self, version: StoredVersion) -> StoredVersion:
+        written = _WRITTEN.get()
+        if written is not None and self._observers:
+            written.append(version)
+        return version
+
+    async def _notify(self, written: list[StoredVersion]) -> None:
+        for types, observer in self._observers:
+            versions = [v for v in written if v.type in types]
+            if versions:
+                try:
+                    await observer(versions)
+                except Exception:  # the write is committed: report, never turn it into an error
+                    _log.exception("commit observer failed")
 
     async def ensure_indexes(self) -> None:
         """Create the history indexes; idempotent (createIndexes on an existing index is a no-op)."""
@@ -111,15 +144,27 @@ class MongoRepository:
         Several repository writes can share it by passing ``session=`` (e.g. a FHIR
         transaction Bundle): they then commit or roll back together.
         """
+        written: list[StoredVersion] = []
+
+        async def attempt_body(session: AsyncClientSession) -> T:
+            written.clear()  # with_transaction may run the body again
+            return await body(session)
+
         for attempt in range(_MAX_ATTEMPTS):
+            token = _WRITTEN.set(written)
             try:
                 async with self.client.start_session() as session:
-                    return await session.with_transaction(body, write_concern=_DURABLE)
+                    result = await session.with_transaction(attempt_body, write_concern=_DURABLE)
+                if written:
+                    await self._notify(list(written))
+                return result
             except (_Retry, DuplicateKeyError):
                 pass
             except PyMongoError as exc:
                 if not exc.has_error_label("TransientTransactionError"):
                     raise
+            finally:
+                _WRITTEN.reset(token)
             await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))
         raise RuntimeError("write did not settle after repeated conflicts")
 
@@ -185,7 +230,7 @@ class MongoRepository:
                 doc["s"] = self.indexer(type_, stored)
             current.setdefault(type_, []).append(doc)
             history.append({"_id": history_key(type_, id_, 1), "t": type_, "i": id_, "m": "POST", **fields})
-            out.append(StoredVersion(type_, id_, 1, ts, False, data, "POST"))
+            out.append(self._record(StoredVersion(type_, id_, 1, ts, False, data, "POST")))
         for type_, docs in current.items():
             await self.db[type_].insert_many(docs, ordered=True, session=session)
         if history:
@@ -262,7 +307,7 @@ class MongoRepository:
             {"_id": history_key(type_, id_, version), "t": type_, "i": id_, "m": method, **fields},
             session=session,
         )
-        return StoredVersion(type_, id_, version, ts, resource is None, data, method)
+        return self._record(StoredVersion(type_, id_, version, ts, resource is None, data, method))
 
     # -- history --------------------------------------------------------------------------
 
