@@ -12,10 +12,12 @@ interaction cannot be added without going through it. Order of checks:
 5. instance interactions of a compartment-restricted token (patients, ``patient/``
    scopes) must concern a resource in the allowed compartments: otherwise 404, as if
    the resource did not exist; creates and updates must write inside it: otherwise 403;
-6. searches are only let through for restricted tokens when their handler applies
-   the policy itself (``handler.applies_access_policy = True``; see
-   :meth:`AccessPolicy.search_filter`); other interactions (history at type/system
-   level, operations) need an unrestricted grant.
+6. searches are let through for restricted tokens because their handlers apply the
+   policy themselves (``handler.applies_access_policy = True``): each query, chain,
+   ``_has`` and include ANDs :meth:`AccessPolicy.search_filter` (see
+   ``fhir_server.search.access``); a compartment search of a record the caller may not
+   see is a 404, like a read; other interactions (history at type/system level,
+   operations) need an unrestricted grant.
 
 Break-the-glass: a practitioner may send ``X-Break-Glass-Reason`` (percent-encoded, 10
 characters at least) to lift the patient restriction of their ``patient/`` scopes (the
@@ -59,8 +61,6 @@ UNCODED = {
     ("/{type}", "PATCH"): "conditional-patch",
     ("/{type}/{id}/{compartment_type}", "GET"): "search-compartment",
 }
-# Search parameters that reach resources of other types (or other patients) than the ones matched.
-_REACHING = ("_include", "_revinclude", "_has")
 
 
 def interaction_code(interaction: Interaction) -> str:
@@ -68,10 +68,6 @@ def interaction_code(interaction: Interaction) -> str:
     if interaction.code:
         return interaction.code
     return UNCODED.get((interaction.path, interaction.method), "operation")
-
-
-def _reaches_other_resources(request: Request) -> bool:
-    return any(k.startswith(_REACHING) or "." in k.split(":", 1)[0] for k in request.query_params)
 
 
 class _Validator(JWTBearerTokenValidator):
@@ -172,25 +168,9 @@ async def enforce(
         if aware or policy.reads_and_writes_everything():
             return []
         raise FhirError(403, "forbidden", f"Interaction {code} réservée aux jetons sans restriction.")
-    searching = code in SEARCHES or code == "search-compartment"
-    if searching and not aware and _reaches_other_resources(request) and not policy.reads_everything():
-        # _include/_revinclude/_has/chains would reach other types: only for tokens that may read them all.
-        raise FhirError(
-            403,
-            "forbidden",
-            "_include, _revinclude, _has et chaînages non autorisés pour ce jeton (accès limité).",
-        )
-    if code == "search-compartment":
-        target = request.path_params.get("compartment_type", "")
-        grant = policy.grant(target, "search-type")
-        if grant.unrestricted or aware:
-            return []
-        if type_ == "Patient" and id_ in grant.patients:
-            return [id_]
-        raise hidden(type_ or "Patient", id_ or "")
+    if code in SEARCHES or code == "search-compartment":
+        return _search_patients(request, policy, code, type_, id_, aware)
     if type_ is None:
-        if code in SEARCHES and aware:
-            return []
         if policy.kind == "system" and policy.grant("Resource", code).unrestricted:
             return []
         raise FhirError(
@@ -199,12 +179,6 @@ async def enforce(
     grant = policy.grant(type_, code)
     if grant.unrestricted:
         return []
-    if code in SEARCHES:
-        if aware:
-            return sorted(grant.patients)
-        raise FhirError(
-            403, "forbidden", "Recherche non autorisée pour un accès limité au dossier d'un patient."
-        )
     compartment = in_patient_compartment_type(type_)
     if code in INSTANCE_READS or code in ("update", "patch", "delete"):
         assert id_ is not None
@@ -229,6 +203,32 @@ async def enforce(
     if code == "delete":
         return []
     raise FhirError(403, "forbidden", f"Interaction {code} non autorisée pour un accès limité au dossier.")
+
+
+def _search_patients(
+    request: Request, policy: AccessPolicy, code: str, type_: str | None, id_: str | None, aware: bool
+) -> list[str]:
+    """Searches: the handlers AND the policy into every query, chain, ``_has`` and include
+    (``fhir_server.search.access``); refused here is only what must not run at all."""
+    if not aware:
+        # a search handler that does not apply the policy is open only to tokens that read everything
+        if policy.reads_everything():
+            return []
+        raise FhirError(
+            403, "forbidden", "Recherche non autorisée pour un accès limité au dossier d'un patient."
+        )
+    if code == "search-compartment":
+        grant = policy.grant(request.path_params.get("compartment_type", ""), "search-type")
+        if grant.unrestricted:
+            return []
+        if type_ == "Patient" and id_ in grant.patients:
+            return [id_]
+        # someone else's record: 404, exactly like a read of that Patient
+        raise hidden(type_ or "Patient", id_ or "")
+    if type_ is None:
+        return []  # system search: the handler keeps the types the token may search
+    grant = policy.grant(type_, code)  # 403 without a scope on the type
+    return [] if grant.unrestricted else sorted(grant.patients)
 
 
 async def _check_versions(

@@ -5,6 +5,13 @@ The handler is thin: parameters go to :mod:`.query` for the filter, to :mod:`.pa
 for the order and page position, to :mod:`.include` and :mod:`.summary` for what is
 returned. Matches are embedded as the stored bytes (``orjson.Fragment``), never
 re-parsed unless ``_summary``/``_elements`` ask for a subset.
+
+Access control is applied here, not in front (:mod:`.access`): each type searched ANDs
+the caller's ``search_filter`` (in the matches, the ``_total`` counts and compartment
+searches alike), chains and ``_has`` restrict their inner searches, includes their
+look-ups, and every entry passes ``can_read``. The policy comes from the request being
+answered, so a paging link carries no rights: the next page is restricted by the token
+that asks for it.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server.errors import FhirError, issue, operation_outcome
+from fhir_server.search.access import policy_of, restrict, visible
 from fhir_server.search.include import collect_includes, parse_includes
 from fhir_server.search.indexes import KEY_TYPES, ensure_type_indexes, hinted, ready, sort_index
 from fhir_server.search.paging import (
@@ -163,7 +171,8 @@ async def run_search(
     if cursor_raw is not None:
         position, forward, _ = decode_cursor(cursor_raw, len(keys) + 1)
 
-    ctx = Context(repo, base=base, lenient=lenient)
+    policy = policy_of(request)
+    ctx = Context(repo, base=base, lenient=lenient, access=policy)
     search_params = [
         (k, v) for k, v in params if not (k in _CONTROL or k.startswith(("_include", "_revinclude")))
     ]
@@ -180,6 +189,7 @@ async def run_search(
             link = _compartment_condition(compartment, type_)
             query = merge(query, link)
             hint = hint or choose_index(type_, [link])
+        query = restrict(query, policy.search_filter(type_))  # 403 without a scope on type_
         filters[type_] = query
         hints[type_] = hinted(repo, type_, hint or sort_index(type_, keys[0].field))
 
@@ -226,9 +236,11 @@ async def run_search(
         if not forward:
             matches.reverse()
 
+    # the filters above already restrict the matches: this is the last line of defence
+    shown = visible(policy, [(t, d) for t, d, _ in matches], "search-type")
     included = []
-    if includes and matches:
-        included = await collect_includes(repo, [(t, d) for t, d, _ in matches], includes)
+    if includes and shown:
+        included = await collect_includes(repo, shown, includes, policy=policy)
 
     def position_of(item: tuple[str, dict[str, Any], list[Any]]) -> list[Any]:
         return [*item[2], item[0]]
@@ -249,7 +261,7 @@ async def run_search(
             links.append(link("previous", encode_cursor(position_of(matches[0]), False)))
 
     entries: list[dict[str, Any]] = []
-    for type_, doc, _ in matches:
+    for type_, doc in shown:
         entries.append(_entry(type_, doc, base, "match", summary, elements))
     for type_, doc in included:
         entries.append(_entry(type_, doc, base, "include", summary, elements))
@@ -335,8 +347,10 @@ async def search_system(request: Request) -> Response:
     else:
         existing = await request.app.state.repository.db.list_collection_names()
         types = sorted(t for t in existing if t in RESOURCE_TYPES)
-    if not types:
-        types = ["Patient"]
+        if not types:
+            types = ["Patient"]
+        # without _type, the types the token may search (an explicit _type gets its 403)
+        types = policy_of(request).readable_types(types)
     search = [(k, v) for k, v in params if k != "_type"]
     _check_common(search, len(raw_types) == 1)
     return await run_search(request, types, params if raw_types else search, path="")
@@ -377,3 +391,9 @@ async def search_compartment(request: Request) -> Response:
     return await run_search(
         request, [target], params, compartment=(ctype, cid), path=f"{ctype}/{cid}/{target}"
     )
+
+
+# They AND the caller's access policy themselves: the guard lets restricted tokens search.
+search_type.applies_access_policy = True  # type: ignore[attr-defined]
+search_system.applies_access_policy = True  # type: ignore[attr-defined]
+search_compartment.applies_access_policy = True  # type: ignore[attr-defined]

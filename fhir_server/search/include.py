@@ -3,6 +3,10 @@
 Both run from the stored reference values (``s.<param>`` holds ``Type/id``): an
 include reads the matches' values and fetches those ids; a revinclude finds the
 documents whose value is one of the matches. Each is one indexed query per type.
+
+With a caller's policy, each look-up ANDs the policy's read filter for its type, types
+the caller may not read are skipped without error, and every resource found passes
+``can_read`` before it is added (or followed by ``:iterate``): nothing hidden leaks.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fhir_server.errors import FhirError
+from fhir_server.search.access import Policy, include_restriction, restrict, visible
 from fhir_server.search.indexes import hinted
 from fhir_server.search.params import params_for
 from fhir_server.search.query import index_name
@@ -83,8 +88,12 @@ async def collect_includes(
     matches: list[tuple[str, dict[str, Any]]],
     specs: list[IncludeSpec],
     session: AsyncClientSession | None = None,
+    policy: Policy | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """The (type, document) pairs to add with search mode ``include`` (no duplicates, no matches)."""
+    """The (type, document) pairs to add with search mode ``include`` (no duplicates, no matches).
+
+    ``policy`` is the caller's (None: the server's own look-ups, unrestricted).
+    """
     seen = {(t, d["_id"]) for t, d in matches}
     included: list[tuple[str, dict[str, Any]]] = []
     frontier = list(matches)
@@ -95,9 +104,10 @@ async def collect_includes(
         found: list[tuple[str, dict[str, Any]]] = []
         for spec in specs_now:
             if spec.reverse:
-                found.extend(await _reverse(repository, frontier, spec, session))
+                found.extend(await _reverse(repository, frontier, spec, session, policy))
             else:
-                found.extend(await _forward(repository, frontier, spec, session))
+                found.extend(await _forward(repository, frontier, spec, session, policy))
+        found = visible(policy, found, "read")
         new = []
         for type_, doc in found:
             key = (type_, doc["_id"])
@@ -121,6 +131,7 @@ async def _forward(
     sources: list[tuple[str, dict[str, Any]]],
     spec: IncludeSpec,
     session: AsyncClientSession | None,
+    policy: Policy | None,
 ) -> list[tuple[str, dict[str, Any]]]:
     wanted: dict[str, set[str]] = {}
     for type_, doc in sources:
@@ -136,7 +147,10 @@ async def _forward(
                     wanted.setdefault(target, set()).add(id_)
     out: list[tuple[str, dict[str, Any]]] = []
     for target, ids in sorted(wanted.items()):
-        query = {"_id": {"$in": sorted(ids)}, "d": False}
+        allowed, restriction = include_restriction(policy, target)
+        if not allowed:
+            continue
+        query = restrict({"_id": {"$in": sorted(ids)}, "d": False}, restriction)
         async for doc in repository.db[target].find(query, _DOC_FIELDS, session=session):
             out.append((target, doc))
     return out
@@ -147,15 +161,17 @@ async def _reverse(
     targets: list[tuple[str, dict[str, Any]]],
     spec: IncludeSpec,
     session: AsyncClientSession | None,
+    policy: Policy | None,
 ) -> list[tuple[str, dict[str, Any]]]:
     refs = [f"{t}/{d['_id']}" for t, d in targets if spec.target in (None, t)]
     if not refs or spec.source == "*":
         return []
     conditions = [{f"s.{code}": {"$in": refs}} for code in _ref_codes(spec.source, spec.code)]
-    if not conditions:
+    allowed, restriction = include_restriction(policy, spec.source)
+    if not conditions or not allowed:
         return []
     # a matching document has stored values, so it is not a deletion: no "d" clause needed
-    query = conditions[0] if len(conditions) == 1 else {"$or": conditions}
+    query = restrict(conditions[0] if len(conditions) == 1 else {"$or": conditions}, restriction)
     cursor = repository.db[spec.source].find(query, _DOC_FIELDS, session=session).limit(MAX_INCLUDED + 1)
     hint = hinted(
         repository, spec.source, index_name(spec.source, f"s.{spec.code}") if len(conditions) == 1 else None

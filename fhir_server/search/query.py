@@ -15,8 +15,14 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from fhir_server.errors import FhirError
+from fhir_server.search.access import Policy, restrict
+from fhir_server.search.codesets import MODIFIERS as TERMINOLOGY_MODIFIERS
+from fhir_server.search.codesets import terminology_condition
 from fhir_server.search.dates import date_range
 from fhir_server.search.extract import fold, normalise_reference
+from fhir_server.search.fulltext import CODES as WORD_CODES
+from fhir_server.search.fulltext import text_condition
+from fhir_server.search.geo import near_condition
 from fhir_server.search.params import RESULT_PARAMS, UNSUPPORTED, SearchParam, params_for
 
 if TYPE_CHECKING:
@@ -78,6 +84,9 @@ class Context:
     base: str | None = None
     warnings: list[tuple[str, str]] = field(default_factory=list)
     lenient: bool = False
+    # The caller's access policy: every inner search (chain, _has, _list) ANDs its filter.
+    # None for the server's own look-ups (conditional interactions), which see everything.
+    access: Policy | None = None
 
 
 # -- value conditions, each for a field name (so composites can reuse them inside $elemMatch) ----------
@@ -331,6 +340,10 @@ async def _conditions(
             conditions.append(await _has(ctx, type_, name, value, depth))
             continue
         p = parse_name(name, value)
+        special = await _special(ctx, type_, p, depth)
+        if special is not None:
+            conditions.extend(special)
+            continue
         if p.code in UNSUPPORTED:
             _unknown(ctx, name, f"Paramètre {p.code} non pris en charge par ce serveur.", "not-supported")
             continue
@@ -347,10 +360,28 @@ async def _conditions(
         if p.chain is not None:
             conditions.append(await _chain(ctx, param, p, depth))
             continue
+        if param.type == "token" and p.modifier in TERMINOLOGY_MODIFIERS:
+            values = [unescape(v) for v in split_escaped(p.value, ",")]
+            conditions.append(await terminology_condition(ctx, param, p.name, p.modifier, values))
+            continue
         cond = condition(ctx, param, p)
         if cond is not None:
             conditions.append(cond)
     return conditions
+
+
+async def _special(ctx: Context, type_: str, p: Parsed, depth: int) -> list[dict[str, Any]] | None:
+    """The conditions of the parameters with their own module (``None``: not one of them)."""
+    if p.code in WORD_CODES and p.chain is None:
+        values = [unescape(v) for v in split_escaped(p.value, ",")]
+        return [text_condition(p.name, p.code, p.modifier, values)]
+    if p.code == "near" and type_ == "Location" and p.chain is None:
+        return near_condition(p.name, p.modifier, p.value)
+    if p.code == "_filter" and p.chain is None:
+        from fhir_server.search.filter import filter_condition  # filter builds on this module
+
+        return [await filter_condition(ctx, type_, p, depth)]
+    return None
 
 
 # -- index choice --------------------------------------------------------------------------------------
@@ -455,8 +486,8 @@ def condition(ctx: Context, param: SearchParam, p: Parsed) -> dict[str, Any] | N
         if p.value not in ("true", "false"):
             raise bad(p.name, f"{p.name} attend true ou false.")
         return {fld: {"$exists": p.value == "false"}}
-    if modifier in ("in", "not-in", "above", "below") and param.type == "token":
-        raise bad(p.name, f"Modificateur :{modifier} : nécessite le service de terminologie (non branché).",
+    if modifier in TERMINOLOGY_MODIFIERS and param.type == "token":  # async: see _conditions
+        raise bad(p.name, f"Modificateur :{modifier} non pris en charge ici (composite ou _filter).",
                   "not-supported")  # fmt: skip
     values = split_escaped(p.value, ",")
     if any(v == "" for v in values):
@@ -539,9 +570,13 @@ async def matching_ids(
     from fhir_server.search.indexes import hinted
 
     query = await build_query(ctx, type_, params, depth=depth + 1)
+    # a chain or _has through a resource the caller may not see must neither match nor reveal it
+    restriction = ctx.access.search_filter(type_) if ctx.access is not None else None
     coll = ctx.repository.db[type_]
     fields = {"_id": 1} if projection is None else {projection: 1}
-    cursor = coll.find(query.filter, fields, session=ctx.session).limit(MAX_CHAIN_IDS + 1)
+    cursor = coll.find(restrict(query.filter, restriction), fields, session=ctx.session).limit(
+        MAX_CHAIN_IDS + 1
+    )
     hint = hinted(ctx.repository, type_, query.hint)
     if hint is not None:
         cursor = cursor.hint(hint)
@@ -575,6 +610,9 @@ async def _chain(ctx: Context, param: SearchParam, p: Parsed, depth: int) -> dic
                or p.chain.startswith("_has:")]  # fmt: skip
     if not targets:
         raise bad(p.name, f"Chaînage {p.name} : aucun type cible ne connaît le paramètre {inner_code}.")
+    if ctx.access is not None and not p.modifier:
+        # candidate targets the token may not search are skipped; if none is left, the 403 is raised
+        targets = ctx.access.readable_types(targets) or targets
     refs: list[str] = []
     for target in targets:
         ids = await matching_ids(ctx, target, [(p.chain, p.value)], depth)
@@ -597,7 +635,9 @@ async def _has(ctx: Context, type_: str, name: str, value: str, depth: int) -> d
 
 
 async def _list(ctx: Context, type_: str, value: str) -> dict[str, Any]:
-    doc = await ctx.repository.db["List"].find_one({"_id": value, "d": False}, {"j": 1}, session=ctx.session)
+    restriction = ctx.access.search_filter("List", "read") if ctx.access is not None else None
+    query = restrict({"_id": value, "d": False}, restriction)
+    doc = await ctx.repository.db["List"].find_one(query, {"j": 1}, session=ctx.session)
     ids: list[str] = []
     if doc is not None:
         import orjson
