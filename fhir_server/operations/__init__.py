@@ -13,7 +13,7 @@ from functools import cache
 
 from fhir_server.operations.registry import OPERATIONS, Call, Operation, register
 
-_MODULES = ("validate", "meta", "everything")
+_MODULES = ("validate", "meta", "everything", "terminology_ops")
 
 
 @cache
