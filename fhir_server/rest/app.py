@@ -121,6 +121,11 @@ def create_app(settings: Settings, client: AsyncMongoClient[dict[str, Any]] | No
         from fhir_server.validation import RESOURCE_TYPES
 
         await ensure_search_indexes(repository, sorted(RESOURCE_TYPES))
+        # The terminology operations and :in/:below answer from the vendored content plus the
+        # stored CodeSystem/ValueSet/ConceptMap resources, kept current after each commit.
+        from fhir_server.operations.terminology_sync import start_terminology
+
+        app.state.terminology = await start_terminology(repository)
         # Values written by an older extractor are re-extracted in the background.
         app.state.search_indexes = asyncio.create_task(ensure_search_indexes(repository))
         app.state.repository = repository
