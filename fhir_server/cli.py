@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tarfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,6 +120,26 @@ async def load(
     return report
 
 
+@contextmanager
+def fhir_base(url: str | None, data_dir: Path, command: str) -> Iterator[str]:
+    """The FHIR base to load into: ``url``, or a server started here for the duration.
+
+    The server started here uses the server's own database configuration: ``MONGODB_URI`` when
+    set, else the embedded database under ``data_dir`` (shared by the loading commands).
+    """
+    if url is not None:
+        yield url
+        return
+    from bench.harness import ServerProcess  # the same launcher as benchmarks and tests
+
+    print(f"{command}: démarrage du serveur (données dans {data_dir})…", file=sys.stderr)
+    server = ServerProcess(data_dir.resolve(), mongodb_uri=os.environ.get("MONGODB_URI")).start()
+    try:
+        yield server.base
+    finally:
+        server.stop()
+
+
 def _diagnostics(response: httpx.Response) -> str:
     try:
         issues = response.json().get("issue", [])
@@ -131,19 +153,8 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"passerelle load: fichiers introuvables : {', '.join(missing)}", file=sys.stderr)
         return 2
-    server = None
-    base = args.url
-    if base is None:
-        from bench.harness import ServerProcess  # the same launcher as benchmarks and tests
-
-        print(f"passerelle load: démarrage du serveur (données dans {args.data_dir})…", file=sys.stderr)
-        server = ServerProcess(args.data_dir.resolve()).start()
-        base = server.base
-    try:
+    with fhir_base(args.url, args.data_dir, "passerelle load") as base:
         report = asyncio.run(load(base, args.files, concurrency=args.concurrency, token=args.token))
-    finally:
-        if server is not None:
-            server.stop()
     for name, reason in report.failed:
         print(f"ÉCHEC {name}: {reason}", file=sys.stderr)
     print(report.summary())
