@@ -1,4 +1,4 @@
-"""``python -m terminology load|coverage ...`` (same as ``passerelle terminology ...``)."""
+"""``python -m terminology coverage ...`` (same as ``passerelle terminology coverage ...``)."""
 
 import sys
 

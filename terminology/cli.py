@@ -1,12 +1,13 @@
-"""``passerelle terminology ...``: load terminology files, measure translation coverage.
+"""``passerelle terminology ...``: translation coverage here; ``load`` is wired by the server.
 
-- ``terminology load [--data-dir var] PATH...`` reads FHIR CodeSystem/ValueSet/ConceptMap
-  (JSON, NDJSON, XML, Bundles) and eHDSI MTC exports (see :mod:`terminology.readers`), checks
-  that each resource can be indexed, and stores it in the file store under the data dir
-  (:mod:`terminology.store`). Re-running with the same files stores nothing new.
-- ``terminology coverage [--lang fr] [--json] [--data-dir var] FILE...`` reports, for eHDSI
-  CDA documents, how many distinct codes of the coded element list have a designation in the
-  language (with the stored resources added to the default content).
+- ``terminology coverage [--lang fr] [--json] [--add PATH] FILE...`` reports, for eHDSI CDA
+  documents, how many distinct codes of the coded element list have a designation in the
+  language, with the default content (plus terminology files given with ``--add``).
+- ``terminology load PATH...`` stores terminology files in the FHIR server as CodeSystem /
+  ValueSet / ConceptMap resources. It writes through the server, which depends on this
+  package (not the reverse), so it lives in :mod:`fhir_server.operations.terminology_load`
+  and is added to the subcommands returned by :func:`register` by the ``passerelle`` command.
+  ``python -m terminology`` has ``coverage`` only.
 """
 
 from __future__ import annotations
@@ -18,75 +19,39 @@ from typing import Any
 
 import orjson
 
-from terminology.errors import TerminologyError
 
-DEFAULT_DATA_DIR = Path("var")
-
-
-def register(subparsers: Any) -> None:
+def register(subparsers: Any) -> Any:
+    """Add ``terminology coverage``; returns the ``terminology`` subcommands (for ``load``)."""
     parser = subparsers.add_parser(
         "terminology", help="terminology: load content, measure translation coverage"
     )
     sub = parser.add_subparsers(dest="terminology_command", required=True)
 
-    load = sub.add_parser("load", help="import FHIR CodeSystem/ValueSet/ConceptMap files or MTC exports")
-    load.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    load.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    load.add_argument("--quiet", action="store_true", help="no per-file progress")
-    load.set_defaults(func=cmd_load)
-
     coverage = sub.add_parser("coverage", help="translation coverage of eHDSI CDA documents")
     coverage.add_argument("files", nargs="+", type=Path, metavar="FILE")
     coverage.add_argument("--lang", default="fr")
     coverage.add_argument("--json", action="store_true", help="print one JSON object")
-    coverage.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    coverage.add_argument(
+        "--add", action="append", type=Path, default=[], metavar="PATH",
+        help="terminology files (as for load) added to the default content first",
+    )  # fmt: skip
     coverage.set_defaults(func=cmd_coverage)
-
-
-def cmd_load(args: argparse.Namespace) -> int:
-    from terminology.readers import read_resources, terminology_files
-    from terminology.service import TerminologyService
-    from terminology.store import FileStore
-
-    store = FileStore(args.data_dir)
-    scratch = TerminologyService()  # checks that each resource can be indexed before storing it
-    files = terminology_files(list(args.paths))
-    totals = {"created": 0, "updated": 0, "unchanged": 0}
-    failed = 0
-    for number, path in enumerate(files, 1):
-        outcome = {"created": 0, "updated": 0, "unchanged": 0}
-        try:
-            for resource in read_resources(path):
-                scratch.add_resource(resource)
-                outcome[store.put(resource)] += 1
-        except TerminologyError as exc:
-            failed += 1
-            print(f"[{number}/{len(files)}] {path}: ERREUR {exc.message}", file=sys.stderr)
-            continue
-        for key, value in outcome.items():
-            totals[key] += value
-        if not args.quiet:
-            print(
-                f"[{number}/{len(files)}] {path}: {sum(outcome.values())} ressources "
-                f"({outcome['created']} nouvelles, {outcome['updated']} mises à jour, "
-                f"{outcome['unchanged']} inchangées)",
-                file=sys.stderr,
-            )
-    counts = ", ".join(f"{k} {v}" for k, v in store.counts().items()) or "vide"
-    print(
-        f"{len(files) - failed}/{len(files)} fichiers chargés : {totals['created']} nouvelles, "
-        f"{totals['updated']} mises à jour, {totals['unchanged']} inchangées. Stock ({store.root}) : {counts}"
-    )
-    return 1 if failed else 0
+    return sub
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
     from terminology import get_service
     from terminology.coverage import format_report, measure
-    from terminology.store import FileStore
+    from terminology.errors import TerminologyError
+    from terminology.readers import read_resources, terminology_files
 
     service = get_service()
-    service.load_resources(FileStore(args.data_dir).resources())
+    try:
+        for path in terminology_files(list(args.add)):
+            service.load_resources(read_resources(path))
+    except TerminologyError as exc:
+        print(f"Erreur : {exc.message}", file=sys.stderr)
+        return 1
     files: list[Path] = []
     for path in args.files:
         files.extend(sorted(path.glob("*.xml")) if path.is_dir() else [path])
@@ -107,7 +72,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m terminology load|coverage ...``, for use before ``passerelle`` wires it in."""
+    """``python -m terminology coverage ...`` (``load`` needs the server: ``passerelle terminology load``)."""
     parser = argparse.ArgumentParser(prog="python -m terminology")
     register(parser.add_subparsers(dest="command", required=True))
     args_list = list(sys.argv[1:] if argv is None else argv)

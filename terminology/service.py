@@ -1,8 +1,8 @@
 """The terminology service: resources in, answers out (lookup, validate, expand, translate...).
 
 A :class:`TerminologyService` is fed FHIR CodeSystem / ValueSet / ConceptMap resources as
-dicts, whatever their origin (vendored files, the CLI store, later the FHIR server's
-storage), and answers the terminology operations synchronously from its in-memory index.
+dicts, whatever their origin (vendored files, the FHIR server's stored resources),
+and answers the terminology operations synchronously from its in-memory index.
 Big sources can be registered lazily: they are read the first time a question needs their
 code system or value set, so the common case (French display of a handful of codes) does
 not pay for 60,000 LOINC or SPOR substance codes.
