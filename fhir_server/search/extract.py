@@ -16,23 +16,26 @@ Normalised forms (one list per parameter code, absent when the resource has no v
 - number: floats; quantity: ``{"v", "s", "c"}`` (``c`` holds the code, and the unit if different);
 - uri: the URI; composite: ``{"c0": [...], "c1": [...]}`` one per repetition of the root (not
   ``"0"``: numeric keys inside arrays are ambiguous paths to MongoDB);
-- sort keys: ``code:<`` (smallest) and ``code:>`` (largest) scalars, for ``_sort`` and keyset paging.
+- sort keys: ``code:<`` (smallest) and ``code:>`` (largest) scalars, for ``_sort`` and keyset paging;
+- ``_text``/``_content``: folded words (:mod:`.fulltext`); ``near``: Location positions (:mod:`.geo`).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 from fhir_server.search.dates import MAX, date_range, period_range
+from fhir_server.search.folding import fold
+from fhir_server.search.fulltext import text_values
+from fhir_server.search.geo import position_values
 from fhir_server.search.params import SearchParam, params_for, split_union
 
 # Bump when what is stored changes: stored documents with another version get re-indexed.
-EXTRACTOR_VERSION = 2
+EXTRACTOR_VERSION = 3
 
 Value = tuple[Any, str | None]  # a value and its FHIR type when known (from a choice suffix)
 Path = Callable[[Any], list[Value]]
@@ -43,12 +46,6 @@ _OFTYPE_RE = re.compile(r"^ofType\(([A-Za-z]+)\)$")
 _RESOLVE_RE = re.compile(r"^where\(resolve\(\) is ([A-Za-z]+)\)$")
 _EQ_RE = re.compile(r"^where\(([A-Za-z]+) ?= ?'([^']*)'\)$")
 _AS_RE = re.compile(r"^\((.*) as ([A-Za-z]+)\)$")
-
-
-def fold(text: str) -> str:
-    """Lowercase without accents, so that ``helene`` finds "Hélène" (NFKD, combining marks dropped)."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 @cache
@@ -439,5 +436,7 @@ def index_resource(type_: str, resource: dict[str, Any]) -> dict[str, Any]:
             bounds = _scalar_values(param.type, main)
             if bounds is not None:
                 out[code + ":<"], out[code + ":>"] = bounds
+    out.update(text_values(resource))
+    out.update(position_values(type_, resource))
     out["~v"] = EXTRACTOR_VERSION
     return out

@@ -49,6 +49,11 @@ def type_indexes(type_: str) -> list[tuple[str, list[tuple[str, int]]]]:
         # default order of search results and the sort of _lastUpdated
         ("s_lu", [("s._lastUpdated:>", DESCENDING), ("_id", DESCENDING)]),
     ]
+    # word search (:mod:`.fulltext`) on every type, positions (:mod:`.geo`) on Location
+    out.append(("s__text", [("s._text", ASCENDING)]))
+    out.append(("s__content", [("s._content", ASCENDING)]))
+    if type_ == "Location":
+        out.append(("s_near", [("s.near.lat", ASCENDING), ("s.near.lon", ASCENDING)]))
     for code, param in params_for(type_).items():
         for keys in index_keys(param):
             out.append((f"s_{code}", keys))

@@ -22,8 +22,8 @@ RESULT_PARAMS = frozenset(
     }
 )  # fmt: skip
 SPECIAL_PARAMS = frozenset({"_id", "_lastUpdated", "_list", "_has"})
-# Defined without an expression (or needing a full-text engine): not supported.
-UNSUPPORTED = frozenset({"_text", "_content", "_query", "_filter"})
+# Defined without an expression and answered by no module: not supported.
+UNSUPPORTED = frozenset({"_query"})
 
 # Types that do not derive from DomainResource (so have no DomainResource parameters).
 _NOT_DOMAIN = frozenset({"Bundle", "Binary", "Parameters"})
