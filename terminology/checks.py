@@ -38,9 +38,7 @@ def check_resource(resource: dict[str, Any]) -> None:
     except TerminologyError:
         raise
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise TerminologyError(
-            f"{rtype} impossible à indexer : {exc}", "invalid", str(rtype)
-        ) from exc
+        raise TerminologyError(f"{rtype} impossible à indexer : {exc}", "invalid", str(rtype)) from exc
 
 
 def _check_codesystem(resource: dict[str, Any]) -> None:
