@@ -85,6 +85,14 @@ def _scratch(resource: dict[str, Any]) -> TerminologyService:
     return service
 
 
+def _valueset(service: TerminologyService, url: str) -> dict[str, Any]:
+    """The value set a ``url`` parameter names; unknown: 404 on the parameter."""
+    try:
+        return service.resolve_valueset(url)
+    except TerminologyError as exc:
+        raise TerminologyError(exc.message, exc.code, "url") from exc
+
+
 def _answer(call: Call, body: dict[str, Any]) -> Response:
     return fhir_response(body, call.fmt, 200)
 
@@ -169,7 +177,10 @@ async def _validate_code(call: Call) -> Response:
         if call.level == "instance":
             valueset = await _stored(call)
         else:
-            valueset = p.resource("valueSet", "ValueSet") or p.text("url")
+            valueset = p.resource("valueSet", "ValueSet")
+            url = p.text("url")
+            if valueset is None and url is not None:
+                valueset = _valueset(service, url)
         if valueset is None:
             raise TerminologyError("Indiquez la ValueSet : « url » ou « valueSet »", "required", "url")
         codings = _codings(p)
@@ -216,14 +227,16 @@ async def _validate_code(call: Call) -> Response:
 @_terminology_errors
 async def _expand(call: Call) -> Response:
     p = Params(call)
+    service = get_service()
     url = p.text("url")
     valueset = p.resource("valueSet", "ValueSet")
     if call.level == "instance":
         valueset = await _stored(call)
-    elif valueset is None and url is None:
-        raise TerminologyError("Indiquez la ValueSet : « url » ou « valueSet »", "required", "url")
-    expansion = get_service().expand(
-        url if valueset is None else None,
+    elif valueset is None:
+        if url is None:
+            raise TerminologyError("Indiquez la ValueSet : « url » ou « valueSet »", "required", "url")
+        valueset = _valueset(service, url)
+    expansion = service.expand(
         valueset=valueset,
         filter=p.text("filter"),
         count=p.integer("count"),

@@ -9,7 +9,9 @@ answer from is the process-wide :func:`terminology.get_service`, fed as follows:
   concepts would be written again at every start or migrated at every upgrade, for content
   that only changes with the code;
 - at start-up the current (not deleted) stored resources are added on top, oldest write first,
-  so the latest write of a canonical URL wins, as it would have at write time;
+  so the latest write of a canonical URL wins, as it would have at write time (about 0.5 s:
+  the service is built then, not at the first question, with the expansion limit of
+  ``PASSERELLE_TERMINOLOGY_MAX_EXPANSION``, default 10,000 codes without ``count``);
 - after each committed transaction (:meth:`MongoRepository.observe`) a create is added in
   place (no rebuild), while an update or a delete rebuilds the service from the base and the
   stored resources (the index merges what resources bring, so removing one exactly is a
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 import orjson
@@ -35,6 +38,7 @@ from fhir_server.storage import MongoRepository
 from fhir_server.storage.records import StoredVersion
 from terminology import TerminologyError, TerminologyService, get_service, set_service
 from terminology.checks import TERMINOLOGY_TYPES
+from terminology.service import DEFAULT_MAX_EXPANSION
 
 log = logging.getLogger("passerelle.terminology")
 
@@ -44,7 +48,8 @@ Key = tuple[str, str]  # (resource type, id)
 class StoredTerminology:
     """Keeps :func:`terminology.get_service` equal to the base content plus the stored resources."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_expansion_size: int = DEFAULT_MAX_EXPANSION) -> None:
+        self.max_expansion_size = max_expansion_size
         self.stored: dict[Key, dict[str, Any]] = {}  # insertion order = write order
         self._lock = asyncio.Lock()
         self.rebuilds = 0
@@ -57,8 +62,7 @@ class StoredTerminology:
                 docs.append((doc["ts"], (type_, doc["_id"]), bytes(doc["j"])))
         docs.sort(key=lambda d: (d[0], d[1]))
         self.stored = {key: orjson.loads(body) for _, key, body in docs}
-        if self.stored:
-            await asyncio.to_thread(self._rebuild)
+        await asyncio.to_thread(self._rebuild)  # also applies the configured expansion limit
         repository.observe(TERMINOLOGY_TYPES, self.committed)
 
     async def committed(self, versions: list[StoredVersion]) -> None:
@@ -84,7 +88,7 @@ class StoredTerminology:
     def _rebuild(self) -> None:
         from terminology.content import load_default_content
 
-        service = TerminologyService()
+        service = TerminologyService(max_expansion_size=self.max_expansion_size)
         load_default_content(service)
         self._add(service, list(self.stored.values()))
         set_service(service)
@@ -104,8 +108,20 @@ class StoredTerminology:
                 )
 
 
+def max_expansion_size() -> int:
+    """``PASSERELLE_TERMINOLOGY_MAX_EXPANSION``: largest ``$expand`` answered without ``count``."""
+    raw = os.environ.get("PASSERELLE_TERMINOLOGY_MAX_EXPANSION", str(DEFAULT_MAX_EXPANSION))
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"PASSERELLE_TERMINOLOGY_MAX_EXPANSION must be a positive integer, not {raw!r}")
+    return value
+
+
 async def start_terminology(repository: MongoRepository) -> StoredTerminology:
     """Feed the process's terminology service from ``repository`` (called by the app's lifespan)."""
-    stored = StoredTerminology()
+    stored = StoredTerminology(max_expansion_size())
     await stored.start(repository)
     return stored
