@@ -187,14 +187,17 @@ class _Parser:
     def group(self) -> Any:
         self.take()
         node = self.or_()
-        if self.take() != ("close", ")"):
+        if self.peek() != ("close", ")"):
             raise _bad("parenthèse fermante attendue.")
+        self.pos += 1
         return node
 
     def comparison(self) -> Compare:
         kind, path = self.take()
         if kind != "word":
             raise _bad(f"nom de paramètre attendu, reçu {path!r}.")
+        if "[" in path:
+            raise _bad(f"sous-filtre entre crochets non pris en charge ({path}...).", "not-supported")
         kind, op = self.take()
         if kind != "word":
             raise _bad(f"opérateur attendu après {path}, reçu {op!r}.")

@@ -41,6 +41,7 @@ from fhir_server.search.paging import (
 from fhir_server.search.params import params_for
 from fhir_server.search.query import Context, build_query, choose_index
 from fhir_server.search.summary import parse_elements, parse_summary, subset
+from fhir_server.search.totals import count_matches
 
 _CONTROL = frozenset({"_count", "_sort", "_summary", "_elements", "_total", "_cursor", "_format", "_pretty"})
 _BASE_FIELDS = {"j": 1, "v": 1, "ts": 1, "d": 1}
@@ -196,9 +197,10 @@ async def run_search(
     total: int | None = None
     if total_mode != "none" or summary == "count":
         total = 0
+        mode = "accurate" if summary == "count" else total_mode
         for type_, query in filters.items():
-            options = {"hint": hints[type_]} if hints[type_] else {}
-            total += await repo.db[type_].count_documents(query, **options)
+            found = await count_matches(repo.db[type_], query, mode, hints[type_])
+            total = None if found is None or total is None else total + found
 
     matches: list[tuple[str, dict[str, Any], list[Any]]] = []
     more = False

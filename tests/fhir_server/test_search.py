@@ -385,7 +385,9 @@ def test_post_search_system_search_and_compartment(http: httpx.Client) -> None:
         ({"_include": "Patient:nope"}, "_include"),
         ({"general-practitioner.nope": "x"}, "general-practitioner.nope"),
         ({"_has:Observation:nope:code": "x"}, "_has:Observation:nope:code"),
-        ({"language:in": "http://hl7.org/fhir/ValueSet/languages"}, "language:in"),
+        ({"language:in": "http://example.org/fhir/ValueSet/unknown"}, "language:in"),
+        ({"_filter": "name xx 1"}, "_filter"),
+        ({"near": "1|2"}, "near"),
     ],
 )
 def test_bad_parameters_are_400_naming_the_parameter(
