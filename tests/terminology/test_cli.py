@@ -1,4 +1,7 @@
-"""``passerelle terminology load|coverage`` through the installed console script."""
+"""``passerelle terminology coverage`` through the installed console script, and the file readers.
+
+``terminology load`` stores into the server: tests/fhir_server/test_terminology_load.py.
+"""
 
 from __future__ import annotations
 
@@ -23,28 +26,6 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_load_is_idempotent(tmp_path: Path) -> None:
-    files = [FIXTURES / "cs-demo.xml", FIXTURES / "bundle-demo.json", FIXTURES / "mtc-artdecor.xml"]
-    first = run("load", "--data-dir", str(tmp_path), *map(str, files))
-    assert first.returncode == 0, first.stderr
-    assert "4 nouvelles, 0 mises à jour, 0 inchangées" in first.stdout
-    assert "[3/3]" in first.stderr  # per-file progress
-    stored = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.json"))
-    second = run("load", "--data-dir", str(tmp_path), *map(str, files))
-    assert second.returncode == 0, second.stderr
-    assert "0 nouvelles, 0 mises à jour, 4 inchangées" in second.stdout
-    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.json")) == stored
-    assert "CodeSystem 1, ConceptMap 1, ValueSet 2" in second.stdout
-
-
-def test_load_reports_bad_files(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.json"
-    bad.write_text("{not json")
-    result = run("load", "--data-dir", str(tmp_path / "var"), str(bad), str(FIXTURES / "cs-demo.xml"))
-    assert result.returncode == 1
-    assert "JSON invalide" in result.stderr and "1/2 fichiers chargés" in result.stdout
-
-
 def test_readers_accept_fhir_xml_bundles_and_mtc_exports() -> None:
     service = TerminologyService()
     for name in ("cs-demo.xml", "bundle-demo.json", "mtc-artdecor.xml"):
@@ -62,7 +43,7 @@ def test_readers_accept_fhir_xml_bundles_and_mtc_exports() -> None:
 
 
 def test_coverage_json_matches_hand_count() -> None:
-    result = run("coverage", "--json", "--data-dir", "/nonexistent", str(FIXTURES / "mini_ps.xml"))
+    result = run("coverage", "--json", str(FIXTURES / "mini_ps.xml"))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     vs = "http://terminology.ehdsi.eu/ValueSet/"
@@ -94,7 +75,26 @@ def test_coverage_text_report_on_real_samples() -> None:
         samples / "django__LU_CELESTINA_DOE-CALLA_38430827_3.xml",
         samples / "ehealth__translations-and-mappings-ws_src_test_resources_2-1234-W7.xml",
     ]
-    result = run("coverage", "--lang", "fr", "--data-dir", "/nonexistent", *map(str, files))
+    result = run("coverage", "--lang", "fr", *map(str, files))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Couverture de traduction (fr) :")
     assert "eHDSISection" in result.stdout and "manque" in result.stdout
+
+
+def test_coverage_add_files_extend_the_default_content(tmp_path: Path) -> None:
+    supplement = {
+        "resourceType": "CodeSystem",
+        "url": "https://example.org/fr-icd10",
+        "status": "active",
+        "content": "supplement",
+        "supplements": "http://hl7.org/fhir/sid/icd-10",
+        "concept": [{"code": "J00", "designation": [{"language": "fr", "value": "Rhinopharyngite aiguë"}]}],
+    }
+    extra = tmp_path / "fr-icd10.json"
+    extra.write_text(json.dumps(supplement))
+    result = run("coverage", "--json", "--add", str(extra), str(FIXTURES / "mini_ps.xml"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["total"] == {"found": 10, "translated": 9}  # J00 now has a French designation
+    illness = report["value_sets"]["http://terminology.ehdsi.eu/ValueSet/eHDSIIllnessandDisorder"]
+    assert illness == {"found": 1, "translated": 1, "missing": []}
