@@ -17,7 +17,8 @@ Normalised forms (one list per parameter code, absent when the resource has no v
 - uri: the URI; composite: ``{"c0": [...], "c1": [...]}`` one per repetition of the root (not
   ``"0"``: numeric keys inside arrays are ambiguous paths to MongoDB);
 - sort keys: ``code:<`` (smallest) and ``code:>`` (largest) scalars, for ``_sort`` and keyset paging;
-- ``_text``/``_content``: folded words (:mod:`.fulltext`); ``near``: Location positions (:mod:`.geo`).
+- ``_text``/``_content``: folded words (:mod:`.fulltext`); ``near``: Location positions (:mod:`.geo`);
+  ``a+b``: two parameters' values combined, for the pairs searched together (:mod:`.pairs`).
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from fhir_server.search.dates import MAX, date_range, period_range
 from fhir_server.search.folding import fold
 from fhir_server.search.fulltext import text_values
 from fhir_server.search.geo import position_values
+from fhir_server.search.pairs import pair_values
 from fhir_server.search.params import SearchParam, params_for, split_union
 
 # Bump when what is stored changes: stored documents with another version get re-indexed.
-EXTRACTOR_VERSION = 3
+EXTRACTOR_VERSION = 4
 
 Value = tuple[Any, str | None]  # a value and its FHIR type when known (from a choice suffix)
 Path = Callable[[Any], list[Value]]
@@ -438,5 +440,6 @@ def index_resource(type_: str, resource: dict[str, Any]) -> dict[str, Any]:
                 out[code + ":<"], out[code + ":>"] = bounds
     out.update(text_values(resource))
     out.update(position_values(type_, resource))
+    out.update(pair_values(type_, out))
     out["~v"] = EXTRACTOR_VERSION
     return out

@@ -337,11 +337,20 @@ async def _leaf(ctx: Context, param: SearchParam, cmp: Compare) -> dict[str, Any
     raise _unsupported(op, where)
 
 
-async def filter_condition(ctx: Context, type_: str, p: Parsed, depth: int) -> dict[str, Any]:
-    """The condition of one ``_filter`` parameter (repeating it ANDs, as for any parameter)."""
+def _conjuncts(node: Any) -> list[Any]:
+    if isinstance(node, Logical) and node.op == "and":
+        return [*_conjuncts(node.left), *_conjuncts(node.right)]
+    return [node]
+
+
+async def filter_condition(ctx: Context, type_: str, p: Parsed, depth: int) -> list[dict[str, Any]]:
+    """The conditions (ANDed) of one ``_filter`` parameter (repeating it ANDs, as for any parameter).
+
+    The top-level ``and`` terms are separate conditions, so that the builder lays them out
+    flat, as it does the parameters of a URL, where planners look their indexes up."""
     if p.modifier is not None:
         raise FhirError(400, "not-supported", f"Modificateur :{p.modifier} non pris en charge sur _filter.",
                         expression=[p.name])  # fmt: skip
     if depth > 4:
         raise _bad("chaînage trop profond (4 niveaux au plus).", "too-costly")
-    return await _compile(ctx, type_, parse(p.value), depth)
+    return [await _compile(ctx, type_, term, depth) for term in _conjuncts(parse(p.value))]

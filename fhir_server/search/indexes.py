@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo import ASCENDING, DESCENDING
 
+from fhir_server.search.pairs import pair_fields
 from fhir_server.search.params import SearchParam, params_for
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ def type_indexes(type_: str) -> list[tuple[str, list[tuple[str, int]]]]:
     out.append(("s__content", [("s._content", ASCENDING)]))
     if type_ == "Location":
         out.append(("s_near", [("s.near.lat", ASCENDING), ("s.near.lon", ASCENDING)]))
+    for key in pair_fields(type_):  # :mod:`.pairs`
+        out.append((f"s_{key}", [(f"s.{key}", ASCENDING)]))
     for code, param in params_for(type_).items():
         for keys in index_keys(param):
             out.append((f"s_{code}", keys))

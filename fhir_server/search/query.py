@@ -23,6 +23,7 @@ from fhir_server.search.extract import fold, normalise_reference
 from fhir_server.search.fulltext import CODES as WORD_CODES
 from fhir_server.search.fulltext import text_condition
 from fhir_server.search.geo import near_condition
+from fhir_server.search.pairs import apply_pairs, pair_fields
 from fhir_server.search.params import RESULT_PARAMS, UNSUPPORTED, SearchParam, params_for
 
 if TYPE_CHECKING:
@@ -284,7 +285,9 @@ async def build_query(ctx: Context, type_: str, params: list[tuple[str, str]], *
     Parameters named in :data:`RESULT_PARAMS` are ignored here (the handler uses them).
     """
     conditions = await _conditions(ctx, type_, params, depth)
-    return Query(flatten(type_, conditions[1:]), choose_index(type_, conditions[1:]))
+    # one lookup for the parameters searched together (pairs.py)
+    conditions = apply_pairs(type_, conditions[1:])
+    return Query(flatten(type_, conditions), choose_index(type_, conditions))
 
 
 def _rank(type_: str, cond: dict[str, Any]) -> int:
@@ -380,7 +383,7 @@ async def _special(ctx: Context, type_: str, p: Parsed, depth: int) -> list[dict
     if p.code == "_filter" and p.chain is None:
         from fhir_server.search.filter import filter_condition  # filter builds on this module
 
-        return [await filter_condition(ctx, type_, p, depth)]
+        return await filter_condition(ctx, type_, p, depth)
     return None
 
 
@@ -424,6 +427,8 @@ def index_name(type_: str, fld: str) -> str | None:
         return "_id_"
     if not fld.startswith("s."):
         return None
+    if fld[2:] in WORD_CODES or fld[2:] in pair_fields(type_):
+        return f"s_{fld[2:]}"
     param = params_for(type_).get(fld[2:])
     if param is None or param.type not in ("string", "token", "reference", "date", "number", "quantity",
                                            "uri", "composite"):  # fmt: skip

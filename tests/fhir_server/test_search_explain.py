@@ -159,3 +159,55 @@ def test_values_written_before_search_are_reindexed_and_found(repository: tuple[
         await client.close()
 
     asyncio.run(run())
+
+
+def test_words_positions_and_pairs_of_older_data_are_reindexed(repository: tuple[str, str]) -> None:
+    """Resources stored before ``_text``/``_content``, ``near`` and pair keys existed are found by them
+    once the start-up re-extraction has run (the same path as an extractor version change)."""
+    from pymongo import AsyncMongoClient
+
+    from fhir_server.search import find_matching, index_resource
+    from fhir_server.search.reindex import reindex_if_needed
+    from fhir_server.storage import MongoRepository
+
+    uri, database = repository
+    database += "_reindex_words"
+    location = {
+        "resourceType": "Location",
+        "name": "Hôpital Lariboisière",
+        "text": {
+            "status": "generated",
+            "div": '<div xmlns="http://www.w3.org/1999/xhtml">Service de cardiologie</div>',
+        },
+        "position": {"latitude": 48.8828, "longitude": 2.3522},
+    }
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"}]},
+        "subject": {"reference": "Patient/p1"},
+    }
+
+    async def run() -> None:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
+        plain = MongoRepository(client, database)  # as written before: no search values
+        await plain.update("Location", "loc", location)
+        await plain.update("Observation", "obs", observation)
+        indexed = MongoRepository(client, database, indexer=index_resource)
+        searches = [
+            ("Location", [("_text", "cardio")]),
+            ("Location", [("_content", "lariboisiere")]),
+            ("Location", [("near", "48.8530|2.3499|4|km")]),  # Notre-Dame, 3.3 km away
+            ("Observation", [("subject", "Patient/p1"), ("code", "http://loinc.org|8302-2")]),
+        ]
+        for type_, params in searches:
+            assert await find_matching(indexed, type_, params) == [], params
+        assert await reindex_if_needed(indexed) == 2
+        for type_, params in searches:
+            assert [v.id for v in await find_matching(indexed, type_, params)] == [
+                "loc" if type_ == "Location" else "obs"
+            ], params
+        assert await find_matching(indexed, "Location", [("near", "48.8530|2.3499|3|km")]) == []
+        await client.close()
+
+    asyncio.run(run())

@@ -6,7 +6,9 @@ that database answers a few hundred searches generated from the data: every para
 type, modifier and prefix, chains and ``_has``. Each answer's ids must equal the ids
 this module computes by itself, WITHOUT the search package: it evaluates the official
 FHIRPath expression of the parameter with ``fhirpathpy`` over every resource, then
-applies the R4 matching rules written out below (http://hl7.org/fhir/R4/search.html).
+applies the R4 matching rules written out below (http://hl7.org/fhir/R4/search.html);
+``:in``/``:not-in``/``:above``/``:below`` ask the terminology service resource by resource
+($validate-code, $subsumes), where the server expands once and queries.
 
 Two readings of the spec are the server's choices, and the oracle states them:
 - a dateTime without a zone is UTC; a Period with no start/end is open on that side;
@@ -185,6 +187,48 @@ def token_matches(value: Any, query: str) -> bool:
     return False
 
 
+# Terminology modifiers: decided by the terminology service's own answers ($subsumes and
+# $validate-code against the value set), not by the expansion the server turns into a query.
+VALUESETS = (
+    "http://hl7.org/fhir/ValueSet/condition-clinical",
+    "http://hl7.org/fhir/ValueSet/condition-ver-status",
+    "http://hl7.org/fhir/ValueSet/observation-category",
+    "http://terminology.hl7.org/ValueSet/v3-ActEncounterCode",
+    "http://hl7.org/fhir/ValueSet/administrative-gender",
+    "http://hl7.org/fhir/ValueSet/allergy-intolerance-category",
+)
+
+
+def subsumed_by(system: str | None, ancestor: str, code: str, ancestor_system: str) -> bool:
+    """Whether ``ancestor`` (in ``ancestor_system``) equals or subsumes ``system|code``."""
+    from terminology import TerminologyError, subsumes
+
+    if system != ancestor_system:
+        return False
+    try:
+        return subsumes(ancestor, code, ancestor_system) in ("equivalent", "subsumes")
+    except TerminologyError:
+        return False
+
+
+def in_valueset(url: str, system: str | None, code: str) -> bool:
+    from terminology import validate_code
+
+    return bool(system) and validate_code(code, system, valueset=url).result
+
+
+def hierarchical(system: str | None, code: str) -> bool:
+    """Whether the terminology knows ``code`` in a code system whose hierarchy it knows."""
+    from terminology import get_service
+
+    entry = get_service().system_entry(system) if system else None
+    return (
+        entry is not None
+        and entry.get(code) is not None
+        and (entry.hierarchical or entry.content == "complete")
+    )
+
+
 def date_span(text: str) -> tuple[datetime, datetime]:
     """The interval a FHIR date/dateTime/instant stands for, from its precision."""
     m = re.fullmatch(
@@ -336,6 +380,18 @@ class Oracle:
         if modifier == "missing":
             return {rid for rid, vals in values.items() if bool(vals) == (value == "false")}
         ors = value.split(",")
+        if modifier in ("in", "not-in"):
+            inside = {
+                rid
+                for rid, vals in values.items()
+                if any(
+                    in_valueset(q, system, code)
+                    for v in vals
+                    for system, code, _ in codings_of(v)
+                    for q in ors
+                )
+            }
+            return inside if modifier == "in" else everyone - inside
         if modifier == "not":
             return {
                 rid for rid, vals in values.items() if not any(token_matches(v, q) for v in vals for q in ors)
@@ -364,6 +420,14 @@ class Oracle:
                 codings = (value.get("type") or {}).get("coding", []) if isinstance(value, dict) else []
                 return value.get("value") == ident and any(
                     c.get("system") == type_system and c.get("code") == type_code for c in codings
+                )
+            if modifier in ("below", "above"):
+                qs, qc = query.split("|", 1)
+                return any(
+                    subsumed_by(system, qc, code, qs)
+                    if modifier == "below"
+                    else subsumed_by(qs, code, qc, system or "")
+                    for system, code, _ in codings_of(value)
                 )
             return token_matches(value, query)
         if kind == "reference":
@@ -593,6 +657,13 @@ def _make_queries(
             if system:
                 out.append([(code, f"{system}|")])
             out.append([(f"{code}:not", f"{system or ''}|{token}")])
+            if hierarchical(system, token):
+                out.append([(f"{code}:below", f"{system}|{token}")])
+                out.append([(f"{code}:above", f"{system}|{token}")])
+            for url in VALUESETS:
+                if in_valueset(url, system, token):
+                    out.append([(f"{code}:in", url)])
+                    out.append([(f"{code}:not-in", url)])
             for text in texts[:1]:
                 out.append([(f"{code}:text", text.split(" ")[0])])
         if isinstance(value, dict) and "type" in value and isinstance(value.get("value"), str):
@@ -705,6 +776,28 @@ def test_generated_searches_equal_the_oracle(world: tuple[ServerProcess, dict[st
     queries.append(("Patient", [("name:contains", "etien")]))
     queries.append(("Patient", [("name:exact", "Hélène")]))
     queries.append(("Patient", [("name:exact", "helene")]))
+    # terminology modifiers over whole hierarchies and value sets
+    act = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+    clinical = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+    queries.append(("Encounter", [("class:below", f"{act}|_ActEncounterCode")]))
+    queries.append(("Encounter", [("class:below", f"{act}|IMP")]))
+    queries.append(("Encounter", [("class:above", f"{act}|ACUTE")]))
+    queries.append(("Condition", [("clinical-status:below", f"{clinical}|active")]))
+    queries.append(("Condition", [("clinical-status:below", f"{clinical}|inactive")]))
+    queries.append(("Condition", [("clinical-status:above", f"{clinical}|recurrence")]))
+    queries.append(("Encounter", [("class:in", "http://terminology.hl7.org/ValueSet/v3-ActEncounterCode")]))
+    queries.append(
+        ("Condition", [("clinical-status:not-in", "http://hl7.org/fhir/ValueSet/condition-clinical")])
+    )
+    queries.append(
+        (
+            "Condition",
+            [
+                ("clinical-status:in", "http://hl7.org/fhir/ValueSet/condition-clinical"),
+                ("code", conditions[0]),
+            ],
+        )
+    )
 
     assert len(queries) >= 300, len(queries)
     import time
@@ -746,4 +839,4 @@ def test_generated_searches_equal_the_oracle(world: tuple[ServerProcess, dict[st
     assert not mismatches, mismatches[:10]
     # the generated set covers every prefix and the modifiers the data allows
     assert set(PREFIXES) <= kinds
-    assert {"exact", "contains", "text", "not", "missing", "below", "above"} <= kinds
+    assert {"exact", "contains", "text", "not", "missing", "below", "above", "in", "not-in"} <= kinds
