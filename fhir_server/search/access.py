@@ -14,7 +14,8 @@ request (``request.state.access``, an ``AccessPolicy``; the unrestricted one und
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 import orjson
@@ -45,12 +46,106 @@ def policy_of(request: Request) -> Policy:
 
 
 def restrict(query: dict[str, Any], restriction: dict[str, Any] | None) -> dict[str, Any]:
-    """``query`` AND ``restriction`` (kept flat when their fields differ); ``query`` when None."""
+    """``query`` AND ``restriction`` (kept flat when their fields differ); ``query`` when None.
+
+    A one-clause restriction (a patient's compartment through one parameter) goes first:
+    it is indexed and narrow, and planners look a flat document's first clause up.
+    """
     if restriction is None:
         return query
     if not any(k in query for k in restriction):
-        return {**query, **restriction}
+        return {**query, **restriction} if "$or" in restriction else {**restriction, **query}
     return {"$and": [query, restriction]}
+
+
+MAX_PARTS = 8
+MAX_COUNTED = 4  # alternatives counted by inclusion-exclusion (2**4 - 1 = 15 counts at most)
+
+
+def _values(condition: Any) -> frozenset[Any] | None:
+    """The values an equality or ``$in`` condition accepts (None for any other condition)."""
+    if isinstance(condition, dict):
+        inner = condition.get("$in")
+        if list(condition) == ["$in"] and isinstance(inner, list) and all(isinstance(v, str) for v in inner):
+            return frozenset(inner)
+        return None
+    return frozenset([condition]) if isinstance(condition, str) else None
+
+
+def all_of(*clauses: dict[str, Any]) -> dict[str, Any]:
+    """The conjunction of ``clauses``, one flat document while their fields differ.
+
+    Two equality/``$in`` conditions on one field where one accepts a subset of the other's
+    values are the narrower one (exact on array fields too: a value of the subset is in
+    both); other conditions on a field already present go in ``$and``.
+    """
+    out: dict[str, Any] = {}
+    rest: list[dict[str, Any]] = []
+    for clause in clauses:
+        for key, value in clause.items():
+            if key not in out:
+                out[key] = value
+                continue
+            mine, theirs = _values(out[key]), _values(value)
+            if mine is not None and theirs is not None and (theirs <= mine or mine <= theirs):
+                out[key] = value if theirs <= mine else out[key]
+            else:
+                rest.append({key: value})
+    if rest:
+        out["$and"] = [*out.get("$and", []), *rest]
+    return out
+
+
+def _alternatives(restriction: dict[str, Any]) -> list[dict[str, Any]]:
+    return restriction["$or"] if list(restriction) == ["$or"] else [restriction]  # type: ignore[no-any-return]
+
+
+def restricted_parts(
+    query: dict[str, Any], restriction: dict[str, Any] | None, *, lead: bool = True
+) -> list[dict[str, Any]]:
+    """``query`` AND ``restriction`` as flat queries whose union is the whole (they may overlap).
+
+    A compartment is an ``$or`` over the parameters linking a type to a patient
+    (``subject``, ``performer``...). Planners that only look a flat document's first clause
+    up (SecantusDB) scan the whole collection for any ``$or``/``$and``; each part here
+    leads with one alternative, an indexed ``$in`` (``lead=False``: follows ``query``'s own
+    clauses, for look-ups by id that are narrower still). Callers deduplicate by ``_id``.
+    """
+    if restriction is None:
+        return [query]
+    alternatives = _alternatives(restriction)
+    if len(alternatives) > MAX_PARTS:
+        return [restrict(query, restriction)]
+    return [
+        all_of(alternative, query) if lead else all_of(query, alternative) for alternative in alternatives
+    ]
+
+
+async def count_restricted(
+    count: Callable[[dict[str, Any]], Awaitable[int | None]],
+    query: dict[str, Any],
+    restriction: dict[str, Any] | None,
+) -> int | None:
+    """The number of documents matching ``query`` AND ``restriction``, ``count`` being one count.
+
+    The parts of :func:`restricted_parts` may overlap (an Observation whose subject and
+    performer are both the patient), so their counts are combined by inclusion-exclusion
+    over flat intersections; a query that is not flat itself is counted in one go.
+    ``None`` (an estimate past its bound) from any count is the answer.
+    """
+    if restriction is None:
+        return await count(query)
+    alternatives = _alternatives(restriction)
+    if len(alternatives) > MAX_COUNTED or any(k.startswith("$") for k in query):
+        return await count(restrict(query, restriction))
+    total = 0
+    for size in range(1, len(alternatives) + 1):
+        for combination in itertools.combinations(alternatives, size):
+            found = await count(all_of(*combination, query))
+            if found is None:
+                return None
+            total += found if size % 2 else -found
+    return total
 
 
 def include_restriction(policy: Policy | None, type_: str) -> tuple[bool, dict[str, Any] | None]:

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server.errors import FhirError, issue, operation_outcome
-from fhir_server.search.access import policy_of, restrict, visible
+from fhir_server.search.access import all_of, count_restricted, policy_of, restricted_parts, visible
 from fhir_server.search.include import collect_includes, parse_includes
 from fhir_server.search.indexes import KEY_TYPES, ensure_type_indexes, hinted, ready, sort_index
 from fhir_server.search.paging import (
@@ -109,10 +109,12 @@ def split_or(query: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def merge(query: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """``query`` AND ``extra``, kept flat when their fields differ (see ``query.flatten``)."""
-    if not any(k in query for k in extra):
-        return {**query, **extra}
-    return {"$and": [query, extra]}
+    """``query`` AND ``extra``, kept flat when their fields differ (see ``query.flatten``).
+
+    Flat matters: SecantusDB looks a document's first clause up only when it has no
+    top-level ``$and``/``$or``/``$nor``; ``all_of`` also folds ``$in`` subsets on one field.
+    """
+    return all_of(query, extra)
 
 
 def _compare(keys: list[SortKey], a: list[Any], b: list[Any]) -> int:
@@ -178,6 +180,7 @@ async def run_search(
         (k, v) for k, v in params if not (k in _CONTROL or k.startswith(("_include", "_revinclude")))
     ]
     filters: dict[str, dict[str, Any]] = {}
+    restrictions: dict[str, dict[str, Any] | None] = {}  # the caller's policy, per type
     hints: dict[str, str | None] = {}
     for type_ in types:
         if type_ not in KEY_TYPES and not ready(repo, type_):
@@ -190,8 +193,8 @@ async def run_search(
             link = _compartment_condition(compartment, type_)
             query = merge(query, link)
             hint = hint or choose_index(type_, [link])
-        query = restrict(query, policy.search_filter(type_))  # 403 without a scope on type_
         filters[type_] = query
+        restrictions[type_] = policy.search_filter(type_)  # 403 without a scope on type_
         hints[type_] = hinted(repo, type_, hint or sort_index(type_, keys[0].field))
 
     total: int | None = None
@@ -199,13 +202,15 @@ async def run_search(
         total = 0
         mode = "accurate" if summary == "count" else total_mode
         for type_, query in filters.items():
-            found = await count_matches(repo.db[type_], query, mode, hints[type_])
+            count_one = functools.partial(count_matches, repo.db[type_], mode=mode, hint=hints[type_])
+            found = await count_restricted(count_one, query, restrictions[type_])
             total = None if found is None or total is None else total + found
 
     matches: list[tuple[str, dict[str, Any], list[Any]]] = []
     more = False
     if summary != "count" and count > 0:
         for type_, query in filters.items():
+            cond: dict[str, Any] | None = None
             if position is not None:
                 type_pos = position[:-1]
                 cursor_type = position[-1]
@@ -214,9 +219,10 @@ async def run_search(
                 cond = after_condition(keys, type_pos, forward)
                 if (type_ > cursor_type) == forward and type_ != cursor_type:
                     cond = {"$or": [cond, {k.field: v for k, v in zip(keys, type_pos, strict=True)}]}
-                query = merge(query, cond)
             seen: set[str] = set()
-            for part in split_or(query):
+            parts = restricted_parts(query, restrictions[type_])  # they may overlap: seen
+            split = [p for q in parts for p in split_or(q if cond is None else merge(q, cond))]
+            for part in split:
                 cur = repo.db[type_].find(part, _sort_projection(keys, bool(includes)))
                 cur = cur.sort(mongo_sort(keys, forward)).limit(count + 1)
                 if hints[type_]:

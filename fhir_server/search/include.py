@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fhir_server.errors import FhirError
-from fhir_server.search.access import Policy, include_restriction, restrict, visible
+from fhir_server.search.access import Policy, include_restriction, restricted_parts, visible
 from fhir_server.search.indexes import hinted
 from fhir_server.search.params import params_for
 from fhir_server.search.query import index_name
@@ -150,9 +150,12 @@ async def _forward(
         allowed, restriction = include_restriction(policy, target)
         if not allowed:
             continue
-        query = restrict({"_id": {"$in": sorted(ids)}, "d": False}, restriction)
-        async for doc in repository.db[target].find(query, _DOC_FIELDS, session=session):
-            out.append((target, doc))
+        seen: set[str] = set()
+        for query in restricted_parts({"_id": {"$in": sorted(ids)}, "d": False}, restriction, lead=False):
+            async for doc in repository.db[target].find(query, _DOC_FIELDS, session=session):
+                if doc["_id"] not in seen:
+                    seen.add(doc["_id"])
+                    out.append((target, doc))
     return out
 
 
@@ -170,12 +173,18 @@ async def _reverse(
     allowed, restriction = include_restriction(policy, spec.source)
     if not conditions or not allowed:
         return []
-    # a matching document has stored values, so it is not a deletion: no "d" clause needed
-    query = restrict(conditions[0] if len(conditions) == 1 else {"$or": conditions}, restriction)
-    cursor = repository.db[spec.source].find(query, _DOC_FIELDS, session=session).limit(MAX_INCLUDED + 1)
-    hint = hinted(
-        repository, spec.source, index_name(spec.source, f"s.{spec.code}") if len(conditions) == 1 else None
-    )
-    if hint is not None:
-        cursor = cursor.hint(hint)
-    return [(spec.source, doc) async for doc in cursor]
+    # a matching document has stored values, so it is not a deletion: no "d" clause needed.
+    # One flat query per reference parameter (and compartment alternative), results merged.
+    out: dict[str, dict[str, Any]] = {}
+    for condition in conditions:
+        hint = hinted(repository, spec.source, index_name(spec.source, next(iter(condition))))
+        for query in restricted_parts(condition, restriction, lead=False):
+            cursor = repository.db[spec.source].find(query, _DOC_FIELDS, session=session)
+            cursor = cursor.limit(MAX_INCLUDED + 1)
+            if hint is not None:
+                cursor = cursor.hint(hint)
+            async for doc in cursor:
+                out.setdefault(doc["_id"], doc)
+            if len(out) > MAX_INCLUDED:
+                break
+    return [(spec.source, doc) for doc in out.values()]

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from fhir_server.errors import FhirError
-from fhir_server.search.access import Policy, restrict
+from fhir_server.search.access import Policy, restricted_parts
 from fhir_server.search.codesets import MODIFIERS as TERMINOLOGY_MODIFIERS
 from fhir_server.search.codesets import terminology_condition
 from fhir_server.search.dates import date_range
@@ -579,17 +579,20 @@ async def matching_ids(
     restriction = ctx.access.search_filter(type_) if ctx.access is not None else None
     coll = ctx.repository.db[type_]
     fields = {"_id": 1} if projection is None else {projection: 1}
-    cursor = coll.find(restrict(query.filter, restriction), fields, session=ctx.session).limit(
-        MAX_CHAIN_IDS + 1
-    )
     hint = hinted(ctx.repository, type_, query.hint)
-    if hint is not None:
-        cursor = cursor.hint(hint)
-    if projection is None:
-        ids = [d["_id"] async for d in cursor]
-    else:
-        ids = []
+    ids: list[Any] = []
+    seen: set[Any] = set()
+    for flt in restricted_parts(query.filter, restriction):  # flat, indexed; they may overlap
+        cursor = coll.find(flt, fields, session=ctx.session).limit(MAX_CHAIN_IDS + 1)
+        if hint is not None:
+            cursor = cursor.hint(hint)
         async for d in cursor:
+            if d["_id"] in seen:
+                continue
+            seen.add(d["_id"])
+            if projection is None:
+                ids.append(d["_id"])
+                continue
             node: Any = d
             for part in projection.split("."):
                 node = node.get(part) if isinstance(node, dict) else None
@@ -641,8 +644,11 @@ async def _has(ctx: Context, type_: str, name: str, value: str, depth: int) -> d
 
 async def _list(ctx: Context, type_: str, value: str) -> dict[str, Any]:
     restriction = ctx.access.search_filter("List", "read") if ctx.access is not None else None
-    query = restrict({"_id": value, "d": False}, restriction)
-    doc = await ctx.repository.db["List"].find_one(query, {"j": 1}, session=ctx.session)
+    doc = None
+    for query in restricted_parts({"_id": value, "d": False}, restriction, lead=False):
+        doc = await ctx.repository.db["List"].find_one(query, {"j": 1}, session=ctx.session)
+        if doc is not None:
+            break
     ids: list[str] = []
     if doc is not None:
         import orjson

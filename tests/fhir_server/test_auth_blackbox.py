@@ -67,6 +67,7 @@ TYPES = {
     "encB": "Encounter",
     "obsA1": "Observation",
     "obsA2": "Observation",
+    "obsA3": "Observation",
     "obsL": "Observation",
     "obsB1": "Observation",
     "obsB2": "Observation",
@@ -80,6 +81,8 @@ REFS: dict[str, dict[str, list[str]]] = {
     "encB": {"subject": ["bob"], "service-provider": ["org"], "participant": ["prac"]},
     "obsA1": {"subject": ["alice"], "encounter": ["encA"], "performer": ["prac"], "has-member": ["obsB2"]},
     "obsA2": {"subject": ["alice"], "encounter": ["encA"], "performer": ["org"]},
+    # in Alice's compartment twice over (subject and performer): counted and listed once
+    "obsA3": {"subject": ["alice"], "performer": ["alice"]},
     "obsL": {"subject": ["leo"]},
     "obsB1": {"subject": ["bob"], "encounter": ["encB"], "performer": ["prac"], "has-member": ["obsA1"]},
     "obsB2": {"subject": ["bob"], "performer": ["prac"]},
@@ -99,7 +102,7 @@ REFERENCE_DATA = {"org", "prac"}
 ALL = set(TYPES)
 VISIBLE: dict[str, set[str]] = {
     "system": ALL,
-    "alice": {"alice", "leo", "encA", "obsA1", "obsA2", "obsL", "grp", "listA"} | REFERENCE_DATA,
+    "alice": {"alice", "leo", "encA", "obsA1", "obsA2", "obsA3", "obsL", "grp", "listA"} | REFERENCE_DATA,
     "bob": {"bob", "encB", "obsB1", "obsB2", "grp", "listB"} | REFERENCE_DATA,
     "pro_bob": {"bob", "encB", "obsB1", "obsB2", "grp", "listB"} | REFERENCE_DATA,
     "limited": {k for k, t in TYPES.items() if t in ("Patient", "Observation")},
@@ -149,6 +152,7 @@ class Page:
     matches: set[str]
     included: set[str]
     foreign: list[str]  # resources outside the dataset (must be none: every query is tagged)
+    entries: int = 0  # resource entries (a resource twice in a Bundle is a bug)
 
 
 # -- fixtures ----------------------------------------------------------------------------------------
@@ -278,10 +282,10 @@ def world(http: httpx.Client, server: ServerProcess) -> World:
         done = http.put(f"{server.base}/Patient/{w.ids[key]}", json=_tagged(current), headers=write)
         assert done.status_code == 200, done.text
 
-    # Everything else, in reference order (obsA1 and obsB2 reference each other's records:
-    # obsB2 first, then obsA1, then obsB1 which has obsA1 as a member).
-    order = ["org", "prac", "carol", "encA", "encB", "obsB2", "obsA1", "obsA2", "obsL", "obsB1", "obsC",
-             "grp", "listA", "listB"]  # fmt: skip
+    # Everything else, each after what it references (Alice's obsA1 has Bob's obsB2 as a member,
+    # Bob's obsB1 has obsA1).
+    order = ["org", "prac", "carol", "encA", "encB", "obsB2", "obsA1", "obsA2", "obsA3", "obsL", "obsB1",
+             "obsC", "grp", "listA", "listB"]  # fmt: skip
     for key in order:
         resp = http.post(f"{server.base}/{TYPES[key]}", json=_tagged(_resource(w, key)), headers=write)
         assert resp.status_code == 201, (key, resp.text)
@@ -323,12 +327,14 @@ def parse(world: World, resp: httpx.Response) -> Page:
     matches: set[str] = set()
     included: set[str] = set()
     foreign: list[str] = []
+    entries = 0
     if resp.status_code == 200:
         assert body["resourceType"] == "Bundle", body
         for entry in body.get("entry", []):
             resource = entry["resource"]
             if resource["resourceType"] == "OperationOutcome":
                 continue
+            entries += 1
             key = world.key_of(resource["resourceType"], resource["id"])
             if key is None:
                 foreign.append(f"{resource['resourceType']}/{resource['id']}")
@@ -336,7 +342,7 @@ def parse(world: World, resp: httpx.Response) -> Page:
             (matches if entry["search"]["mode"] == "match" else included).add(key)
     else:
         assert body["resourceType"] == "OperationOutcome", body
-    return Page(resp.status_code, body, matches, included, foreign)
+    return Page(resp.status_code, body, matches, included, foreign, entries)
 
 
 def get(http: httpx.Client, world: World, role: str, path: str, params: list[tuple[str, str]]) -> Page:
@@ -355,6 +361,7 @@ def check(
     visible = VISIBLE[role]
     assert page.status == 200, page.body
     assert not page.foreign, page.foreign
+    assert page.entries == len(page.matches) + len(page.included), "a resource appears twice"
     assert page.matches <= visible and page.included <= visible, (page.matches, page.included)
     assert page.matches == matches, (role, sorted(page.matches), sorted(matches))
     assert page.included == included, (role, sorted(page.included), sorted(included))
