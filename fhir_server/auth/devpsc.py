@@ -150,6 +150,53 @@ def default_professionals() -> list[dict[str, Any]]:
             "SM26",
             [_activity(codeSecteurDactivite="SA99", raisonSocialeSite="ASSUREUR PRIVE SA")],
         ),
+        # For the role tests (tests/fhir_server/roles_data.py): a colleague of Dr Martin in the same
+        # health centre (FINESS 750712184), a GP with no patient of ours, two médecins conseils
+        # (their échelon comes from a PractitionerRole the Assurance Maladie declares, see roles.py).
+        _professional(
+            _rpps("9970000707"),
+            "Julie",
+            "Bonnet",
+            "10",
+            "SM26",
+            [_activity(numeroFinessSite="750712184", raisonSocialeSite="CENTRE DE SANTE PARIS 15")],
+        ),
+        _professional(
+            _rpps("9970000808"),
+            "Henri",
+            "Garnier",
+            "10",
+            "SM26",
+            [_activity(identifiantTechniqueDeLaStructure="R10000002", raisonSocialeSite="CABINET GARNIER")],
+        ),
+        _professional(
+            _rpps("9970000909"),
+            "Nadia",
+            "Roux",
+            "10",
+            "SM26",
+            [
+                _activity(
+                    codeModeExercice="S",
+                    identifiantTechniqueDeLaStructure="R20000075",
+                    raisonSocialeSite="ELSM PARIS",
+                )
+            ],
+        ),
+        _professional(
+            _rpps("9970001010"),
+            "Olivier",
+            "Faure",
+            "10",
+            "SM26",
+            [
+                _activity(
+                    codeModeExercice="S",
+                    identifiantTechniqueDeLaStructure="R20000069",
+                    raisonSocialeSite="ELSM LYON",
+                )
+            ],
+        ),
         # Signs her ID token with HS256 (client secret) and answers userinfo as a signed JWT:
         # the two other forms PSC may use.
         {

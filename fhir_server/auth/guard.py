@@ -32,7 +32,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote_plus
 
-import orjson
 from authlib.oauth2.rfc6750 import InvalidTokenError
 from authlib.oauth2.rfc9068 import JWTBearerTokenValidator
 from joserfc.errors import JoseError
@@ -40,17 +39,19 @@ from joserfc.jwk import KeySet
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_server.auth import audit
-from fhir_server.auth.compartment import in_compartment, in_patient_compartment_type, patient_refs
+from fhir_server.auth import audit, roles
+from fhir_server.auth.access import INSTANCE_CODES, INSTANCE_READS, check_instance, check_write, concerned
 from fhir_server.auth.keys import signing_keys
 from fhir_server.auth.policy import BREAK_GLASS_HEADER, IMMUTABLE, AccessPolicy, hidden
+from fhir_server.auth.relationships import resolve
 from fhir_server.auth.settings import auth_settings
 from fhir_server.auth.store import TOKENS
 from fhir_server.errors import FhirError
+from fhir_server.rest.conditional import ACCESS as CONDITIONAL_ACCESS
+from fhir_server.rest.formats import negotiate
+from fhir_server.rest.http import fhir_response
 from fhir_server.rest.registry import Handler, Interaction
-from fhir_server.storage import history_key
 
-INSTANCE_READS = frozenset({"read", "vread", "history-instance"})
 SEARCHES = frozenset({"search-type", "search-system"})
 # Routes without a CapabilityStatement code of their own, by (path, method).
 UNCODED = {
@@ -145,16 +146,6 @@ async def _body(request: Request) -> dict[str, Any]:
     return parse_resource(data, xml)
 
 
-async def _current(request: Request, type_: str, id_: str) -> dict[str, Any] | bool | None:
-    """The current body of an instance; None if it never existed, False if deleted."""
-    version = await request.app.state.repository.read(type_, id_)
-    if version is None:
-        return None
-    if version.deleted or version.body is None:
-        return False
-    return orjson.loads(version.body)
-
-
 async def enforce(
     request: Request, policy: AccessPolicy, code: str, type_: str | None, id_: str | None, handler: Handler
 ) -> list[str]:
@@ -163,12 +154,18 @@ async def enforce(
         return []
     aware = getattr(handler, "applies_access_policy", False)
     if code in ("transaction", "batch", "operation") or code.startswith("conditional-"):
-        # Until bundles, operations and conditional interactions apply the policy entry by entry,
-        # they need a token that may do everything on every type.
-        if aware or policy.reads_and_writes_everything():
+        # Bundles, operations and conditional update/delete apply the policy entry by entry
+        # (handlers marked applies_access_policy); the others need a token that may do everything.
+        if policy.reads_and_writes_everything():
             return []
-        raise FhirError(403, "forbidden", f"Interaction {code} réservée aux jetons sans restriction.")
+        if not aware:
+            raise FhirError(403, "forbidden", f"Interaction {code} réservée aux jetons sans restriction.")
+        if code.startswith("conditional-"):
+            return await _conditional(request, policy, code, type_ or "")
+        return []
     if code in SEARCHES or code == "search-compartment":
+        if policy.role == roles.PHARMACIST and type_ == "MedicationRequest":
+            await _prescription_number_only(request)
         return _search_patients(request, policy, code, type_, id_, aware)
     if type_ is None:
         if policy.kind == "system" and policy.grant("Resource", code).unrestricted:
@@ -179,30 +176,65 @@ async def enforce(
     grant = policy.grant(type_, code)
     if grant.unrestricted:
         return []
-    compartment = in_patient_compartment_type(type_)
-    if code in INSTANCE_READS or code in ("update", "patch", "delete"):
+    repository = request.app.state.repository
+    current = None
+    if code in INSTANCE_CODES:
         assert id_ is not None
-        if code == "history-instance" and not compartment:
-            return []
-        current = await _current(request, type_, id_)
-        if current is False:
-            raise hidden(type_, id_)
-        if isinstance(current, dict) and compartment and not in_compartment(type_, current, grant.patients):
-            raise hidden(type_, id_)
-        if compartment and code in ("vread", "history-instance"):
-            # Older versions may have belonged to another patient's record: each one shown must qualify.
-            await _check_versions(request, type_, id_, grant.patients, request.path_params.get("vid"))
+        grant, current = await check_instance(
+            policy, repository, code, type_, id_, vid=request.path_params.get("vid")
+        )
+        if policy.role == roles.PHARMACIST and type_ == "Patient" and current is not None:
+            request.state.masked = roles.masked_patient(current)
         if code in INSTANCE_READS:
-            return _patients(type_, current, grant.patients)
+            return concerned(type_, current, grant)
     if code in ("create", "update"):
         resource = await _body(request)
         if id_ is not None:
             resource = {**resource, "id": id_}
-        policy.check_write(type_, resource, code)
-        return _patients(type_, resource, grant.patients)
-    if code == "delete":
-        return []
+        await check_write(policy, repository, code, type_, resource, current=current)
+        return concerned(type_, resource, grant)
+    if code == "patch" and current is not None:
+        from fhir_server.rest.formats import read_body
+        from fhir_server.rest.patch import apply_document, decode_patch
+
+        data = await read_body(request, request.app.state.settings.max_body_bytes)
+        request._body = data  # the handler reads the same bytes again
+        patched = apply_document(current, decode_patch(data, request.headers.get("content-type")))
+        await check_write(policy, repository, code, type_, patched, current=current)
+        return concerned(type_, patched, grant)
+    if code in ("delete", "patch"):
+        return concerned(type_, current, grant)  # patch of an absent resource: the handler's 404
     raise FhirError(403, "forbidden", f"Interaction {code} non autorisée pour un accès limité au dossier.")
+
+
+async def _conditional(request: Request, policy: AccessPolicy, code: str, type_: str) -> list[str]:
+    """Conditional update/delete: the scope here, the search restricted by the policy in the handler
+    (``fhir_server.rest.conditional.find``), and the content written checked like an update."""
+    if policy.role in roles.ROLE_TYPES:
+        raise FhirError(403, "forbidden", "Interactions conditionnelles non ouvertes à ce rôle.")
+    interaction = code.removeprefix("conditional-")
+    grant = policy.grant(type_, interaction)
+    if interaction != "update" or grant.unrestricted:
+        return []
+    resource = await _body(request)
+    await check_write(policy, request.app.state.repository, "update", type_, resource)
+    return concerned(type_, resource, grant)
+
+
+async def _prescription_number_only(request: Request) -> None:
+    """A pharmacist finds a prescription by its number (``group-identifier`` / ``identifier``), exactly."""
+    from urllib.parse import parse_qsl
+
+    params = list(request.query_params.multi_items())
+    if request.method == "POST":
+        data = await request.body()  # cached: the handler reads the same bytes again
+        params += parse_qsl(data.decode("utf-8", "replace"), keep_blank_values=True)
+    if not any(k in roles.PRESCRIPTION_PARAMS and v and "," not in v for k, v in params):
+        raise FhirError(
+            403,
+            "forbidden",
+            "Un pharmacien recherche une prescription par son numéro (group-identifier ou identifier).",
+        )
 
 
 def _search_patients(
@@ -229,27 +261,6 @@ def _search_patients(
         return []  # system search: the handler keeps the types the token may search
     grant = policy.grant(type_, code)  # 403 without a scope on the type
     return [] if grant.unrestricted else sorted(grant.patients)
-
-
-async def _check_versions(
-    request: Request, type_: str, id_: str, patients: frozenset[str], vid: str | None
-) -> None:
-    history = request.app.state.repository.history
-    query: dict[str, Any] = {"t": type_, "i": id_}
-    if vid is not None:
-        if not vid.isdigit():
-            return  # the handler answers the malformed version
-        query = {"_id": history_key(type_, id_, int(vid))}
-    async for doc in history.find(query, {"j": 1}):
-        body = doc.get("j")
-        if body is not None and not in_compartment(type_, orjson.loads(bytes(body)), patients):
-            raise hidden(type_, id_)
-
-
-def _patients(type_: str, resource: Any, allowed: frozenset[str]) -> list[str]:
-    if not isinstance(resource, dict):
-        return []
-    return sorted(r.split("/", 1)[1] for r in patient_refs(type_, resource) if r.split("/", 1)[1] in allowed)
 
 
 def _entities(request: Request, type_: str | None, id_: str | None, response: Response | None) -> list[str]:
@@ -309,9 +320,20 @@ def protect(interaction: Interaction) -> Handler:
             reason = request.headers.get(BREAK_GLASS_HEADER)
             if reason is not None:
                 policy = policy.with_break_glass(unquote_plus(reason))
+            policy = await resolve(policy, request.app.state.repository.db)
             request.state.access = policy
             patients = await enforce(request, policy, code, type_, id_, inner)
-            response = await inner(request)
+            masked = getattr(request.state, "masked", None)
+            if masked is not None:
+                response = fhir_response(masked, negotiate(request), 200)
+            else:
+                # conditional searches (If-None-Exist, conditional update/delete, Bundle entries,
+                # $everything) run restricted by the caller's policy
+                restricted = CONDITIONAL_ACCESS.set(policy)
+                try:
+                    response = await inner(request)
+                finally:
+                    CONDITIONAL_ACCESS.reset(restricted)
         except FhirError as exc:
             await log(exc.status, str(exc))
             raise

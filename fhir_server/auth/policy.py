@@ -23,6 +23,18 @@ How search (and later bundles and operations) apply it — the policy of the req
    refuses them with 403, and refuses ``_include``/``_revinclude``/``_has``/chains to
    tokens that cannot read every type).
 
+Practitioners: the guard calls :func:`fhir_server.auth.relationships.resolve` once per
+request, which fills ``role`` (:mod:`.roles`: ``care``, ``conseil`` or ``pharmacist``),
+``actors`` (the references that designate the caller), and ``patients`` (for ``care``,
+the patients they have a care relationship with, or their health centre has; for
+``conseil``, the subjects of their échelon's threads); ``user/`` scopes then reach those
+patients' compartments (``care``) or what the role rules allow (:mod:`.roles`). Types
+outside the Patient compartment (Practitioner, Organization, Medication...) are
+reference data and stay readable by ``care`` practitioners. A practitioner policy that was
+not resolved reaches no patient at all. Break-the-glass (``care`` only) lifts the patient
+restriction of ``user/`` and ``patient/`` scopes; the scopes still limit types and
+interactions.
+
 403 vs 404: a missing scope is a 403 (the client asked for something its token can
 never do, and saying so leaks nothing); an instance outside the caller's compartment
 is a 404, exactly like a resource that does not exist, because a 403 would confirm
@@ -36,6 +48,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from fhir_server.auth import roles
 from fhir_server.auth.compartment import compartment_filter, in_compartment, in_patient_compartment_type
 from fhir_server.auth.scopes import INTERACTION_LETTER, ScopeSet
 from fhir_server.errors import FhirError
@@ -82,6 +95,12 @@ class AccessPolicy:
     exercices: tuple[dict[str, str], ...] = ()
     # Break-the-glass: a practitioner's stated reason to reach beyond their usual patients (audited).
     break_glass: str | None = None
+    # Practitioners, filled per request by relationships.resolve(): see roles.py.
+    role: str = ""
+    resolved: bool = False
+    actors: frozenset[str] = frozenset()  # Practitioner/x and PractitionerRole/y of the caller
+    inbox: frozenset[str] = frozenset()  # médecin conseil: the échelon (ELSM Organization) references
+    threads: frozenset[str] = frozenset()  # médecin conseil: ids of the Communications of their échelon
     claims: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -111,7 +130,7 @@ class AccessPolicy:
 
     def with_break_glass(self, reason: str) -> AccessPolicy:
         """This practitioner's policy without the patient restriction, for an emergency; 400/403 otherwise."""
-        if self.kind != "practitioner":
+        if self.kind != "practitioner" or self.role not in ("", roles.CARE):
             raise forbidden("Le bris de glace est réservé aux professionnels de santé.")
         if len(reason.strip()) < BREAK_GLASS_MIN:
             raise FhirError(
@@ -139,8 +158,10 @@ class AccessPolicy:
             scopes = [s for s in scopes if s.explicit_for(resource_type) and s.context != "patient"]
             if self.kind == "patient":
                 scopes = []
-        unrestricted = False
+        unrestricted = covered = False
         patients: set[str] = set()
+        practitioner = self.kind == "practitioner"
+        glass = practitioner and bool(self.break_glass) and self.role == roles.CARE
         for scope in scopes:
             if scope.context == "system":
                 if self.kind == "system":
@@ -148,27 +169,34 @@ class AccessPolicy:
             elif scope.context == "user":
                 if self.kind == "patient":
                     patients |= self.patients
-                elif self.kind == "practitioner":
-                    # Care-relationship rules come with the role policies; until then "user/"
-                    # gives a practitioner what the scope says.
-                    unrestricted = True
+                elif practitioner:
+                    # the patients of their care relationships (or role), resolved per request
+                    unrestricted = unrestricted or glass
+                    covered = True
+                    patients |= self.patients
             elif scope.context == "patient":
                 if self.kind == "patient":
                     patients |= self.patients
-                elif self.kind == "practitioner" and self.break_glass:
+                elif glass:
                     unrestricted = True  # the scope still limits types and interactions
                 elif self.launch_patient:
                     patients.add(self.launch_patient)
-        if not unrestricted and not patients:
+        if not unrestricted and not patients and not covered:
             raise forbidden(
                 f"Le jeton ne donne pas accès à {resource_type} ({interaction}) : portée insuffisante."
             )
+        if practitioner and self.role in roles.ROLE_TYPES:
+            if letter not in roles.ROLE_TYPES[self.role].get(resource_type, ""):
+                raise forbidden(f"Votre rôle ne donne pas accès à {resource_type} ({interaction}).")
+            unrestricted = False
         return Grant(unrestricted, frozenset(patients))
 
     def _wide(self, letters: str) -> bool:
         """Whether one unrestricted scope covers every type with all of ``letters``."""
         if self.is_unrestricted:
             return True
+        if self.kind == "practitioner" and not (self.break_glass and self.role == roles.CARE):
+            return False  # their reach is their patients (or role), whatever the scope's breadth
         context = {"system": "system", "practitioner": "user"}.get(self.kind)
         return any(
             s.context == context and s.resource_type == "*" and set(letters) <= s.interactions
@@ -189,21 +217,45 @@ class AccessPolicy:
             grant = self.grant(resource_type, interaction)
         except FhirError:
             return False
-        return self._within(grant, resource_type, resource)
+        return self.within(grant, resource_type, resource)
 
     def check_write(self, resource_type: str, resource: dict[str, Any], interaction: str) -> None:
         """403 unless the token may write ``resource`` (the new content of a create or update)."""
         grant = self.grant(resource_type, interaction)
         if grant.unrestricted:
             return
+        if self.role == roles.CONSEIL or self.role == roles.PHARMACIST:
+            why = (
+                roles.conseil_may_write(resource_type, resource, threads=self.threads, patients=self.patients)
+                if self.role == roles.CONSEIL
+                else roles.pharmacist_may_write(resource_type, resource, actors=self.actors)
+            )
+            if why:
+                raise forbidden(why)
+            return
+        if self.kind == "practitioner" and resource_type == "Patient" and interaction == "create":
+            return  # a new record reveals nothing (the relationship comes with Encounter, CareTeam...)
         if not in_patient_compartment_type(resource_type):
             raise forbidden(f"Ce jeton ne peut pas écrire de {resource_type} (hors dossier patient).")
         if not in_compartment(resource_type, resource, grant.patients):
             raise forbidden("La ressource doit appartenir au dossier du patient autorisé par le jeton.")
 
-    @staticmethod
-    def _within(grant: Grant, resource_type: str, resource: dict[str, Any]) -> bool:
-        if grant.unrestricted or not in_patient_compartment_type(resource_type):
+    def within(self, grant: Grant, resource_type: str, resource: dict[str, Any]) -> bool:
+        """Whether ``resource`` (as stored) is in the reach ``grant`` gives (compartment or role rules)."""
+        if grant.unrestricted:
+            return True
+        if self.role == roles.CONSEIL:
+            return roles.conseil_sees(
+                resource_type,
+                resource,
+                actors=self.actors,
+                inbox=self.inbox,
+                threads=self.threads,
+                patients=self.patients,
+            )
+        if self.role == roles.PHARMACIST:
+            return roles.pharmacist_sees(resource_type, resource, actors=self.actors)
+        if not in_patient_compartment_type(resource_type):
             return True
         return in_compartment(resource_type, resource, grant.patients)
 
@@ -218,6 +270,20 @@ class AccessPolicy:
         grant = self.grant(resource_type, interaction)
         if grant.unrestricted:
             return None
+        if self.role == roles.CONSEIL:
+            return roles.conseil_filter(
+                resource_type,
+                actors=self.actors,
+                inbox=self.inbox,
+                threads=self.threads,
+                patients=self.patients,
+            )
+        if self.role == roles.PHARMACIST:
+            if resource_type == "Patient":
+                raise forbidden(
+                    "Un pharmacien ne recherche pas de patients : lecture par l'ordonnance seulement."
+                )
+            return roles.pharmacist_filter(resource_type, actors=self.actors)
         return compartment_filter(resource_type, grant.patients)
 
     def readable_types(self, types: Iterable[str], interaction: str = "search-type") -> list[str]:

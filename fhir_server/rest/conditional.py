@@ -6,12 +6,22 @@ one document of the ``_locks`` collection keyed by a hash of (type, canonical cr
 then search. Two transactions touching the same lock document conflict at the database;
 the loser is retried whole by :meth:`MongoRepository.run_transaction` and, on its second
 run, its search sees the winner's resource. The same holds for conditional updates.
+
+Access control: every search here (conditional create, update, delete and patch, the
+conditional references and entries of Bundles, ``$everything``) runs with the access
+policy of the request, which the auth guard puts in :data:`ACCESS` (None: the server's
+own look-ups, or ``--no-auth``): the policy's ``search_filter`` is ANDed into the query
+and every match must pass ``can_read``, so a condition can neither match nor reveal a
+resource the caller may not see. An update-as-create on an id held by such a resource is
+refused like an update of it (404). Chained criteria inside a condition are not
+restricted further (the matches themselves are).
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -28,6 +38,8 @@ LOCKS = "_locks"
 # Parameters that shape the answer, not the selection: never criteria.
 _NOT_CRITERIA = frozenset({"_format", "_pretty", "_summary", "_elements"})
 Criteria = list[tuple[str, str]]
+# The access policy (fhir_server.auth.policy.AccessPolicy) of the request being served.
+ACCESS: ContextVar[Any] = ContextVar("passerelle_conditional_access", default=None)
 
 
 def parse_criteria(query: str, where: str) -> Criteria:
@@ -62,7 +74,54 @@ async def find(
             "not-supported",
             "La recherche n'est pas encore disponible : interactions conditionnelles impossibles.",
         ) from exc
-    return await find_matching(repository, type_, criteria, session=session, limit=limit)
+    policy = ACCESS.get()
+    if policy is None or policy.is_unrestricted:
+        return await find_matching(repository, type_, criteria, session=session, limit=limit)
+    return await _find_restricted(policy, repository, type_, criteria, session, limit)
+
+
+async def _find_restricted(
+    policy: Any,
+    repository: MongoRepository,
+    type_: str,
+    criteria: Criteria,
+    session: AsyncClientSession | None,
+    limit: int | None,
+) -> list[StoredVersion]:
+    import orjson
+
+    from fhir_server.search import search_query
+    from fhir_server.storage import version_from_doc
+
+    restriction = policy.search_filter(type_)  # 403 without a scope on the type
+    query = (await search_query(repository, type_, criteria, session=session)).filter
+    if restriction is not None:
+        query = {"$and": [query, restriction]}
+    cursor = repository.db[type_].find(query, {"s": 0}, session=session).sort("_id", 1)
+    if limit is not None:
+        cursor = cursor.limit(limit)
+    out = []
+    async for doc in cursor:
+        version = version_from_doc(doc, type_, doc["_id"])
+        if version.body is not None and policy.can_read(type_, orjson.loads(version.body)):
+            out.append(version)
+    return out
+
+
+async def check_free_id(
+    repository: MongoRepository, type_: str, id_: str, session: AsyncClientSession
+) -> None:
+    """404 when an update-as-create would overwrite a resource the caller may not see."""
+    policy = ACCESS.get()
+    if policy is None or policy.is_unrestricted:
+        return
+    current = await repository.read(type_, id_, session=session)
+    if current is None or current.deleted or current.body is None:
+        return
+    import orjson
+
+    if not policy.can_read(type_, orjson.loads(current.body)):
+        raise FhirError(404, "not-found", f"{type_}/{id_} introuvable.")
 
 
 async def lock(
@@ -140,6 +199,8 @@ async def update_matching(
     else:
         # No match: create, under the id of the body when there is one (update as create).
         target = body_id or new_id or str(uuid.uuid4())
+        if body_id:
+            await check_free_id(repository, type_, target, session)
     resource = {**resource, "id": target}
     try:
         return await repository.update(type_, target, resource, if_match=if_match, session=session)
@@ -220,7 +281,7 @@ async def create_response(
 
 
 async def update(request: Request) -> Response:
-    """``PUT [type]?criteria``."""
+    """``PUT [type]?criteria`` (applies the access policy: see the module docstring)."""
     type_ = check_type(request)
     fmt = negotiate(request)
     criteria = parse_criteria(request.url.query, "url")
@@ -284,3 +345,7 @@ async def delete(request: Request) -> Response:
         outcome = operation_outcome([issue("information", "informational", text)])
         return fhir_response(outcome, fmt, 200, headers=headers)
     return Response(status_code=204, headers=headers)
+
+
+update.applies_access_policy = True  # type: ignore[attr-defined]
+delete.applies_access_policy = True  # type: ignore[attr-defined]

@@ -1,0 +1,121 @@
+"""The instance and write checks of one interaction, shared by the guard and by Bundle entries.
+
+The guard applies them to ``[type]/[id]`` requests; :mod:`fhir_server.bundles` applies the
+same functions to each entry of a batch or transaction (inside its MongoDB session, so a
+transaction checks what it is about to change), so that a Bundle can do nothing the
+equivalent single interactions could not.
+
+- :func:`check_instance`: read / vread / history-instance / update / patch / delete of an
+  existing instance — 403 without a scope on the type, 404 when the current version (or,
+  for vread and history, any version shown) is out of reach, as if it did not exist;
+- :func:`check_write`: the new content of a create / update / patch — 403 unless it
+  stays within the caller's reach (:meth:`AccessPolicy.check_write`, plus the role checks
+  that need the database).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from fhir_server.auth import roles
+from fhir_server.auth.compartment import in_patient_compartment_type, patient_refs
+from fhir_server.auth.policy import AccessPolicy, Grant, forbidden, hidden
+from fhir_server.auth.relationships import check_dispense, prescribed_to
+from fhir_server.storage import history_key
+
+INSTANCE_READS = frozenset({"read", "vread", "history-instance"})
+INSTANCE_CODES = INSTANCE_READS | {"update", "patch", "delete"}
+
+
+async def current_body(
+    repository: Any, type_: str, id_: str, session: Any = None
+) -> dict[str, Any] | bool | None:
+    """The current body of an instance; None if it never existed, False if deleted."""
+    doc = await repository.db[type_].find_one({"_id": id_}, {"d": 1, "j": 1}, session=session)
+    if doc is None:
+        return None
+    if doc.get("d") or doc.get("j") is None:
+        return False
+    return orjson.loads(bytes(doc["j"]))  # type: ignore[no-any-return]
+
+
+async def check_instance(
+    policy: AccessPolicy,
+    repository: Any,
+    code: str,
+    type_: str,
+    id_: str,
+    *,
+    vid: str | None = None,
+    session: Any = None,
+) -> tuple[Grant, dict[str, Any] | None]:
+    """The grant and the current body (None when unrestricted or absent); 403/404 as above."""
+    grant = policy.grant(type_, code)
+    if grant.unrestricted:
+        return grant, None
+    if policy.role == roles.PHARMACIST and type_ == "Patient":
+        if code != "read":
+            raise forbidden("Un pharmacien ne consulte que la version courante du patient.")
+        if not await prescribed_to(repository.db, id_, session):
+            raise hidden(type_, id_)
+        current = await current_body(repository, type_, id_, session)
+        if not isinstance(current, dict):
+            raise hidden(type_, id_)
+        return grant, current
+    current = await current_body(repository, type_, id_, session)
+    if current is False:
+        raise hidden(type_, id_)
+    if isinstance(current, dict) and not policy.within(grant, type_, current):
+        raise hidden(type_, id_)
+    if code in ("vread", "history-instance") and (
+        in_patient_compartment_type(type_) or policy.role in roles.ROLE_TYPES
+    ):
+        # Older versions may have belonged to another patient's record: each one shown must qualify.
+        await _check_versions(policy, grant, repository, type_, id_, vid)
+    return grant, current if isinstance(current, dict) else None
+
+
+async def _check_versions(
+    policy: AccessPolicy, grant: Grant, repository: Any, type_: str, id_: str, vid: str | None
+) -> None:
+    query: dict[str, Any] = {"t": type_, "i": id_}
+    if vid is not None:
+        if not str(vid).isdigit():
+            return  # the handler answers the malformed version
+        query = {"_id": history_key(type_, id_, int(vid))}
+    async for doc in repository.history.find(query, {"j": 1}):
+        body = doc.get("j")
+        if body is not None and not policy.within(grant, type_, orjson.loads(bytes(body))):
+            raise hidden(type_, id_)
+
+
+async def check_write(
+    policy: AccessPolicy,
+    repository: Any,
+    code: str,
+    type_: str,
+    resource: dict[str, Any],
+    *,
+    current: dict[str, Any] | None = None,
+    session: Any = None,
+) -> None:
+    """403 unless the token may write ``resource`` (``current``: the version it replaces, if any)."""
+    policy.check_write(type_, resource, code)
+    if policy.role != roles.PHARMACIST:
+        return
+    if type_ == "MedicationRequest" and current is not None:
+        why = roles.pharmacist_update(current, resource)
+        if why:
+            raise forbidden(why)
+    if type_ == "MedicationDispense":
+        await check_dispense(repository.db, resource, session)
+
+
+def concerned(type_: str, resource: Any, grant: Grant) -> list[str]:
+    """The patient ids an interaction concerns, for the audit."""
+    if not isinstance(resource, dict):
+        return []
+    ids = {r.split("/", 1)[1] for r in patient_refs(type_, resource)}
+    return sorted(ids if grant.unrestricted else ids & grant.patients) if grant.patients else sorted(ids)

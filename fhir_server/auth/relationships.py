@@ -1,0 +1,210 @@
+"""Per request: whom a professional may reach, computed from stored resources (:func:`resolve`).
+
+Nothing is cached across requests: a relationship ended a second ago (an Encounter
+entered in error, a Consent revoked, a PractitionerRole removed) no longer counts. The
+queries are ``$in`` look-ups on indexed search values (field ``s``, normalised
+``Type/id`` references), a handful per request.
+
+Who designates the caller (``actors``): their Practitioner (``fhirUser``) and every
+PractitionerRole of it. Their organisations: the ``organization`` references of those
+roles, and the Organizations whose FINESS identifier is one of the practice situations of
+the token (``exercices[].finess``). Their team (``care`` role): themselves plus every
+PractitionerRole of those organisations (by reference, or by FINESS identifier as the
+roles built from Pro Santé Connect carry it) and the practitioners of those roles.
+
+A care relationship with a patient exists when a member of the team is:
+
+- ``Encounter.participant.individual`` of an encounter of the patient (not cancelled /
+  entered-in-error);
+- ``Appointment.participant.actor`` of an appointment with the patient (same statuses);
+- ``CareTeam.participant.member`` of a care team of the patient (not inactive /
+  entered-in-error);
+- the ``owner`` of an accepted tele-expertise: a Task whose ``focus`` is the
+  tele-expertise ServiceRequest, ``for`` the patient and ``status`` accepted,
+  in-progress or completed (design.md: "tele-expertise request / answer: ServiceRequest
+  (+ consent), Communication, Task"; the requérant already has their own relationship);
+- granted explicitly: an active Consent of the patient whose ``provision.type`` is
+  ``permit`` (the default) and ``provision.actor.reference`` a member of the team or one
+  of its organisations, within ``provision.period`` when there is one;
+- ``Patient.generalPractitioner``; and a patient whose ``managingOrganization`` is one of
+  the organisations is a patient of the whole centre.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from fhir_server.auth import roles
+from fhir_server.auth.policy import AccessPolicy, forbidden, hidden
+from fhir_server.identifiers import FINESS_SYSTEM
+
+TELE_EXPERTISE_ACCEPTED = ("accepted", "in-progress", "completed")
+_ENDED = ("cancelled", "entered-in-error")
+_indexed: set[str] = set()
+
+
+def _patient_ids(values: Any) -> set[str]:
+    items = values if isinstance(values, list) else [values]
+    return {v.split("/", 1)[1] for v in items if isinstance(v, str) and v.startswith("Patient/")}
+
+
+def _s(doc: dict[str, Any], param: str) -> Any:
+    return (doc.get("s") or {}).get(param) or []
+
+
+async def _find(db: Any, type_: str, query: dict[str, Any], fields: list[str]) -> list[dict[str, Any]]:
+    projection = {f: 1 for f in fields}
+    return [doc async for doc in db[type_].find({"d": False, **query}, projection or None)]
+
+
+async def _ensure_index(db: Any) -> None:
+    """PractitionerRole.organization by identifier (how PSC roles name their structure): indexed once."""
+    if db.name in _indexed:
+        return
+    await db["PractitionerRole"].create_index([("s.organization:i", 1)], name="s_organization_i")
+    _indexed.add(db.name)
+
+
+async def resolve(policy: AccessPolicy, db: Any) -> AccessPolicy:
+    """The policy with the practitioner's role, actors and reachable patients filled in."""
+    if policy.kind != "practitioner" or policy.resolved:
+        return policy
+    me = policy.fhir_user if (policy.fhir_user or "").startswith("Practitioner/") else None
+    if me is None:
+        return replace(policy, role=roles.CARE, resolved=True)
+    own_roles = await _find(db, "PractitionerRole", {"s.practitioner": me}, ["j"])
+    role_bodies = [orjson.loads(bytes(d["j"])) | {"id": d["_id"]} for d in own_roles if d.get("j")]
+    actors = frozenset({me, *(f"PractitionerRole/{r['id']}" for r in role_bodies)})
+    professions = roles.professions(policy.exercices)
+    conseil = [r for r in role_bodies if roles.has_conseil_code(r)]
+    if conseil and roles.MEDECIN in professions:
+        return await _conseil(policy, db, actors, conseil)
+    if professions == {roles.PHARMACIEN}:
+        if policy.break_glass:
+            raise forbidden("Le bris de glace n'est pas ouvert à ce rôle.")
+        return replace(policy, role=roles.PHARMACIST, actors=actors, resolved=True)
+    return await _care(policy, db, actors, role_bodies)
+
+
+async def _conseil(
+    policy: AccessPolicy, db: Any, actors: frozenset[str], conseil: list[dict[str, Any]]
+) -> AccessPolicy:
+    if policy.break_glass:
+        raise forbidden("Le bris de glace n'est pas ouvert à ce rôle.")
+    inbox = frozenset(r for role in conseil for r in roles.refs(role.get("organization")))
+    headers = await _find(
+        db, "Communication", {"s.recipient": {"$in": sorted(inbox)}}, ["s.subject", "s.patient"]
+    )
+    patients: set[str] = set()
+    for doc in headers:
+        patients |= _patient_ids(_s(doc, "subject")) | _patient_ids(_s(doc, "patient"))
+    return replace(
+        policy,
+        role=roles.CONSEIL,
+        actors=actors,
+        inbox=inbox,
+        threads=frozenset(d["_id"] for d in headers),
+        patients=frozenset(patients),
+        resolved=True,
+    )
+
+
+async def _organisations(
+    db: Any, policy: AccessPolicy, role_bodies: list[dict[str, Any]]
+) -> tuple[set[str], list[str]]:
+    """The caller's Organization references and FINESS tokens."""
+    orgs = {r for role in role_bodies for r in roles.refs(role.get("organization"))}
+    finess = sorted({f"{FINESS_SYSTEM}|{e['finess']}" for e in policy.exercices if e.get("finess")})
+    if finess:
+        found = await _find(db, "Organization", {"s.identifier": {"$in": finess}}, ["_id"])
+        orgs |= {f"Organization/{d['_id']}" for d in found}
+    for role in role_bodies:
+        ident = (role.get("organization") or {}).get("identifier")
+        if isinstance(ident, dict) and ident.get("system") == FINESS_SYSTEM and ident.get("value"):
+            token = f"{FINESS_SYSTEM}|{ident['value']}"
+            if token not in finess:
+                finess.append(token)
+    return orgs, finess
+
+
+async def _care(
+    policy: AccessPolicy, db: Any, actors: frozenset[str], role_bodies: list[dict[str, Any]]
+) -> AccessPolicy:
+    orgs, finess = await _organisations(db, policy, role_bodies)
+    team = set(actors)
+    if orgs or finess:
+        await _ensure_index(db)
+        clauses: list[dict[str, Any]] = []
+        if orgs:
+            clauses.append({"s.organization": {"$in": sorted(orgs)}})
+        if finess:
+            clauses.append({"s.organization:i": {"$in": finess}})
+        for doc in await _find(db, "PractitionerRole", {"$or": clauses}, ["s.practitioner"]):
+            team.add(f"PractitionerRole/{doc['_id']}")
+            team |= {p for p in _s(doc, "practitioner") if isinstance(p, str)}
+    members = sorted(team)
+    patients: set[str] = set()
+    for type_, param, extra, fields in (
+        ("Encounter", "participant", {"s.status": {"$nin": list(_ENDED)}}, ["s.subject"]),
+        ("Appointment", "actor", {"s.status": {"$nin": list(_ENDED)}}, ["s.actor"]),
+        ("CareTeam", "participant", {"s.status": {"$nin": ["inactive", "entered-in-error"]}}, ["s.subject"]),
+        ("Task", "owner", {"s.status": {"$in": list(TELE_EXPERTISE_ACCEPTED)}}, ["s.patient", "s.focus"]),
+        ("Patient", "general-practitioner", {}, ["_id"]),
+    ):
+        for doc in await _find(db, type_, {f"s.{param}": {"$in": members}, **extra}, fields):
+            if type_ == "Task":
+                if any(str(f).startswith("ServiceRequest/") for f in _s(doc, "focus")):
+                    patients |= _patient_ids(_s(doc, "patient"))
+            elif type_ == "Patient":
+                patients.add(doc["_id"])
+            else:
+                patients |= _patient_ids(_s(doc, fields[0].split(".", 1)[1]))
+    if orgs:
+        for doc in await _find(db, "Patient", {"s.organization": {"$in": sorted(orgs)}}, ["_id"]):
+            patients.add(doc["_id"])
+    now = datetime.now(UTC).isoformat()
+    grantees = sorted(team | orgs)
+    for doc in await _find(db, "Consent", {"s.actor": {"$in": grantees}, "s.status": "active"}, ["j"]):
+        consent = orjson.loads(bytes(doc["j"]))
+        provision = consent.get("provision") or {}
+        if provision.get("type", "permit") != "permit":
+            continue
+        period = provision.get("period") or {}
+        if (period.get("start") and str(period["start"]) > now) or (
+            period.get("end") and str(period["end"]) < now[:10]
+        ):
+            continue
+        patients |= _patient_ids([roles.ref_of(consent.get("patient"))])
+    return replace(policy, role=roles.CARE, actors=actors, patients=frozenset(patients), resolved=True)
+
+
+# -- pharmacist checks that need the database -------------------------------------------------------
+
+
+async def prescribed_to(db: Any, patient_id: str, session: Any = None) -> bool:
+    """Whether the patient is the subject of a dispensable (active / on-hold) prescription."""
+    doc = await db["MedicationRequest"].find_one(
+        {"d": False, "s.subject": f"Patient/{patient_id}", "s.status": {"$in": sorted(roles.DISPENSABLE)}},
+        {"_id": 1},
+        session=session,
+    )
+    return doc is not None
+
+
+async def check_dispense(db: Any, resource: dict[str, Any], session: Any = None) -> None:
+    """Each ``authorizingPrescription`` of a MedicationDispense: dispensable, and of the same subject."""
+    subject = roles.refs(resource.get("subject"))
+    for ref in sorted(roles.refs(resource.get("authorizingPrescription"))):
+        type_, _, id_ = ref.partition("/")
+        doc = None
+        if type_ == "MedicationRequest":
+            doc = await db["MedicationRequest"].find_one({"_id": id_, "d": False}, {"j": 1}, session=session)
+        prescription = orjson.loads(bytes(doc["j"])) if doc and doc.get("j") else None
+        if prescription is None or prescription.get("status") not in roles.DISPENSABLE:
+            raise hidden(type_ or "MedicationRequest", id_)
+        if subject and roles.refs(prescription.get("subject")) != subject:
+            raise forbidden("La dispensation et la prescription doivent concerner le même patient.")

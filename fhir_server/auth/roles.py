@@ -1,0 +1,250 @@
+"""Role rules for professionals: who is a médecin conseil or a pharmacist, and what each may touch.
+
+A practitioner token (``kind == "practitioner"``) gets one role, decided per request by
+:func:`fhir_server.auth.relationships.resolve`:
+
+``care`` (every other professional: médecin, infirmier, sage-femme...)
+    the patients they have a care relationship with (see :mod:`.relationships`), and the
+    patients of their health centre (FINESS); break-the-glass lifts the restriction.
+
+``conseil`` — médecin conseil of an ELSM (Assurance Maladie, docs/france.md §4.c)
+    Rule: a PSC practice situation with profession 10 (médecin, TRE_G15) AND a
+    PractitionerRole of their Practitioner coded :data:`ROLE_SYSTEM` | ``medecin-conseil``
+    whose ``organization`` references the ELSM Organization (their échelon). PSC cannot
+    say who is a médecin conseil (no such code in the claims), so the Assurance Maladie
+    (a backend client) declares it with that PractitionerRole; PSC-derived roles never
+    carry that code, and a non-médecin with such a role gets no conseil rights.
+    They see only the secure-messaging threads addressed to their échelon — the thread
+    headers (``Communication.recipient`` = the ELSM), their messages (``partOf`` = a
+    header) except other people's drafts (``status = preparation``), the back-office
+    Tasks (``owner`` = the ELSM or themselves, or ``focus`` = a header) — and the Patients
+    those headers are about (read/search). Directory types are readable. They may reply
+    in a thread (create a Communication ``partOf`` one of its headers) and create/update
+    the Tasks of those threads; they never delete (retention) and never open a thread,
+    and nothing they write may name a patient outside their threads.
+
+``pharmacist`` — PSC profession 21 (pharmacien, TRE_G15; docs/france.md §3.4, §4.b)
+    What the prescription check needs, nothing more:
+
+    - MedicationRequest: search only by the prescription number (``group-identifier``
+      or ``identifier``, exact value, no modifier or chain: enforced by the guard), and
+      only prescriptions in status active / on-hold / completed; read by id in those
+      statuses; update = status (and statusReason) changes only, to one of
+      :data:`PHARMACIST_STATUSES`;
+    - MedicationDispense: create / read / update / search those whose
+      ``performer.actor`` is the pharmacist (Practitioner or PractitionerRole), and
+      each ``authorizingPrescription`` must be a dispensable prescription of the same
+      subject (checked by :func:`fhir_server.auth.relationships.check_role_write`);
+    - Patient: read by id only (no search, no include, no history), only the subject
+      of an active or on-hold prescription, and only name, birth date and gender are
+      returned (:data:`PHARMACIST_PATIENT_FIELDS`);
+    - Medication and directory types: read and search.
+
+Everything else is a 403 for these two roles (a type they can never reach: saying so
+leaks nothing); instances of allowed types out of their reach are 404s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ROLE_SYSTEM = "urn:passerelle:practitioner-role"
+CONSEIL_CODE = "medecin-conseil"
+MEDECIN = "10"
+PHARMACIEN = "21"
+
+CARE, CONSEIL, PHARMACIST = "care", "conseil", "pharmacist"
+
+# Reference data every professional may read and search.
+DIRECTORY = frozenset({"Practitioner", "PractitionerRole", "Organization", "HealthcareService", "Location"})
+# Per role and type: the SMART interaction letters allowed (on top of what the scopes allow).
+ROLE_TYPES: dict[str, dict[str, str]] = {
+    CONSEIL: {"Communication": "crus", "Task": "crus", "Patient": "rs", **dict.fromkeys(DIRECTORY, "rs")},
+    PHARMACIST: {
+        "MedicationRequest": "rus",
+        "MedicationDispense": "crus",
+        "Patient": "r",
+        "Medication": "rs",
+        **dict.fromkeys(DIRECTORY, "rs"),
+    },
+}
+DISPENSABLE = frozenset({"active", "on-hold"})
+PHARMACIST_READABLE = frozenset({"active", "on-hold", "completed"})
+PHARMACIST_STATUSES = frozenset({"active", "on-hold", "completed", "stopped"})
+PHARMACIST_PATIENT_FIELDS = ("resourceType", "id", "meta", "name", "birthDate", "gender")
+PRESCRIPTION_PARAMS = frozenset({"group-identifier", "identifier"})
+
+
+def professions(exercices: tuple[dict[str, str], ...]) -> set[str]:
+    return {str(e.get("profession") or "") for e in exercices}
+
+
+def ref_of(value: Any) -> str | None:
+    """The ``Type/id`` tail of a Reference (relative, absolute or versioned), or None."""
+    ref = value.get("reference") if isinstance(value, dict) else None
+    if not isinstance(ref, str) or "/" not in ref:
+        return None
+    return "/".join(ref.split("/_history/")[0].split("/")[-2:])
+
+
+def refs(values: Any) -> set[str]:
+    items = values if isinstance(values, list) else [values]
+    return {r for r in (ref_of(v) for v in items if v is not None) if r}
+
+
+def has_conseil_code(role: dict[str, Any]) -> bool:
+    return any(
+        c.get("system") == ROLE_SYSTEM and c.get("code") == CONSEIL_CODE
+        for cc in role.get("code") or []
+        if isinstance(cc, dict)
+        for c in cc.get("coding") or []
+        if isinstance(c, dict)
+    )
+
+
+def _status(resource: dict[str, Any]) -> str:
+    return str(resource.get("status") or "")
+
+
+# -- médecin conseil -------------------------------------------------------------------------------
+
+
+def conseil_sees(
+    type_: str,
+    resource: dict[str, Any],
+    *,
+    actors: frozenset[str],
+    inbox: frozenset[str],
+    threads: frozenset[str],
+    patients: frozenset[str],
+) -> bool:
+    """Whether a médecin conseil sees ``resource`` (``inbox``: the ELSM references)."""
+    thread_refs = {f"Communication/{t}" for t in threads}
+    if type_ == "Communication":
+        mine = bool(refs(resource.get("sender")) & actors)
+        if _status(resource) == "preparation" and not mine:
+            return False  # drafts are the author's alone
+        return (
+            resource.get("id") in threads
+            or bool(refs(resource.get("partOf")) & thread_refs)
+            or bool(refs(resource.get("recipient")) & inbox)
+            or mine
+        )
+    if type_ == "Task":
+        return bool(refs(resource.get("owner")) & (inbox | actors)) or bool(
+            refs(resource.get("focus")) & thread_refs
+        )
+    if type_ == "Patient":
+        return resource.get("id") in patients
+    return type_ in DIRECTORY
+
+
+def conseil_filter(
+    type_: str,
+    *,
+    actors: frozenset[str],
+    inbox: frozenset[str],
+    threads: frozenset[str],
+    patients: frozenset[str],
+) -> dict[str, Any] | None:
+    """The Mongo filter (on ``s``) equivalent to :func:`conseil_sees`."""
+    thread_refs = sorted(f"Communication/{t}" for t in threads)
+    mine = sorted(actors)
+    if type_ == "Communication":
+        return {
+            "$and": [
+                {
+                    "$or": [
+                        {"_id": {"$in": sorted(threads)}},
+                        {"s.part-of": {"$in": thread_refs}},
+                        {"s.recipient": {"$in": sorted(inbox)}},
+                        {"s.sender": {"$in": mine}},
+                    ]
+                },
+                {"$or": [{"s.status": {"$ne": "preparation"}}, {"s.sender": {"$in": mine}}]},
+            ]
+        }
+    if type_ == "Task":
+        return {"$or": [{"s.owner": {"$in": sorted(inbox | actors)}}, {"s.focus": {"$in": thread_refs}}]}
+    if type_ == "Patient":
+        return {"_id": {"$in": sorted(patients)}}
+    return None
+
+
+def conseil_may_write(
+    type_: str, resource: dict[str, Any], *, threads: frozenset[str], patients: frozenset[str]
+) -> str | None:
+    """Why a médecin conseil may not write ``resource`` (None when allowed)."""
+    thread_refs = {f"Communication/{t}" for t in threads}
+    named = {
+        r.split("/", 1)[1]
+        for r in refs(resource.get("subject")) | refs(resource.get("for"))
+        if r.startswith("Patient/")
+    }
+    if not named <= patients:
+        return "Le message ne peut concerner qu'un patient des échanges de votre échelon."
+    if type_ == "Communication":
+        if resource.get("id") in threads or refs(resource.get("partOf")) & thread_refs:
+            return None
+        return "Un médecin conseil répond dans un échange existant (partOf) : il n'en ouvre pas."
+    if type_ == "Task":
+        if refs(resource.get("focus")) & thread_refs:
+            return None
+        return "La tâche doit porter sur un échange de votre échelon (focus)."
+    return f"Un médecin conseil ne peut pas écrire de {type_}."
+
+
+# -- pharmacist ----------------------------------------------------------------------------------------
+
+
+def _performers(resource: dict[str, Any]) -> set[str]:
+    out: set[str] = set()
+    for p in resource.get("performer") or []:
+        if isinstance(p, dict):
+            out |= refs(p.get("actor"))
+    return out
+
+
+def pharmacist_sees(type_: str, resource: dict[str, Any], *, actors: frozenset[str]) -> bool:
+    if type_ == "MedicationRequest":
+        return _status(resource) in PHARMACIST_READABLE
+    if type_ == "MedicationDispense":
+        return bool(_performers(resource) & actors)
+    if type_ == "Patient":
+        return False  # read by id only, checked against the prescriptions by the guard
+    return type_ == "Medication" or type_ in DIRECTORY
+
+
+def pharmacist_filter(type_: str, *, actors: frozenset[str]) -> dict[str, Any] | None:
+    if type_ == "MedicationRequest":
+        return {"s.status": {"$in": sorted(PHARMACIST_READABLE)}}
+    if type_ == "MedicationDispense":
+        return {"s.performer": {"$in": sorted(actors)}}
+    return None
+
+
+def pharmacist_may_write(type_: str, resource: dict[str, Any], *, actors: frozenset[str]) -> str | None:
+    if type_ == "MedicationDispense":
+        if not _performers(resource) & actors:
+            return "La dispensation doit désigner le pharmacien qui l'enregistre (performer.actor)."
+        if not refs(resource.get("authorizingPrescription")):
+            return "La dispensation doit citer la prescription exécutée (authorizingPrescription)."
+        return None
+    if type_ == "MedicationRequest":
+        if _status(resource) not in PHARMACIST_STATUSES:
+            return "Statut de prescription non autorisé pour un pharmacien."
+        return None
+    return f"Un pharmacien ne peut pas écrire de {type_}."
+
+
+def pharmacist_update(current: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """A pharmacist changes a prescription's status (and its reason), nothing else."""
+    ignored = ("meta", "status", "statusReason", "text")
+    same = {k: v for k, v in current.items() if k not in ignored} == {
+        k: v for k, v in new.items() if k not in ignored
+    }
+    return None if same else "Un pharmacien ne modifie que le statut d'une prescription."
+
+
+def masked_patient(resource: dict[str, Any]) -> dict[str, Any]:
+    return {k: resource[k] for k in PHARMACIST_PATIENT_FIELDS if k in resource}
