@@ -15,6 +15,7 @@ from fhir_server.storage.records import fhir_instant, now_ms
 
 
 async def handle(request: Request) -> Response:
+    """Every entry is checked against the caller's access policy (:mod:`fhir_server.bundles.access`)."""
     fmt = negotiate(request)
     settings = request.app.state.settings
     xml = request_is_xml(request)
@@ -22,7 +23,11 @@ async def handle(request: Request) -> Response:
     bundle = parse_resource(data, xml)
     kind, entries = check_bundle(bundle, settings)
     processor = BundleProcessor(
-        request.app.state.repository, settings, base_url(request), prefer_return(request)
+        request.app.state.repository,
+        settings,
+        base_url(request),
+        prefer_return(request),
+        access=getattr(request.state, "access", None),
     )
     if kind == "transaction":
         response_entries = await processor.transaction(entries)
@@ -38,3 +43,6 @@ async def handle(request: Request) -> Response:
     if fmt.xml or fmt.pretty:
         return fhir_response(orjson.loads(body), fmt, 200)
     return fhir_response(body, fmt, 200)
+
+
+handle.applies_access_policy = True  # type: ignore[attr-defined]

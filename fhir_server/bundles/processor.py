@@ -9,6 +9,9 @@ the entries run in the order the specification fixes: DELETE, POST, PUT/PATCH, G
 
 A batch runs each entry on its own (its own transaction when it writes) and reports each
 outcome in its entry of the ``batch-response``.
+
+With an access policy (``access``, the caller's), every entry is checked like the
+equivalent single interaction (:mod:`fhir_server.bundles.access`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import orjson
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import CollectionInvalid
 
+from fhir_server.bundles.access import check_entry, check_patched, restricted
 from fhir_server.bundles.references import conditional_references, rewrite
 from fhir_server.config import Settings
 from fhir_server.errors import FhirError, issue, operation_outcome
@@ -252,14 +256,18 @@ class Outcome:
 class BundleProcessor:
     """Runs the entries of one batch or transaction Bundle against the repository.
 
-    ``prefer`` is the request's ``Prefer: return`` choice, applied to every entry.
+    ``prefer`` is the request's ``Prefer: return`` choice, applied to every entry; ``access``
+    the caller's policy (``AccessPolicy``; None: the server's own loads, which see everything).
     """
 
-    def __init__(self, repository: MongoRepository, settings: Settings, base: str, prefer: str) -> None:
+    def __init__(
+        self, repository: MongoRepository, settings: Settings, base: str, prefer: str, access: Any = None
+    ) -> None:
         self.repository = repository
         self.settings = settings
         self.base = base
         self.prefer = prefer
+        self.access = access if restricted(access) else None
 
     # -- transaction ---------------------------------------------------------------------
 
@@ -280,6 +288,7 @@ class BundleProcessor:
                 await self._resolve_conditional(entry, local, session)
             await self._resolve_conditional_references(entries, local, session)
             resources = self._rewrite(entries, local)
+            currents = await self._check_all(entries, resources, session)
             results: dict[int, Outcome] = {}
             creates = [e for e in order if e.method == "POST" and e.existing is None]
             for entry in order:
@@ -289,6 +298,15 @@ class BundleProcessor:
                     continue
                 try:
                     results[entry.index] = await self._execute(entry, resources.get(entry.index), session)
+                    if entry.method == "PATCH" and self.access is not None:
+                        await check_patched(
+                            self.access,
+                            self.repository,
+                            entry,
+                            results[entry.index].version,
+                            currents.get(entry.index),
+                            session,
+                        )
                 except VersionConflict as exc:
                     raise at_entry(
                         conditional.version_conflict(
@@ -304,6 +322,22 @@ class BundleProcessor:
 
         results = await self.repository.run_transaction(body)
         return [self._response_entry(entry, results[entry.index]) for entry in entries]
+
+    async def _check_all(
+        self, entries: list[Entry], resources: dict[int, dict[str, Any]], session: AsyncClientSession
+    ) -> dict[int, dict[str, Any] | None]:
+        """The policy applied to every entry before any runs (the transaction is refused at the first)."""
+        currents: dict[int, dict[str, Any] | None] = {}
+        if self.access is None:
+            return currents
+        for entry in entries:
+            try:
+                currents[entry.index] = await check_entry(
+                    self.access, self.repository, entry, resources.get(entry.index), session
+                )
+            except FhirError as exc:
+                raise at_entry(exc, entry.index, entry.type) from exc
+        return currents
 
     async def _create_all(
         self,
@@ -490,14 +524,24 @@ class BundleProcessor:
             entry.existing = None
             entry.target_id = None
             await self._resolve_conditional(entry, {}, session)
+            current = None
+            if self.access is not None:
+                current = await check_entry(self.access, self.repository, entry, resource, session)
             try:
-                return await self._execute(entry, resource, session)
+                outcome = await self._execute(entry, resource, session)
+                if entry.method == "PATCH" and self.access is not None:
+                    await check_patched(
+                        self.access, self.repository, entry, outcome.version, current, session
+                    )
+                return outcome
             except VersionConflict as exc:
                 raise conditional.version_conflict(
                     entry.type or "", entry.target_id or "", entry.if_match, exc
                 ) from exc
 
         if entry.method in ("GET", "HEAD"):
+            if self.access is not None:
+                await check_entry(self.access, self.repository, entry, None, None)
             return await self._execute(entry, None, None)
         return await self.repository.run_transaction(body)
 
