@@ -1,4 +1,18 @@
-"""HTTP side of operations: turn ``[base]/($op|[type]/$op|[type]/[id]/$op)`` into a :class:`Call`."""
+"""HTTP side of operations: turn ``[base]/($op|[type]/$op|[type]/[id]/$op)`` into a :class:`Call`.
+
+Access control (the caller's policy, ``request.state.access``; see :func:`authorize`):
+
+- ``$everything`` on ``Patient/[id]``: like a read of that Patient (403 without a scope,
+  404 out of reach), then every search behind it is restricted by the policy and every
+  referenced resource must be readable — a patient downloads their own record (GDPR
+  art. 20), a practitioner the record of a patient they care for;
+- ``$validate``: harmless (nothing stored); at instance level it reads the current
+  resource, so it is checked like a read;
+- ``$meta`` on an instance: like a read; at type or system level (the tags in use across
+  every record): tokens that read everything only;
+- ``$meta-add`` / ``$meta-delete``: like an update of the instance;
+- any other operation: tokens that may read and write everything.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server.errors import FhirError
-from fhir_server.operations.registry import Call, lookup
+from fhir_server.operations.registry import Call, Operation, lookup
 from fhir_server.rest.formats import negotiate, parse_resource, read_body, request_is_xml
 from fhir_server.rest.http import check_id, check_type
 
@@ -44,6 +58,7 @@ async def _call(request: Request, level: str) -> Response:
     id_ = check_id(request.path_params["id"]) if level == "instance" else None
     operation = lookup(name)
     operation.check(level, type_, request.method)
+    await authorize(request, operation, level, type_, id_)
     fmt = negotiate(request)
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in _NOT_PARAMS]
     resource = None
@@ -58,6 +73,40 @@ async def _call(request: Request, level: str) -> Response:
     return await operation.handler(Call(request, fmt, level, type_, id_, params, resource))
 
 
+_INSTANCE_AS = {
+    "everything": "read",
+    "validate": "read",
+    "meta": "read",
+    "meta-add": "update",
+    "meta-delete": "update",
+}
+
+
+async def authorize(
+    request: Request, operation: Operation, level: str, type_: str | None, id_: str | None
+) -> None:
+    """403/404 unless the caller's policy allows this operation here (see the module docstring)."""
+    policy = getattr(request.state, "access", None)
+    if policy is None or policy.is_unrestricted:
+        return
+    from fhir_server.auth.access import check_instance
+    from fhir_server.auth.policy import forbidden
+
+    name = operation.name
+    if level == "instance" and name in _INSTANCE_AS and type_ is not None and id_ is not None:
+        if name == "everything":
+            policy.search_filter("Patient")  # a role that may not search patients may not take a record
+        await check_instance(policy, request.app.state.repository, _INSTANCE_AS[name], type_, id_)
+        return
+    if name == "validate" and level == "type":
+        return
+    if name == "meta" and policy.reads_everything():
+        return
+    if policy.reads_and_writes_everything():
+        return
+    raise forbidden(f"Opération ${name} réservée aux jetons sans restriction.")
+
+
 async def system(request: Request) -> Response:
     return await _call(request, "system")
 
@@ -68,3 +117,7 @@ async def type_level(request: Request) -> Response:
 
 async def instance(request: Request) -> Response:
     return await _call(request, "instance")
+
+
+for _handler in (system, type_level, instance):
+    _handler.applies_access_policy = True  # type: ignore[attr-defined]

@@ -5,6 +5,10 @@ CompartmentDefinition, each type through its listed search parameters, run by th
 engine) and the resources those reference (practitioners, organizations, medications...),
 one level deep. ``_since`` keeps what changed since an instant, ``_type`` restricts the
 types, ``_count`` sizes the pages, which ``next`` links walk with ``_offset``.
+
+Access: the caller must be able to read the Patient (checked by the dispatcher), the
+compartment searches run restricted by the caller's policy (``conditional.find``), and a
+referenced resource is added only when the policy lets the caller read it.
 """
 
 from __future__ import annotations
@@ -123,12 +127,16 @@ async def _everything(call: Call) -> Response:
     for version in list(found.values()):
         if version.body is not None:
             _references(orjson.loads(version.body), referenced)
+    policy = getattr(call.request.state, "access", None)
     for key in dict.fromkeys(referenced):
         if key in found or (types is not None and key[0] not in types):
             continue
         target = await read_current(repository, key[0], key[1], None)
-        if target is not None and not target.deleted:
-            found[key] = target
+        if target is None or target.deleted or target.body is None:
+            continue
+        if policy is not None and not policy.can_read(key[0], orjson.loads(target.body)):
+            continue
+        found[key] = target
 
     selected = [
         v
