@@ -367,3 +367,31 @@ def patient_token(
 def bearer(token: dict[str, Any] | str) -> dict[str, str]:
     value = token if isinstance(token, str) else token["access_token"]
     return {"Authorization": f"Bearer {value}", "Accept": FHIR_JSON}
+
+
+def backend_client_token(http: httpx.Client, server: ServerProcess, scope: str, name: str = "backend") -> str:
+    """A backend-services (client_credentials + private_key_jwt) access token with ``scope``."""
+    from joserfc import jwt as jose_jwt
+    from joserfc.jwk import KeySet, RSAKey
+
+    key = RSAKey.generate_key(2048, parameters={"kid": f"cle-{uuid.uuid4().hex[:6]}", "alg": "RS384"})
+    client = register_client(server, "backend", scope, jwks=KeySet([key]).as_dict(private=False), name=name)
+    claims = {
+        "iss": client["client_id"],
+        "sub": client["client_id"],
+        "aud": f"{root(server)}/auth/token",
+        "jti": uuid.uuid4().hex,
+        "exp": int(time.time()) + 240,
+    }
+    signed = jose_jwt.encode({"alg": "RS384", "kid": key.kid}, claims, key, algorithms=["RS384"])
+    resp = http.post(
+        f"{root(server)}/auth/token",
+        data={
+            "grant_type": "client_credentials",
+            "scope": scope,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": signed,
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    return str(resp.json()["access_token"])

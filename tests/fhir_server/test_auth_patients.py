@@ -15,6 +15,7 @@ from bench.harness import ServerProcess
 from tests.fhir_server.auth_support import (
     FHIR_JSON,
     Mailbox,
+    backend_client_token,
     bearer,
     patient_password_step,
     patient_signup,
@@ -313,8 +314,8 @@ def test_practitioner_token_cannot_add_dependents(http: httpx.Client, server: Se
 def test_older_versions_from_another_record_stay_hidden(
     http: httpx.Client, server: ServerProcess, alice: dict[str, Any], bob: dict[str, Any]
 ) -> None:
-    pro_app = register_client(server, "confidential", "openid fhirUser user/*.cruds")
-    pro = professional_token(http, server, pro_app, "openid fhirUser user/*.cruds")
+    # a backend client moves the Observation (practitioners only write into their patients' records)
+    pro = backend_client_token(http, server, "system/Observation.cruds")
     created = http.post(f"{server.base}/Observation", json=observation(bob["id"]), headers=write_headers(pro))
     assert created.status_code == 201
     obs = created.json()

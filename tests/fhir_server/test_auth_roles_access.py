@@ -1,0 +1,358 @@
+"""Role by role, what each user may read and write through instance interactions (issue #7).
+
+Black-box over HTTP against the shared auth-enabled server, with the users and records of
+:mod:`tests.fhir_server.roles_data`. 403 = the role or scope can never do this; 404 = an
+instance out of the caller's reach, answered exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from tests.fhir_server.auth_support import backend_client_token, bearer
+from tests.fhir_server.roles_data import RoleWorld, role_world
+
+REASON = quote("Urgence vitale : patient inconscient aux urgences")
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30, follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def world(http: httpx.Client) -> RoleWorld:
+    return role_world(http)
+
+
+def status(http: httpx.Client, world: RoleWorld, who: str, path: str, **headers: str) -> int:
+    return http.get(f"{world.base}/{path}", headers=world.headers(who, **headers)).status_code
+
+
+def observation(subject: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "Poids"},
+        "subject": {"reference": subject},
+        "valueQuantity": {"value": 80, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
+        **extra,
+    }
+
+
+# -- patients ------------------------------------------------------------------------------------
+
+
+def test_patient_sees_their_record_and_their_dependents_only(http: httpx.Client, world: RoleWorld) -> None:
+    alice, child, bob = world.refs["alice"], world.refs["alice_child"], world.refs["bob"]
+    assert status(http, world, "alice", alice) == 200
+    assert status(http, world, "alice", child) == 200
+    assert status(http, world, "alice", bob) == 404
+    assert status(http, world, "bob", child) == 404
+    assert status(http, world, "alice", f"Patient/{world.patients['enc']}") == 404
+    assert status(http, world, "alice", f"Observation/{world.observations['enc']}") == 404
+    created = http.post(f"{world.base}/Observation", json=observation(child), headers=world.headers("alice"))
+    assert created.status_code == 201, created.text
+    oid = created.json()["id"]
+    assert status(http, world, "alice", f"Observation/{oid}") == 200
+    assert status(http, world, "alice", f"Observation/{oid}/_history/1") == 200
+    assert status(http, world, "bob", f"Observation/{oid}") == 404
+    # writing into someone else's record: 403; their instances: 404
+    assert (
+        http.post(
+            f"{world.base}/Observation", json=observation(bob), headers=world.headers("alice")
+        ).status_code
+        == 403
+    )
+    moved = {**created.json(), "subject": {"reference": bob}}
+    assert (
+        http.put(f"{world.base}/Observation/{oid}", json=moved, headers=world.headers("alice")).status_code
+        == 403
+    )
+    assert http.delete(f"{world.base}/Observation/{oid}", headers=world.headers("bob")).status_code == 404
+    assert http.delete(f"{world.base}/Observation/{oid}", headers=world.headers("alice")).status_code == 204
+    # reference data is readable; audit records are not (403, the scope can never reach them)
+    assert status(http, world, "alice", world.refs["martin"]) == 200
+    assert status(http, world, "alice", "AuditEvent/x") == 403
+
+
+def test_patient_patch_cannot_move_a_resource_out_of_their_record(
+    http: httpx.Client, world: RoleWorld
+) -> None:
+    alice, bob = world.refs["alice"], world.refs["bob"]
+    created = http.post(f"{world.base}/Observation", json=observation(alice), headers=world.headers("alice"))
+    oid = created.json()["id"]
+    patch = [{"op": "replace", "path": "/subject/reference", "value": bob}]
+    resp = http.patch(
+        f"{world.base}/Observation/{oid}",
+        json=patch,
+        headers=world.headers("alice", **{"Content-Type": "application/json-patch+json"}),
+    )
+    assert resp.status_code == 403, resp.text
+    assert http.get(f"{world.base}/Observation/{oid}", headers=world.headers("alice")).json()["subject"] == {
+        "reference": alice
+    }
+
+
+# -- practitioners: care relationships ----------------------------------------------------------------
+
+REACH = {
+    # Dr Martin: encounter, appointment (through her PractitionerRole), care team, GP, her centre's patient
+    "martin": {"enc", "appt", "team", "gp", "managed"},
+    # her colleague of the same FINESS shares the centre's patients
+    "bonnet": {"enc", "appt", "team", "gp", "managed"},
+    # Dr Garnier: an accepted tele-expertise and an explicit grant, nothing else
+    "garnier": {"tele", "consent"},
+}
+OUT_OF_REACH = ("ended", "tele_pending", "consent_deny", "other", "thread_a", "rx")
+
+
+@pytest.mark.parametrize("who", sorted(REACH))
+def test_practitioners_reach_the_patients_they_care_for(
+    http: httpx.Client, world: RoleWorld, who: str
+) -> None:
+    for key in world.patients:
+        expected = 200 if key in REACH[who] else 404
+        assert status(http, world, who, f"Patient/{world.patients[key]}") == expected, (who, key)
+        assert status(http, world, who, f"Observation/{world.observations[key]}") == expected, (who, key)
+        assert status(http, world, who, f"Observation/{world.observations[key]}/_history/1") == expected
+        assert status(http, world, who, f"Observation/{world.observations[key]}/_history") == expected
+    for key in OUT_OF_REACH:
+        assert key not in REACH[who]
+
+
+def test_practitioner_writes_only_in_their_patients_records(http: httpx.Client, world: RoleWorld) -> None:
+    enc, other = f"Patient/{world.patients['enc']}", f"Patient/{world.patients['other']}"
+    h = world.headers("martin")
+    created = http.post(f"{world.base}/Observation", json=observation(enc), headers=h)
+    assert created.status_code == 201, created.text
+    assert http.post(f"{world.base}/Observation", json=observation(other), headers=h).status_code == 403
+    moved = {**created.json(), "subject": {"reference": other}}
+    assert (
+        http.put(f"{world.base}/Observation/{created.json()['id']}", json=moved, headers=h).status_code == 403
+    )
+    hidden_obs = world.observations["other"]
+    body = observation(enc, id=hidden_obs)
+    assert http.put(f"{world.base}/Observation/{hidden_obs}", json=body, headers=h).status_code == 404
+    assert http.delete(f"{world.base}/Observation/{hidden_obs}", headers=h).status_code == 404
+    # the hidden Observation is intact
+    system = bearer(world.tokens["system"])
+    assert (
+        http.get(f"{world.base}/Observation/{hidden_obs}", headers=system).json()["subject"]["reference"]
+        == other
+    )
+    # a new patient record reveals nothing: allowed; it is hers once it names her
+    mine = http.post(
+        f"{world.base}/Patient",
+        json={"resourceType": "Patient", "generalPractitioner": [{"reference": world.refs["martin"]}]},
+        headers=h,
+    )
+    assert mine.status_code == 201 and status(http, world, "martin", f"Patient/{mine.json()['id']}") == 200
+    assert status(http, world, "garnier", f"Patient/{mine.json()['id']}") == 404
+
+
+def test_relationships_are_computed_at_each_request(http: httpx.Client, world: RoleWorld) -> None:
+    patient = http.post(
+        f"{world.base}/Patient", json={"resourceType": "Patient"}, headers=world.headers("system")
+    ).json()["id"]
+    assert status(http, world, "garnier", f"Patient/{patient}") == 404
+    consent = {
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}
+            ]
+        },
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": f"Patient/{patient}"},
+        "policyRule": {"text": "Accès accordé"},
+        "provision": {
+            "type": "permit",
+            "actor": [{"role": {"text": "grantee"}, "reference": {"reference": world.refs["garnier"]}}],
+        },
+    }
+    created = http.post(f"{world.base}/Consent", json=consent, headers=world.headers("system"))
+    assert created.status_code == 201, created.text
+    assert status(http, world, "garnier", f"Patient/{patient}") == 200  # same token, new grant
+    revoked = {**created.json(), "status": "inactive"}
+    assert (
+        http.put(
+            f"{world.base}/Consent/{revoked['id']}", json=revoked, headers=world.headers("system")
+        ).status_code
+        == 200
+    )
+    assert status(http, world, "garnier", f"Patient/{patient}") == 404
+
+
+def test_break_the_glass_lifts_the_care_restriction_and_is_audited(
+    http: httpx.Client, world: RoleWorld
+) -> None:
+    other = f"Patient/{world.patients['other']}"
+    assert status(http, world, "garnier", other) == 404
+    assert status(http, world, "garnier", other, **{"X-Break-Glass-Reason": "court"}) == 400
+    assert status(http, world, "garnier", other, **{"X-Break-Glass-Reason": REASON}) == 200
+    assert (
+        status(
+            http,
+            world,
+            "garnier",
+            f"Observation/{world.observations['other']}",
+            **{"X-Break-Glass-Reason": REASON},
+        )
+        == 200
+    )
+    # not for médecins conseils, pharmacists or patients
+    for who in ("conseil_a", "pharmacist", "alice"):
+        assert status(http, world, who, other, **{"X-Break-Glass-Reason": REASON}) == 403, who
+    auditor = backend_client_token(http, world.server, "system/AuditEvent.rs")
+    events = http.get(
+        f"{world.base}/AuditEvent", params={"entity": other, "_count": "100"}, headers=bearer(auditor)
+    ).json()
+    btg = [e["resource"] for e in events.get("entry", []) if e["resource"].get("purposeOfEvent")]
+    granted = [e for e in btg if e["outcome"] == "0"]
+    assert len(granted) == 1 and all(
+        e["agent"][0]["who"]["reference"] == world.refs["garnier"] for e in granted
+    )
+    # the refused attempts are on record too
+    refused = {e["agent"][0]["who"]["reference"] for e in btg if e["outcome"] != "0"}
+    assert refused == {world.refs["conseil_a"], world.refs["pharmacist"]}
+    assert {e["purposeOfEvent"][0]["coding"][0]["code"] for e in btg} == {"BTG"}
+
+
+# -- médecin conseil -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("who", "mine", "theirs"), [("conseil_a", "a", "b"), ("conseil_b", "b", "a")])
+def test_medecin_conseil_sees_only_the_threads_of_their_echelon(
+    http: httpx.Client, world: RoleWorld, who: str, mine: str, theirs: str
+) -> None:
+    ids = world.ids
+    for key in (f"header_{mine}", f"message_{mine}"):
+        assert status(http, world, who, f"Communication/{ids[key]}") == 200, key
+    assert status(http, world, who, f"Task/{ids[f'task_{mine}']}") == 200
+    assert status(http, world, who, f"Patient/{world.patients[f'thread_{mine}']}") == 200
+    for key in (f"header_{theirs}", f"message_{theirs}"):
+        assert status(http, world, who, f"Communication/{ids[key]}") == 404, key
+    assert status(http, world, who, f"Task/{ids[f'task_{theirs}']}") == 404
+    assert status(http, world, who, f"Patient/{world.patients[f'thread_{theirs}']}") == 404
+    assert status(http, world, who, f"Patient/{world.patients['enc']}") == 404
+    # nothing else of the record: the type is out of the role (403)
+    assert status(http, world, who, f"Observation/{world.observations[f'thread_{mine}']}") == 403
+    assert status(http, world, who, f"MedicationRequest/{ids['mr1']}") == 403
+    # the author's drafts stay the author's
+    assert status(http, world, "conseil_a", f"Communication/{ids['draft_a']}") == 404
+
+
+def test_medecin_conseil_replies_in_their_threads_only(http: httpx.Client, world: RoleWorld) -> None:
+    ids, h = world.ids, world.headers("conseil_a")
+    subject = {"reference": f"Patient/{world.patients['thread_a']}"}
+
+    def reply(header: str, **extra: Any) -> int:
+        message = {
+            "resourceType": "Communication",
+            "status": "completed",
+            "partOf": [{"reference": f"Communication/{header}"}],
+            "subject": subject,
+            "sender": {"reference": world.refs["conseil_a"]},
+            "payload": [{"contentString": "Bien reçu."}],
+            **extra,
+        }
+        return http.post(f"{world.base}/Communication", json=message, headers=h).status_code
+
+    assert reply(ids["header_a"]) == 201
+    assert reply(ids["header_b"]) == 403  # another échelon's thread
+    assert reply(ids["header_a"], subject={"reference": f"Patient/{world.patients['enc']}"}) == 403
+    opened = {"resourceType": "Communication", "status": "in-progress", "subject": subject}
+    assert http.post(f"{world.base}/Communication", json=opened, headers=h).status_code == 403
+    task = http.get(f"{world.base}/Task/{ids['task_a']}", headers=h).json()
+    assert (
+        http.put(
+            f"{world.base}/Task/{task['id']}", json={**task, "status": "in-progress"}, headers=h
+        ).status_code
+        == 200
+    )
+    assert http.delete(f"{world.base}/Communication/{ids['message_a']}", headers=h).status_code == 403
+    # a médecin without the Assurance Maladie's role is an ordinary practitioner: no thread
+    assert status(http, world, "garnier", f"Communication/{ids['header_a']}") == 404
+
+
+# -- pharmacist ------------------------------------------------------------------------------------------
+
+
+def test_pharmacist_sees_what_the_prescription_check_needs(http: httpx.Client, world: RoleWorld) -> None:
+    ids, h = world.ids, world.headers("pharmacist")
+    rx = world.patients["rx"]
+    assert status(http, world, "pharmacist", f"MedicationRequest/{ids['mr1']}") == 200
+    assert status(http, world, "pharmacist", f"MedicationRequest/{ids['mr_draft']}") == 404
+    assert status(http, world, "pharmacist", f"Medication/{ids['medication']}") == 200
+    patient = http.get(f"{world.base}/Patient/{rx}", headers=h)
+    assert patient.status_code == 200
+    assert set(patient.json()) <= {"resourceType", "id", "meta", "name", "birthDate", "gender"}
+    assert patient.json()["birthDate"] == "1970-01-01"
+    assert status(http, world, "pharmacist", f"Patient/{rx}/_history/1") == 403
+    assert status(http, world, "pharmacist", f"Patient/{world.patients['enc']}") == 404  # no prescription
+    assert status(http, world, "pharmacist", f"Observation/{world.observations['rx']}") == 403
+    assert status(http, world, "pharmacist", "Patient?name=Rôle") == 403
+    assert status(http, world, "pharmacist", "MedicationRequest?status=active") == 403
+    found = http.get(
+        f"{world.base}/MedicationRequest",
+        params={"identifier": "urn:passerelle:prescription|ORD-0001"},
+        headers=h,
+    )
+    assert found.status_code == 200, found.text
+    assert {e["resource"]["id"] for e in found.json().get("entry", [])} == {ids["mr1"], ids["mr2"]}
+
+
+def test_pharmacist_records_the_dispense_and_the_status(http: httpx.Client, world: RoleWorld) -> None:
+    ids, h = world.ids, world.headers("pharmacist")
+    rx = f"Patient/{world.patients['rx']}"
+
+    def dispense(prescription: str, performer: str, subject: str = rx) -> int:
+        body = {
+            "resourceType": "MedicationDispense",
+            "status": "completed",
+            "medicationReference": {"reference": f"Medication/{ids['medication']}"},
+            "subject": {"reference": subject},
+            "performer": [{"actor": {"reference": performer}}],
+            "authorizingPrescription": [{"reference": f"MedicationRequest/{prescription}"}],
+        }
+        return http.post(f"{world.base}/MedicationDispense", json=body, headers=h).status_code
+
+    me = world.refs["pharmacist"]
+    assert dispense(ids["mr_draft"], me) == 404  # not dispensable
+    assert dispense(ids["mr2"], world.refs["martin"]) == 403  # recorded in someone else's name
+    assert dispense(ids["mr2"], me, subject=f"Patient/{world.patients['other']}") == 403
+    assert dispense(ids["mr2"], me) == 201
+    current = http.get(f"{world.base}/MedicationRequest/{ids['mr2']}", headers=h).json()
+    changed = {**current, "note": [{"text": "substitution"}]}
+    assert (
+        http.put(f"{world.base}/MedicationRequest/{ids['mr2']}", json=changed, headers=h).status_code == 403
+    )
+    done = {**current, "status": "completed"}
+    assert http.put(f"{world.base}/MedicationRequest/{ids['mr2']}", json=done, headers=h).status_code == 200
+    assert http.delete(f"{world.base}/MedicationRequest/{ids['mr2']}", headers=h).status_code == 403
+
+
+# -- backend services ------------------------------------------------------------------------------------
+
+
+def test_backend_system_client_reaches_every_record_its_scopes_name(
+    http: httpx.Client, world: RoleWorld
+) -> None:
+    for key in ("other", "thread_b", "rx"):
+        assert status(http, world, "system", f"Patient/{world.patients[key]}") == 200
+    assert status(http, world, "system", f"Communication/{world.ids['draft_a']}") == 200
+    narrow = backend_client_token(http, world.server, "system/Patient.rs")
+    assert (
+        http.get(
+            f"{world.base}/Observation/{world.observations['other']}", headers=bearer(narrow)
+        ).status_code
+        == 403
+    )
