@@ -63,7 +63,8 @@ def _instance_url(resource: dict[str, Any]) -> str:
     if not isinstance(url, str) or not url:
         rtype = resource.get("resourceType")
         raise TerminologyError(
-            f"{rtype}/{resource.get('id')} n'a pas d'url : aucun code ne peut s'y référer",
+            f"{rtype}/{resource['id'] if resource.get('id') else '(paramètre)'} n'a pas d'url : "
+            "aucun code ne peut s'y référer",
             "invalid",
             f"{rtype}.url",
         )

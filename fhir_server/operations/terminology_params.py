@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhir_server.errors import FhirError
 from fhir_server.operations.registry import Call
 from terminology import TerminologyError
 
@@ -76,6 +77,7 @@ class Params:
             raise _bad(name, f"une ressource {resource_type} se passe dans le corps Parameters (POST)")
         if not isinstance(value, dict) or value.get("resourceType") != resource_type:
             raise _bad(name, f"une ressource {resource_type} est attendue")
+        _validate(value)
         return value
 
     def coding(self, name: str) -> dict[str, Any] | None:
@@ -116,6 +118,16 @@ class Params:
         if explicit is not None:
             return explicit
         return preferred_language(self.call.request.headers.get("accept-language"))
+
+
+def _validate(resource: dict[str, Any]) -> None:
+    """A resource passed as a parameter is checked as a write would check it (structure,
+    required bindings, terminology integrity): the engine only ever sees well-formed input."""
+    from fhir_server.validation import validate_resource
+
+    issues = [i for i in validate_resource(resource) if i.severity in ("error", "fatal")]
+    if issues:
+        raise FhirError(400, "invalid", "Ressource invalide", issues=[i.to_json() for i in issues])
 
 
 def _token(name: str, value: str) -> dict[str, Any]:

@@ -371,6 +371,11 @@ def test_expand_bad_input(http: httpx.Client) -> None:
         "ValueSet.compose.include.system",
     )
     assert http.get(f"/ValueSet/{uuid.uuid4()}/$expand").status_code == 404
+    # A resource parameter is validated like a write: a wrongly typed element is 400 at its path.
+    wrong_type = {"resourceType": "ValueSet", "status": "active", "compose": {"include": [{"system": 5}]}}
+    r = post(http, "/ValueSet/$expand", {"name": "valueSet", "resource": wrong_type})
+    assert r.status_code == 400
+    assert r.json()["issue"][0]["expression"] == ["ValueSet.compose.include[0].system"]
 
 
 def test_expand_cyclic_includes_is_422(http: httpx.Client) -> None:
