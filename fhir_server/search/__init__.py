@@ -8,6 +8,12 @@ Exports:
 - :func:`search_filter` / :func:`search_query`: the MongoDB filter a search runs, and its index
   (for ``explain`` checks);
 - :func:`ensure_search_indexes`: the indexes the queries need, created idempotently.
+
+Modules: ``params`` (compiled definitions), ``extract`` (write-time values), ``query`` (the
+filter), ``codesets`` (``:in``/``:not-in``/``:above``/``:below`` through the terminology
+service), ``fulltext`` (``_text``/``_content``), ``geo`` (``near``), ``filter`` (``_filter``),
+``pairs`` (pair keys), ``indexes``, ``reindex``, ``handler``, ``paging``, ``include``,
+``summary``, ``totals`` (``_total``), ``capability``.
 """
 
 from __future__ import annotations
