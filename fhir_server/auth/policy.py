@@ -179,7 +179,8 @@ class AccessPolicy:
                     patients |= self.patients
                 elif glass:
                     unrestricted = True  # the scope still limits types and interactions
-                elif self.launch_patient:
+                elif self.launch_patient and (not practitioner or self.launch_patient in self.patients):
+                    # a practitioner's launch context counts while they care for that patient
                     patients.add(self.launch_patient)
         if not unrestricted and not patients and not covered:
             raise forbidden(

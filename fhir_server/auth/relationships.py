@@ -208,3 +208,17 @@ async def check_dispense(db: Any, resource: dict[str, Any], session: Any = None)
             raise hidden(type_ or "MedicationRequest", id_)
         if subject and roles.refs(prescription.get("subject")) != subject:
             raise forbidden("La dispensation et la prescription doivent concerner le même patient.")
+
+
+async def cares_for(db: Any, fhir_user: str | None, exercices: Any, patient_id: str) -> bool:
+    """Whether a professional may take ``patient_id`` as launch context (EHR launch, patient picker)."""
+    from fhir_server.auth.scopes import ScopeSet
+
+    policy = AccessPolicy(
+        kind="practitioner",
+        scopes=ScopeSet.parse(""),
+        fhir_user=fhir_user,
+        exercices=tuple(e for e in exercices or () if isinstance(e, dict)),
+    )
+    reach = await resolve(policy, db)
+    return reach.role == roles.CARE and patient_id in reach.patients

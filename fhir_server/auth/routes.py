@@ -42,6 +42,7 @@ from fhir_server.auth.keys import public_jwks
 from fhir_server.auth.models import AuthUser
 from fhir_server.auth.notify import MailError, send_mail, sms_gateway
 from fhir_server.auth.practitioners import practice_situations, upsert_professional
+from fhir_server.auth.relationships import cares_for
 from fhir_server.auth.server import PasserelleAuthorizationServer, ascii_text
 from fhir_server.auth.server import Request as OAuthRequest
 from fhir_server.auth.settings import AuthSettings, auth_settings
@@ -276,9 +277,14 @@ class AuthRoutes:
             return HTMLResponse(pages.message("Session expirée", "Recommencez depuis l'application."), 400)
         raw = str(form.get("patient", "")).strip().removeprefix("Patient/")
         found = await self.repository.read("Patient", raw) if ID_RE.fullmatch(raw) else None
-        if found is None or found.deleted:
-            return HTMLResponse(pages.patient_picker(session["_id"], "Patient introuvable."), 404)
         user = AuthUser.from_doc(session["user"])
+        if (
+            found is None
+            or found.deleted
+            or not await cares_for(self.repository.db, user.fhir_user, user.exercices, raw)
+        ):
+            # a patient the professional does not care for is answered like an unknown one
+            return HTMLResponse(pages.patient_picker(session["_id"], "Patient introuvable."), 404)
         user.patient = raw
         return await self._complete(request, session, user)
 
@@ -707,6 +713,11 @@ class AuthRoutes:
             data = await self._json(request)
         except AccountError as exc:
             return oauth_error("invalid_request", str(exc))
+        patient = data.get("patient")
+        if patient is not None and not await cares_for(
+            self.repository.db, policy.fhir_user, policy.exercices, str(patient).removeprefix("Patient/")
+        ):
+            return oauth_error("invalid_request", "Patient introuvable parmi vos patients.", 404)
         launch = secrets.token_urlsafe(16)
         await self.db[LAUNCHES].insert_one(
             {

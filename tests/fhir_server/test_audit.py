@@ -194,10 +194,15 @@ def test_break_the_glass_needs_a_reason_and_is_audited(
     ids = [
         http.post(
             f"{server.base}/Patient",
-            json={"resourceType": "Patient", "name": [{"family": f}]},
+            # Dr Martin is the GP of "Suivi" (a care relationship), not of "Inconnu"
+            json={
+                "resourceType": "Patient",
+                "name": [{"family": f}],
+                **({"generalPractitioner": [{"reference": gp}]} if gp else {}),
+            },
             headers=headers,
         ).json()["id"]
-        for f in ("Suivi", "Inconnu")
+        for f, gp in (("Suivi", pro["fhirUser"]), ("Inconnu", None))
     ]
     launch = http.post(f"{root(server)}/auth/launch", headers=bearer(pro), json={"patient": ids[0]}).json()[
         "launch"

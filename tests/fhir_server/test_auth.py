@@ -459,7 +459,11 @@ def test_ehr_launch_gives_patient_and_encounter_context(
     backend_headers = {**bearer(pro), "Content-Type": FHIR_JSON}
     patient = http.post(
         f"{server.base}/Patient",
-        json={"resourceType": "Patient", "name": [{"family": "Lancé"}]},
+        json={
+            "resourceType": "Patient",
+            "name": [{"family": "Lancé"}],
+            "generalPractitioner": [{"reference": pro["fhirUser"]}],
+        },
         headers=backend_headers,
     )
     other = http.post(
@@ -585,7 +589,11 @@ def test_standalone_launch_by_a_professional_uses_the_patient_picker(
 ) -> None:
     created = http.post(
         f"{server.base}/Patient",
-        json={"resourceType": "Patient", "name": [{"family": "Choisi"}]},
+        json={
+            "resourceType": "Patient",
+            "name": [{"family": "Choisi"}],
+            "generalPractitioner": [{"reference": pro["fhirUser"]}],
+        },
         headers={**bearer(pro), "Content-Type": FHIR_JSON},
     )
     pid = created.json()["id"]

@@ -14,8 +14,17 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.fhir_server.auth_support import backend_client_token, bearer
-from tests.fhir_server.roles_data import RoleWorld, role_world
+from tests.fhir_server.auth_support import (
+    backend_client_token,
+    bearer,
+    exchange,
+    pkce,
+    professional_login,
+    redirect_query,
+    register_client,
+    root,
+)
+from tests.fhir_server.roles_data import DR_GARNIER, RoleWorld, role_world
 
 REASON = quote("Urgence vitale : patient inconscient aux urgences")
 
@@ -224,6 +233,44 @@ def test_break_the_glass_lifts_the_care_restriction_and_is_audited(
     refused = {e["agent"][0]["who"]["reference"] for e in btg if e["outcome"] != "0"}
     assert refused == {world.refs["conseil_a"], world.refs["pharmacist"]}
     assert {e["purposeOfEvent"][0]["coding"][0]["code"] for e in btg} == {"BTG"}
+
+
+def test_launch_context_is_limited_to_the_patients_they_care_for(
+    http: httpx.Client, world: RoleWorld
+) -> None:
+    launch = f"{root(world.server)}/auth/launch"
+    h = bearer(world.tokens["garnier"])
+    assert http.post(launch, headers=h, json={"patient": world.patients["other"]}).status_code == 404
+    ok = http.post(launch, headers=h, json={"patient": world.patients["tele"]})
+    assert ok.status_code == 201, ok.text
+    app = register_client(world.server, "public", "launch openid fhirUser patient/*.rs")
+    verifier, challenge = pkce()
+    scope = "launch openid fhirUser patient/*.rs"
+    resp = professional_login(
+        http, world.server, app["client_id"], scope, DR_GARNIER, challenge, launch=ok.json()["launch"]
+    )
+    token = exchange(http, world.server, app, redirect_query(resp)["code"], verifier).json()
+    assert token["patient"] == world.patients["tele"]
+    url = f"{world.base}/Observation/{world.observations['tele']}"
+    assert http.get(url, headers=bearer(token)).status_code == 200
+    # the launch context counts only while the relationship lasts: end the tele-expertise
+    system = world.headers("system")
+    tasks = http.get(
+        f"{world.base}/Task", params={"patient": f"Patient/{world.patients['tele']}"}, headers=system
+    ).json()["entry"]
+    task = tasks[0]["resource"]
+    assert (
+        http.put(
+            f"{world.base}/Task/{task['id']}", json={**task, "status": "cancelled"}, headers=system
+        ).status_code
+        == 200
+    )
+    try:
+        assert http.get(url, headers=bearer(token)).status_code == 403
+        assert status(http, world, "garnier", f"Patient/{world.patients['tele']}") == 404
+    finally:
+        restored = {**task, "status": "accepted"}
+        assert http.put(f"{world.base}/Task/{task['id']}", json=restored, headers=system).status_code == 200
 
 
 # -- médecin conseil -------------------------------------------------------------------------------------
