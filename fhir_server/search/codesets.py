@@ -11,6 +11,9 @@ Each becomes the set of ``system|code`` tokens it stands for, computed at read t
 - ``:below`` (the code and everything it subsumes) and ``:above`` (the code and everything
   that subsumes it) take ``system|code`` and follow the code system's is-a hierarchy.
 
+A value without a system (a ``code`` element such as ``Patient.gender``) matches when its
+code is one of the set's: its system is the one its binding implies.
+
 The service is looked up on each call (:func:`terminology.get_service`), so value sets fed to
 it at run time (stored through the REST API, say) are seen. A value set the service does not
 know but the database holds (by ``url`` or id) is expanded from the stored resource.
@@ -86,7 +89,13 @@ async def valueset_tokens(ctx: Context, name: str, reference: str) -> list[str]:
             "précisez la recherche.",
             "too-costly",
         )
-    return [f"{c['system']}|{c['code']}" for c in expansion["expansion"].get("contains", [])]
+    return [t for c in expansion["expansion"].get("contains", []) for t in _tokens(c["system"], c["code"])]
+
+
+def _tokens(system: str, code: str) -> tuple[str, str]:
+    """The stored tokens a member matches: with its system, and system-less (``|code``: a ``code``
+    element, whose system is the one its binding implies)."""
+    return f"{system}|{code}", f"|{code}"
 
 
 def hierarchy_tokens(name: str, raw: str, direction: str) -> list[str]:
@@ -117,7 +126,7 @@ def hierarchy_tokens(name: str, raw: str, direction: str) -> list[str]:
     else:
         related = sorted(entry.ancestors(concept.code))
     systems = dict.fromkeys([system, entry.url])
-    return [f"{s}|{c}" for s in systems for c in [concept.code, *related]]
+    return [t for s in systems for c in [concept.code, *related] for t in _tokens(s, c)]
 
 
 async def terminology_condition(

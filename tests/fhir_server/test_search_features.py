@@ -413,3 +413,31 @@ def test_total_estimate(http: httpx.Client) -> None:
     accurate = http.get("/Slot", params={"_total": "accurate", "_count": "0"}).json()["total"]
     estimate = http.get("/Slot", params={"_total": "estimate", "_count": "0"}).json()["total"]
     assert accurate >= 3 and estimate >= accurate
+
+
+def test_in_matches_code_elements_by_their_implied_system(http: httpx.Client) -> None:
+    """Patient.gender is a ``code`` (no system stored): its binding implies the system, so a value
+    set of administrative-gender codes contains it."""
+    marker = _marker()
+    ids = {g: _create(http, {"resourceType": "Patient", "meta": _tag(marker), "gender": g})["id"]
+           for g in ("female", "male", "unknown")}  # fmt: skip
+    by = {v: k for k, v in ids.items()}
+    url = f"http://example.org/fhir/ValueSet/{marker}-f"
+    _create(
+        http,
+        {
+            "resourceType": "ValueSet",
+            "url": url,
+            "status": "active",
+            "compose": {
+                "include": [
+                    {"system": "http://hl7.org/fhir/administrative-gender", "concept": [{"code": "female"}]}
+                ]
+            },
+        },
+    )
+    tag = ("_tag", f"urn:test|{marker}")
+    every = "http://hl7.org/fhir/ValueSet/administrative-gender"
+    assert {by[i] for i in _ids(http, "/Patient", [("gender:in", every), tag])} == set(ids)
+    assert {by[i] for i in _ids(http, "/Patient", [("gender:in", url), tag])} == {"female"}
+    assert {by[i] for i in _ids(http, "/Patient", [("gender:not-in", url), tag])} == {"male", "unknown"}

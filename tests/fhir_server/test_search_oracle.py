@@ -199,11 +199,14 @@ VALUESETS = (
 )
 
 
-def subsumed_by(system: str | None, ancestor: str, code: str, ancestor_system: str) -> bool:
-    """Whether ``ancestor`` (in ``ancestor_system``) equals or subsumes ``system|code``."""
+def subsumed_by(system: str | None, ancestor: str, code: str, ancestor_system: str | None) -> bool:
+    """Whether ``ancestor`` (in ``ancestor_system``) equals or subsumes ``system|code``.
+
+    A code without a system (a ``code`` element) is taken in the system it is compared with."""
     from terminology import TerminologyError, subsumes
 
-    if system != ancestor_system:
+    system, ancestor_system = system or ancestor_system, ancestor_system or system
+    if system is None or system != ancestor_system:
         return False
     try:
         return subsumes(ancestor, code, ancestor_system) in ("equivalent", "subsumes")
@@ -212,9 +215,12 @@ def subsumed_by(system: str | None, ancestor: str, code: str, ancestor_system: s
 
 
 def in_valueset(url: str, system: str | None, code: str) -> bool:
-    from terminology import validate_code
+    """Membership by $validate-code; a code without a system (a ``code`` element): by its code."""
+    from terminology import expand, validate_code
 
-    return bool(system) and validate_code(code, system, valueset=url).result
+    if system:
+        return validate_code(code, system, valueset=url).result
+    return any(c["code"] == code for c in expand(url)["expansion"]["contains"])
 
 
 def hierarchical(system: str | None, code: str) -> bool:
@@ -426,7 +432,7 @@ class Oracle:
                 return any(
                     subsumed_by(system, qc, code, qs)
                     if modifier == "below"
-                    else subsumed_by(qs, code, qc, system or "")
+                    else subsumed_by(qs, code, qc, system)
                     for system, code, _ in codings_of(value)
                 )
             return token_matches(value, query)
