@@ -298,16 +298,16 @@ async def _leaf(ctx: Context, param: SearchParam, cmp: Compare) -> dict[str, Any
         patterns = {"eq": f"^{text}$", "ne": f"^{text}$", "sw": f"^{text}", "co": text, "ew": f"{text}$"}
         if op not in patterns:
             raise _unsupported(op, where)
-        cond = {fld: {"$regex": patterns[op]}}
+        cond: dict[str, Any] = {fld: {"$regex": patterns[op]}}
         return {"$nor": [cond]} if op == "ne" else cond
     if kind == "token":
         if op in ("eq", "ne"):
             cond = token_condition(NAME, fld, value)
             return {"$nor": [cond]} if op == "ne" else cond
-        modifier = {"ss": "above", "sb": "below", "in": "in", "ni": "not-in"}.get(op)
-        if modifier is None:
+        term = {"ss": "above", "sb": "below", "in": "in", "ni": "not-in"}.get(op)
+        if term is None:
             raise _unsupported(op, where)
-        return await terminology_condition(ctx, param, NAME, modifier, [value])
+        return await terminology_condition(ctx, param, NAME, term, [value])
     if kind == "date":
         if op == "po":
             op = "ap"  # the search's ap on dates is range overlap
@@ -329,10 +329,11 @@ async def _leaf(ctx: Context, param: SearchParam, cmp: Compare) -> dict[str, Any
         cond = {fld: {"$in": refs}}
         return {"$nor": [cond]} if op == "ne" else cond
     if kind == "uri":
-        modifier = {"eq": None, "ne": None, "ss": "above", "sb": "below", "sw": "below"}
-        if op not in modifier:
+        uri_modifiers: dict[str, str | None] = {"eq": None, "ne": None, "ss": "above", "sb": "below"}
+        uri_modifiers["sw"] = "below"
+        if op not in uri_modifiers:
             raise _unsupported(op, where)
-        cond = uri_condition(fld, value, modifier[op])
+        cond = uri_condition(fld, value, uri_modifiers[op])
         return {"$nor": [cond]} if op == "ne" else cond
     raise _unsupported(op, where)
 
