@@ -26,6 +26,9 @@ A care relationship with a patient exists when a member of the team is:
 - granted explicitly: an active Consent of the patient whose ``provision.type`` is
   ``permit`` (the default) and ``provision.actor.reference`` a member of the team or one
   of its organisations, within ``provision.period`` when there is one;
+- addressed a message about the patient: a ``Communication`` whose ``recipient`` is a
+  member of the team or one of its organisations (a referral letter, the centre's shared
+  inbox of docs/france.md §4.c) — its sender could already write in that record;
 - ``Patient.generalPractitioner``; and a patient whose ``managingOrganization`` is one of
   the organisations is a patient of the whole centre.
 """
@@ -168,6 +171,9 @@ async def _care(
             patients.add(doc["_id"])
     now = datetime.now(UTC).isoformat()
     grantees = sorted(team | orgs)
+    addressed = {"s.recipient": {"$in": grantees}, "s.status": {"$nin": ["preparation", "entered-in-error"]}}
+    for doc in await _find(db, "Communication", addressed, ["s.subject"]):
+        patients |= _patient_ids(_s(doc, "subject"))
     for doc in await _find(db, "Consent", {"s.actor": {"$in": grantees}, "s.status": "active"}, ["j"]):
         consent = orjson.loads(bytes(doc["j"]))
         provision = consent.get("provision") or {}

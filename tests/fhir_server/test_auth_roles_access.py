@@ -200,6 +200,36 @@ def test_relationships_are_computed_at_each_request(http: httpx.Client, world: R
     assert status(http, world, "garnier", f"Patient/{patient}") == 404
 
 
+def test_a_referral_message_is_a_care_relationship(http: httpx.Client, world: RoleWorld) -> None:
+    patient = http.post(
+        f"{world.base}/Patient",
+        json={"resourceType": "Patient", "generalPractitioner": [{"reference": world.refs["martin"]}]},
+        headers=world.headers("system"),
+    ).json()["id"]
+    assert status(http, world, "garnier", f"Patient/{patient}") == 404
+    letter = {
+        "resourceType": "Communication",
+        "status": "completed",
+        "subject": {"reference": f"Patient/{patient}"},
+        "sender": {"reference": world.refs["martin"]},
+        "recipient": [{"reference": world.refs["garnier"]}],
+        "payload": [{"contentString": "Cher confrère, je vous adresse..."}],
+    }
+    # only someone who may write in the record can address it
+    assert (
+        http.post(f"{world.base}/Communication", json=letter, headers=world.headers("bob")).status_code == 403
+    )
+    sent = http.post(f"{world.base}/Communication", json=letter, headers=world.headers("martin"))
+    assert sent.status_code == 201, sent.text
+    assert status(http, world, "garnier", f"Patient/{patient}") == 200
+    withdrawn = {**sent.json(), "status": "entered-in-error"}
+    put = http.put(
+        f"{world.base}/Communication/{withdrawn['id']}", json=withdrawn, headers=world.headers("martin")
+    )
+    assert put.status_code == 200
+    assert status(http, world, "garnier", f"Patient/{patient}") == 404
+
+
 def test_break_the_glass_lifts_the_care_restriction_and_is_audited(
     http: httpx.Client, world: RoleWorld
 ) -> None:
