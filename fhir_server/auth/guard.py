@@ -8,20 +8,30 @@ interaction cannot be added without going through it. Order of checks:
 3. the bearer token must be a JWT signed by this server, unexpired, issued by this
    server for this FHIR base URL (``aud``) and not revoked: otherwise 401 with
    ``WWW-Authenticate: Bearer error="invalid_token"``;
-4. the token's scopes must allow the interaction on the type: otherwise 403;
-5. instance interactions of a compartment-restricted token (patients, ``patient/``
-   scopes) must concern a resource in the allowed compartments: otherwise 404, as if
-   the resource did not exist; creates and updates must write inside it: otherwise 403;
-6. searches are let through for restricted tokens because their handlers apply the
+4. a practitioner's reach is resolved from stored resources (role, care relationships,
+   health centre: :func:`fhir_server.auth.relationships.resolve`), once per request;
+5. the token's scopes (and a practitioner's role) must allow the interaction on the
+   type: otherwise 403;
+6. instance interactions of a restricted token (patients, practitioners, ``patient/``
+   scopes) must concern a resource within reach: otherwise 404, as if the resource did
+   not exist; creates, updates and PATCH results must stay within it: otherwise 403
+   (:mod:`fhir_server.auth.access`, shared with Bundle entries);
+7. searches are let through for restricted tokens because their handlers apply the
    policy themselves (``handler.applies_access_policy = True``): each query, chain,
    ``_has`` and include ANDs :meth:`AccessPolicy.search_filter` (see
    ``fhir_server.search.access``); a compartment search of a record the caller may not
-   see is a 404, like a read; other interactions (history at type/system level,
-   operations) need an unrestricted grant.
-
-Break-the-glass: a practitioner may send ``X-Break-Glass-Reason`` (percent-encoded, 10
-characters at least) to lift the patient restriction of their ``patient/`` scopes (the
-scopes still limit types and interactions); every such access is audited with
+   see is a 404, like a read; a pharmacist searches prescriptions by number only;
+8. batches and transactions (each entry checked like the single interaction:
+   :mod:`fhir_server.bundles.access`), conditional update/delete and operations
+   (:func:`fhir_server.operations.dispatch.authorize`) apply the policy themselves
+   (``applies_access_policy``); the searches behind every condition run restricted by
+   the caller's policy (:data:`fhir_server.rest.conditional.ACCESS`, set here around the
+   handler); other interactions (history at type/system level, conditional PATCH) need
+   an unrestricted grant.
+Break-the-glass: a care practitioner (not a médecin conseil or a pharmacist) may send
+``X-Break-Glass-Reason`` (percent-encoded, 10 characters at least) to lift the patient
+restriction of their ``user/`` and ``patient/`` scopes (the scopes still limit types and
+interactions); every such access, and every refused attempt, is audited with
 ``purposeOfEvent`` BTG, the reason and a DICOM "Security Alert" subtype.
 
 Every outcome, success or refusal, is recorded as an AuditEvent with the source IP.

@@ -7,7 +7,8 @@ incoming resource; searches and includes ask :meth:`AccessPolicy.search_filter` 
 Mongo filter to AND into the query) and :meth:`AccessPolicy.can_read` for every
 resource they add to a Bundle, so that ``_include``/``_revinclude`` cannot leak.
 
-How search (and later bundles and operations) apply it — the policy of the request is
+How search applies it (Bundles, conditional interactions and operations: see
+:mod:`fhir_server.auth.guard`) — the policy of the request is
 ``request.state.access`` (``AccessPolicy.unrestricted()`` under ``--no-auth``):
 
 1. for each type searched: ``restriction = policy.search_filter(type_)`` (403 when no
