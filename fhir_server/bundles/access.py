@@ -14,11 +14,14 @@ are themselves restricted: :func:`fhir_server.rest.conditional.find`):
 - DELETE: the resource must be within reach (404); conditional: matches restricted.
 
 A batch reports the refusal in the entry's response (other entries go on); a transaction
-is refused whole, the OperationOutcome naming the entry.
+is refused whole, the OperationOutcome naming the entry. In a transaction, a care
+practitioner may fill the record of a Patient the same transaction creates (a new record
+reveals nothing, and its Encounter or CareTeam is what makes it theirs).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -34,6 +37,18 @@ if TYPE_CHECKING:
 
 def restricted(policy: AccessPolicy | None) -> bool:
     return policy is not None and not policy.is_unrestricted
+
+
+def transaction_policy(policy: AccessPolicy, entries: list[Entry]) -> AccessPolicy:
+    """The policy for a transaction's entries: a care practitioner reaches the Patients it creates."""
+    if policy.role != roles.CARE:
+        return policy
+    created = {
+        e.new_id
+        for e in entries
+        if e.method == "POST" and e.type == "Patient" and e.existing is None and e.new_id
+    }
+    return replace(policy, patients=policy.patients | created) if created else policy
 
 
 async def check_entry(

@@ -27,7 +27,7 @@ import orjson
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import CollectionInvalid
 
-from fhir_server.bundles.access import check_entry, check_patched, restricted
+from fhir_server.bundles.access import check_entry, check_patched, restricted, transaction_policy
 from fhir_server.bundles.references import conditional_references, rewrite
 from fhir_server.config import Settings
 from fhir_server.errors import FhirError, issue, operation_outcome
@@ -330,10 +330,11 @@ class BundleProcessor:
         currents: dict[int, dict[str, Any] | None] = {}
         if self.access is None:
             return currents
+        policy = transaction_policy(self.access, entries)
         for entry in entries:
             try:
                 currents[entry.index] = await check_entry(
-                    self.access, self.repository, entry, resources.get(entry.index), session
+                    policy, self.repository, entry, resources.get(entry.index), session
                 )
             except FhirError as exc:
                 raise at_entry(exc, entry.index, entry.type) from exc

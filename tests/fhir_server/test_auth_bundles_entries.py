@@ -142,6 +142,57 @@ def test_a_transaction_with_one_refused_entry_is_refused_whole(http: httpx.Clien
     assert ok.status_code == 200 and codes(ok) == ["201"]
 
 
+def test_a_practitioner_registers_a_new_patient_and_their_visit_in_one_transaction(
+    http: httpx.Client, world: RoleWorld
+) -> None:
+    patient = "urn:uuid:" + str(uuid.uuid4())
+    visit = {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": patient},
+        "participant": [{"individual": {"reference": world.refs["martin"]}}],
+    }
+    resp = post_bundle(
+        http,
+        world,
+        "martin",
+        "transaction",
+        [
+            {
+                "fullUrl": patient,
+                "request": {"method": "POST", "url": "Patient"},
+                "resource": {"resourceType": "Patient"},
+            },
+            {"request": {"method": "POST", "url": "Encounter"}, "resource": visit},
+            {"request": {"method": "POST", "url": "Observation"}, "resource": observation(patient)},
+        ],
+    )
+    assert resp.status_code == 200, resp.text
+    pid = resp.json()["entry"][0]["response"]["location"].split("/_history")[0]
+    assert (
+        http.get(f"{world.base}/{pid}", headers=world.headers("martin")).status_code == 200
+    )  # her patient now
+    assert http.get(f"{world.base}/{pid}", headers=world.headers("garnier")).status_code == 404
+    # an existing patient's record is not opened that way
+    other = f"Patient/{world.patients['other']}"
+    resp = post_bundle(
+        http,
+        world,
+        "garnier",
+        "transaction",
+        [
+            {
+                "fullUrl": patient,
+                "request": {"method": "POST", "url": "Patient"},
+                "resource": {"resourceType": "Patient"},
+            },
+            {"request": {"method": "POST", "url": "Observation"}, "resource": observation(other)},
+        ],
+    )
+    assert resp.status_code == 403 and "Bundle.entry[1]" in resp.json()["issue"][0]["diagnostics"]
+
+
 def test_transaction_patch_cannot_move_a_resource_out_of_reach(http: httpx.Client, world: RoleWorld) -> None:
     enc, other = f"Patient/{world.patients['enc']}", f"Patient/{world.patients['other']}"
     created = http.post(f"{world.base}/Observation", json=observation(enc), headers=world.headers("martin"))
