@@ -174,6 +174,8 @@ async def enforce(
             return await _conditional(request, policy, code, type_ or "")
         return []
     if code in SEARCHES or code == "search-compartment":
+        if policy.role == roles.PHARMACIST and code == "search-system":
+            raise FhirError(403, "forbidden", "Un pharmacien recherche par type (prescription par numéro).")
         if policy.role == roles.PHARMACIST and type_ == "MedicationRequest":
             await _prescription_number_only(request)
         return _search_patients(request, policy, code, type_, id_, aware)

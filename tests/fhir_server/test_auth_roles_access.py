@@ -378,6 +378,8 @@ def test_pharmacist_sees_what_the_prescription_check_needs(http: httpx.Client, w
     assert status(http, world, "pharmacist", f"Observation/{world.observations['rx']}") == 403
     assert status(http, world, "pharmacist", "Patient?name=Rôle") == 403
     assert status(http, world, "pharmacist", "MedicationRequest?status=active") == 403
+    assert status(http, world, "pharmacist", "?_type=MedicationRequest&status=active") == 403
+    assert status(http, world, "pharmacist", f"Patient/{rx}/MedicationRequest") == 404
     found = http.get(
         f"{world.base}/MedicationRequest",
         params={"identifier": "urn:passerelle:prescription|ORD-0001"},
