@@ -277,8 +277,13 @@ def world(http: httpx.Client, server: ServerProcess) -> World:
     )
     assert dependent.status_code == 201, dependent.text
     w.ids["leo"] = dependent.json()["patient"].split("/")[1]
+    # Dr Martin (who launches an app on Bob's record below) is Bob's GP: a care relationship.
+    ehr = register_client(server, "confidential", "openid fhirUser user/*.rs", name="Logiciel (lanceur)")
+    launcher = professional_token(http, server, ehr, "openid fhirUser user/*.rs")
     for key in ("alice", "bob", "leo"):
         current = http.get(f"{server.base}/Patient/{w.ids[key]}", headers=bearer(admin)).json()
+        if key == "bob":
+            current["generalPractitioner"] = [{"reference": launcher["fhirUser"]}]
         done = http.put(f"{server.base}/Patient/{w.ids[key]}", json=_tagged(current), headers=write)
         assert done.status_code == 200, done.text
 
@@ -295,8 +300,6 @@ def world(http: httpx.Client, server: ServerProcess) -> World:
     # Tokens of the roles: Alice (with Léo) and Bob; a practitioner launched on Bob's record.
     w.tokens["alice"] = patient_token(http, server, app, PATIENT_SCOPE, emails["alice"], phones["alice"])
     w.tokens["bob"] = patient_token(http, server, app, PATIENT_SCOPE, emails["bob"], phones["bob"])
-    ehr = register_client(server, "confidential", "openid fhirUser user/*.rs", name="Logiciel (lanceur)")
-    launcher = professional_token(http, server, ehr, "openid fhirUser user/*.rs")
     launch = http.post(
         f"{root(server)}/auth/launch", headers=bearer(launcher), json={"patient": w.ids["bob"]}
     )
