@@ -239,3 +239,32 @@ def test_pharmacist_search_by_prescription_number_includes_no_patient(
         http, world, "pharmacist", "MedicationRequest", {"identifier": "urn:passerelle:prescription|ORD-0002"}
     )
     assert ids(draft) == set()
+
+
+@pytest.mark.parametrize("who", ["pharmacist", "conseil_a", "martin"])
+def test_system_search_without_type_keeps_what_the_role_may_search(
+    http: httpx.Client, world: RoleWorld, who: str
+) -> None:
+    """No ``_type``: every type the role may search, none it may not (no 403 for the others).
+
+    (A pharmacist searches prescriptions by number only: the role refuses a system search.)
+    """
+    w = world.ids
+    every = ",".join([*world.patients.values(), *world.observations.values(), *w.values()])
+    resp = search(http, world, who, "", {"_id": every, "_count": "500"})
+    if who == "pharmacist" and resp.status_code == 403:
+        return
+    assert resp.status_code == 200, resp.text
+    found = {(e["resource"]["resourceType"], e["resource"]["id"]) for e in resp.json().get("entry", [])}
+    types = {t for t, _ in found}
+    if who == "pharmacist":
+        assert ("MedicationRequest", w["mr1"]) in found and ("Medication", w["medication"]) in found
+        assert ("MedicationRequest", w["mr_draft"]) not in found
+        assert not types & {"Patient", "Observation", "Communication"}
+    elif who == "conseil_a":
+        assert ("Communication", w["header_a"]) in found and ("Communication", w["header_b"]) not in found
+        assert ("Patient", world.patients["thread_a"]) in found
+        assert not types & {"Observation", "MedicationRequest"}
+    else:
+        patients = {i for t, i in found if t == "Patient"}
+        assert patients == {world.patients[k] for k in REACH["martin"]}
