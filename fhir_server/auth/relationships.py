@@ -35,6 +35,7 @@ A care relationship with a patient exists when a member of the team is:
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -46,7 +47,13 @@ from fhir_server.auth.policy import AccessPolicy, forbidden, hidden
 from fhir_server.identifiers import FINESS_SYSTEM
 
 TELE_EXPERTISE_ACCEPTED = ("accepted", "in-progress", "completed")
-_ENDED = ("cancelled", "entered-in-error")
+_ENDED = {"cancelled", "entered-in-error"}
+_ENDED_BY_TYPE = {
+    "Encounter": _ENDED,
+    "Appointment": _ENDED,
+    "CareTeam": {"inactive", "entered-in-error"},
+    "Communication": {"preparation", "entered-in-error"},
+}
 _indexed: set[str] = set()
 
 
@@ -60,8 +67,49 @@ def _s(doc: dict[str, Any], param: str) -> Any:
 
 
 async def _find(db: Any, type_: str, query: dict[str, Any], fields: list[str]) -> list[dict[str, Any]]:
-    projection = {f: 1 for f in fields}
-    return [doc async for doc in db[type_].find({"d": False, **query}, projection or None)]
+    """Current documents matching one indexed clause; deleted ones are dropped here, not in the query
+    (an extra clause makes the embedded server slower than filtering the few documents found)."""
+    projection = {f: 1 for f in fields} | {"d": 1}
+    return [doc async for doc in db[type_].find(query, projection) if not doc.get("d")]
+
+
+def _statuses(doc: dict[str, Any]) -> set[str]:
+    return {str(v) for v in _s(doc, "status") if "|" not in str(v)}
+
+
+async def _related(db: Any, type_: str, param: str, refs: list[str], read: str) -> set[str]:
+    """Patients of the ``type_`` resources whose ``param`` is one of ``refs`` (still standing)."""
+    fields = [f"s.{read}", "s.status"] + (["s.focus"] if type_ == "Task" else [])
+    out: set[str] = set()
+    for doc in await _find(db, type_, {f"s.{param}": {"$in": refs}}, fields):
+        status = _statuses(doc)
+        if type_ == "Task":
+            if not status & set(TELE_EXPERTISE_ACCEPTED):
+                continue
+            if not any(str(f).startswith("ServiceRequest/") for f in _s(doc, "focus")):
+                continue
+        elif status & _ENDED_BY_TYPE.get(type_, set()):
+            continue
+        out |= {doc["_id"]} if read == "_id" else _patient_ids(_s(doc, read))
+    return out
+
+
+async def _consented(db: Any, grantees: list[str]) -> set[str]:
+    """Patients with an active Consent permitting one of ``grantees`` (within its period)."""
+    now = datetime.now(UTC).isoformat()
+    out: set[str] = set()
+    for doc in await _find(db, "Consent", {"s.actor": {"$in": grantees}}, ["j"]):
+        consent = orjson.loads(bytes(doc["j"]))
+        provision = consent.get("provision") or {}
+        if consent.get("status") != "active" or provision.get("type", "permit") != "permit":
+            continue
+        period = provision.get("period") or {}
+        if (period.get("start") and str(period["start"]) > now) or (
+            period.get("end") and str(period["end"]) < now[:10]
+        ):
+            continue
+        out |= _patient_ids([roles.ref_of(consent.get("patient"))])
+    return out
 
 
 async def _ensure_index(db: Any) -> None:
@@ -79,7 +127,11 @@ async def resolve(policy: AccessPolicy, db: Any) -> AccessPolicy:
     me = policy.fhir_user if (policy.fhir_user or "").startswith("Practitioner/") else None
     if me is None:
         return replace(policy, role=roles.CARE, resolved=True)
-    own_roles = await _find(db, "PractitionerRole", {"s.practitioner": me}, ["j"])
+    finess = sorted({f"{FINESS_SYSTEM}|{e['finess']}" for e in policy.exercices if e.get("finess")})
+    own_roles, structures = await asyncio.gather(
+        _find(db, "PractitionerRole", {"s.practitioner": me}, ["j"]),
+        _find(db, "Organization", {"s.identifier": {"$in": finess}}, ["_id"]) if finess else _nothing(),
+    )
     role_bodies = [orjson.loads(bytes(d["j"])) | {"id": d["_id"]} for d in own_roles if d.get("j")]
     actors = frozenset({me, *(f"PractitionerRole/{r['id']}" for r in role_bodies)})
     professions = roles.professions(policy.exercices)
@@ -90,7 +142,12 @@ async def resolve(policy: AccessPolicy, db: Any) -> AccessPolicy:
         if policy.break_glass:
             raise forbidden("Le bris de glace n'est pas ouvert à ce rôle.")
         return replace(policy, role=roles.PHARMACIST, actors=actors, resolved=True)
-    return await _care(policy, db, actors, role_bodies)
+    orgs = {f"Organization/{d['_id']}" for d in structures}
+    return await _care(policy, db, actors, role_bodies, orgs, finess)
+
+
+async def _nothing() -> list[dict[str, Any]]:
+    return []
 
 
 async def _conseil(
@@ -116,15 +173,12 @@ async def _conseil(
     )
 
 
-async def _organisations(
-    db: Any, policy: AccessPolicy, role_bodies: list[dict[str, Any]]
+def _organisations(
+    role_bodies: list[dict[str, Any]], orgs: set[str], finess: list[str]
 ) -> tuple[set[str], list[str]]:
-    """The caller's Organization references and FINESS tokens."""
-    orgs = {r for role in role_bodies for r in roles.refs(role.get("organization"))}
-    finess = sorted({f"{FINESS_SYSTEM}|{e['finess']}" for e in policy.exercices if e.get("finess")})
-    if finess:
-        found = await _find(db, "Organization", {"s.identifier": {"$in": finess}}, ["_id"])
-        orgs |= {f"Organization/{d['_id']}" for d in found}
+    """The caller's Organization references and FINESS tokens (theirs, and their roles')."""
+    orgs = orgs | {r for role in role_bodies for r in roles.refs(role.get("organization"))}
+    finess = list(finess)
     for role in role_bodies:
         ident = (role.get("organization") or {}).get("identifier")
         if isinstance(ident, dict) and ident.get("system") == FINESS_SYSTEM and ident.get("value"):
@@ -135,9 +189,14 @@ async def _organisations(
 
 
 async def _care(
-    policy: AccessPolicy, db: Any, actors: frozenset[str], role_bodies: list[dict[str, Any]]
+    policy: AccessPolicy,
+    db: Any,
+    actors: frozenset[str],
+    role_bodies: list[dict[str, Any]],
+    structures: set[str],
+    finess: list[str],
 ) -> AccessPolicy:
-    orgs, finess = await _organisations(db, policy, role_bodies)
+    orgs, finess = _organisations(role_bodies, structures, finess)
     team = set(actors)
     if orgs or finess:
         await _ensure_index(db)
@@ -150,41 +209,21 @@ async def _care(
             team.add(f"PractitionerRole/{doc['_id']}")
             team |= {p for p in _s(doc, "practitioner") if isinstance(p, str)}
     members = sorted(team)
-    patients: set[str] = set()
-    for type_, param, extra, fields in (
-        ("Encounter", "participant", {"s.status": {"$nin": list(_ENDED)}}, ["s.subject"]),
-        ("Appointment", "actor", {"s.status": {"$nin": list(_ENDED)}}, ["s.actor"]),
-        ("CareTeam", "participant", {"s.status": {"$nin": ["inactive", "entered-in-error"]}}, ["s.subject"]),
-        ("Task", "owner", {"s.status": {"$in": list(TELE_EXPERTISE_ACCEPTED)}}, ["s.patient", "s.focus"]),
-        ("Patient", "general-practitioner", {}, ["_id"]),
-    ):
-        for doc in await _find(db, type_, {f"s.{param}": {"$in": members}, **extra}, fields):
-            if type_ == "Task":
-                if any(str(f).startswith("ServiceRequest/") for f in _s(doc, "focus")):
-                    patients |= _patient_ids(_s(doc, "patient"))
-            elif type_ == "Patient":
-                patients.add(doc["_id"])
-            else:
-                patients |= _patient_ids(_s(doc, fields[0].split(".", 1)[1]))
-    if orgs:
-        for doc in await _find(db, "Patient", {"s.organization": {"$in": sorted(orgs)}}, ["_id"]):
-            patients.add(doc["_id"])
-    now = datetime.now(UTC).isoformat()
     grantees = sorted(team | orgs)
-    addressed = {"s.recipient": {"$in": grantees}, "s.status": {"$nin": ["preparation", "entered-in-error"]}}
-    for doc in await _find(db, "Communication", addressed, ["s.subject"]):
-        patients |= _patient_ids(_s(doc, "subject"))
-    for doc in await _find(db, "Consent", {"s.actor": {"$in": grantees}, "s.status": "active"}, ["j"]):
-        consent = orjson.loads(bytes(doc["j"]))
-        provision = consent.get("provision") or {}
-        if provision.get("type", "permit") != "permit":
-            continue
-        period = provision.get("period") or {}
-        if (period.get("start") and str(period["start"]) > now) or (
-            period.get("end") and str(period["end"]) < now[:10]
-        ):
-            continue
-        patients |= _patient_ids([roles.ref_of(consent.get("patient"))])
+    lookups = [
+        _related(db, "Encounter", "participant", members, "subject"),
+        _related(db, "Appointment", "actor", members, "actor"),
+        _related(db, "CareTeam", "participant", members, "subject"),
+        _related(db, "Task", "owner", members, "patient"),
+        _related(db, "Patient", "general-practitioner", members, "_id"),
+        _related(db, "Communication", "recipient", grantees, "subject"),
+        _consented(db, grantees),
+    ]
+    if orgs:
+        lookups.append(_related(db, "Patient", "organization", sorted(orgs), "_id"))
+    patients: set[str] = set()
+    for found in await asyncio.gather(*lookups):  # independent look-ups, side by side
+        patients |= found
     return replace(policy, role=roles.CARE, actors=actors, patients=frozenset(patients), resolved=True)
 
 
