@@ -168,7 +168,7 @@ async def enforce(
         # (handlers marked applies_access_policy); the others need a token that may do everything.
         if policy.reads_and_writes_everything():
             return []
-        if not aware:
+        if not aware and code != "conditional-patch":  # conditional PATCH: checked here whole
             raise FhirError(403, "forbidden", f"Interaction {code} réservée aux jetons sans restriction.")
         if code.startswith("conditional-"):
             return await _conditional(request, policy, code, type_ or "")
@@ -226,11 +226,38 @@ async def _conditional(request: Request, policy: AccessPolicy, code: str, type_:
         raise FhirError(403, "forbidden", "Interactions conditionnelles non ouvertes à ce rôle.")
     interaction = code.removeprefix("conditional-")
     grant = policy.grant(type_, interaction)
-    if interaction != "update" or grant.unrestricted:
+    if grant.unrestricted or interaction == "delete":
         return []
+    if interaction == "patch":
+        return await _conditional_patch(request, policy, type_)
     resource = await _body(request)
     await check_write(policy, request.app.state.repository, "update", type_, resource)
     return concerned(type_, resource, grant)
+
+
+async def _conditional_patch(request: Request, policy: AccessPolicy, type_: str) -> list[str]:
+    """``PATCH [type]?criteria``: the one match among what the caller sees, and the result, checked
+    like a PATCH of it (the handler's own search is restricted the same way)."""
+    from fhir_server.rest.conditional import parse_criteria, resolve_single
+    from fhir_server.rest.formats import read_body
+    from fhir_server.rest.patch import apply_document, decode_patch
+
+    repository = request.app.state.repository
+    restricted = CONDITIONAL_ACCESS.set(policy)
+    try:
+        target = await resolve_single(
+            repository, type_, parse_criteria(request.url.query, "url"), None, "PATCH conditionnel"
+        )
+    finally:
+        CONDITIONAL_ACCESS.reset(restricted)
+    grant, current = await check_instance(policy, repository, "patch", type_, target.id)
+    if current is None:
+        return []
+    data = await read_body(request, request.app.state.settings.max_body_bytes)
+    request._body = data  # the handler reads the same bytes again
+    patched = apply_document(current, decode_patch(data, request.headers.get("content-type")))
+    await check_write(policy, repository, "patch", type_, patched, current=current)
+    return concerned(type_, patched, grant)
 
 
 async def _prescription_number_only(request: Request) -> None:

@@ -343,6 +343,31 @@ def test_conditional_update_and_delete_only_touch_what_the_caller_sees(
     assert http.delete(url, headers=world.headers("conseil_a")).status_code == 403
 
 
+def test_conditional_patch_finds_and_writes_within_reach(http: httpx.Client, world: RoleWorld) -> None:
+    enc, other = f"Patient/{world.patients['enc']}", f"Patient/{world.patients['other']}"
+    _, hidden_marker = hidden_observation(http, world)
+    marker = uuid.uuid4().hex
+    assert (
+        http.post(
+            f"{world.base}/Observation", json=observation(enc, marker), headers=world.headers("martin")
+        ).status_code
+        == 201
+    )
+    json_patch = {"Content-Type": "application/json-patch+json"}
+
+    def patch(which: str, ops: list[dict[str, Any]]) -> httpx.Response:
+        url = f"{world.base}/Observation?identifier={TAG}|{which}"
+        return http.patch(url, json=ops, headers=world.headers("martin", **json_patch))
+
+    note = [{"op": "add", "path": "/note", "value": [{"text": "revu"}]}]
+    assert patch(marker, note).status_code == 200
+    assert patch(hidden_marker, note).status_code == 404  # the hidden one is not a match
+    assert "note" not in system_find(http, world, hidden_marker)[0]
+    move = [{"op": "replace", "path": "/subject/reference", "value": other}]
+    assert patch(marker, move).status_code == 403
+    assert system_find(http, world, marker)[0]["subject"]["reference"] == enc
+
+
 # -- operations --------------------------------------------------------------------------------------
 
 
