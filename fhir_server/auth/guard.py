@@ -24,10 +24,10 @@ interaction cannot be added without going through it. Order of checks:
 8. batches and transactions (each entry checked like the single interaction:
    :mod:`fhir_server.bundles.access`), conditional update/delete and operations
    (:func:`fhir_server.operations.dispatch.authorize`) apply the policy themselves
-   (``applies_access_policy``); the searches behind every condition run restricted by
-   the caller's policy (:data:`fhir_server.rest.conditional.ACCESS`, set here around the
-   handler); other interactions (history at type/system level, conditional PATCH) need
-   an unrestricted grant.
+   (``applies_access_policy``); a conditional PATCH is checked here (its match, then its
+   result); the searches behind every condition run restricted by the caller's policy
+   (:data:`fhir_server.rest.conditional.ACCESS`, set here around the handler); history at
+   type or system level needs an unrestricted grant.
 Break-the-glass: a care practitioner (not a médecin conseil or a pharmacist) may send
 ``X-Break-Glass-Reason`` (percent-encoded, 10 characters at least) to lift the patient
 restriction of their ``user/`` and ``patient/`` scopes (the scopes still limit types and
