@@ -7,7 +7,8 @@ equivalent single interactions could not.
 
 - :func:`check_instance`: read / vread / history-instance / update / patch / delete of an
   existing instance — 403 without a scope on the type, 404 when the current version (or,
-  for vread and history, any version shown) is out of reach, as if it did not exist;
+  for vread and history, any version shown) is out of reach, as if it did not exist; a
+  Binary is read (current version only) when the resource named by its ``securityContext`` is;
 - :func:`check_write`: the new content of a create / update / patch — 403 unless it
   stays within the caller's reach (:meth:`AccessPolicy.check_write`, plus the role checks
   that need the database).
@@ -21,7 +22,7 @@ import orjson
 
 from fhir_server.auth import roles
 from fhir_server.auth.compartment import in_patient_compartment_type, patient_refs
-from fhir_server.auth.policy import AccessPolicy, Grant, forbidden, hidden
+from fhir_server.auth.policy import THROUGH_CONTEXT, AccessPolicy, Grant, forbidden, hidden
 from fhir_server.auth.relationships import check_dispense, prescribed_to
 from fhir_server.storage import history_key
 
@@ -67,7 +68,10 @@ async def check_instance(
     current = await current_body(repository, type_, id_, session)
     if current is False:
         raise hidden(type_, id_)
-    if isinstance(current, dict) and not policy.within(grant, type_, current):
+    if isinstance(current, dict) and type_ in THROUGH_CONTEXT:
+        if code != "read" or not await _context_readable(policy, repository, current, session):
+            raise hidden(type_, id_)
+    elif isinstance(current, dict) and not policy.within(grant, type_, current):
         raise hidden(type_, id_)
     if code in ("vread", "history-instance") and (
         in_patient_compartment_type(type_) or policy.role in roles.ROLE_TYPES
@@ -75,6 +79,22 @@ async def check_instance(
         # Older versions may have belonged to another patient's record: each one shown must qualify.
         await _check_versions(policy, grant, repository, type_, id_, vid)
     return grant, current if isinstance(current, dict) else None
+
+
+async def _context_readable(
+    policy: AccessPolicy, repository: Any, binary: dict[str, Any], session: Any
+) -> bool:
+    """A Binary is readable when the resource of its ``securityContext`` is (without one: never)."""
+    context = roles.ref_of(binary.get("securityContext"))
+    if context is None:
+        return False
+    type_, _, id_ = context.partition("/")
+    from fhir_server.validation import RESOURCE_TYPES
+
+    if type_ not in RESOURCE_TYPES or type_ in THROUGH_CONTEXT:
+        return False
+    body = await current_body(repository, type_, id_, session)
+    return isinstance(body, dict) and policy.can_read(type_, body)
 
 
 async def _check_versions(

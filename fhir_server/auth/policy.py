@@ -57,6 +57,11 @@ from fhir_server.errors import FhirError
 # Resource types only roles with an explicit scope on them may read (never through "*").
 EXPLICIT_ONLY = frozenset({"AuditEvent"})
 IMMUTABLE = frozenset({"AuditEvent"})
+# Outside the Patient compartment but holding patient data: never reference data for a
+# restricted token. A Binary is read through its securityContext (fhir_server.auth.access),
+# stored Bundles (documents, messages) only with an unrestricted grant, a Device by its patient.
+THROUGH_CONTEXT = frozenset({"Binary"})
+UNRESTRICTED_ONLY = frozenset({"Bundle"})
 BREAK_GLASS_HEADER = "x-break-glass-reason"  # percent-encoded UTF-8
 BREAK_GLASS_MIN = 10
 
@@ -257,6 +262,13 @@ class AccessPolicy:
             )
         if self.role == roles.PHARMACIST:
             return roles.pharmacist_sees(resource_type, resource, actors=self.actors)
+        if resource_type in THROUGH_CONTEXT or resource_type in UNRESTRICTED_ONLY:
+            return False  # a Binary read by id is decided on its securityContext (auth.access)
+        if resource_type == "Device":
+            owners = {
+                r.split("/", 1)[1] for r in roles.refs(resource.get("patient")) if r.startswith("Patient/")
+            }
+            return owners <= grant.patients
         if not in_patient_compartment_type(resource_type):
             return True
         return in_compartment(resource_type, resource, grant.patients)
@@ -286,6 +298,11 @@ class AccessPolicy:
                     "Un pharmacien ne recherche pas de patients : lecture par l'ordonnance seulement."
                 )
             return roles.pharmacist_filter(resource_type, actors=self.actors)
+        if resource_type in THROUGH_CONTEXT or resource_type in UNRESTRICTED_ONLY:
+            raise forbidden(f"Recherche de {resource_type} réservée aux accès sans restriction de dossier.")
+        if resource_type == "Device":
+            refs = sorted(f"Patient/{p}" for p in grant.patients)
+            return {"$or": [{"s.patient": {"$exists": False}}, {"s.patient": {"$in": refs}}]}
         return compartment_filter(resource_type, grant.patients)
 
     def readable_types(self, types: Iterable[str], interaction: str = "search-type") -> list[str]:
@@ -293,7 +310,7 @@ class AccessPolicy:
         out = []
         for t in types:
             try:
-                self.grant(t, interaction)
+                self.search_filter(t, interaction)
             except FhirError:
                 continue
             out.append(t)
