@@ -366,3 +366,39 @@ def _build(http: httpx.Client, server: ServerProcess, mailbox: Mailbox) -> RoleW
             },
         )
     return world
+
+
+class ScratchClient(httpx.Client):
+    """An HTTP client that remembers every resource its requests create, to delete them afterwards.
+
+    Tests that write through the world's users share the world with other modules: what they
+    create (an Encounter with Dr Martin, a reply in thread A...) would change what those users
+    reach. Use it as ``with ScratchClient(world) as http: ...``; on exit every resource created
+    (201 answers, and 201 entries of batch/transaction responses) is deleted with the system token.
+    Updates of world records are not undone: restore them in the test.
+    """
+
+    def __init__(self, world: RoleWorld, **kw: Any) -> None:
+        super().__init__(timeout=60, follow_redirects=False, event_hooks={"response": [self._record]}, **kw)
+        self.world = world
+        self.created: list[str] = []
+
+    def _record(self, response: httpx.Response) -> None:
+        if response.request.method not in ("POST", "PUT"):
+            return
+        response.read()
+        if response.status_code == 201 and "location" in response.headers:
+            self.created.append(response.headers["location"].split("/_history")[0].split("/fhir/")[-1])
+        elif response.status_code == 200 and response.headers.get("content-type", "").startswith(FHIR_JSON):
+            body = response.json()
+            if body.get("resourceType") == "Bundle" and str(body.get("type", "")).endswith("-response"):
+                for entry in body.get("entry", []):
+                    answer = entry.get("response", {})
+                    if str(answer.get("status", "")).startswith("201") and answer.get("location"):
+                        self.created.append(answer["location"].split("/_history")[0])
+
+    def __exit__(self, *exc: Any) -> None:
+        system = self.world.headers("system")
+        for ref in reversed(self.created):
+            httpx.delete(f"{self.world.base}/{ref}", headers=system, timeout=60)
+        super().__exit__(*exc)

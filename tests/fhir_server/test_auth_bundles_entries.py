@@ -15,20 +15,22 @@ import httpx
 import pytest
 
 from tests.fhir_server.auth_support import bearer
-from tests.fhir_server.roles_data import RoleWorld, role_world
+from tests.fhir_server.roles_data import RoleWorld, ScratchClient, role_world
 
 TAG = "urn:passerelle:test-bundles"
 
 
 @pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
+def world() -> RoleWorld:
     with httpx.Client(timeout=60, follow_redirects=False) as client:
-        yield client
+        return role_world(client)
 
 
 @pytest.fixture(scope="module")
-def world(http: httpx.Client) -> RoleWorld:
-    return role_world(http)
+def http(world: RoleWorld) -> Iterator[httpx.Client]:
+    # what the tests create is deleted afterwards: the world is shared with other modules
+    with ScratchClient(world) as client:
+        yield client
 
 
 def observation(subject: str, marker: str | None = None) -> dict[str, Any]:
@@ -411,6 +413,8 @@ def test_meta_and_validate_under_the_policy(http: httpx.Client, world: RoleWorld
         http.post(f"{world.base}/{mine}/$meta-add", json=tag, headers=world.headers("martin")).status_code
         == 200
     )
+    removed = http.post(f"{world.base}/{mine}/$meta-delete", json=tag, headers=world.headers("martin"))
+    assert removed.status_code == 200 and "tag" not in removed.json()["parameter"][0]["valueMeta"]
     assert (
         http.post(f"{world.base}/{hidden}/$meta-add", json=tag, headers=world.headers("martin")).status_code
         == 404

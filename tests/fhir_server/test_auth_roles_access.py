@@ -24,20 +24,22 @@ from tests.fhir_server.auth_support import (
     register_client,
     root,
 )
-from tests.fhir_server.roles_data import DR_GARNIER, RoleWorld, role_world
+from tests.fhir_server.roles_data import DR_GARNIER, RoleWorld, ScratchClient, role_world
 
 REASON = quote("Urgence vitale : patient inconscient aux urgences")
 
 
 @pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=30, follow_redirects=False) as client:
-        yield client
+def world() -> RoleWorld:
+    with httpx.Client(timeout=60, follow_redirects=False) as client:
+        return role_world(client)
 
 
 @pytest.fixture(scope="module")
-def world(http: httpx.Client) -> RoleWorld:
-    return role_world(http)
+def http(world: RoleWorld) -> Iterator[httpx.Client]:
+    # what the tests create is deleted afterwards: the world is shared with other modules
+    with ScratchClient(world) as client:
+        yield client
 
 
 def status(http: httpx.Client, world: RoleWorld, who: str, path: str, **headers: str) -> int:
@@ -107,6 +109,45 @@ def test_patient_patch_cannot_move_a_resource_out_of_their_record(
     assert http.get(f"{world.base}/Observation/{oid}", headers=world.headers("alice")).json()["subject"] == {
         "reference": alice
     }
+
+
+def test_patient_data_outside_the_compartment_is_not_reference_data(
+    http: httpx.Client, world: RoleWorld
+) -> None:
+    system = world.headers("system")
+
+    def create(resource: dict[str, Any]) -> str:
+        resp = http.post(f"{world.base}/{resource['resourceType']}", json=resource, headers=system)
+        assert resp.status_code == 201, resp.text
+        return str(resp.json()["id"])
+
+    docs = {
+        who: create(
+            {
+                "resourceType": "DocumentReference",
+                "status": "current",
+                "subject": {"reference": world.refs[who]},
+                "content": [{"attachment": {"contentType": "application/pdf", "title": "Ordonnance"}}],
+            }
+        )
+        for who in ("alice", "bob")
+    }
+    pdf = {"resourceType": "Binary", "contentType": "application/pdf", "data": "JVBERi0xLjQ="}
+    mine = create({**pdf, "securityContext": {"reference": f"DocumentReference/{docs['alice']}"}})
+    theirs = create({**pdf, "securityContext": {"reference": f"DocumentReference/{docs['bob']}"}})
+    loose = create(pdf)
+    assert status(http, world, "alice", f"Binary/{mine}") == 200
+    assert status(http, world, "alice", f"Binary/{theirs}") == 404
+    assert status(http, world, "alice", f"Binary/{loose}") == 404
+    assert status(http, world, "bob", f"Binary/{theirs}") == 200
+    assert status(http, world, "alice", "Binary") == 403
+    assert status(http, world, "alice", "Bundle") == 403
+    pump = create({"resourceType": "Device", "patient": {"reference": world.refs["bob"]}})
+    scale = create({"resourceType": "Device", "manufacturer": "Balances SA"})
+    assert status(http, world, "alice", f"Device/{pump}") == 404
+    assert status(http, world, "bob", f"Device/{pump}") == 200
+    assert status(http, world, "alice", f"Device/{scale}") == 200
+    assert status(http, world, "system", f"Binary/{loose}") == 200
 
 
 # -- practitioners: care relationships ----------------------------------------------------------------
@@ -355,6 +396,8 @@ def test_medecin_conseil_replies_in_their_threads_only(http: httpx.Client, world
         ).status_code
         == 200
     )
+    restored = http.put(f"{world.base}/Task/{task['id']}", json=task, headers=world.headers("system"))
+    assert restored.status_code == 200  # back to "requested" for the other modules
     assert http.delete(f"{world.base}/Communication/{ids['message_a']}", headers=h).status_code == 403
     # a médecin without the Assurance Maladie's role is an ordinary practitioner: no thread
     assert status(http, world, "garnier", f"Communication/{ids['header_a']}") == 404
@@ -416,6 +459,9 @@ def test_pharmacist_records_the_dispense_and_the_status(http: httpx.Client, worl
     )
     done = {**current, "status": "completed"}
     assert http.put(f"{world.base}/MedicationRequest/{ids['mr2']}", json=done, headers=h).status_code == 200
+    system = world.headers("system")
+    back = http.put(f"{world.base}/MedicationRequest/{ids['mr2']}", json=current, headers=system)
+    assert back.status_code == 200  # active again for the other modules
     assert http.delete(f"{world.base}/MedicationRequest/{ids['mr2']}", headers=h).status_code == 403
 
 
