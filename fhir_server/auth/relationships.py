@@ -3,7 +3,9 @@
 Nothing is cached across requests: a relationship ended a second ago (an Encounter
 entered in error, a Consent revoked, a PractitionerRole removed) no longer counts. The
 queries are ``$in`` look-ups on indexed search values (field ``s``, normalised
-``Type/id`` references), a handful per request.
+``Type/id`` references) in three round trips: the caller's roles and structures, their
+colleagues, then every relationship look-up side by side (about 20 ms on the embedded
+server). Practitioners only: patients carry their compartment in the token.
 
 Who designates the caller (``actors``): their Practitioner (``fhirUser``) and every
 PractitionerRole of it. Their organisations: the ``organization`` references of those
@@ -18,14 +20,15 @@ A care relationship with a patient exists when a member of the team is:
   entered-in-error);
 - ``Appointment.participant.actor`` of an appointment with the patient (same statuses);
 - ``CareTeam.participant.member`` of a care team of the patient (not inactive /
-  entered-in-error);
-- the ``owner`` of an accepted tele-expertise: a Task whose ``focus`` is the
-  tele-expertise ServiceRequest, ``for`` the patient and ``status`` accepted,
+  entered-in-error), or one of its organisations;
+- the ``owner`` (or their organisation) of an accepted tele-expertise: a Task whose
+  ``focus`` is the tele-expertise ServiceRequest, ``for`` the patient and ``status`` accepted,
   in-progress or completed (design.md: "tele-expertise request / answer: ServiceRequest
   (+ consent), Communication, Task"; the requérant already has their own relationship);
 - granted explicitly: an active Consent of the patient whose ``provision.type`` is
   ``permit`` (the default) and ``provision.actor.reference`` a member of the team or one
-  of its organisations, within ``provision.period`` when there is one;
+  of its organisations, within ``provision.period`` when there is one (day precision for
+  the end; nested provisions are not read);
 - addressed a message about the patient: a ``Communication`` whose ``recipient`` is a
   member of the team or one of its organisations (a referral letter, the centre's shared
   inbox of docs/france.md §4.c) — its sender could already write in that record;
@@ -213,8 +216,8 @@ async def _care(
     lookups = [
         _related(db, "Encounter", "participant", members, "subject"),
         _related(db, "Appointment", "actor", members, "actor"),
-        _related(db, "CareTeam", "participant", members, "subject"),
-        _related(db, "Task", "owner", members, "patient"),
+        _related(db, "CareTeam", "participant", grantees, "subject"),
+        _related(db, "Task", "owner", grantees, "patient"),
         _related(db, "Patient", "general-practitioner", members, "_id"),
         _related(db, "Communication", "recipient", grantees, "subject"),
         _consented(db, grantees),
