@@ -7,6 +7,9 @@ can use the light ones without loading authlib's server side):
 - :mod:`.scopes` — the SMART scope model (v1 and v2 syntax);
 - :mod:`.compartment` — Patient compartment membership (R4 CompartmentDefinition);
 - :mod:`.policy` — :class:`AccessPolicy`, what a token may read and write (and how search applies it);
+- :mod:`.roles` — the role rules of professionals (care, médecin conseil, pharmacist);
+- :mod:`.relationships` — per request, the patients a practitioner cares for (and their role);
+- :mod:`.access` — the instance and write checks of one interaction (guard and Bundle entries);
 - :mod:`.guard` — enforcement inside the FHIR layer, on every interaction;
 - :mod:`.audit` — AuditEvent records;
 - :mod:`.keys` — the signing keys (JWKS) kept under the data dir;
