@@ -312,6 +312,30 @@ def _entities(request: Request, type_: str | None, id_: str | None, response: Re
     return [type_] if type_ else []
 
 
+MAX_AUDITED_ENTRIES = 200
+
+
+def _bundle_audit(code: str, response: Response | None) -> tuple[str, list[str]]:
+    """For the audit of ``POST [base]``: batch or transaction (one route serves both, so the code
+    is read from the answer), and the resources its entries read or wrote."""
+    if code not in ("transaction", "batch") or response is None or response.status_code != 200:
+        return code, []
+    import orjson
+
+    try:
+        body = orjson.loads(bytes(response.body))
+    except (orjson.JSONDecodeError, TypeError):
+        return code, []  # an XML answer: the Bundle is audited without its entries
+    kind = str(body.get("type", "")).removesuffix("-response")
+    out: list[str] = []
+    for entry in body.get("entry", [])[:MAX_AUDITED_ENTRIES]:
+        where = (entry.get("response") or {}).get("location") or entry.get("fullUrl") or ""
+        tail = "/".join(where.split("/_history/")[0].split("/")[-2:])
+        if "/" in tail:
+            out.append(tail)
+    return (kind if kind in ("transaction", "batch") else code), out
+
+
 def protect(interaction: Interaction) -> Handler:
     """The handler of ``interaction`` behind authentication, authorization and audit."""
     inner = interaction.handler
@@ -340,13 +364,14 @@ def protect(interaction: Interaction) -> Handler:
         async def log(status: int, description: str | None, response: Response | None = None) -> None:
             if not settings.audit:
                 return
+            audited_code, bundle_entities = _bundle_audit(code, response)
             event = audit.rest_event(
-                interaction=code,
+                interaction=audited_code,
                 status=status,
                 who=policy.who if policy else {"display": "anonyme (sans jeton valide)"},
                 client_id=policy.client_id if policy else None,
                 source_ip=ip,
-                entities=_entities(request, type_, id_, response),
+                entities=_entities(request, type_, id_, response) or bundle_entities,
                 patients=patients,
                 query=query,
                 description=description,

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fhir_server.auth_support import bearer
+from tests.fhir_server.auth_support import backend_client_token, bearer
 from tests.fhir_server.roles_data import RoleWorld, ScratchClient, role_world
 
 TAG = "urn:passerelle:test-bundles"
@@ -100,6 +100,11 @@ def test_batch_entries_are_refused_one_by_one(http: httpx.Client, world: RoleWor
     assert resp.status_code == 200, resp.text
     assert codes(resp) == ["200", "404", "201", "403", "404", "404", "200", "403"]
     assert resp.json()["entry"][6]["resource"]["total"] == 0  # the search behind sees nothing of it
+    # the batch is audited with the resources its entries touched
+    created = resp.json()["entry"][2]["response"]["location"].split("/_history")[0]
+    auditor = backend_client_token(http, world.server, "system/AuditEvent.rs")
+    events = http.get(f"{world.base}/AuditEvent", params={"entity": created}, headers=bearer(auditor)).json()
+    assert {e["resource"]["subtype"][0]["code"] for e in events.get("entry", [])} == {"batch"}
     assert (
         http.get(f"{world.base}/Observation/{hidden_id}", headers=world.headers("system")).status_code == 200
     )
