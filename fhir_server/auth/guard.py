@@ -186,7 +186,9 @@ async def enforce(
             403, "forbidden", f"Interaction {code} réservée aux accès sans restriction de dossier."
         )
     grant = policy.grant(type_, code)
-    if grant.unrestricted:
+    if grant.unrestricted and (
+        policy.kind != "practitioner" or code in INSTANCE_READS or code == "history-type"
+    ):
         return []
     repository = request.app.state.repository
     current = None
@@ -226,7 +228,10 @@ async def _conditional(request: Request, policy: AccessPolicy, code: str, type_:
         raise FhirError(403, "forbidden", "Interactions conditionnelles non ouvertes à ce rôle.")
     interaction = code.removeprefix("conditional-")
     grant = policy.grant(type_, interaction)
-    if grant.unrestricted or interaction == "delete":
+    if grant.unrestricted:
+        policy.check_glass_write(type_)
+        return []
+    if interaction == "delete":
         return []
     if interaction == "patch":
         return await _conditional_patch(request, policy, type_)

@@ -230,6 +230,7 @@ class AccessPolicy:
         """403 unless the token may write ``resource`` (the new content of a create or update)."""
         grant = self.grant(resource_type, interaction)
         if grant.unrestricted:
+            self.check_glass_write(resource_type)
             return
         if self.role == roles.CONSEIL or self.role == roles.PHARMACIST:
             why = (
@@ -246,6 +247,12 @@ class AccessPolicy:
             raise forbidden(f"Ce jeton ne peut pas écrire de {resource_type} (hors dossier patient).")
         if not in_compartment(resource_type, resource, grant.patients):
             raise forbidden("La ressource doit appartenir au dossier du patient autorisé par le jeton.")
+
+    def check_glass_write(self, resource_type: str) -> None:
+        """Break-the-glass opens patients' records, not the directory (a role, an organisation): 403."""
+        if self.kind != "practitioner" or in_patient_compartment_type(resource_type):
+            return
+        raise forbidden(f"Bris de glace : pas d'écriture de {resource_type} (hors dossier patient).")
 
     def within(self, grant: Grant, resource_type: str, resource: dict[str, Any]) -> bool:
         """Whether ``resource`` (as stored) is in the reach ``grant`` gives (compartment or role rules)."""

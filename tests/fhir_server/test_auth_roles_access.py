@@ -288,6 +288,16 @@ def test_break_the_glass_lifts_the_care_restriction_and_is_audited(
         )
         == 200
     )
+    # it opens records, not the directory: no self-declared médecin conseil role
+    role = {
+        "resourceType": "PractitionerRole",
+        "practitioner": {"reference": world.refs["garnier"]},
+        "organization": {"reference": f"Organization/{world.ids['elsm_a']}"},
+        "code": [{"coding": [{"system": "urn:passerelle:practitioner-role", "code": "medecin-conseil"}]}],
+    }
+    glass = world.headers("garnier", **{"X-Break-Glass-Reason": REASON})
+    assert http.post(f"{world.base}/PractitionerRole", json=role, headers=glass).status_code == 403
+    assert status(http, world, "garnier", f"Communication/{world.ids['header_a']}") == 404
     # not for médecins conseils, pharmacists or patients
     for who in ("conseil_a", "pharmacist", "alice"):
         assert status(http, world, who, other, **{"X-Break-Glass-Reason": REASON}) == 403, who
