@@ -166,8 +166,8 @@ async def enforce(
     if code in ("transaction", "batch", "operation") or code.startswith("conditional-"):
         # Bundles, operations and conditional update/delete apply the policy entry by entry
         # (handlers marked applies_access_policy); the others need a token that may do everything.
-        if policy.reads_and_writes_everything():
-            return []
+        if policy.reads_and_writes_everything() and policy.kind != "practitioner":
+            return []  # (a practitioner under break-the-glass still gets the write checks below)
         if not aware and code != "conditional-patch":  # conditional PATCH: checked here whole
             raise FhirError(403, "forbidden", f"Interaction {code} réservée aux jetons sans restriction.")
         if code.startswith("conditional-"):

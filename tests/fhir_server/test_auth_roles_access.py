@@ -297,6 +297,14 @@ def test_break_the_glass_lifts_the_care_restriction_and_is_audited(
     }
     glass = world.headers("garnier", **{"X-Break-Glass-Reason": REASON})
     assert http.post(f"{world.base}/PractitionerRole", json=role, headers=glass).status_code == 403
+    conditional = f"{world.base}/PractitionerRole?practitioner={world.refs['garnier']}&role=x"
+    assert http.put(conditional, json=role, headers=glass).status_code == 403
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"request": {"method": "POST", "url": "PractitionerRole"}, "resource": role}],
+    }
+    assert http.post(world.base, json=bundle, headers=glass).status_code == 403
     assert status(http, world, "garnier", f"Communication/{world.ids['header_a']}") == 404
     # not for médecins conseils, pharmacists or patients
     for who in ("conseil_a", "pharmacist", "alice"):
