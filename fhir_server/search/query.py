@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 MAX_CHAIN_IDS = 10_000
+# parameters every type answers (a chain may end on them whatever its target)
+_ANY_TYPE_CODES = ("_id", "_has", "_list", "_filter", *WORD_CODES)
 _MODIFIERS = {
     "string": {"exact", "contains", "missing"},
     "token": {"text", "not", "missing", "of-type", "in", "not-in", "above", "below"},
@@ -614,7 +616,7 @@ async def _chain(ctx: Context, param: SearchParam, p: Parsed, depth: int) -> dic
     assert p.chain is not None
     inner_code = parse_name(p.chain, p.value).code
     targets = [p.modifier] if p.modifier else list(param.targets)
-    targets = [t for t in targets if inner_code in params_for(t) or inner_code in ("_id", "_has", "_list")
+    targets = [t for t in targets if inner_code in params_for(t) or inner_code in _ANY_TYPE_CODES
                or p.chain.startswith("_has:")]  # fmt: skip
     if not targets:
         raise bad(p.name, f"Chaînage {p.name} : aucun type cible ne connaît le paramètre {inner_code}.")

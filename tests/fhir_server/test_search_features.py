@@ -373,6 +373,10 @@ def test_filter_combines_parameters_with_and_or_not(http: httpx.Client) -> None:
         http, "/Observation", [("_filter", 'subject.name sw "dup" and code eq http://loinc.org|8302-2'), tag]
     )
     assert got == {obs["Dupont"]}
+    # chains may end on _content and _filter too
+    assert _ids(http, "/Observation", [("subject._content", "helene"), tag]) == {obs["Dupont"]}
+    chained = [("subject:Patient._filter", 'family sw "mart"'), tag]
+    assert _ids(http, "/Observation", chained) == {obs["Martin"]}
     # repeating _filter ANDs the filters, like any parameter
     both = [("_filter", "gender eq male"), ("_filter", 'name co "pet"'), tag]
     assert {by[i] for i in _ids(http, "/Patient", both)} == {"Martin"}
