@@ -445,3 +445,19 @@ def test_in_matches_code_elements_by_their_implied_system(http: httpx.Client) ->
     assert {by[i] for i in _ids(http, "/Patient", [("gender:in", every), tag])} == set(ids)
     assert {by[i] for i in _ids(http, "/Patient", [("gender:in", url), tag])} == {"female"}
     assert {by[i] for i in _ids(http, "/Patient", [("gender:not-in", url), tag])} == {"male", "unknown"}
+
+
+def test_capability_statement_lists_the_new_parameters(http: httpx.Client) -> None:
+    statement = http.get("/metadata").json()
+    resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
+
+    def params(type_: str) -> dict[str, dict[str, Any]]:
+        return {p["name"]: p for p in resources[type_]["searchParam"]}
+
+    location, observation, binary = params("Location"), params("Observation"), params("Binary")
+    assert location["near"]["type"] == "special" and "km" in location["near"]["documentation"]
+    for name in ("_text", "_content", "_filter"):
+        assert name in observation and observation[name].get("documentation"), name
+    assert observation["_content"]["definition"] == "http://hl7.org/fhir/SearchParameter/Resource-content"
+    assert "_text" not in binary and "_content" in binary  # Binary is not a DomainResource: no narrative
+    assert all(m in observation["code"]["documentation"] for m in ("in", "not-in", "above", "below"))
