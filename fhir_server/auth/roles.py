@@ -55,8 +55,13 @@ PHARMACIEN = "21"
 
 CARE, CONSEIL, PHARMACIST = "care", "conseil", "pharmacist"
 
-# Reference data every professional may read and search.
-DIRECTORY = frozenset({"Practitioner", "PractitionerRole", "Organization", "HealthcareService", "Location"})
+# Reference data every professional may read and search (directory and terminology).
+DIRECTORY = frozenset(
+    {
+        "Practitioner", "PractitionerRole", "Organization", "HealthcareService", "Location",
+        "CodeSystem", "ValueSet", "ConceptMap",
+    }
+)  # fmt: skip
 # Per role and type: the SMART interaction letters allowed (on top of what the scopes allow).
 ROLE_TYPES: dict[str, dict[str, str]] = {
     CONSEIL: {"Communication": "crus", "Task": "crus", "Patient": "rs", **dict.fromkeys(DIRECTORY, "rs")},

@@ -11,6 +11,9 @@ Access control (the caller's policy, ``request.state.access``; see :func:`author
 - ``$meta`` on an instance: like a read; at type or system level (the tags in use across
   every record): tokens that read everything only;
 - ``$meta-add`` / ``$meta-delete``: like an update of the instance;
+- read-only operations on terminology resources (``$expand``, ``$lookup``,
+  ``$validate-code``, ``$subsumes``, ``$translate``): reference data, for any token with a
+  read scope on the type (an instance like a read of it);
 - any other operation: tokens that may read and write everything.
 """
 
@@ -73,6 +76,7 @@ async def _call(request: Request, level: str) -> Response:
     return await operation.handler(Call(request, fmt, level, type_, id_, params, resource))
 
 
+_TERMINOLOGY = frozenset({"CodeSystem", "ValueSet", "ConceptMap"})
 _INSTANCE_AS = {
     "everything": "read",
     "validate": "read",
@@ -99,6 +103,13 @@ async def authorize(
         await check_instance(policy, request.app.state.repository, _INSTANCE_AS[name], type_, id_)
         return
     if name == "validate" and level == "type":
+        return
+    types = operation.resource_types
+    if not operation.affects_state and types and types <= _TERMINOLOGY and type_ is not None:
+        if level == "instance" and id_ is not None:
+            await check_instance(policy, request.app.state.repository, "read", type_, id_)
+        else:
+            policy.grant(type_, "read")
         return
     if name == "meta" and policy.reads_everything():
         return

@@ -434,3 +434,14 @@ def test_meta_and_validate_under_the_policy(http: httpx.Client, world: RoleWorld
     )
     assert valid.status_code == 200  # nothing stored, nothing read: harmless
     assert http.post(f"{world.base}/{hidden}/$validate", headers=world.headers("alice")).status_code == 404
+
+
+def test_terminology_operations_are_reference_data(http: httpx.Client, world: RoleWorld) -> None:
+    params = {"url": "http://hl7.org/fhir/ValueSet/administrative-gender"}
+    for who in ("martin", "pharmacist", "conseil_a", "alice"):
+        resp = http.get(f"{world.base}/ValueSet/$expand", params=params, headers=world.headers(who))
+        assert resp.status_code == 200, (who, resp.text)
+        assert {"male", "female"} <= {c["code"] for c in resp.json()["expansion"]["contains"]}
+    narrow = backend_client_token(http, world.server, "system/Patient.rs")
+    resp = http.get(f"{world.base}/ValueSet/$expand", params=params, headers=bearer(narrow))
+    assert resp.status_code == 403  # no scope on ValueSet
