@@ -40,12 +40,17 @@ def in_patient_compartment_type(resource_type: str) -> bool:
     return compartment_params(resource_type) is not None
 
 
-@cache
 def _paths(resource_type: str) -> tuple[tuple[str, ...], ...]:
     """Element paths (without the type) of the compartment parameters of ``resource_type``."""
+    return param_paths(resource_type, compartment_params(resource_type) or ())
+
+
+@cache
+def param_paths(resource_type: str, params: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """Element paths (without the type) of the search parameters ``params`` of ``resource_type``."""
     from profiles import r4_bundle
 
-    wanted = set(compartment_params(resource_type) or ())
+    wanted = set(params)
     out: list[tuple[str, ...]] = []
     for entry in r4_bundle("search-parameters")["entry"]:
         sp = entry["resource"]
@@ -75,18 +80,23 @@ def _walk(node: Any, path: tuple[str, ...]) -> Iterable[Any]:
 
 def patient_refs(resource_type: str, resource: dict[str, Any]) -> set[str]:
     """The ``Patient/<id>`` references that put ``resource`` in a patient's compartment."""
-    refs: set[str] = set()
+    refs = {r for r in references_at(resource_type, compartment_params(resource_type) or (), resource)}
+    refs = {r for r in refs if r.startswith("Patient/")}
     if resource_type == "Patient" and resource.get("id"):
         refs.add(f"Patient/{resource['id']}")
-    for path in _paths(resource_type):
+    return refs
+
+
+def references_at(resource_type: str, params: tuple[str, ...], resource: dict[str, Any]) -> set[str]:
+    """The ``Type/id`` references (relative, absolute or versioned) under the search parameters ``params``."""
+    refs: set[str] = set()
+    for path in param_paths(resource_type, params):
         for value in _walk(resource, path):
             for v in value if isinstance(value, list) else [value]:
                 ref = v.get("reference") if isinstance(v, dict) else None
                 if isinstance(ref, str):
                     # relative, absolute or versioned: keep the trailing Type/id
-                    tail = "/".join(ref.split("/_history/")[0].split("/")[-2:])
-                    if tail.startswith("Patient/"):
-                        refs.add(tail)
+                    refs.add("/".join(ref.split("/_history/")[0].split("/")[-2:]))
     return refs
 
 

@@ -44,13 +44,21 @@ that the id exists in somebody else's record.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from fhir_server.auth import roles
-from fhir_server.auth.compartment import compartment_filter, in_compartment, in_patient_compartment_type
+from fhir_server.auth.compartment import (
+    compartment_filter,
+    compartment_params,
+    in_compartment,
+    in_patient_compartment_type,
+    patient_refs,
+    references_at,
+)
 from fhir_server.auth.scopes import INTERACTION_LETTER, ScopeSet
 from fhir_server.errors import FhirError
 
@@ -61,6 +69,18 @@ IMMUTABLE = frozenset({"AuditEvent"})
 # restricted token. A Binary is read through its securityContext (fhir_server.auth.access),
 # stored Bundles (documents, messages) only with an unrestricted grant, a Device by its patient.
 THROUGH_CONTEXT = frozenset({"Binary"})
+# A care practitioner's own resources outside every patient's record (their agenda, messages and
+# tasks between professionals): types of the Patient compartment that name no patient, reached
+# through the parameters that name the practitioner.
+OWN_PARAMS: dict[str, tuple[str, ...]] = {
+    "Schedule": ("actor",),
+    "Appointment": ("actor",),
+    "Communication": ("sender", "recipient"),
+    "Task": ("owner", "requester"),
+    "CareTeam": ("participant",),
+    "List": ("source",),
+}
+_PATIENT_REF = re.compile("^Patient/")
 UNRESTRICTED_ONLY = frozenset({"Bundle"})
 BREAK_GLASS_HEADER = "x-break-glass-reason"  # percent-encoded UTF-8
 BREAK_GLASS_MIN = 10
@@ -245,8 +265,17 @@ class AccessPolicy:
             return  # a new record reveals nothing (the relationship comes with Encounter, CareTeam...)
         if not in_patient_compartment_type(resource_type):
             raise forbidden(f"Ce jeton ne peut pas écrire de {resource_type} (hors dossier patient).")
-        if not in_compartment(resource_type, resource, grant.patients):
+        if not in_compartment(resource_type, resource, grant.patients) and not self._own(
+            resource_type, resource
+        ):
             raise forbidden("La ressource doit appartenir au dossier du patient autorisé par le jeton.")
+
+    def _own(self, resource_type: str, resource: dict[str, Any]) -> bool:
+        """A care practitioner's own resource that names no patient (see :data:`OWN_PARAMS`)."""
+        params = OWN_PARAMS.get(resource_type)
+        if self.role != roles.CARE or params is None or patient_refs(resource_type, resource):
+            return False
+        return bool(references_at(resource_type, params, resource) & self.actors)
 
     def check_glass_write(self, resource_type: str) -> None:
         """Break-the-glass opens patients' records, not the directory (a role, an organisation): 403."""
@@ -278,7 +307,7 @@ class AccessPolicy:
             return owners <= grant.patients
         if not in_patient_compartment_type(resource_type):
             return True
-        return in_compartment(resource_type, resource, grant.patients)
+        return in_compartment(resource_type, resource, grant.patients) or self._own(resource_type, resource)
 
     # -- searches (applied by fhir_server.search) ---------------------------------------
 
@@ -310,7 +339,12 @@ class AccessPolicy:
         if resource_type == "Device":
             refs = sorted(f"Patient/{p}" for p in grant.patients)
             return {"$or": [{"s.patient": {"$exists": False}}, {"s.patient": {"$in": refs}}]}
-        return compartment_filter(resource_type, grant.patients)
+        records = compartment_filter(resource_type, grant.patients)
+        if self.role == roles.CARE and resource_type in OWN_PARAMS and records is not None:
+            mine = [{f"s.{p}": {"$in": sorted(self.actors)}} for p in OWN_PARAMS[resource_type]]
+            no_patient = [{f"s.{p}": {"$not": _PATIENT_REF}} for p in compartment_params(resource_type) or ()]
+            return {"$or": [records, {"$and": [{"$or": mine}, *no_patient]}]}
+        return records
 
     def readable_types(self, types: Iterable[str], interaction: str = "search-type") -> list[str]:
         """The subset of ``types`` this token may search at all (for ``_type`` and system search)."""

@@ -207,6 +207,37 @@ def test_practitioner_writes_only_in_their_patients_records(http: httpx.Client, 
     assert status(http, world, "garnier", f"Patient/{mine.json()['id']}") == 404
 
 
+def test_practitioners_own_agenda_and_messages_outside_any_record(
+    http: httpx.Client, world: RoleWorld
+) -> None:
+    martin, garnier = world.refs["martin"], world.refs["garnier"]
+    h = world.headers("martin")
+    agenda = {"resourceType": "Schedule", "actor": [{"reference": martin}], "comment": "Consultations"}
+    created = http.post(f"{world.base}/Schedule", json=agenda, headers=h)
+    assert created.status_code == 201, created.text
+    sid = created.json()["id"]
+    assert status(http, world, "martin", f"Schedule/{sid}") == 200
+    assert status(http, world, "garnier", f"Schedule/{sid}") == 404
+    found = http.get(f"{world.base}/Schedule", params={"_id": sid}, headers=h).json()
+    assert [e["resource"]["id"] for e in found.get("entry", [])] == [sid]
+    theirs = {**agenda, "actor": [{"reference": garnier}]}
+    assert http.post(f"{world.base}/Schedule", json=theirs, headers=h).status_code == 403
+    note = {
+        "resourceType": "Communication",
+        "status": "completed",
+        "sender": {"reference": martin},
+        "recipient": [{"reference": garnier}],
+        "payload": [{"contentString": "Réunion de pôle jeudi"}],
+    }
+    sent = http.post(f"{world.base}/Communication", json=note, headers=h)
+    assert sent.status_code == 201, sent.text
+    assert status(http, world, "garnier", f"Communication/{sent.json()['id']}") == 200
+    assert status(http, world, "bonnet", f"Communication/{sent.json()['id']}") == 404
+    # naming a patient makes it part of that patient's record: the usual rule applies
+    about = {**note, "subject": {"reference": f"Patient/{world.patients['other']}"}}
+    assert http.post(f"{world.base}/Communication", json=about, headers=h).status_code == 403
+
+
 def test_relationships_are_computed_at_each_request(http: httpx.Client, world: RoleWorld) -> None:
     patient = http.post(
         f"{world.base}/Patient", json={"resourceType": "Patient"}, headers=world.headers("system")
