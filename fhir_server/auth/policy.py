@@ -125,7 +125,8 @@ class AccessPolicy:
     role: str = ""
     resolved: bool = False
     actors: frozenset[str] = frozenset()  # Practitioner/x and PractitionerRole/y of the caller
-    inbox: frozenset[str] = frozenset()  # médecin conseil: the échelon (ELSM Organization) references
+    # médecin conseil: the échelon (ELSM Organization); care: their organisations (shared inbox)
+    inbox: frozenset[str] = frozenset()
     threads: frozenset[str] = frozenset()  # médecin conseil: ids of the Communications of their échelon
     claims: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -275,7 +276,7 @@ class AccessPolicy:
         params = OWN_PARAMS.get(resource_type)
         if self.role != roles.CARE or params is None or patient_refs(resource_type, resource):
             return False
-        return bool(references_at(resource_type, params, resource) & self.actors)
+        return bool(references_at(resource_type, params, resource) & (self.actors | self.inbox))
 
     def check_glass_write(self, resource_type: str) -> None:
         """Break-the-glass opens patients' records, not the directory (a role, an organisation): 403."""
@@ -341,7 +342,7 @@ class AccessPolicy:
             return {"$or": [{"s.patient": {"$exists": False}}, {"s.patient": {"$in": refs}}]}
         records = compartment_filter(resource_type, grant.patients)
         if self.role == roles.CARE and resource_type in OWN_PARAMS and records is not None:
-            mine = [{f"s.{p}": {"$in": sorted(self.actors)}} for p in OWN_PARAMS[resource_type]]
+            mine = [{f"s.{p}": {"$in": sorted(self.actors | self.inbox)}} for p in OWN_PARAMS[resource_type]]
             no_patient = [{f"s.{p}": {"$not": _PATIENT_REF}} for p in compartment_params(resource_type) or ()]
             return {"$or": [records, {"$and": [{"$or": mine}, *no_patient]}]}
         return records

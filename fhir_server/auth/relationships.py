@@ -227,7 +227,14 @@ async def _care(
     patients: set[str] = set()
     for found in await asyncio.gather(*lookups):  # independent look-ups, side by side
         patients |= found
-    return replace(policy, role=roles.CARE, actors=actors, patients=frozenset(patients), resolved=True)
+    return replace(
+        policy,
+        role=roles.CARE,
+        actors=actors,
+        inbox=frozenset(orgs),
+        patients=frozenset(patients),
+        resolved=True,
+    )
 
 
 # -- pharmacist checks that need the database -------------------------------------------------------

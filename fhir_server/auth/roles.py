@@ -6,8 +6,9 @@ A practitioner token (``kind == "practitioner"``) gets one role, decided per req
 ``care`` (every other professional: médecin, infirmier, sage-femme...)
     the patients they have a care relationship with (see :mod:`.relationships`), and the
     patients of their health centre (FINESS); their own agenda, messages and tasks that
-    name no patient (``policy.OWN_PARAMS``); reference data (Practitioner, Organization,
-    Medication...) read-only; a new Patient may be created. Break-the-glass lifts the
+    name no patient, and those of their centre's shared inbox (``policy.OWN_PARAMS``);
+    reference data (Practitioner, Organization, Medication...) read-only; a new Patient
+    may be created. Break-the-glass lifts the
     patient restriction (never the directory's: no writes outside patients' records).
 
 ``conseil`` — médecin conseil of an ELSM (Assurance Maladie, docs/france.md §4.c)

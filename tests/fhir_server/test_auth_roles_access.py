@@ -233,6 +233,12 @@ def test_practitioners_own_agenda_and_messages_outside_any_record(
     assert sent.status_code == 201, sent.text
     assert status(http, world, "garnier", f"Communication/{sent.json()['id']}") == 200
     assert status(http, world, "bonnet", f"Communication/{sent.json()['id']}") == 404
+    # the health centre's shared inbox is its staff's
+    memo = {**note, "recipient": [{"reference": f"Organization/{world.ids['centre']}"}]}
+    shared = http.post(f"{world.base}/Communication", json=memo, headers=world.headers("system"))
+    assert shared.status_code == 201
+    for who, expected in (("martin", 200), ("bonnet", 200), ("garnier", 404)):
+        assert status(http, world, who, f"Communication/{shared.json()['id']}") == expected, who
     # naming a patient makes it part of that patient's record: the usual rule applies
     about = {**note, "subject": {"reference": f"Patient/{world.patients['other']}"}}
     assert http.post(f"{world.base}/Communication", json=about, headers=h).status_code == 403
