@@ -7,22 +7,22 @@ incoming resource; searches and includes ask :meth:`AccessPolicy.search_filter` 
 Mongo filter to AND into the query) and :meth:`AccessPolicy.can_read` for every
 resource they add to a Bundle, so that ``_include``/``_revinclude`` cannot leak.
 
-How search applies it (Bundles, conditional interactions and operations: see
-:mod:`fhir_server.auth.guard`) — the policy of the request is
-``request.state.access`` (``AccessPolicy.unrestricted()`` under ``--no-auth``):
+How search applies it (:mod:`fhir_server.search.access`; Bundles, conditional
+interactions and operations: see :mod:`fhir_server.auth.guard`) — the policy of the
+request is ``request.state.access`` (``AccessPolicy.unrestricted()`` under ``--no-auth``):
 
 1. for each type searched: ``restriction = policy.search_filter(type_)`` (403 when no
-   scope; for ``_type`` lists / system search use ``policy.readable_types(types)``) and
-   ``query = {"$and": [query, restriction]}`` when it is not None — also in ``_total``
-   counts and in the compartment search condition;
+   scope; for system search without ``_type``, ``policy.readable_types(types)``) is ANDed
+   into the query — also in ``_total`` counts and in the compartment search condition;
 2. every inner search of a chain or of ``_has`` on type T ANDs ``policy.search_filter(T)``
    (otherwise a match would reveal a hidden resource's existence);
 3. ``_include``/``_revinclude`` look-ups AND ``policy.search_filter(T, "read")`` for the
    target type T and silently drop types without a read scope (no 403 for an include);
-4. then mark the handlers ``handler.applies_access_policy = True``: the guard lets
-   compartment-restricted tokens through only for handlers so marked (until then it
-   refuses them with 403, and refuses ``_include``/``_revinclude``/``_has``/chains to
-   tokens that cannot read every type).
+4. every resource put in a Bundle also passes ``policy.can_read`` (a last line of defence).
+
+Handlers that apply the policy themselves are marked ``applies_access_policy = True``
+(search, Bundles, conditional interactions, operations); the guard checks instance
+interactions itself and refuses restricted tokens any other interaction.
 
 Practitioners: the guard calls :func:`fhir_server.auth.relationships.resolve` once per
 request, which fills ``role`` (:mod:`.roles`: ``care``, ``conseil`` or ``pharmacist``),
