@@ -302,26 +302,7 @@ async def _translate(call: Call) -> Response:
     elif inline is not None:
         service = _scratch(inline)
         url = inline.get("url") or f"ConceptMap/{inline.get('id')}"
-    code, coding, concept = p.text("code"), p.coding("coding"), p.codings("codeableConcept")
-    given = [
-        n for n, v in (("code", code), ("coding", coding), ("codeableConcept", concept)) if v is not None
-    ]
-    if len(given) > 1:
-        raise TerminologyError(
-            f"Un seul de « code », « coding », « codeableConcept » : reçu {', '.join(given)}",
-            "invalid",
-            given[1],
-        )
-    if code is not None:
-        codings = [{"code": code, "system": p.text("system")}]
-    elif coding is not None:
-        codings = [coding]
-    elif concept is not None:
-        codings = concept
-    else:
-        raise TerminologyError(
-            "Paramètre « code », « coding » ou « codeableConcept » manquant", "required", "code"
-        )
+    codings = _codings(p)  # the coding to translate, or each coding of a CodeableConcept
     reverse = bool(p.boolean("reverse"))
     source, target, target_system = p.text("source"), p.text("target"), p.text("targetsystem")
     results = []

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,14 +25,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
-from joserfc import jwt
-from joserfc.jwk import KeySet, RSAKey
 
 from bench.harness import ServerProcess
 from tests.fhir_server.auth_support import (
     DR_MARTIN,
     FHIR_JSON,
     Mailbox,
+    backend_client_token,
     bearer,
     exchange,
     patient_signup,
@@ -169,32 +167,6 @@ def http() -> Iterator[httpx.Client]:
         yield client
 
 
-def backend_token(http: httpx.Client, server: ServerProcess, scope: str) -> dict[str, Any]:
-    key = RSAKey.generate_key(2048, parameters={"kid": f"k{RUN}", "alg": "RS384"})
-    client = register_client(
-        server, "backend", scope, jwks=KeySet([key]).as_dict(private=False), name=f"backend {scope}"
-    )
-    claims = {
-        "iss": client["client_id"],
-        "sub": client["client_id"],
-        "aud": f"{root(server)}/auth/token",
-        "jti": uuid.uuid4().hex,
-        "exp": int(time.time()) + 240,
-    }
-    assertion = jwt.encode({"alg": "RS384", "kid": key.kid}, claims, key, algorithms=["RS384"])
-    resp = http.post(
-        f"{root(server)}/auth/token",
-        data={
-            "grant_type": "client_credentials",
-            "scope": scope,
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            "client_assertion": assertion,
-        },
-    )
-    assert resp.status_code == 200, resp.text
-    return resp.json()  # type: ignore[no-any-return]
-
-
 def _tagged(resource: dict[str, Any]) -> dict[str, Any]:
     system, code = TAG.split("|")
     meta = dict(resource.get("meta") or {})
@@ -257,10 +229,10 @@ def _resource(world: World, key: str) -> dict[str, Any]:
 def world(http: httpx.Client, server: ServerProcess) -> World:
     mailbox: Mailbox = shared_server()[1].mailbox
     w = World(server)
-    admin = backend_token(http, server, "system/*.cruds")
+    admin = backend_client_token(http, server, "system/*.cruds", name="backend admin")
     write = {**bearer(admin), "Content-Type": FHIR_JSON}
-    w.tokens["system"] = backend_token(http, server, "system/*.rs")
-    w.tokens["limited"] = backend_token(http, server, LIMITED_SCOPE)
+    w.tokens["system"] = backend_client_token(http, server, "system/*.rs", name="backend system/*.rs")
+    w.tokens["limited"] = backend_client_token(http, server, LIMITED_SCOPE, name="backend limité")
 
     # Patients with accounts: signed up, then tagged (and named) through the API.
     app = register_client(server, "public", PATIENT_SCOPE, name="Espace patient (recherche)")
