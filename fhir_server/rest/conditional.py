@@ -66,14 +66,7 @@ async def find(
     limit: int | None,
 ) -> list[StoredVersion]:
     """Current matches of ``criteria`` through the search engine (the one place conditionals search)."""
-    try:
-        from fhir_server.search import find_matching  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise FhirError(
-            400,
-            "not-supported",
-            "La recherche n'est pas encore disponible : interactions conditionnelles impossibles.",
-        ) from exc
+    from fhir_server.search import find_matching  # imported here: search imports the REST layer's helpers
     policy = ACCESS.get()
     if policy is None or policy.is_unrestricted:
         return await find_matching(repository, type_, criteria, session=session, limit=limit)

@@ -20,18 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-FHIR_JSON = "application/fhir+json"
+from tests.fhir_server.test_search import FHIR_JSON, _create, _marker
+
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-
-
-def _marker() -> str:
-    return "m" + uuid.uuid4().hex[:10]
-
-
-def _create(http: httpx.Client, resource: dict[str, Any]) -> dict[str, Any]:
-    r = http.post(f"/{resource['resourceType']}", json=resource, headers={"Content-Type": FHIR_JSON})
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 def _tag(marker: str) -> dict[str, Any]:
@@ -461,3 +452,41 @@ def test_capability_statement_lists_the_new_parameters(http: httpx.Client) -> No
     assert observation["_content"]["definition"] == "http://hl7.org/fhir/SearchParameter/Resource-content"
     assert "_text" not in binary and "_content" in binary  # Binary is not a DomainResource: no narrative
     assert all(m in observation["code"]["documentation"] for m in ("in", "not-in", "above", "below"))
+
+
+def test_group_identifier_finds_the_lines_of_one_prescription(http: httpx.Client) -> None:
+    """Passerelle's ``group-identifier`` (R5 has it, R4 not): a token on MedicationRequest.groupIdentifier."""
+    marker = _marker()
+    system = f"urn:test:ordonnance:{marker}"
+
+    def line(number: str, drug: str) -> str:
+        return _create(
+            http,
+            {
+                "resourceType": "MedicationRequest",
+                "status": "active",
+                "intent": "order",
+                "groupIdentifier": {"system": system, "value": number},
+                "medicationCodeableConcept": {"text": drug},
+                "subject": {"display": "Patient de test"},
+            },
+        )["id"]
+
+    first = {line("A-1", "Amoxicilline"), line("A-1", "Paracétamol")}
+    other = line("B-2", "Ibuprofène")
+
+    def ids(value: str) -> set[str]:
+        r = http.get("/MedicationRequest", params={"group-identifier": value})
+        assert r.status_code == 200, r.text
+        return {e["resource"]["id"] for e in r.json().get("entry", [])}
+
+    assert ids(f"{system}|A-1") == first
+    assert ids(f"{system}|B-2") == {other}
+    assert ids(f"{system}|") == first | {other}  # system| : any number in that system
+    assert ids(f"{system}|A-") == set()  # a token is matched exactly, never by prefix
+    assert ids("urn:test:autre|A-1") == set()
+    statement = http.get("/metadata").json()
+    (request,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "MedicationRequest"]
+    param = {p["name"]: p for p in request["searchParam"]}["group-identifier"]
+    assert param["type"] == "token"
+    assert param["definition"] == "urn:passerelle:SearchParameter:MedicationRequest-group-identifier"
