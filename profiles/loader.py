@@ -1,4 +1,4 @@
-"""Loading of the vendored FHIR R4 definition bundles (gzip JSON)."""
+"""Loading of the vendored FHIR R4 definition bundles (gzip JSON) and of Passerelle's own definitions."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 R4_DIR = Path(__file__).parent / "r4"
+PASSERELLE_DIR = Path(__file__).parent / "passerelle"
 
 
 @cache
@@ -17,3 +18,9 @@ def r4_bundle(name: str) -> dict[str, Any]:
     """Return the parsed Bundle ``profiles/r4/<name>.json.gz`` (cached: the files are read-only)."""
     with gzip.open(R4_DIR / f"{name}.json.gz", "rb") as fh:
         return orjson.loads(fh.read())
+
+
+@cache
+def passerelle_bundle(name: str) -> dict[str, Any]:
+    """Return the parsed Bundle ``profiles/passerelle/<name>.json``: definitions of this server's own."""
+    return orjson.loads((PASSERELLE_DIR / f"{name}.json").read_bytes())

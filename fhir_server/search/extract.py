@@ -37,7 +37,7 @@ from fhir_server.search.pairs import pair_values
 from fhir_server.search.params import SearchParam, params_for, split_union
 
 # Bump when what is stored changes: stored documents with another version get re-indexed.
-EXTRACTOR_VERSION = 4
+EXTRACTOR_VERSION = 5
 
 Value = tuple[Any, str | None]  # a value and its FHIR type when known (from a choice suffix)
 Path = Callable[[Any], list[Value]]

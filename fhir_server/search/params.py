@@ -1,4 +1,4 @@
-"""The R4 search parameters, compiled once from the official definitions.
+"""The R4 search parameters, compiled once from the official definitions (and ours).
 
 Each ``SearchParameter`` of ``search-parameters.json`` is split by resource type: its
 FHIRPath ``expression`` is a union covering every base type (``Condition.code |
@@ -6,7 +6,8 @@ Observation.code | ...``), and only the branches about one type matter when that
 type's resources are indexed or searched. The result, :func:`registry`, maps a
 resource type to its parameters by code; extraction (:mod:`.extract`) and query
 building (:mod:`.query`) both work from it, so what is stored and what is asked
-always agree.
+always agree. Parameters R4 lacks and this server defines (``profiles/passerelle/``,
+e.g. MedicationRequest ``group-identifier``) are compiled the same way.
 """
 
 from __future__ import annotations
@@ -102,12 +103,13 @@ def _branches(expression: str, type_: str, bases: list[str]) -> list[str]:
 def registry() -> dict[str, dict[str, SearchParam]]:
     """Every search parameter of every resource type the server accepts, by type then code."""
     from fhir_server.validation import RESOURCE_TYPES
-    from profiles import r4_bundle
+    from profiles import passerelle_bundle, r4_bundle
 
     by_url: dict[str, dict] = {}
-    for entry in r4_bundle("search-parameters")["entry"]:
-        res = entry["resource"]
-        by_url[res["url"]] = res
+    for bundle in (r4_bundle("search-parameters"), passerelle_bundle("search-parameters")):
+        for entry in bundle["entry"]:
+            res = entry["resource"]
+            by_url[res["url"]] = res
     out: dict[str, dict[str, SearchParam]] = {t: {} for t in RESOURCE_TYPES}
     for res in by_url.values():
         code = res["code"]

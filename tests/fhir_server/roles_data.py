@@ -358,7 +358,7 @@ def _build(http: httpx.Client, server: ServerProcess, mailbox: Mailbox) -> RoleW
                 "status": status,
                 "intent": "order",
                 "groupIdentifier": {"system": PRESCRIPTION_SYSTEM, "value": number},
-                # R4 has no group-identifier search parameter (R5 does): each line carries the number too
+                # the number is also each line's identifier: pharmacists may search by either
                 "identifier": [{"system": PRESCRIPTION_SYSTEM, "value": number}],
                 "medicationReference": {"reference": f"Medication/{ids['medication']}"},
                 "subject": {"reference": p[subject]},

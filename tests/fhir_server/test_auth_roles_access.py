@@ -485,6 +485,20 @@ def test_pharmacist_sees_what_the_prescription_check_needs(http: httpx.Client, w
     )
     assert found.status_code == 200, found.text
     assert {e["resource"]["id"] for e in found.json().get("entry", [])} == {ids["mr1"], ids["mr2"]}
+    # the ordonnance's number (groupIdentifier, Passerelle's group-identifier parameter): every
+    # dispensable line of it, whoever the patient; a draft ordonnance is not dispensable
+    for number, expected in (
+        ("ORD-0001", {ids["mr1"], ids["mr2"]}),
+        ("ORD-0002", set()),
+        ("ORD-0003", {ids["mr_other"]}),
+    ):
+        found = http.get(
+            f"{world.base}/MedicationRequest",
+            params={"group-identifier": f"urn:passerelle:prescription|{number}"},
+            headers=h,
+        )
+        assert found.status_code == 200, found.text
+        assert {e["resource"]["id"] for e in found.json().get("entry", [])} == expected, number
 
 
 def test_pharmacist_records_the_dispense_and_the_status(http: httpx.Client, world: RoleWorld) -> None:
