@@ -13,17 +13,25 @@ from __future__ import annotations
 import base64
 import json
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OctKey
 
 from fhir_server.auth.settings import AuthSettings
+
+with warnings.catch_warnings():
+    # Authlib 1.9 warns on import that it falls back to httpx (it prefers the httpx2 fork);
+    # httpx is this project's HTTP client, so the warning would only be noise on every start.
+    from authlib.deprecate import AuthlibDeprecationWarning
+
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 SIGNING_ALGS = ["RS256", "ES256", "RS384", "ES384", "PS256"]  # PSC signs with ES256 or RS256
 ACR_LEVELS = {"eidas1": 1, "eidas2": 2, "eidas3": 3}
