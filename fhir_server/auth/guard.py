@@ -295,7 +295,7 @@ def _search_patients(
         )
     if code == "search-compartment":
         grant = policy.grant(request.path_params.get("compartment_type", ""), "search-type")
-        if grant.unrestricted:
+        if grant.unrestricted or grant.everyone:
             return []
         if type_ == "Patient" and id_ in grant.patients:
             return [id_]

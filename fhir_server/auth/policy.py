@@ -36,6 +36,13 @@ not resolved reaches no patient at all. Break-the-glass (``care`` only) lifts th
 restriction of ``user/`` and ``patient/`` scopes; the scopes still limit types and
 interactions.
 
+SMART v2 granular scopes (``patient/Observation.rs?category=…``): when every scope that
+grants an interaction on a type carries a query, the grant is narrowed to resources
+matching one of those queries (:class:`Grant` ``narrowing``), for reads, writes and
+searches alike (:mod:`fhir_server.search.narrowing` gives the filter and the test of one
+resource); a scope without a query beside them widens it again. Queries the server
+cannot enforce (non-token parameters, modifiers, ``*``) are refused when requested.
+
 403 vs 404: a missing scope is a 403 (the client asked for something its token can
 never do, and saying so leaks nothing); an instance outside the caller's compartment
 is a 404, exactly like a resource that does not exist, because a 403 would confirm
@@ -92,6 +99,11 @@ class Grant:
 
     unrestricted: bool
     patients: frozenset[str] = frozenset()
+    # SMART v2 granular scopes: when every scope granting this is narrowed (``?category=…``),
+    # their queries; a resource must match one of them (then ``unrestricted`` is False and
+    # ``everyone`` says the scopes would otherwise reach every patient).
+    narrowing: tuple[str, ...] = ()
+    everyone: bool = False
 
 
 def forbidden(text: str) -> FhirError:
@@ -189,10 +201,12 @@ class AccessPolicy:
         patients: set[str] = set()
         practitioner = self.kind == "practitioner"
         glass = practitioner and bool(self.break_glass) and self.role == roles.CARE
+        queries: list[str | None] = []  # the queries of the scopes that grant something
         for scope in scopes:
+            grants = True
             if scope.context == "system":
-                if self.kind == "system":
-                    unrestricted = True
+                grants = self.kind == "system"
+                unrestricted = unrestricted or grants
             elif scope.context == "user":
                 if self.kind == "patient":
                     patients |= self.patients
@@ -201,6 +215,8 @@ class AccessPolicy:
                     unrestricted = unrestricted or glass
                     covered = True
                     patients |= self.patients
+                else:
+                    grants = False
             elif scope.context == "patient":
                 if self.kind == "patient":
                     patients |= self.patients
@@ -209,6 +225,10 @@ class AccessPolicy:
                 elif self.launch_patient and (not practitioner or self.launch_patient in self.patients):
                     # a practitioner's launch context counts while they care for that patient
                     patients.add(self.launch_patient)
+                else:
+                    grants = False
+            if grants:
+                queries.append(scope.query)
         if not unrestricted and not patients and not covered:
             raise forbidden(
                 f"Le jeton ne donne pas accès à {resource_type} ({interaction}) : portée insuffisante."
@@ -217,6 +237,9 @@ class AccessPolicy:
             if letter not in roles.ROLE_TYPES[self.role].get(resource_type, ""):
                 raise forbidden(f"Votre rôle ne donne pas accès à {resource_type} ({interaction}).")
             unrestricted = False
+        narrowing = tuple(q for q in queries if q) if queries and None not in queries else ()
+        if narrowing:
+            return Grant(False, frozenset(patients), narrowing, everyone=unrestricted)
         return Grant(unrestricted, frozenset(patients))
 
     def _wide(self, letters: str) -> bool:
@@ -227,7 +250,10 @@ class AccessPolicy:
             return False  # their reach is their patients (or role), whatever the scope's breadth
         context = {"system": "system", "practitioner": "user"}.get(self.kind)
         return any(
-            s.context == context and s.resource_type == "*" and set(letters) <= s.interactions
+            s.context == context
+            and s.resource_type == "*"
+            and s.query is None
+            and set(letters) <= s.interactions
             for s in self.scopes.resources
         )
 
@@ -250,7 +276,10 @@ class AccessPolicy:
     def check_write(self, resource_type: str, resource: dict[str, Any], interaction: str) -> None:
         """403 unless the token may write ``resource`` (the new content of a create or update)."""
         grant = self.grant(resource_type, interaction)
-        if grant.unrestricted:
+        if grant.narrowing and not _narrowed_in(grant, resource_type, resource):
+            allowed = " ou ".join(grant.narrowing)
+            raise forbidden(f"Le jeton ne permet d'écrire que des {resource_type} {allowed}.")
+        if grant.unrestricted or grant.everyone:
             self.check_glass_write(resource_type)
             return
         if self.role == roles.CONSEIL or self.role == roles.PHARMACIST:
@@ -286,7 +315,9 @@ class AccessPolicy:
 
     def within(self, grant: Grant, resource_type: str, resource: dict[str, Any]) -> bool:
         """Whether ``resource`` (as stored) is in the reach ``grant`` gives (compartment or role rules)."""
-        if grant.unrestricted:
+        if grant.narrowing and not _narrowed_in(grant, resource_type, resource):
+            return False
+        if grant.unrestricted or grant.everyone:
             return True
         if self.role == roles.CONSEIL:
             return roles.conseil_sees(
@@ -321,6 +352,15 @@ class AccessPolicy:
         grant = self.grant(resource_type, interaction)
         if grant.unrestricted:
             return None
+        reach = None if grant.everyone else self._reach_filter(resource_type, grant)
+        if not grant.narrowing:
+            return reach
+        from fhir_server.search import scope_filter
+
+        return _conjunction(reach, [scope_filter(resource_type, q) for q in grant.narrowing])
+
+    def _reach_filter(self, resource_type: str, grant: Grant) -> dict[str, Any] | None:
+        """The compartment or role part of :meth:`search_filter` (403 for what a role may not search)."""
         if self.role == roles.CONSEIL:
             return roles.conseil_filter(
                 resource_type,
@@ -366,6 +406,23 @@ class AccessPolicy:
         if self.fhir_user:
             return {"reference": self.fhir_user}
         return {"identifier": {"system": "urn:passerelle:client", "value": self.client_id or self.subject}}
+
+
+def _narrowed_in(grant: Grant, resource_type: str, resource: dict[str, Any]) -> bool:
+    """Whether ``resource`` matches one of the granular scope queries of ``grant``."""
+    from fhir_server.search import scope_matches
+
+    return any(scope_matches(resource_type, q, resource) for q in grant.narrowing)
+
+
+def _conjunction(reach: dict[str, Any] | None, narrowing: list[dict[str, Any]]) -> dict[str, Any]:
+    """``reach`` AND (any of ``narrowing``), as an ``$or`` of flat alternatives (the shape
+    :mod:`fhir_server.search.access` splits into indexed queries)."""
+    alternatives = reach["$or"] if reach is not None and list(reach) == ["$or"] else [reach or {}]
+    combined = [
+        {**a, **n} if not set(a) & set(n) else {"$and": [a, n]} for a in alternatives for n in narrowing
+    ]
+    return combined[0] if len(combined) == 1 else {"$or": combined}
 
 
 @cache

@@ -53,7 +53,7 @@ class ResourceScope:
     context: str  # patient | user | system
     resource_type: str  # a FHIR type or "*"
     interactions: frozenset[str]  # letters among c r u d s
-    query: str | None = None  # v2 "?param=value" narrowing (applied by search)
+    query: str | None = None  # v2 "?param=value" narrowing (fhir_server.search.narrowing)
 
     def covers(self, resource_type: str, letter: str) -> bool:
         return self.resource_type in ("*", resource_type) and letter in self.interactions
@@ -91,7 +91,10 @@ class ScopeSet:
         resources: list[ResourceScope] = []
         for item in raw:
             if "/" in item and item.split("/", 1)[0] in CONTEXTS:
-                resources.append(parse_resource_scope(item))
+                scope = parse_resource_scope(item)
+                if strict and scope.query is not None:
+                    _check_narrowing(item, scope)
+                resources.append(scope)
             elif strict and item not in _OTHER:
                 raise ScopeError(f"portée inconnue : {item!r}")
         return cls(raw, tuple(resources))
@@ -113,3 +116,13 @@ class ScopeSet:
 def validate_scope_string(scope: str | None) -> None:
     """Raise :class:`ScopeError` unless every item is a known SMART scope or a resource scope."""
     ScopeSet.parse(scope, strict=True)
+
+
+def _check_narrowing(text: str, scope: ResourceScope) -> None:
+    """ScopeError unless the server can enforce the scope's ``?query`` (never granted unenforced)."""
+    from fhir_server.search import NarrowingError, check_scope_query
+
+    try:
+        check_scope_query(scope.resource_type, scope.query or "")
+    except NarrowingError as exc:
+        raise ScopeError(f"portée invalide : {text!r} ({exc})") from exc

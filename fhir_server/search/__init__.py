@@ -7,13 +7,15 @@ Exports:
   (used by conditional create/update/delete and conditional references);
 - :func:`search_filter` / :func:`search_query`: the MongoDB filter a search runs, and its index
   (for ``explain`` checks);
-- :func:`ensure_search_indexes`: the indexes the queries need, created idempotently.
+- :func:`ensure_search_indexes`: the indexes the queries need, created idempotently;
+- :func:`scope_filter` / :func:`scope_matches` / :func:`check_scope_query`: SMART v2
+  granular scopes (``?category=…``) as a filter and as a test of one resource.
 
 Modules: ``params`` (compiled definitions), ``extract`` (write-time values), ``query`` (the
 filter), ``codesets`` (``:in``/``:not-in``/``:above``/``:below`` through the terminology
 service), ``fulltext`` (``_text``/``_content``), ``geo`` (``near``), ``filter`` (``_filter``),
 ``pairs`` (pair keys), ``indexes``, ``reindex``, ``handler``, ``paging``, ``include``,
-``summary``, ``totals`` (``_total``), ``capability``.
+``summary``, ``totals`` (``_total``), ``narrowing`` (granular scopes), ``capability``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from fhir_server.search.extract import EXTRACTOR_VERSION, index_resource
 from fhir_server.search.indexes import ensure_search_indexes, hinted
+from fhir_server.search.narrowing import NarrowingError, check_scope_query, scope_filter, scope_matches
 from fhir_server.search.query import Context, Query, build_filter, build_query
 from fhir_server.storage import version_from_doc
 
@@ -78,10 +81,14 @@ async def find_matching(
 
 __all__ = [
     "EXTRACTOR_VERSION",
+    "NarrowingError",
     "Query",
+    "check_scope_query",
     "ensure_search_indexes",
     "find_matching",
     "index_resource",
+    "scope_filter",
+    "scope_matches",
     "search_filter",
     "search_query",
 ]
