@@ -49,6 +49,12 @@ class Operation:
     handler: Handler
     affects_state: bool = False  # only POST when True
     resource_types: frozenset[str] | None = None  # None: every type
+    # Types whose OperationDefinition differs from ``definition`` (one name, several
+    # definitions: CodeSystem/$validate-code beside ValueSet/$validate-code).
+    definitions: tuple[tuple[str, str], ...] = ()
+
+    def definition_for(self, type_: str | None) -> str:
+        return dict(self.definitions).get(type_ or "", self.definition)
 
     def check(self, level: str, type_: str | None, method: str) -> None:
         if level not in self.levels:

@@ -330,23 +330,23 @@ async def _translate(call: Call) -> Response:
     return _answer(call, answer.to_parameters())
 
 
-def _operation(
-    name: str, definition: str, handler: Callable[[Call], Awaitable[Response]], *types: str
-) -> None:
+def _operation(name: str, handler: Callable[[Call], Awaitable[Response]], *types: str) -> None:
+    """Register ``$name`` on ``types``, each with its R4 OperationDefinition ``[Type]-[name]``."""
     register(
         Operation(
             name=name,
-            definition=OPDEF + definition,
+            definition=f"{OPDEF}{types[0]}-{name}",
             levels=frozenset({"type", "instance"}),
             handler=handler,
             resource_types=frozenset(types),
+            definitions=tuple((t, f"{OPDEF}{t}-{name}") for t in types[1:]),
         )
     )
 
 
-_operation("lookup", "CodeSystem-lookup", _lookup, "CodeSystem")
-_operation("subsumes", "CodeSystem-subsumes", _subsumes, "CodeSystem")
-_operation("expand", "ValueSet-expand", _expand, "ValueSet")
-# One registry name for the two R4 definitions; the CapabilityStatement shows the ValueSet one.
-_operation("validate-code", "ValueSet-validate-code", _validate_code, "ValueSet", "CodeSystem")
-_operation("translate", "ConceptMap-translate", _translate, "ConceptMap")
+_operation("lookup", _lookup, "CodeSystem")
+_operation("subsumes", _subsumes, "CodeSystem")
+_operation("expand", _expand, "ValueSet")
+# One name, two R4 definitions (ValueSet-validate-code, CodeSystem-validate-code).
+_operation("validate-code", _validate_code, "ValueSet", "CodeSystem")
+_operation("translate", _translate, "ConceptMap")

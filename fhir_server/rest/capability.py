@@ -42,7 +42,7 @@ def _operations(type_: str | None) -> list[dict[str, Any]]:
                 op.resource_types is None or type_ in op.resource_types
             )
         if applies:
-            out.append({"name": op.name, "definition": op.definition})
+            out.append({"name": op.name, "definition": op.definition_for(type_)})
     return out
 
 
