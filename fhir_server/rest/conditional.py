@@ -67,6 +67,7 @@ async def find(
 ) -> list[StoredVersion]:
     """Current matches of ``criteria`` through the search engine (the one place conditionals search)."""
     from fhir_server.search import find_matching  # imported here: search imports the REST layer's helpers
+
     policy = ACCESS.get()
     if policy is None or policy.is_unrestricted:
         return await find_matching(repository, type_, criteria, session=session, limit=limit)
