@@ -371,6 +371,13 @@ def bearer(token: dict[str, Any] | str) -> dict[str, str]:
 
 def backend_client_token(http: httpx.Client, server: ServerProcess, scope: str, name: str = "backend") -> str:
     """A backend-services (client_credentials + private_key_jwt) access token with ``scope``."""
+    return str(backend_client(http, server, scope, name)["token"]["access_token"])
+
+
+def backend_client(
+    http: httpx.Client, server: ServerProcess, scope: str, name: str = "backend"
+) -> dict[str, Any]:
+    """A registered backend-services client (``client_id``...) with its token response under ``token``."""
     from joserfc import jwt as jose_jwt
     from joserfc.jwk import KeySet, RSAKey
 
@@ -394,4 +401,4 @@ def backend_client_token(http: httpx.Client, server: ServerProcess, scope: str, 
         },
     )
     assert resp.status_code == 200, resp.text
-    return str(resp.json()["access_token"])
+    return {**client, "token": resp.json()}

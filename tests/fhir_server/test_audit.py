@@ -6,7 +6,6 @@ authorised roles only.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,14 +13,13 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from joserfc import jwt
-from joserfc.jwk import KeySet, RSAKey
 
 from bench.harness import ServerProcess
 from tests.fhir_server.auth_support import (
     DR_DURAND,
     DR_MARTIN,
     FHIR_JSON,
+    backend_client,
     bearer,
     exchange,
     pkce,
@@ -50,29 +48,8 @@ def http() -> Iterator[httpx.Client]:
 @pytest.fixture(scope="module")
 def auditor(http: httpx.Client, server: ServerProcess) -> dict[str, Any]:
     """A backend service allowed to read AuditEvents (and to try to change them)."""
-    key = RSAKey.generate_key(2048, parameters={"kid": "audit"})
     scope = "system/AuditEvent.cruds system/Observation.cruds"
-    client = register_client(
-        server, "backend", scope, jwks=KeySet([key]).as_dict(private=False), name="Journal d'audit"
-    )
-    claims = {
-        "iss": client["client_id"],
-        "sub": client["client_id"],
-        "aud": f"{root(server)}/auth/token",
-        "jti": uuid.uuid4().hex,
-        "exp": int(time.time()) + 240,
-    }
-    resp = http.post(
-        f"{root(server)}/auth/token",
-        data={
-            "grant_type": "client_credentials",
-            "scope": scope,
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            "client_assertion": jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key),
-        },
-    )
-    assert resp.status_code == 200, resp.text
-    return {**client, "token": resp.json()}
+    return backend_client(http, server, scope, name="Journal d'audit")
 
 
 def events(http: httpx.Client, server: ServerProcess, auditor: dict[str, Any], **params: str) -> list[dict]:
