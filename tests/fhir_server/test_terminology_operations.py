@@ -663,8 +663,13 @@ def test_capability_statement_lists_the_operations(http: httpx.Client) -> None:
     assert ops["ConceptMap"]["translate"] == "http://hl7.org/fhir/OperationDefinition/ConceptMap-translate"
     assert ops["CodeSystem"]["subsumes"] == "http://hl7.org/fhir/OperationDefinition/CodeSystem-subsumes"
     # one operation name, the definition of each type (R4 has both)
-    assert ops["CodeSystem"]["validate-code"] == "http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code"
-    assert ops["ValueSet"]["validate-code"] == "http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code"
+    assert (
+        ops["CodeSystem"]["validate-code"]
+        == "http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code"
+    )
+    assert (
+        ops["ValueSet"]["validate-code"] == "http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code"
+    )
     assert "expand" not in ops.get("Patient", {})
 
 
