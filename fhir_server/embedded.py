@@ -111,4 +111,3 @@ class EmbeddedMongo:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-

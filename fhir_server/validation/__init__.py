@@ -67,8 +67,11 @@ def _identity(
     resource_type = resource.get("resourceType")
     valid_type: str | None = None
     if resource_type is None:
-        issues.append(error("required", "Missing resourceType. Type de ressource (resourceType) absent.",
-                            "resourceType"))
+        issues.append(
+            error(
+                "required", "Missing resourceType. Type de ressource (resourceType) absent.", "resourceType"
+            )
+        )
     elif not isinstance(resource_type, str) or resource_type not in known:
         issues.append(
             error(
@@ -157,8 +160,11 @@ def validate_resource(
             walker.walk_resource(resource_type, resource, resource_type)
         except RecursionError:
             walker.issues.append(
-                error("structure", "Resource nested too deeply. Ressource trop profondément imbriquée.",
-                      resource_type)
+                error(
+                    "structure",
+                    "Resource nested too deeply. Ressource trop profondément imbriquée.",
+                    resource_type,
+                )
             )
         issues.extend(walker.issues)
         issues.extend(validate_structure(resource_type, resource, known))

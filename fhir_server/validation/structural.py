@@ -103,16 +103,19 @@ def _clean(value: Any, path: str, known_types: Set[str], issues: list[Issue], ne
     if not isinstance(value, dict):
         return value
     resource_type = value.get("resourceType")
-    if nested and "resourceType" in value and (
-        not isinstance(resource_type, str) or resource_type not in known_types
+    if (
+        nested
+        and "resourceType" in value
+        and (not isinstance(resource_type, str) or resource_type not in known_types)
     ):
         return dict(_PLACEHOLDER)
     cleaned: dict[str, Any] = {}
     for key, item in value.items():
         if not isinstance(key, str):
             issues.append(
-                error("structure", f"Non-string key {short(key)}. Clé JSON non textuelle : {short(key)}.",
-                      path)
+                error(
+                    "structure", f"Non-string key {short(key)}. Clé JSON non textuelle : {short(key)}.", path
+                )
             )
             continue
         cleaned[key] = _clean(item, f"{path}.{key}", known_types, issues, True)
@@ -137,7 +140,10 @@ def validate_structure(resource_type: str, resource: dict[str, Any], known_types
         issues.extend(_issues(resource_type, exc.errors()))
     except Exception as exc:
         issues.append(
-            error("structure", f"Unreadable resource ({type(exc).__name__}). Ressource illisible.",
-                  resource_type)
+            error(
+                "structure",
+                f"Unreadable resource ({type(exc).__name__}). Ressource illisible.",
+                resource_type,
+            )
         )
     return issues

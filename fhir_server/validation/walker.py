@@ -95,8 +95,11 @@ class Walker:
         resource_type = value.get("resourceType")
         if resource_type is None:
             self.issues.append(
-                error("required", "Missing resourceType. Type de ressource (resourceType) absent.",
-                      f"{path}.resourceType")
+                error(
+                    "required",
+                    "Missing resourceType. Type de ressource (resourceType) absent.",
+                    f"{path}.resourceType",
+                )
             )
             return
         if not isinstance(resource_type, str) or resource_type not in self.known_types:
@@ -179,8 +182,11 @@ class Walker:
                 self._frames[-1].saw_local_reference(value)  # dom-3 counts canonical/uri too
             elif child.type_name == "base64Binary" and not _is_base64(value):
                 self.issues.append(
-                    error("value", f"Invalid base64Binary. Contenu base64 invalide. Reçu : {short(value)}.",
-                          path)
+                    error(
+                        "value",
+                        f"Invalid base64Binary. Contenu base64 invalide. Reçu : {short(value)}.",
+                        path,
+                    )
                 )
             return
         if not isinstance(value, dict):

@@ -31,8 +31,10 @@ PATIENT: dict[str, Any] = {
     "meta": {"lastUpdated": "2024-03-01T10:00:00+01:00"},
     "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">Marie Dupont</div>'},
     "extension": [
-        {"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace",
-         "valueAddress": {"city": "Lyon", "country": "FR"}}
+        {
+            "url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace",
+            "valueAddress": {"city": "Lyon", "country": "FR"},
+        }
     ],
     "identifier": [{"use": "official", "system": "urn:oid:1.2.250.1.213.1.4.8", "value": "2800575123456"}],
     "active": True,
@@ -43,17 +45,39 @@ PATIENT: dict[str, Any] = {
     ],
     "gender": "female",
     "birthDate": "1980-05-07",
-    "_birthDate": {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/patient-birthTime",
-                                  "valueDateTime": "1980-05-07T14:35:00+02:00"}]},
-    "address": [{"use": "home", "type": "physical", "line": ["12 rue de la Paix"], "city": "Paris",
-                 "postalCode": "75002", "country": "FR"}],
-    "maritalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus",
-                                  "code": "M"}]},
-    "contact": [{"relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0131",
-                                               "code": "N"}]}],
-                 "name": {"family": "Dupont", "given": ["Jean"]}, "gender": "male"}],
-    "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "fr-FR"}]},
-                       "preferred": True}],
+    "_birthDate": {
+        "extension": [
+            {
+                "url": "http://hl7.org/fhir/StructureDefinition/patient-birthTime",
+                "valueDateTime": "1980-05-07T14:35:00+02:00",
+            }
+        ]
+    },
+    "address": [
+        {
+            "use": "home",
+            "type": "physical",
+            "line": ["12 rue de la Paix"],
+            "city": "Paris",
+            "postalCode": "75002",
+            "country": "FR",
+        }
+    ],
+    "maritalStatus": {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", "code": "M"}]
+    },
+    "contact": [
+        {
+            "relationship": [
+                {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "N"}]}
+            ],
+            "name": {"family": "Dupont", "given": ["Jean"]},
+            "gender": "male",
+        }
+    ],
+    "communication": [
+        {"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "fr-FR"}]}, "preferred": True}
+    ],
     "contained": [{"resourceType": "Organization", "id": "cab", "name": "Cabinet Dr Martin"}],
     "managingOrganization": {"reference": "#cab"},
     "generalPractitioner": [{"reference": "Practitioner/prat-1/_history/2"}],
@@ -64,18 +88,30 @@ OBSERVATION: dict[str, Any] = {
     "resourceType": "Observation",
     "id": "bp-1",
     "status": "final",
-    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                              "code": "vital-signs"}]}],
+    "category": [
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                    "code": "vital-signs",
+                }
+            ]
+        }
+    ],
     "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9", "display": "Tension artérielle"}]},
     "subject": {"reference": "Patient/pat-1"},
     "encounter": {"reference": "https://fhir.example.fr/fhir/Encounter/enc-1"},
     "effectiveDateTime": "2024-03-01T10:15:00+01:00",
     "performer": [{"reference": "Practitioner/prat-1", "display": "Dr Martin"}],
     "component": [
-        {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
-         "valueQuantity": {"value": 128, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"}},
-        {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
-         "valueQuantity": {"value": 82, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"}},
+        {
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+            "valueQuantity": {"value": 128, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"},
+        },
+        {
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+            "valueQuantity": {"value": 82, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"},
+        },
     ],
 }
 
@@ -84,16 +120,24 @@ WEIGHT: dict[str, Any] = {
     "status": "final",
     "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
     "subject": {"reference": "Patient/pat-1"},
-    "valueQuantity": {"value": 70.5, "comparator": "<", "unit": "kg", "system": "http://unitsofmeasure.org",
-                      "code": "kg"},
+    "valueQuantity": {
+        "value": 70.5,
+        "comparator": "<",
+        "unit": "kg",
+        "system": "http://unitsofmeasure.org",
+        "code": "kg",
+    },
 }
 
 ENCOUNTER: dict[str, Any] = {
     "resourceType": "Encounter",
     "id": "enc-1",
     "status": "in-progress",
-    "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR",
-              "display": "virtual"},
+    "class": {
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+        "code": "VR",
+        "display": "virtual",
+    },
     "subject": {"reference": "Patient/pat-1"},
     "participant": [{"individual": {"reference": "Practitioner/prat-1"}}],
     "period": {"start": "2024-03-01T10:00:00+01:00"},
@@ -103,10 +147,14 @@ ENCOUNTER: dict[str, Any] = {
 
 CONDITION: dict[str, Any] = {
     "resourceType": "Condition",
-    "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                                   "code": "active"}]},
-    "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                                       "code": "confirmed"}]},
+    "clinicalStatus": {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+    },
+    "verificationStatus": {
+        "coding": [
+            {"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}
+        ]
+    },
     "code": {"text": "Hypertension"},
     "subject": {"reference": "Patient/pat-1"},
 }
@@ -116,14 +164,20 @@ BUNDLE: dict[str, Any] = {
     "resourceType": "Bundle",
     "type": "transaction",
     "entry": [
-        {"fullUrl": PATIENT_UUID,
-         "resource": {"resourceType": "Patient", "name": [{"family": "Martin"}], "gender": "male"},
-         "request": {"method": "POST", "url": "Patient"}},
-        {"fullUrl": "urn:uuid:0b9f6a55-1c4e-4e0f-8d6e-5b3c2a1f0e99",
-         "resource": {**WEIGHT, "subject": {"reference": PATIENT_UUID}},
-         "request": {"method": "POST", "url": "Observation"}},
-        {"resource": {**ENCOUNTER, "subject": {"reference": "Patient?identifier=urn:oid:1.2.3|42"}},
-         "request": {"method": "PUT", "url": "Encounter/enc-1"}},
+        {
+            "fullUrl": PATIENT_UUID,
+            "resource": {"resourceType": "Patient", "name": [{"family": "Martin"}], "gender": "male"},
+            "request": {"method": "POST", "url": "Patient"},
+        },
+        {
+            "fullUrl": "urn:uuid:0b9f6a55-1c4e-4e0f-8d6e-5b3c2a1f0e99",
+            "resource": {**WEIGHT, "subject": {"reference": PATIENT_UUID}},
+            "request": {"method": "POST", "url": "Observation"},
+        },
+        {
+            "resource": {**ENCOUNTER, "subject": {"reference": "Patient?identifier=urn:oid:1.2.3|42"}},
+            "request": {"method": "PUT", "url": "Encounter/enc-1"},
+        },
     ],
 }
 
@@ -330,8 +384,17 @@ def test_missing_resource_type() -> None:
 
 @pytest.mark.parametrize(
     "reference",
-    ["Patient/", "Foo/1", "Patient/a b", "patient", "Patient/1/_history/", "urn:uuid:nope", "urn:isbn:123",
-     "Patient?identifier=x", "Medication/1"],
+    [
+        "Patient/",
+        "Foo/1",
+        "Patient/a b",
+        "patient",
+        "Patient/1/_history/",
+        "urn:uuid:nope",
+        "urn:isbn:123",
+        "Patient?identifier=x",
+        "Medication/1",
+    ],
 )
 def test_bad_references(reference: str) -> None:
     resource = copy.deepcopy(OBSERVATION)
@@ -342,8 +405,13 @@ def test_bad_references(reference: str) -> None:
 
 @pytest.mark.parametrize(
     "reference",
-    ["Patient/pat-1", "Group/g.1/_history/3", "http://autre.example.org/fhir/Patient/99",
-     "urn:uuid:6f1c2b1e-3d4a-4c55-9a0e-2b7f3f0e9a11", "urn:oid:1.2.250.1.71.4.2.1"],
+    [
+        "Patient/pat-1",
+        "Group/g.1/_history/3",
+        "http://autre.example.org/fhir/Patient/99",
+        "urn:uuid:6f1c2b1e-3d4a-4c55-9a0e-2b7f3f0e9a11",
+        "urn:oid:1.2.250.1.71.4.2.1",
+    ],
 )
 def test_good_references(reference: str) -> None:
     resource = copy.deepcopy(OBSERVATION)
@@ -532,15 +600,28 @@ def test_loc_to_expression() -> None:
 @pytest.mark.parametrize(
     "garbage",
     [
-        None, 3, "Patient", [], [PATIENT], {},
+        None,
+        3,
+        "Patient",
+        [],
+        [PATIENT],
+        {},
         {"resourceType": "Patient", 1: 2, "name": [{None: "x"}]},
         {"resourceType": "Patient", "contained": [3, {"resourceType": 3}, {"resourceType": "Nope"}, {}]},
         {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": ["x"]}}]},
         {"resourceType": "Patient", "name": [{"family": "x"}] * 20_000},
-        {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
-         "valueQuantity": {"value": math.nan}},
-        {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
-         "valueQuantity": {"value": 10**400}},
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "x"},
+            "valueQuantity": {"value": math.nan},
+        },
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "x"},
+            "valueQuantity": {"value": 10**400},
+        },
     ],
 )
 def test_garbage_yields_issues_not_exceptions(garbage: Any) -> None:
@@ -559,15 +640,57 @@ def test_deeply_nested_body_is_refused_cleanly() -> None:
 
 
 _FHIR_KEYS = [
-    "resourceType", "id", "meta", "text", "div", "status", "contained", "extension", "url", "valueString",
-    "valueQuantity", "valueReference", "valueCodeableConcept", "reference", "name", "given", "_given",
-    "family", "gender", "_gender", "birthDate", "telecom", "system", "value", "use", "code", "coding",
-    "subject", "component", "entry", "resource", "type", "comparator", "class", "class_fhir",
-    "deceasedBoolean", "deceasedDateTime", "item", "linkId", "clinicalStatus", "request", "method",
+    "resourceType",
+    "id",
+    "meta",
+    "text",
+    "div",
+    "status",
+    "contained",
+    "extension",
+    "url",
+    "valueString",
+    "valueQuantity",
+    "valueReference",
+    "valueCodeableConcept",
+    "reference",
+    "name",
+    "given",
+    "_given",
+    "family",
+    "gender",
+    "_gender",
+    "birthDate",
+    "telecom",
+    "system",
+    "value",
+    "use",
+    "code",
+    "coding",
+    "subject",
+    "component",
+    "entry",
+    "resource",
+    "type",
+    "comparator",
+    "class",
+    "class_fhir",
+    "deceasedBoolean",
+    "deceasedDateTime",
+    "item",
+    "linkId",
+    "clinicalStatus",
+    "request",
+    "method",
 ]
 _RESOURCE_TYPES = ["Patient", "Observation", "Bundle", "Encounter", "Condition", "Questionnaire", "Foo"]
-_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12) | st.sampled_from(
-    ["", "Patient/1", "#x", "final", "male", "banana", "2020-01-01", "urn:uuid:x", "Foo/1"]
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["", "Patient/1", "#x", "final", "male", "banana", "2020-01-01", "urn:uuid:x", "Foo/1"])
 )
 _keys = st.sampled_from(_FHIR_KEYS) | st.text(max_size=8) | st.integers(-2, 2)
 _json = st.recursive(
