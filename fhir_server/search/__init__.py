@@ -5,8 +5,8 @@ Exports:
 - :func:`index_resource`: the repository's ``indexer`` (values stored beside each resource);
 - :func:`find_matching`: the current resources of a type matching search parameters
   (used by conditional create/update/delete and conditional references);
-- :func:`search_filter` / :func:`search_query`: the MongoDB filter a search runs, and its index
-  (for ``explain`` checks);
+- :func:`search_filter` / :func:`search_query`: the MongoDB filter a search runs (for
+  ``explain`` checks);
 - :func:`ensure_search_indexes`: the indexes the queries need, created idempotently;
 - :func:`scope_filter` / :func:`scope_matches` / :func:`check_scope_query`: SMART v2
   granular scopes (``?category=…``) as a filter and as a test of one resource.
@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fhir_server.search.extract import EXTRACTOR_VERSION, index_resource
-from fhir_server.search.indexes import ensure_search_indexes, hinted
+from fhir_server.search.indexes import ensure_search_indexes
 from fhir_server.search.narrowing import NarrowingError, check_scope_query, scope_filter, scope_matches
 from fhir_server.search.query import Context, Query, build_filter, build_query
 from fhir_server.storage import version_from_doc
@@ -52,7 +52,7 @@ async def search_query(
     *,
     session: AsyncClientSession | None = None,
 ) -> Query:
-    """The filter of a search and the index to answer it from (``hint``)."""
+    """The filter of a search (a :class:`Query`)."""
     return await build_query(Context(repository, session), type_, params)
 
 
@@ -71,9 +71,6 @@ async def find_matching(
     """
     query = await search_query(repository, type_, params, session=session)
     cursor = repository.db[type_].find(query.filter, {"s": 0}, session=session).sort("_id", 1)
-    hint = hinted(repository, type_, query.hint)
-    if hint is not None:
-        cursor = cursor.hint(hint)
     if limit is not None:
         cursor = cursor.limit(limit)
     return [version_from_doc(doc, type_, doc["_id"]) async for doc in cursor]

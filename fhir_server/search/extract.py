@@ -8,14 +8,18 @@ general FHIRPath engine. The few others go through ``fhirpathpy``.
 
 Normalised forms (one list per parameter code, absent when the resource has no value):
 
-- string: accent-folded lowercase text (``code``) and the exact text (``code:x``);
-- token: ``system|code`` and bare ``code`` (``code``), text for ``:text`` (``code:t``),
-  ``type-system|type-code|value`` for ``:of-type`` (``code:o``);
+- string: accent-folded lowercase text (``code``), its first 1 to :data:`PREFIX_MAX` characters
+  (``code:p``: a starts-with search is an equality on them) and the exact text (``code:x``);
+- token: ``system|code``, bare ``code`` and ``system|`` (``code``), text for ``:text``
+  (``code:t``), ``type-system|type-code|value`` for ``:of-type`` (``code:o``);
 - reference: ``Type/id``, absolute URL or canonical (``code``), identifier tokens (``code:i``);
 - date: ``{"l": lo, "h": hi}`` half-open UTC ranges;
 - number: floats; quantity: ``{"v", "s", "c"}`` (``c`` holds the code, and the unit if different);
 - uri: the URI; composite: ``{"c0": [...], "c1": [...]}`` one per repetition of the root (not
   ``"0"``: numeric keys inside arrays are ambiguous paths to MongoDB);
+- ``~k``, keys for the modifiers that have no indexed field of their own: the codes of the
+  parameters the resource has (``:missing=false``), ``code:i`` ␟ identifier token or
+  ``system|`` (``:identifier``), ``code:b`` ␟ each ``/``-ended beginning of a uri (``:below``);
 - sort keys: ``code:<`` (smallest) and ``code:>`` (largest) scalars, for ``_sort`` and keyset paging;
 - ``_text``/``_content``: folded words (:mod:`.fulltext`); ``near``: Location positions (:mod:`.geo`);
   ``a+b``: two parameters' values combined, for the pairs searched together (:mod:`.pairs`).
@@ -37,7 +41,11 @@ from fhir_server.search.pairs import pair_values
 from fhir_server.search.params import SearchParam, params_for, split_union
 
 # Bump when what is stored changes: stored documents with another version get re-indexed.
-EXTRACTOR_VERSION = 5
+EXTRACTOR_VERSION = 6
+# The longest stored string prefix: a longer starts-with search looks this much up, then
+# checks the rest on the folded value.
+PREFIX_MAX = 12
+SEP = "\x1f"  # between a key's parameter part and its value in ``~k``
 
 Value = tuple[Any, str | None]  # a value and its FHIR type when known (from a choice suffix)
 Path = Callable[[Any], list[Value]]
@@ -239,6 +247,8 @@ def token_values(value: Any) -> tuple[list[str], list[str], list[str]]:
         c = ("true" if code else "false") if isinstance(code, bool) else code
         tokens.append(f"{system if isinstance(system, str) else ''}|{c}")
         tokens.append(c)
+        if isinstance(system, str):
+            tokens.append(f"{system}|")  # ``system|``: any code of the system
 
     if isinstance(value, bool):
         code(None, value)
@@ -288,7 +298,8 @@ def date_values(value: Any, type_: str | None) -> list[dict[str, datetime]]:
             bounds = (value.get("repeat") or {}).get("boundsPeriod")
             if isinstance(bounds, dict):
                 ranges.append(period_range(bounds))
-    return [{"l": r[0], "h": r[1]} for r in ranges if r is not None]
+    # ``l <= h`` always (a reversed Period breaks per-1): queries bound ``l`` by ``h``'s bounds
+    return [{"l": r[0], "h": max(r)} for r in ranges if r is not None]
 
 
 def number_values(value: Any) -> list[float]:
@@ -358,7 +369,9 @@ def values_of(param: SearchParam, items: list[Value]) -> dict[str, list[Any]]:
     for value, type_ in items:
         if kind == "string":
             texts = string_values(value)
-            main.extend(fold(t) for t in texts)
+            folded = [fold(t) for t in texts]
+            main.extend(folded)
+            extra.setdefault(":p", []).extend(prefixes(folded))
             extra.setdefault(":x", []).extend(texts)
         elif kind == "token":
             tokens, texts, of_type = token_values(value)
@@ -386,7 +399,46 @@ def values_of(param: SearchParam, items: list[Value]) -> dict[str, list[Any]]:
     return out
 
 
+def prefixes(texts: list[str]) -> list[str]:
+    """The beginnings of ``texts`` a starts-with search can look up (1 to PREFIX_MAX characters)."""
+    return list(dict.fromkeys(t[:n] for t in texts for n in range(1, min(len(t), PREFIX_MAX) + 1)))
+
+
+def uri_steps(uri: str) -> list[str]:
+    """The beginnings of ``uri`` that end with ``/`` (``http://a.org/fhir/x``: ``http:/``,
+    ``http://``, ``http://a.org/``, ``http://a.org/fhir/``)."""
+    return [uri[: i + 1] for i, ch in enumerate(uri) if ch == "/"]
+
+
+def uri_step(query: str) -> str:
+    """The longest ``/``-ended beginning of a ``:below`` search value: every uri the value
+    begins has it among its :func:`uri_steps` (``""`` when the value has no ``/``)."""
+    return query[: query.rfind("/") + 1]
+
+
+def aux_key(code: str, suffix: str, value: str) -> str:
+    return f"{code}{suffix}{SEP}{value}"
+
+
+def _aux_keys(type_: str, stored: dict[str, Any]) -> list[str]:
+    keys: list[str] = []
+    for code, param in params_for(type_).items():
+        if code not in stored:
+            continue
+        keys.append(code)  # present
+        if param.type == "reference":
+            idents = stored.get(code + ":i", [])
+            systems = {v[: v.index("|") + 1] for v in idents if "|" in v}  # ``system|``
+            keys.extend(aux_key(code, ":i", v) for v in [*idents, *sorted(systems - {"|"})])
+        elif param.type == "uri":
+            steps = {s for v in stored[code] if isinstance(v, str) for s in uri_steps(v)}
+            keys.extend(aux_key(code, ":b", s) for s in sorted(steps))
+    return keys
+
+
 def _dedupe(values: list[Any]) -> list[Any]:
+    if all(isinstance(v, str) for v in values):
+        return list(dict.fromkeys(values))
     seen: list[Any] = []
     for v in values:
         if v not in seen:
@@ -438,6 +490,7 @@ def index_resource(type_: str, resource: dict[str, Any]) -> dict[str, Any]:
             bounds = _scalar_values(param.type, main)
             if bounds is not None:
                 out[code + ":<"], out[code + ":>"] = bounds
+    out["~k"] = _aux_keys(type_, out)
     out.update(text_values(resource))
     out.update(position_values(type_, resource))
     out.update(pair_values(type_, out))

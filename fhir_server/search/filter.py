@@ -39,6 +39,7 @@ from fhir_server.search.query import (
     date_condition,
     matching_ids,
     number_condition,
+    presence_condition,
     quantity_condition,
     reference_values,
     token_condition,
@@ -268,7 +269,7 @@ async def _comparison(ctx: Context, type_: str, cmp: Compare, depth: int) -> dic
     if cmp.op == "pr":
         if cmp.value not in ("true", "false"):
             raise _bad(f"{code} pr attend true ou false.")
-        return {param.field: {"$exists": cmp.value == "true"}}
+        return presence_condition(param, cmp.value == "true")
     return await _leaf(ctx, param, cmp)
 
 

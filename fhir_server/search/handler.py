@@ -28,7 +28,7 @@ from starlette.responses import Response
 from fhir_server.errors import FhirError, issue, operation_outcome
 from fhir_server.search.access import all_of, count_restricted, policy_of, restricted_parts, visible
 from fhir_server.search.include import collect_includes, parse_includes
-from fhir_server.search.indexes import KEY_TYPES, ensure_type_indexes, hinted, ready, sort_index
+from fhir_server.search.indexes import KEY_TYPES, ensure_type_indexes, ready
 from fhir_server.search.paging import (
     SortKey,
     after_condition,
@@ -39,7 +39,7 @@ from fhir_server.search.paging import (
     parse_sort,
 )
 from fhir_server.search.params import params_for
-from fhir_server.search.query import Context, build_query, choose_index
+from fhir_server.search.query import Context, build_query
 from fhir_server.search.summary import parse_elements, parse_summary, subset
 from fhir_server.search.totals import count_matches
 
@@ -105,7 +105,11 @@ def split_or(query: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(alternatives, list) or len(alternatives) > 8:
         return [query]
     rest = {k: v for k, v in query.items() if k != "$or"}
-    return [merge(rest, alt) for alt in alternatives]
+    parts = [merge(rest, alt) for alt in alternatives]
+    for part in parts:  # ``d`` (not deleted) has no index: the alternative's clauses lead
+        if "d" in part:
+            part["d"] = part.pop("d")
+    return parts
 
 
 def merge(query: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -181,28 +185,25 @@ async def run_search(
     ]
     filters: dict[str, dict[str, Any]] = {}
     restrictions: dict[str, dict[str, Any] | None] = {}  # the caller's policy, per type
-    hints: dict[str, str | None] = {}
     for type_ in types:
         if type_ not in KEY_TYPES and not ready(repo, type_):
             task = asyncio.create_task(ensure_type_indexes(repo, type_))
             _background.add(task)
             task.add_done_callback(_background.discard)
         built = await build_query(ctx, type_, search_params)
-        query, hint = built.filter, built.hint
+        query = built.filter
         if compartment is not None:
             link = _compartment_condition(compartment, type_)
             query = merge(query, link)
-            hint = hint or choose_index(type_, [link])
         filters[type_] = query
         restrictions[type_] = policy.search_filter(type_)  # 403 without a scope on type_
-        hints[type_] = hinted(repo, type_, hint or sort_index(type_, keys[0].field))
 
     total: int | None = None
     if total_mode != "none" or summary == "count":
         total = 0
         mode = "accurate" if summary == "count" else total_mode
         for type_, query in filters.items():
-            count_one = functools.partial(count_matches, repo.db[type_], mode=mode, hint=hints[type_])
+            count_one = functools.partial(count_matches, repo.db[type_], mode=mode)
             found = await count_restricted(count_one, query, restrictions[type_])
             total = None if found is None or total is None else total + found
 
@@ -225,8 +226,6 @@ async def run_search(
             for part in split:
                 cur = repo.db[type_].find(part, _sort_projection(keys, bool(includes)))
                 cur = cur.sort(mongo_sort(keys, forward)).limit(count + 1)
-                if hints[type_]:
-                    cur = cur.hint(hints[type_])
                 async for doc in cur:
                     if doc["_id"] not in seen:
                         seen.add(doc["_id"])

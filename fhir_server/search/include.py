@@ -16,9 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from fhir_server.errors import FhirError
 from fhir_server.search.access import Policy, include_restriction, restricted_parts, visible
-from fhir_server.search.indexes import hinted
 from fhir_server.search.params import params_for
-from fhir_server.search.query import index_name
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.client_session import AsyncClientSession
@@ -177,12 +175,9 @@ async def _reverse(
     # One flat query per reference parameter (and compartment alternative), results merged.
     out: dict[str, dict[str, Any]] = {}
     for condition in conditions:
-        hint = hinted(repository, spec.source, index_name(spec.source, next(iter(condition))))
         for query in restricted_parts(condition, restriction, lead=False):
             cursor = repository.db[spec.source].find(query, _DOC_FIELDS, session=session)
             cursor = cursor.limit(MAX_INCLUDED + 1)
-            if hint is not None:
-                cursor = cursor.hint(hint)
             async for doc in cursor:
                 out.setdefault(doc["_id"], doc)
             if len(out) > MAX_INCLUDED:

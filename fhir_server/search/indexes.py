@@ -1,8 +1,11 @@
 """The MongoDB indexes search queries need, one per parameter, created idempotently.
 
 Every parameter's main stored field gets an index (multikey: values are arrays), so
-that each single-parameter condition the builder emits is an index scan. Dates index
-``l`` and ``h`` together (one array, so MongoDB allows the compound key). MongoDB caps
+that each single-parameter condition the builder emits leads with an index scan. Strings
+index their stored prefixes (``:p``); dates index ``l`` and ``h`` together (one array, so
+MongoDB allows the compound key) and ``h`` alone, so that a range on either is bounded;
+``~k`` (presence, reference identifiers, uri steps: see :mod:`.extract`) has one index
+per type. MongoDB caps
 a collection at 64 indexes; the few types with more parameters keep the first 60 in
 definition order (the rest still work, as filtered scans).
 
@@ -12,6 +15,7 @@ first time it is searched (``createIndexes`` on existing indexes is a no-op).
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -35,7 +39,9 @@ def index_keys(param: SearchParam) -> list[list[tuple[str, int]]]:
     """The index key patterns of one parameter (several for sortable parameters)."""
     fld = param.field
     if param.type == "date":
-        return [[(f"{fld}.l", ASCENDING), (f"{fld}.h", ASCENDING)]]
+        return [[(f"{fld}.l", ASCENDING), (f"{fld}.h", ASCENDING)], [(f"{fld}.h", ASCENDING)]]
+    if param.type == "string":
+        return [[(f"{fld}:p", ASCENDING)]]
     if param.type == "quantity":
         return [[(f"{fld}.v", ASCENDING)]]
     if param.type == "composite":
@@ -45,11 +51,13 @@ def index_keys(param: SearchParam) -> list[list[tuple[str, int]]]:
     return []
 
 
-def type_indexes(type_: str) -> list[tuple[str, list[tuple[str, int]]]]:
+@cache
+def type_indexes(type_: str) -> tuple[tuple[str, list[tuple[str, int]]], ...]:
     out: list[tuple[str, list[tuple[str, int]]]] = [
         # default order of search results and the sort of _lastUpdated
         ("s_lu", [("s._lastUpdated:>", DESCENDING), ("_id", DESCENDING)]),
     ]
+    out.append(("s_~k", [("s.~k", ASCENDING)]))
     # word search (:mod:`.fulltext`) on every type, positions (:mod:`.geo`) on Location
     out.append(("s__text", [("s._text", ASCENDING)]))
     out.append(("s__content", [("s._content", ASCENDING)]))
@@ -58,39 +66,18 @@ def type_indexes(type_: str) -> list[tuple[str, list[tuple[str, int]]]]:
     for key in pair_fields(type_):  # :mod:`.pairs`
         out.append((f"s_{key}", [(f"s.{key}", ASCENDING)]))
     for code, param in params_for(type_).items():
-        for keys in index_keys(param):
-            out.append((f"s_{code}", keys))
+        if code == "_id":  # the document key itself (``_id_``)
+            continue
+        for n, keys in enumerate(index_keys(param)):
+            out.append((f"s_{code}" + (f".{keys[0][0].rsplit('.', 1)[1]}" if n else ""), keys))
     if type_ == "Observation":
         out.insert(1, ("s_date_sort", [("s.date:>", DESCENDING), ("_id", DESCENDING)]))
-    return out[:MAX_INDEXES]
-
-
-def sort_index(type_: str, first_field: str) -> str | None:
-    """An index that yields documents in the order of the first sort key, when there is one."""
-    if first_field == "_id":
-        return "_id_"
-    for name, keys in type_indexes(type_):
-        if keys[0][0] == first_field and len(keys) == 2 and keys[1][0] == "_id":
-            return name  # an index is read in either direction
-    return None
+    return tuple(out[:MAX_INDEXES])
 
 
 def ready(repository: MongoRepository, type_: str) -> bool:
-    """Whether this process created (or found) the indexes of ``type_``, so hints may name them."""
+    """Whether this process created (or found) the indexes of ``type_``."""
     return (id(repository.db), type_) in _done
-
-
-# Whether queries name their index (``hint``). Off: MongoDB's planner picks the index of
-# the clause the builder puts first on its own, and the embedded SecantusDB answers a hint
-# by walking the whole index (no bounds), slower than letting it look the first clause up.
-USE_HINTS = False
-
-
-def hinted(repository: MongoRepository, type_: str, hint: str | None) -> str | None:
-    """``hint`` if it is to be given (a hint naming a missing index is an error), else ``None``."""
-    if USE_HINTS and hint is not None and (hint == "_id_" or ready(repository, type_)):
-        return hint
-    return None
 
 
 async def ensure_type_indexes(repository: MongoRepository, type_: str) -> None:

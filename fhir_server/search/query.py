@@ -1,9 +1,13 @@
 """Read time: from search parameters to one MongoDB filter over the stored values (field ``s``).
 
-Every condition targets a field that :mod:`.extract` wrote in normalised form, so each
-is an equality, a range or an anchored regex on an indexed key: things MongoDB does
-well. Chains, ``_has`` and ``_list`` run their inner search first and become an
-``$in`` on references or ids.
+Every condition targets a field that :mod:`.extract` wrote in normalised form, and leads
+with an equality, ``$in`` or range on an indexed key (a string's stored prefixes, a date's
+``l`` or ``h``, a quantity's ``v``...), the shapes any planner answers from an index; a
+clause that must hold within one stored element (``$elemMatch``) or a longer pattern follows
+it, and is checked on the documents the index yields. Only negations (``:not``, ``ne``,
+``:missing=true``), ``:contains`` and ``:text`` have no bounded lead. Alternatives (``$or``)
+are run one query each (``handler.split_or``). Chains, ``_has`` and ``_list`` run their inner
+search first and become an ``$in`` on references or ids.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from fhir_server.search.access import Policy, restricted_parts
 from fhir_server.search.codesets import MODIFIERS as TERMINOLOGY_MODIFIERS
 from fhir_server.search.codesets import terminology_condition
 from fhir_server.search.dates import date_range
-from fhir_server.search.extract import fold, normalise_reference
+from fhir_server.search.extract import PREFIX_MAX, aux_key, fold, normalise_reference, uri_step
 from fhir_server.search.fulltext import CODES as WORD_CODES
 from fhir_server.search.fulltext import text_condition
 from fhir_server.search.geo import near_condition
-from fhir_server.search.pairs import apply_pairs, pair_fields
+from fhir_server.search.indexes import type_indexes
+from fhir_server.search.pairs import apply_pairs
 from fhir_server.search.params import RESULT_PARAMS, UNSUPPORTED, SearchParam, params_for
 
 if TYPE_CHECKING:
@@ -101,12 +106,12 @@ def _prefix(raw: str) -> tuple[str, str]:
     return "eq", raw
 
 
-def date_condition(name: str, fld: str, raw: str) -> list[dict[str, Any]]:
-    """R4 date prefixes over ranges: the stored ``{l, h}`` against the search value's ``[lo, hi)``.
+def date_alternatives(name: str, raw: str) -> list[dict[str, Any]]:
+    """R4 date prefixes over ranges: conditions on one stored ``{l, h}`` against the search
+    value's ``[lo, hi)``, any of which matches.
 
-    Alternatives are returned as a list (ORed by the caller) rather than an ``$or`` inside
-    ``$elemMatch``: "some value satisfies A or B" is "some satisfies A, or some satisfies B",
-    and each alternative stays a plain index range.
+    Alternatives rather than an ``$or`` inside ``$elemMatch``: "some value satisfies A or B" is
+    "some satisfies A, or some satisfies B", and each alternative stays a plain index range.
     """
     prefix, text = _prefix(raw)
     rng = date_range(text)
@@ -132,7 +137,28 @@ def date_condition(name: str, fld: str, raw: str) -> list[dict[str, Any]]:
         alts = [{"h": {"$lte": lo}}]
     else:  # ap: the ranges overlap
         alts = [{"l": {"$lt": hi}, "h": {"$gt": lo}}]
-    return [{fld: {"$elemMatch": a}} for a in alts]
+    return alts
+
+
+def date_condition(name: str, fld: str, raw: str) -> list[dict[str, Any]]:
+    """The alternatives of :func:`date_alternatives` on the stored field ``fld``, each led by a
+    range on ``l`` or ``h`` (both indexed).
+
+    A stored ``{l, h}`` has ``l <= h``, so a bound on ``h`` from above bounds ``l`` too: the
+    lead of ``eq`` (``l >= lo``, ``h <= hi``) is ``lo <= l <= hi``, one day of a birth date
+    rather than everything after it.
+    """
+    out = []
+    for alt in date_alternatives(name, raw):
+        if len(alt) == 1:  # one condition on one key: the dotted path says the same as $elemMatch
+            ((key, ops),) = alt.items()
+            out.append({f"{fld}.{key}": ops})
+            continue
+        lead = dict(alt["l"])
+        if "$lte" in alt["h"] and not {"$lt", "$lte"} & set(lead):
+            lead["$lte"] = alt["h"]["$lte"]
+        out.append({f"{fld}.l": lead, fld: {"$elemMatch": alt}})
+    return out
 
 
 def _decimal(name: str, text: str) -> Decimal:
@@ -175,10 +201,12 @@ def number_operators(name: str, raw: str) -> list[dict[str, Any]]:
 
 
 def number_condition(name: str, fld: str, raw: str) -> list[dict[str, Any]]:
-    return [{fld: {"$elemMatch": op}} for op in number_operators(name, raw)]
+    # One bound is a plain (indexed) range; two must hold for one value ($elemMatch).
+    return [{fld: op} if len(op) == 1 else {fld: {"$elemMatch": op}} for op in number_operators(name, raw)]
 
 
-def quantity_condition(name: str, fld: str, raw: str) -> list[dict[str, Any]]:
+def quantity_alternatives(name: str, raw: str) -> list[dict[str, Any]]:
+    """Conditions on one stored ``{v, s, c}``, any of which matches."""
     parts = split_escaped(raw, "|")
     if len(parts) not in (1, 3):
         raise bad(name, f"{name} : quantité {raw!r} invalide (attendu [préfixe]nombre[|système|code]).")
@@ -189,7 +217,17 @@ def quantity_condition(name: str, fld: str, raw: str) -> list[dict[str, Any]]:
             units["s"] = system
         if code:
             units["c"] = code
-    return [{fld: {"$elemMatch": {"v": op, **units}}} for op in number_operators(name, parts[0])]
+    return [{"v": op, **units} for op in number_operators(name, parts[0])]
+
+
+def quantity_condition(name: str, fld: str, raw: str) -> list[dict[str, Any]]:
+    out = []
+    for alt in quantity_alternatives(name, raw):
+        if len(alt) == 1 and len(alt["v"]) == 1:  # one bound on the value: the dotted path is exact
+            out.append({f"{fld}.v": alt["v"]})
+        else:  # led by the (indexed) value range, checked within one stored quantity
+            out.append({f"{fld}.v": alt["v"], fld: {"$elemMatch": alt}})
+    return out
 
 
 def token_condition(name: str, fld: str, raw: str) -> dict[str, Any]:
@@ -199,27 +237,47 @@ def token_condition(name: str, fld: str, raw: str) -> dict[str, Any]:
     if len(parts) != 2:
         raise bad(name, f"{name} : jeton {raw!r} invalide (attendu [système|]code).")
     system, code = unescape(parts[0]), unescape(parts[1])
-    if code:
-        return {fld: f"{system}|{code}"}
-    if not system:
+    if not code and not system:
         raise bad(name, f"{name} : jeton vide.")
-    return {fld: {"$regex": "^" + re.escape(system + "|")}}
+    return {fld: f"{system}|{code}"}  # ``system|`` is stored too: any code of the system
+
+
+def string_match(fld: str, raw: str, modifier: str | None) -> dict[str, Any]:
+    """A string condition on the folded values themselves (within a composite's ``$elemMatch``,
+    ``:contains``, a token's ``:text``): a pattern, which no index bounds but a prefix's."""
+    text = fold(unescape(raw))
+    if modifier == "contains":
+        return {fld: {"$regex": re.escape(text)}}
+    return {fld: {"$regex": "^" + re.escape(text) + ("$" if modifier == "exact" else "")}}
 
 
 def string_condition(fld: str, raw: str, modifier: str | None) -> dict[str, Any]:
+    """A string parameter: starts-with (the default) and ``:exact`` look a stored prefix up."""
     text = unescape(raw)
+    folded = fold(text)
+    if modifier == "contains" or not folded:
+        return string_match(fld, raw, modifier)
+    lead = {fld + ":p": folded[:PREFIX_MAX]}
     if modifier == "exact":
-        # the folded form is indexed: it narrows the scan to candidates, the exact text decides
-        return {fld: {"$regex": "^" + re.escape(fold(text)) + "$"}, fld + ":x": text}
-    if modifier == "contains":
-        return {fld: {"$regex": re.escape(fold(text))}}
-    return {fld: {"$regex": "^" + re.escape(fold(text))}}
+        return {**lead, fld + ":x": text}  # the exact text decides
+    if len(folded) > PREFIX_MAX:
+        return {**lead, fld: {"$regex": "^" + re.escape(folded)}}
+    return lead
+
+
+def presence_condition(param: SearchParam, present: bool) -> dict[str, Any]:
+    """``:missing``: a present parameter's code is among the resource's ``~k`` keys."""
+    return {"s.~k": param.code} if present else {param.field: {"$exists": False}}
 
 
 def uri_condition(fld: str, raw: str, modifier: str | None) -> dict[str, Any]:
     text = unescape(raw)
     if modifier == "below":
-        return {fld: {"$regex": "^" + re.escape(text)}}
+        # led by the ``/``-ended beginning every such uri stores (extract.uri_steps)
+        code = fld[2:]
+        step = uri_step(text)
+        lead = aux_key(code, ":b", step) if step else code
+        return {"s.~k": lead, fld: {"$regex": "^" + re.escape(text)}}
     if modifier == "above":
         prefixes = []
         cut = text
@@ -268,10 +326,9 @@ def parse_name(name: str, value: str) -> Parsed:
 
 @dataclass
 class Query:
-    """A filter and the index that answers it best (``None``: let the server choose)."""
+    """The filter of a search, its narrowest indexed clause first (see :func:`flatten`)."""
 
     filter: dict[str, Any]
-    hint: str | None
 
 
 async def build_filter(
@@ -282,14 +339,14 @@ async def build_filter(
 
 
 async def build_query(ctx: Context, type_: str, params: list[tuple[str, str]], *, depth: int = 0) -> Query:
-    """The filter for ``params`` on ``type_`` and its index.
+    """The filter for ``params`` on ``type_``.
 
     Parameters named in :data:`RESULT_PARAMS` are ignored here (the handler uses them).
     """
     conditions = await _conditions(ctx, type_, params, depth)
     # one lookup for the parameters searched together (pairs.py)
     conditions = apply_pairs(type_, conditions[1:])
-    return Query(flatten(type_, conditions), choose_index(type_, conditions))
+    return Query(flatten(type_, conditions))
 
 
 def _rank(type_: str, cond: dict[str, Any]) -> int:
@@ -306,11 +363,7 @@ def flatten(type_: str, conditions: list[dict[str, Any]]) -> dict[str, Any]:
     document has no stored values (``s`` is null), so any positive condition on ``s`` excludes it.
     """
     ordered = sorted(conditions, key=lambda c: _rank(type_, c))
-    positive = any(
-        (f := _indexed_field({k: v})) is not None and f[0].startswith("s.") and f[1] <= 3
-        for c in conditions
-        for k, v in c.items()
-    )
+    positive = any(_positive(c) for c in conditions)
     flat: dict[str, Any] = {}
     rest: list[dict[str, Any]] = []
     for cond in ordered:
@@ -389,7 +442,19 @@ async def _special(ctx: Context, type_: str, p: Parsed, depth: int) -> list[dict
     return None
 
 
-# -- index choice --------------------------------------------------------------------------------------
+# -- which clause leads --------------------------------------------------------------------------------------
+
+
+def _positive(cond: dict[str, Any]) -> bool:
+    """Whether ``cond`` can only hold for a document with stored values (so not a deleted one)."""
+    for key, value in cond.items():
+        if key == "$or":
+            if all(_positive(alt) for alt in value):
+                return True
+        elif (f := _indexed_field({key: value})) is not None and f[0].startswith("s.") and f[1] <= 3:
+            return True
+    return False
+
 
 _NEGATIVE = frozenset({"$nin", "$exists", "$not", "$ne"})
 
@@ -429,33 +494,10 @@ def index_name(type_: str, fld: str) -> str | None:
         return "_id_"
     if not fld.startswith("s."):
         return None
-    if fld[2:] in WORD_CODES or fld[2:] in pair_fields(type_):
-        return f"s_{fld[2:]}"
-    param = params_for(type_).get(fld[2:])
-    if param is None or param.type not in ("string", "token", "reference", "date", "number", "quantity",
-                                           "uri", "composite"):  # fmt: skip
-        return None
-    return f"s_{param.code}"
-
-
-def choose_index(type_: str, conditions: list[dict[str, Any]]) -> str | None:
-    """The index of the narrowest condition.
-
-    Hinted rather than left to the planner: a conjunction (with the ``d: false`` filter on
-    deleted versions, say) must still be answered from the parameter's index, whatever the
-    planner's heuristics, and MongoDB applies the other conditions while fetching.
-    """
-    best: tuple[int, str] | None = None
-    # a condition on several fields (ANDed) is as good as the best of them
-    parts = [{k: v} for cond in conditions for k, v in cond.items()]
-    for cond in parts:
-        found = _indexed_field(cond)
-        if found is None:
-            continue
-        name = index_name(type_, found[0])
-        if name is not None and (best is None or found[1] < best[0]):
-            best = (found[1], name)
-    return None if best is None else best[1]
+    for name, keys in type_indexes(type_):
+        if keys[0][0] == fld:
+            return name
+    return None
 
 
 def _unknown(ctx: Context, name: str, message: str, code: str = "not-supported") -> None:
@@ -492,7 +534,7 @@ def condition(ctx: Context, param: SearchParam, p: Parsed) -> dict[str, Any] | N
     if modifier == "missing":
         if p.value not in ("true", "false"):
             raise bad(p.name, f"{p.name} attend true ou false.")
-        return {fld: {"$exists": p.value == "false"}}
+        return presence_condition(param, p.value == "false")
     if modifier in TERMINOLOGY_MODIFIERS and param.type == "token":  # async: see _conditions
         raise bad(p.name, f"Modificateur :{modifier} non pris en charge ici (composite ou _filter).",
                   "not-supported")  # fmt: skip
@@ -506,7 +548,7 @@ def condition(ctx: Context, param: SearchParam, p: Parsed) -> dict[str, Any] | N
             ors.append(string_condition(fld, raw, modifier))
         elif kind == "token":
             if modifier == "text":
-                ors.append(string_condition(fld + ":t", raw, None))
+                ors.append(string_match(fld + ":t", raw, None))
             elif modifier == "of-type":
                 if len(split_escaped(raw, "|")) != 3:
                     raise bad(p.name, f"{p.name} : attendu système-type|code-type|valeur.")
@@ -517,7 +559,7 @@ def condition(ctx: Context, param: SearchParam, p: Parsed) -> dict[str, Any] | N
                 ors.append(token_condition(p.name, fld, raw))
         elif kind == "reference":
             if modifier == "identifier":
-                ors.append(token_condition(p.name, fld + ":i", raw))
+                ors.append(_identifier_condition(p, param, raw))
             else:
                 refs = reference_values(param, raw, type_modifier, ctx.base)
                 ors.append({fld: {"$in": refs}} if len(refs) != 1 else {fld: refs[0]})
@@ -549,13 +591,13 @@ def _composite(p: Parsed, param: SearchParam, raw: str) -> list[dict[str, Any]]:
         if comp.type == "token":
             alternatives.append([token_condition(p.name, key, part)])
         elif comp.type == "date":
-            alternatives.append(date_condition(p.name, key, part))
+            alternatives.append([{key: {"$elemMatch": a}} for a in date_alternatives(p.name, part)])
         elif comp.type == "quantity":
-            alternatives.append(quantity_condition(p.name, key, part))
+            alternatives.append([{key: {"$elemMatch": a}} for a in quantity_alternatives(p.name, part)])
         elif comp.type == "number":
-            alternatives.append(number_condition(p.name, key, part))
+            alternatives.append([{key: {"$elemMatch": op}} for op in number_operators(p.name, part)])
         elif comp.type == "string":
-            alternatives.append([string_condition(key, part, None)])
+            alternatives.append([string_match(key, part, None)])
         elif comp.type == "uri":
             alternatives.append([uri_condition(key, part, None)])
         else:
@@ -564,7 +606,21 @@ def _composite(p: Parsed, param: SearchParam, raw: str) -> list[dict[str, Any]]:
     combos: list[dict[str, Any]] = [{}]
     for alts in alternatives:
         combos = [{**c, **a} for c in combos for a in alts]
-    return [{param.field: {"$elemMatch": c}} for c in combos]
+    out = []
+    for combo in combos:
+        first = combo["c0"]
+        lead = (  # the first component's equality, on its indexed path
+            {f"{param.field}.c0": first}
+            if isinstance(first, str) or (isinstance(first, dict) and set(first) == {"$in"})
+            else {}
+        )
+        out.append({**lead, param.field: {"$elemMatch": combo}})
+    return out
+
+
+def _identifier_condition(p: Parsed, param: SearchParam, raw: str) -> dict[str, Any]:
+    """``:identifier``: the reference's identifier tokens, kept as ``~k`` keys (extract.aux_key)."""
+    return {"s.~k": aux_key(param.code, ":i", token_condition(p.name, "t", raw)["t"])}
 
 
 # -- chaining, reverse chaining, lists ---------------------------------------------------------------------
@@ -574,20 +630,15 @@ async def matching_ids(
     ctx: Context, type_: str, params: list[tuple[str, str]], depth: int, *, projection: str | None = None
 ) -> list[Any]:
     """Ids (or the values of one stored field) of the resources matching an inner search."""
-    from fhir_server.search.indexes import hinted
-
     query = await build_query(ctx, type_, params, depth=depth + 1)
     # a chain or _has through a resource the caller may not see must neither match nor reveal it
     restriction = ctx.access.search_filter(type_) if ctx.access is not None else None
     coll = ctx.repository.db[type_]
     fields = {"_id": 1} if projection is None else {projection: 1}
-    hint = hinted(ctx.repository, type_, query.hint)
     ids: list[Any] = []
     seen: set[Any] = set()
     for flt in restricted_parts(query.filter, restriction):  # flat, indexed; they may overlap
         cursor = coll.find(flt, fields, session=ctx.session).limit(MAX_CHAIN_IDS + 1)
-        if hint is not None:
-            cursor = cursor.hint(hint)
         async for d in cursor:
             if d["_id"] in seen:
                 continue

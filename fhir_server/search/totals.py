@@ -19,12 +19,11 @@ ESTIMATE_BOUND = 10_000
 _NO_CRITERIA = {"d": False}
 
 
-async def count_matches(collection: Any, query: dict[str, Any], mode: str, hint: str | None) -> int | None:
+async def count_matches(collection: Any, query: dict[str, Any], mode: str) -> int | None:
     """The total of one type's matches (``None``: the estimate passed its bound)."""
-    options: dict[str, Any] = {"hint": hint} if hint else {}
     if mode != "estimate":
-        return int(await collection.count_documents(query, **options))
+        return int(await collection.count_documents(query))
     if query == _NO_CRITERIA:
         return int(await collection.estimated_document_count())
-    found = int(await collection.count_documents(query, limit=ESTIMATE_BOUND + 1, **options))
+    found = int(await collection.count_documents(query, limit=ESTIMATE_BOUND + 1))
     return None if found > ESTIMATE_BOUND else found

@@ -71,6 +71,73 @@ def test_string_is_accent_and_case_insensitive_prefix(http: httpx.Client) -> Non
     assert _ids(http.get("/Patient", params={"given": "lene", "_tag": tag}).json()) == []
 
 
+def test_string_prefixes_longer_than_the_stored_ones(http: httpx.Client) -> None:
+    """Starts-with holds at any length: the stored prefixes stop at 12 characters, the rest is checked."""
+    tag = _marker()
+    long = _patient(http, "Saint-Exupéry-Montclair", "Antoine", "1900-06-29", tag)
+    other = _patient(http, "Saint-Exupéry-Montagne", "Paul", "1900-06-29", tag)
+
+    def found(**params: str) -> set[str]:
+        return set(_ids(http.get("/Patient", params={**params, "_tag": tag}).json()))
+
+    assert found(family="saint-exupery-mont") == {long["id"], other["id"]}  # 18 characters
+    assert found(family="SAINT-EXUPÉRY-MONTC") == {long["id"]}
+    assert found(family="saint-exupery-montclairs") == set()  # longer than the value
+    assert found(family="saint-exu") == {long["id"], other["id"]}
+    assert found(**{"family:exact": "Saint-Exupéry-Montclair"}) == {long["id"]}
+    assert found(**{"family:exact": "Saint-Exupéry-Montclai"}) == set()  # exact is whole
+    assert found(**{"family:exact": "saint-exupéry-montclair"}) == set()  # and case-sensitive
+
+
+def test_reference_identifier_and_uri_below(http: httpx.Client) -> None:
+    """``:identifier`` matches Reference.identifier as a token (system|value, value, system|,
+    |value); ``:below`` on a uri matches the uris that begin with the value."""
+    tag = _marker()
+    rpps = "urn:oid:1.2.250.1.71.4.2.1"
+    with_system = _patient(
+        http,
+        "Idref",
+        "A",
+        "1980",
+        tag,
+        generalPractitioner=[{"identifier": {"system": rpps, "value": f"{tag}1"}}],
+    )
+    without = _patient(
+        http, "Idref", "B", "1980", tag, generalPractitioner=[{"identifier": {"value": f"{tag}2"}}]
+    )
+    _patient(http, "Idref", "C", "1980", tag, generalPractitioner=[{"display": "Dr Sans Identifiant"}])
+
+    def found(**params: str) -> set[str]:
+        return set(_ids(http.get("/Patient", params={**params, "_tag": tag}).json()))
+
+    gp = "general-practitioner:identifier"
+    assert found(**{gp: f"{rpps}|{tag}1"}) == {with_system["id"]}
+    assert found(**{gp: f"{tag}1"}) == {with_system["id"]}
+    assert found(**{gp: f"{rpps}|"}) == {with_system["id"]}
+    assert found(**{gp: f"|{tag}2"}) == {without["id"]}
+    assert found(**{gp: f"|{tag}1"}) == set()  # |value: no system
+    assert found(**{gp: f"{rpps}|{tag}2"}) == set()
+    # the element is there for all three, searchable or not
+    assert len(found(**{"general-practitioner:missing": "false"})) == 3
+
+    profile = f"http://example.org/fhir/{tag}/StructureDefinition/patient-fr"
+    mine = _patient(http, "Uri", "A", "1980", tag, meta={"profile": [profile], "tag": [{"code": tag}]})
+    found_below = {
+        value: found(**{"_profile:below": value})
+        for value in (
+            f"http://example.org/fhir/{tag}",
+            f"http://example.org/fhir/{tag}/Struct",
+            profile,
+            "http://example.org/fh",
+        )
+    }
+    assert all(mine["id"] in ids for ids in found_below.values()), found_below
+    assert (
+        found(**{"_profile:below": f"http://example.org/fhir/{tag}/StructureDefinition/patient-frx"}) == set()
+    )
+    assert found(**{"_profile:below": "http://example.org/other"}) == set()
+
+
 def test_token_forms_and_modifiers(http: httpx.Client) -> None:
     tag = _marker()
     ins = f"urn:oid:1.2.250.1.213.1.4.8|{tag}1"
