@@ -72,12 +72,19 @@ def _values(condition: Any) -> frozenset[Any] | None:
     return frozenset([condition]) if isinstance(condition, str) else None
 
 
+def _operators(condition: Any) -> bool:
+    return isinstance(condition, dict) and bool(condition) and all(k.startswith("$") for k in condition)
+
+
 def all_of(*clauses: dict[str, Any]) -> dict[str, Any]:
     """The conjunction of ``clauses``, one flat document while their fields differ.
 
     Two equality/``$in`` conditions on one field where one accepts a subset of the other's
     values are the narrower one (exact on array fields too: a value of the subset is in
-    both); other conditions on a field already present go in ``$and``.
+    both). Two operator documents on one field with no operator in common are one document:
+    MongoDB ANDs a field's operators each on its own, array fields included (``{$gte: a}``
+    and ``{$lt: b}`` are ``{$gte: a, $lt: b}``, a range an index bounds on both sides).
+    Other conditions on a field already present go in ``$and``.
     """
     out: dict[str, Any] = {}
     rest: list[dict[str, Any]] = []
@@ -89,6 +96,8 @@ def all_of(*clauses: dict[str, Any]) -> dict[str, Any]:
             mine, theirs = _values(out[key]), _values(value)
             if mine is not None and theirs is not None and (theirs <= mine or mine <= theirs):
                 out[key] = value if theirs <= mine else out[key]
+            elif _operators(out[key]) and _operators(value) and not set(out[key]) & set(value):
+                out[key] = {**out[key], **value}
             else:
                 rest.append({key: value})
     if rest:

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from fhir_server.errors import FhirError
-from fhir_server.search.access import Policy, restricted_parts
+from fhir_server.search.access import Policy, all_of, restricted_parts
 from fhir_server.search.codesets import MODIFIERS as TERMINOLOGY_MODIFIERS
 from fhir_server.search.codesets import terminology_condition
 from fhir_server.search.dates import date_range
@@ -363,24 +363,9 @@ def flatten(type_: str, conditions: list[dict[str, Any]]) -> dict[str, Any]:
     document has no stored values (``s`` is null), so any positive condition on ``s`` excludes it.
     """
     ordered = sorted(conditions, key=lambda c: _rank(type_, c))
-    positive = any(_positive(c) for c in conditions)
-    flat: dict[str, Any] = {}
-    rest: list[dict[str, Any]] = []
-    for cond in ordered:
-        if any(k in flat or k.startswith("$") for k in cond):
-            rest.append(cond)
-        else:
-            flat.update(cond)
-    if not positive:
-        if "d" in flat:
-            rest.append({"d": False})
-        else:
-            flat["d"] = False
-    for cond in rest:
-        if len(cond) == 1 and (key := next(iter(cond))) in ("$or", "$nor") and key not in flat:
-            flat[key] = cond[key]
-        else:
-            flat.setdefault("$and", []).append(cond)
+    flat = all_of(*ordered)  # fields in order of first use; ranges on one field merged
+    if not any(_positive(c) for c in conditions):
+        flat = all_of(flat, {"d": False})
     return flat
 
 

@@ -777,6 +777,13 @@ def test_generated_searches_equal_the_oracle(world: tuple[ServerProcess, dict[st
     queries.append(("Observation", [("subject.gender", "female"), ("code", ",".join(codes[:5]))]))
     queries.append(("Encounter", [("subject.name", patients[0]["name"][0]["family"][:3])]))
     queries.append(("Observation", [("encounter.subject:Patient.birthdate", "lt1970")]))
+    # ranges on one parameter (the builder merges their bounds into one index range)
+    for year in (1950, 1970, 1990):
+        queries.append(("Patient", [("birthdate", f"ge{year}"), ("birthdate", f"lt{year + 10}")]))
+        queries.append(("Patient", [("birthdate", f"gt{year}"), ("birthdate", f"le{year + 10}-06")]))
+    queries.append(("Encounter", [("date", "ge2010"), ("date", "le2015-06"), ("date", "ne2012")]))
+    queries.append(("Observation", [("date", "sa2012"), ("date", "eb2016"), ("code", codes[0])]))
+    queries.append(("Condition", [("onset-date", "ap2015"), ("onset-date", "ge2014")]))
     for name in ("helene", "HELENE", "zoe", "dupont-etienne", "étienne"):
         queries.append(("Patient", [("name", name)]))
     queries.append(("Patient", [("name:contains", "etien")]))
