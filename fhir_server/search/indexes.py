@@ -32,6 +32,10 @@ KEY_TYPES = (
     "Task", "ServiceRequest", "List",
 )  # fmt: skip
 MAX_INDEXES = 60
+# Indexes walked in order for a sort, so they must hold every document; the others are
+# sparse: a document without the field writes no entry (most resources have a few of a
+# type's parameters), and every query that uses them requires the field.
+WALKED = frozenset({"s_lu", "s_date_sort"})
 _done: set[tuple[int, str]] = set()
 
 
@@ -88,15 +92,20 @@ async def ensure_type_indexes(repository: MongoRepository, type_: str) -> None:
     from pymongo.errors import OperationFailure
 
     coll = repository.db[type_]
-    models = [IndexModel(keys, name=name) for name, keys in type_indexes(type_)]
+    models = [IndexModel(keys, name=name, sparse=name not in WALKED) for name, keys in type_indexes(type_)]
     try:
         await coll.create_indexes(models)
     except OperationFailure:
-        # An index of the same name but other keys (an older extractor): rebuild it.
+        # An index of the same name but other keys or options (an older version): rebuild it.
         existing = {i["name"]: i async for i in await coll.list_indexes()}
         for model in models:
             name = model.document["name"]
-            if name in existing and dict(existing[name]["key"]) != dict(model.document["key"]):
+            if name not in existing:
+                continue
+            old = existing[name]
+            if dict(old["key"]) != dict(model.document["key"]) or bool(old.get("sparse")) != bool(
+                model.document.get("sparse")
+            ):
                 await coll.drop_index(name)
         await coll.create_indexes(models)
     _done.add(key)

@@ -256,3 +256,33 @@ def test_words_positions_and_pairs_of_older_data_are_reindexed(repository: tuple
         await client.close()
 
     asyncio.run(run())
+
+
+def test_indexes_of_an_older_version_are_rebuilt(repository: tuple[str, str]) -> None:
+    """An index named as today's but with other keys or options (left by an older version) is
+    replaced at start-up: same keys, sparse except the indexes walked for a sort."""
+    from pymongo import ASCENDING, AsyncMongoClient
+
+    from fhir_server.search import indexes
+    from fhir_server.storage import MongoRepository
+
+    uri, database = repository
+    database += "_upgrade"
+
+    async def run() -> None:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
+        repo = MongoRepository(client, database)
+        coll = repo.db["Patient"]
+        await coll.create_index([("s.family", ASCENDING)], name="s_family")  # before prefixes
+        await coll.create_index([("s.gender", ASCENDING)], name="s_gender")  # not sparse
+        await indexes.ensure_type_indexes(repo, "Patient")
+        found = {i["name"]: i async for i in await coll.list_indexes()}
+        assert dict(found["s_family"]["key"]) == {"s.family:p": 1}
+        assert found["s_family"].get("sparse") is True
+        assert found["s_gender"].get("sparse") is True
+        assert not found["s_lu"].get("sparse")  # walked for the default order: holds every document
+        wanted = {name for name, _ in indexes.type_indexes("Patient")}
+        assert wanted <= set(found)
+        await client.close()
+
+    asyncio.run(run())
