@@ -44,3 +44,23 @@ async def measure(
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return Result(name, concurrency, requests, time.perf_counter() - start, latencies)
+
+
+Op = Callable[[int], Awaitable[object]]
+
+
+async def measure_alternating(
+    names: tuple[str, str], ops: tuple[Op, Op], requests: int
+) -> tuple[Result, Result]:
+    """Call the two operations in turn, ``requests`` times each, one at a time: a baseline and the
+    operation compared with it see the same state of a noisy machine."""
+    latencies: tuple[list[float], list[float]] = ([], [])
+    start = time.perf_counter()
+    for i in range(requests):
+        for op, out in zip(ops, latencies, strict=True):
+            t0 = time.perf_counter()
+            await op(i)
+            out.append((time.perf_counter() - t0) * 1000)
+    seconds = time.perf_counter() - start
+    first, second = (Result(n, 1, requests, seconds, lat) for n, lat in zip(names, latencies, strict=True))
+    return first, second

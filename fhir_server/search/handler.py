@@ -27,7 +27,7 @@ from starlette.responses import Response
 
 from fhir_server.errors import FhirError, issue, operation_outcome
 from fhir_server.search.access import all_of, count_restricted, policy_of, restricted_parts, visible
-from fhir_server.search.include import collect_includes, parse_includes
+from fhir_server.search.include import collect_includes, parse_includes, stored_fields
 from fhir_server.search.indexes import KEY_TYPES, ensure_type_indexes, ready
 from fhir_server.search.paging import (
     SortKey,
@@ -135,14 +135,17 @@ def _compare(keys: list[SortKey], a: list[Any], b: list[Any]) -> int:
     return 0
 
 
-def _sort_projection(keys: list[SortKey], with_s: bool) -> dict[str, int]:
+def _sort_projection(keys: list[SortKey], stored: set[str]) -> dict[str, int]:
+    """The fields a match is read with: its body, its sort keys and the stored values ``stored``
+    (those ``_include`` follows), never the rest of ``s``: it is most of a stored document."""
     fields = dict(_BASE_FIELDS)
-    if with_s:
+    if "s" in stored:
         fields["s"] = 1
-    else:
-        for key in keys:
-            if key.field != "_id":
-                fields[key.field] = 1
+        return fields
+    for key in keys:
+        if key.field != "_id":
+            fields[key.field] = 1
+    fields.update(dict.fromkeys(stored, 1))
     return fields
 
 
@@ -209,6 +212,7 @@ async def run_search(
 
     matches: list[tuple[str, dict[str, Any], list[Any]]] = []
     more = False
+    projection = _sort_projection(keys, stored_fields(types, includes))
     if summary != "count" and count > 0:
         for type_, query in filters.items():
             cond: dict[str, Any] | None = None
@@ -224,7 +228,7 @@ async def run_search(
             parts = restricted_parts(query, restrictions[type_])  # they may overlap: seen
             split = [p for q in parts for p in split_or(q if cond is None else merge(q, cond))]
             for part in split:
-                cur = repo.db[type_].find(part, _sort_projection(keys, bool(includes)))
+                cur = repo.db[type_].find(part, projection)
                 cur = cur.sort(mongo_sort(keys, forward)).limit(count + 1)
                 async for doc in cur:
                     if doc["_id"] not in seen:

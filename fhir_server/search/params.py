@@ -155,3 +155,23 @@ def registry() -> dict[str, dict[str, SearchParam]]:
 
 def params_for(type_: str) -> dict[str, SearchParam]:
     return registry().get(type_, {})
+
+
+@cache
+def composite_lead(type_: str, code: str) -> str | None:
+    """The parameter whose values are exactly a composite's first component's, if there is one.
+
+    ``code-value-quantity`` (root ``Observation``, first part ``code``) holds in ``c0`` the values
+    of ``code`` (``Observation.code``); a search on it can look ``code``'s own index up, and the
+    composite needs no index of its own. ``None`` when the paths differ (DocumentReference
+    ``relationship``: ``relatesTo.code`` is not ``relatesto``'s ``relatesTo.target``).
+    """
+    param = params_for(type_).get(code)
+    if param is None or param.type != "composite" or not param.components:
+        return None
+    first = param.components[0]
+    other = params_for(type_).get(first.code)
+    if other is None or other.type != first.type:
+        return None
+    paths = {f"{root.strip()}.{first.expression}" for root in split_union(param.expression)}
+    return other.code if paths == {p.strip() for p in split_union(other.expression)} else None

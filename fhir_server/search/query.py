@@ -29,7 +29,7 @@ from fhir_server.search.fulltext import text_condition
 from fhir_server.search.geo import near_condition
 from fhir_server.search.indexes import type_indexes
 from fhir_server.search.pairs import apply_pairs
-from fhir_server.search.params import RESULT_PARAMS, UNSUPPORTED, SearchParam, params_for
+from fhir_server.search.params import RESULT_PARAMS, UNSUPPORTED, SearchParam, composite_lead, params_for
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.client_session import AsyncClientSession
@@ -141,15 +141,27 @@ def date_alternatives(name: str, raw: str) -> list[dict[str, Any]]:
 
 
 def date_condition(name: str, fld: str, raw: str) -> list[dict[str, Any]]:
-    """The alternatives of :func:`date_alternatives` on the stored field ``fld``, each led by a
-    range on ``l`` or ``h`` (both indexed).
+    """The alternatives of :func:`date_alternatives` on the stored field ``fld``, led by a range on
+    ``l`` or ``h`` (both indexed).
 
     A stored ``{l, h}`` has ``l <= h``, so a bound on ``h`` from above bounds ``l`` too: the
     lead of ``eq`` (``l >= lo``, ``h <= hi``) is ``lo <= l <= hi``, one day of a birth date
-    rather than everything after it.
+    rather than everything after it. ``ge`` and ``le`` are one query, not two: both of their
+    alternatives imply ``h >= lo`` (``ge``) or ``l <= hi`` (``le``), which leads, and the
+    alternatives are checked within one stored value. ``ne`` stays two (``l < lo`` or
+    ``h > hi``: no one range holds both).
     """
+    alts = date_alternatives(name, raw)
+    prefix, text = _prefix(raw)
+    if prefix in ("ge", "le"):
+        rng = date_range(text)
+        assert rng is not None  # date_alternatives has checked it
+        key, bound = ("h", {"$gte": rng[0]}) if prefix == "ge" else ("l", {"$lte": rng[1]})
+        # the bound opens the $elemMatch too: SecantusDB reads one that starts with $or as
+        # operators on scalar values (and refuses it)
+        return [{f"{fld}.{key}": bound, fld: {"$elemMatch": {key: bound, "$or": alts}}}]
     out = []
-    for alt in date_alternatives(name, raw):
+    for alt in alts:
         if len(alt) == 1:  # one condition on one key: the dotted path says the same as $elemMatch
             ((key, ops),) = alt.items()
             out.append({f"{fld}.{key}": ops})
@@ -591,11 +603,15 @@ def _composite(p: Parsed, param: SearchParam, raw: str) -> list[dict[str, Any]]:
     combos: list[dict[str, Any]] = [{}]
     for alts in alternatives:
         combos = [{**c, **a} for c in combos for a in alts]
+    # led by the first component's equality: on the parameter holding the same values when
+    # there is one (params.composite_lead), else on the composite's own ``c0``
+    same = composite_lead(param.resource_type, param.code)
+    lead_field = f"s.{same}" if same else f"{param.field}.c0"
     out = []
     for combo in combos:
         first = combo["c0"]
-        lead = (  # the first component's equality, on its indexed path
-            {f"{param.field}.c0": first}
+        lead = (
+            {lead_field: first}
             if isinstance(first, str) or (isinstance(first, dict) and set(first) == {"$in"})
             else {}
         )

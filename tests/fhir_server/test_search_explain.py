@@ -259,8 +259,8 @@ def test_words_positions_and_pairs_of_older_data_are_reindexed(repository: tuple
 
 
 def test_indexes_of_an_older_version_are_rebuilt(repository: tuple[str, str]) -> None:
-    """An index named as today's but with other keys or options (left by an older version) is
-    replaced at start-up: same keys, sparse except the indexes walked for a sort."""
+    """A search index left by an older version (other keys or options, or no longer wanted) is
+    replaced or dropped at start-up: same keys, sparse except the indexes walked for a sort."""
     from pymongo import ASCENDING, AsyncMongoClient
 
     from fhir_server.search import indexes
@@ -275,6 +275,8 @@ def test_indexes_of_an_older_version_are_rebuilt(repository: tuple[str, str]) ->
         coll = repo.db["Patient"]
         await coll.create_index([("s.family", ASCENDING)], name="s_family")  # before prefixes
         await coll.create_index([("s.gender", ASCENDING)], name="s_gender")  # not sparse
+        await coll.create_index([("s.retired", ASCENDING)], name="s_retired")  # no longer wanted
+        await coll.create_index([("other", ASCENDING)], name="other")  # not a search index: kept
         await indexes.ensure_type_indexes(repo, "Patient")
         found = {i["name"]: i async for i in await coll.list_indexes()}
         assert dict(found["s_family"]["key"]) == {"s.family:p": 1}
@@ -282,7 +284,7 @@ def test_indexes_of_an_older_version_are_rebuilt(repository: tuple[str, str]) ->
         assert found["s_gender"].get("sparse") is True
         assert not found["s_lu"].get("sparse")  # walked for the default order: holds every document
         wanted = {name for name, _ in indexes.type_indexes("Patient")}
-        assert wanted <= set(found)
+        assert set(found) == wanted | {"_id_", "other"}
         await client.close()
 
     asyncio.run(run())
