@@ -110,8 +110,8 @@ def date_alternatives(name: str, raw: str) -> list[dict[str, Any]]:
     """R4 date prefixes over ranges: conditions on one stored ``{l, h}`` against the search
     value's ``[lo, hi)``, any of which matches.
 
-    Alternatives rather than an ``$or`` inside ``$elemMatch``: "some value satisfies A or B" is
-    "some satisfies A, or some satisfies B", and each alternative stays a plain index range.
+    "Some value satisfies A or B" is "some satisfies A, or some satisfies B": the alternatives
+    may run as separate queries, each led by its own index range (:func:`date_condition`).
     """
     prefix, text = _prefix(raw)
     rng = date_range(text)
@@ -255,8 +255,8 @@ def token_condition(name: str, fld: str, raw: str) -> dict[str, Any]:
 
 
 def string_match(fld: str, raw: str, modifier: str | None) -> dict[str, Any]:
-    """A string condition on the folded values themselves (within a composite's ``$elemMatch``,
-    ``:contains``, a token's ``:text``): a pattern, which no index bounds but a prefix's."""
+    """A string condition as a pattern on the folded values themselves: within a composite's
+    ``$elemMatch``, for ``:contains`` and for a token's ``:text`` (no stored prefixes there)."""
     text = fold(unescape(raw))
     if modifier == "contains":
         return {fld: {"$regex": re.escape(text)}}
@@ -439,7 +439,7 @@ async def _special(ctx: Context, type_: str, p: Parsed, depth: int) -> list[dict
     return None
 
 
-# -- which clause leads --------------------------------------------------------------------------------------
+# -- which clause leads ----------------------------------------------------------------------------------
 
 
 def _positive(cond: dict[str, Any]) -> bool:
