@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -121,18 +120,21 @@ def create_app(settings: Settings, client: AsyncMongoClient[dict[str, Any]] | No
         from fhir_server.validation import RESOURCE_TYPES
 
         await ensure_search_indexes(repository, sorted(RESOURCE_TYPES))
+        # Values written by an older extractor are re-extracted before the first request: old
+        # values can be wrong for the new queries (no prefixes to look up...), and a search
+        # must never silently miss resources. Once per extractor change (a marker says so).
+        from fhir_server.search.reindex import reindex_if_needed
+
+        await reindex_if_needed(repository)
         # The terminology operations and :in/:below answer from the vendored content plus the
         # stored CodeSystem/ValueSet/ConceptMap resources, kept current after each commit.
         from fhir_server.operations.terminology_sync import start_terminology
 
         app.state.terminology = await start_terminology(repository)
-        # Values written by an older extractor are re-extracted in the background.
-        app.state.search_indexes = asyncio.create_task(ensure_search_indexes(repository))
         app.state.repository = repository
         try:
             yield
         finally:
-            app.state.search_indexes.cancel()
             if own:
                 await mongo.close()
 

@@ -124,11 +124,6 @@ async def ensure_type_indexes(repository: MongoRepository, type_: str) -> None:
 
 
 async def ensure_search_indexes(repository: MongoRepository, types: Any = KEY_TYPES) -> None:
-    """Create the indexes of ``types``; at start-up (the default types), also bring stored values
-    written by an older extractor (or before search existed) up to date (:mod:`.reindex`)."""
+    """Create the indexes of ``types`` (stored values of an older extractor: :mod:`.reindex`)."""
     for type_ in types:
         await ensure_type_indexes(repository, type_)
-    if types is KEY_TYPES:
-        from fhir_server.search.reindex import reindex_if_needed
-
-        await reindex_if_needed(repository)

@@ -288,3 +288,42 @@ def test_indexes_of_an_older_version_are_rebuilt(repository: tuple[str, str]) ->
         await client.close()
 
     asyncio.run(run())
+
+
+def test_a_server_started_on_older_data_finds_it_from_the_first_request(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Values of an older extractor are re-extracted before the server takes requests, so no
+    search misses a resource meanwhile (here: stored with no search values at all)."""
+    import httpx
+    from pymongo import AsyncMongoClient
+
+    from bench.harness import ServerProcess
+    from fhir_server import EmbeddedMongo
+    from fhir_server.storage import MongoRepository
+
+    data_dir = Path(tmp_path_factory.mktemp("older"))
+    database = f"older_{uuid.uuid4().hex[:8]}"
+    uri = os.environ.get("MONGODB_URI")
+
+    async def write(uri: str) -> None:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
+        plain = MongoRepository(client, database)  # as written before search values existed
+        for i, family in enumerate(("Lemaître-Fontaine", "Lemoine", "Martin")):
+            await plain.update("Patient", f"p{i}", {"resourceType": "Patient", "name": [{"family": family}]})
+        await client.close()
+
+    if uri:
+        asyncio.run(write(uri))
+    else:
+        with EmbeddedMongo(data_dir / "db") as db:  # where ``serve --data-dir`` keeps it
+            asyncio.run(write(db.uri))
+    server = ServerProcess(data_dir, mongodb_uri=uri, env={"PASSERELLE_DB": database}).start()
+    try:
+        with httpx.Client(base_url=server.base, timeout=30) as http:
+            bundle = http.get("/Patient", params={"family": "lem"}).json()
+            assert sorted(e["resource"]["id"] for e in bundle.get("entry", [])) == ["p0", "p1"]
+            missing = http.get("/Patient", params={"family:missing": "false", "_summary": "count"}).json()
+            assert missing["total"] == 3
+    finally:
+        server.stop()
