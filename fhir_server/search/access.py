@@ -72,8 +72,12 @@ def _values(condition: Any) -> frozenset[Any] | None:
     return frozenset([condition]) if isinstance(condition, str) else None
 
 
-def _operators(condition: Any) -> bool:
-    return isinstance(condition, dict) and bool(condition) and all(k.startswith("$") for k in condition)
+def _element_form(key: str, condition: Any) -> tuple[str, dict[str, Any]] | None:
+    """``{s.x.k: cond}`` as ``{s.x: {$elemMatch: {k: cond}}}`` (stored ``s.x`` are lists of objects)."""
+    parts = key.split(".")
+    if len(parts) != 3 or parts[0] != "s":
+        return None
+    return f"s.{parts[1]}", {"$elemMatch": {parts[2]: condition}}
 
 
 def all_of(*clauses: dict[str, Any]) -> dict[str, Any]:
@@ -81,9 +85,11 @@ def all_of(*clauses: dict[str, Any]) -> dict[str, Any]:
 
     Two equality/``$in`` conditions on one field where one accepts a subset of the other's
     values are the narrower one (exact on array fields too: a value of the subset is in
-    both). Two operator documents on one field with no operator in common are one document:
-    MongoDB ANDs a field's operators each on its own, array fields included (``{$gte: a}``
-    and ``{$lt: b}`` are ``{$gte: a, $lt: b}``, a range an index bounds on both sides).
+    both). A second condition on a stored element's key (``s.birthdate.l``) is said as an
+    ``$elemMatch`` on the element list (``s.birthdate``) when that field is free: the same
+    condition, and the document stays flat. Not merged into one ``{$gte: a, $lt: b}``: on an
+    array MongoDB lets two elements meet the two bounds (as two parameters mean), but
+    SecantusDB answers such a range from its index with the elements inside it only.
     Other conditions on a field already present go in ``$and``.
     """
     out: dict[str, Any] = {}
@@ -96,8 +102,8 @@ def all_of(*clauses: dict[str, Any]) -> dict[str, Any]:
             mine, theirs = _values(out[key]), _values(value)
             if mine is not None and theirs is not None and (theirs <= mine or mine <= theirs):
                 out[key] = value if theirs <= mine else out[key]
-            elif _operators(out[key]) and _operators(value) and not set(out[key]) & set(value):
-                out[key] = {**out[key], **value}
+            elif (element := _element_form(key, value)) is not None and element[0] not in out:
+                out[element[0]] = element[1]
             else:
                 rest.append({key: value})
     if rest:

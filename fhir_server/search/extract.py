@@ -14,7 +14,9 @@ Normalised forms (one list per parameter code, absent when the resource has no v
   (``code:t``), ``type-system|type-code|value`` for ``:of-type`` (``code:o``);
 - reference: ``Type/id``, absolute URL or canonical (``code``), identifier tokens (``code:i``);
 - date: ``{"l": lo, "h": hi}`` half-open UTC ranges;
-- number: floats; quantity: ``{"v", "s", "c"}`` (``c`` holds the code, and the unit if different);
+- number: ``{"v"}`` (an object, like a quantity, so that a range can be checked within one
+  value while the dotted ``v`` is indexed); quantity: ``{"v", "s", "c"}`` (``c`` holds the code,
+  and the unit if different);
 - uri: the URI; composite: ``{"c0": [...], "c1": [...]}`` one per repetition of the root (not
   ``"0"``: numeric keys inside arrays are ambiguous paths to MongoDB);
 - ``~k``, keys for the modifiers that have no indexed field of their own: the codes of the
@@ -352,7 +354,7 @@ def _scalar_values(param_type: str, values: list[Any]) -> tuple[Any, Any] | None
         return None
     if param_type == "date":
         return min(v["l"] for v in values), min(max(v["h"] for v in values), MAX)
-    if param_type == "quantity":
+    if param_type in ("quantity", "number"):
         nums = [v["v"] for v in values]
         return min(nums), max(nums)
     if param_type == "token":
@@ -385,7 +387,7 @@ def values_of(param: SearchParam, items: list[Value]) -> dict[str, list[Any]]:
         elif kind == "date":
             main.extend(date_values(value, type_))
         elif kind == "number":
-            main.extend(number_values(value))
+            main.extend({"v": n} for n in number_values(value))
         elif kind == "quantity":
             main.extend(quantity_values(value))
         elif kind == "uri" and isinstance(value, str):

@@ -46,13 +46,13 @@ def index_keys(param: SearchParam) -> list[list[tuple[str, int]]]:
         return [[(f"{fld}.l", ASCENDING), (f"{fld}.h", ASCENDING)], [(f"{fld}.h", ASCENDING)]]
     if param.type == "string":
         return [[(f"{fld}:p", ASCENDING)]]
-    if param.type == "quantity":
+    if param.type in ("quantity", "number"):
         return [[(f"{fld}.v", ASCENDING)]]
     if param.type == "composite":
         if composite_lead(param.resource_type, param.code):  # its first part's own index serves it
             return []
         return [[(f"{fld}.c0", ASCENDING)]]
-    if param.type in ("string", "token", "reference", "number", "uri"):
+    if param.type in ("token", "reference", "uri"):
         return [[(fld, ASCENDING)]]
     return []
 

@@ -213,8 +213,12 @@ def number_operators(name: str, raw: str) -> list[dict[str, Any]]:
 
 
 def number_condition(name: str, fld: str, raw: str) -> list[dict[str, Any]]:
-    # One bound is a plain (indexed) range; two must hold for one value ($elemMatch).
-    return [{fld: op} if len(op) == 1 else {fld: {"$elemMatch": op}} for op in number_operators(name, raw)]
+    """Stored numbers are ``{v}``: one bound is a plain range on the indexed ``v``; two must hold
+    for one value, checked within it after the range on ``v`` leads."""
+    return [
+        {f"{fld}.v": op} if len(op) == 1 else {f"{fld}.v": op, fld: {"$elemMatch": {"v": op}}}
+        for op in number_operators(name, raw)
+    ]
 
 
 def quantity_alternatives(name: str, raw: str) -> list[dict[str, Any]]:
@@ -592,7 +596,7 @@ def _composite(p: Parsed, param: SearchParam, raw: str) -> list[dict[str, Any]]:
         elif comp.type == "quantity":
             alternatives.append([{key: {"$elemMatch": a}} for a in quantity_alternatives(p.name, part)])
         elif comp.type == "number":
-            alternatives.append([{key: {"$elemMatch": op}} for op in number_operators(p.name, part)])
+            alternatives.append([{key: {"$elemMatch": {"v": op}}} for op in number_operators(p.name, part)])
         elif comp.type == "string":
             alternatives.append([string_match(key, part, None)])
         elif comp.type == "uri":

@@ -71,6 +71,49 @@ def test_string_is_accent_and_case_insensitive_prefix(http: httpx.Client) -> Non
     assert _ids(http.get("/Patient", params={"given": "lene", "_tag": tag}).json()) == []
 
 
+def test_number_prefixes_hold_within_one_value(http: httpx.Client) -> None:
+    """R4 number search on RiskAssessment ``probability`` (prediction.probabilityDecimal): ``eq``
+    uses the implicit range of the value's precision, ``ap`` is within 10 %, and a two-sided
+    range must hold for one prediction, not be met by two different ones."""
+    tag = _marker()
+    patient = _patient(http, "Risque", "R", "1970", tag)
+
+    def risk(*probabilities: float) -> str:
+        body = {
+            "resourceType": "RiskAssessment",
+            "status": "final",
+            "meta": {"tag": [{"code": tag}]},
+            "subject": {"reference": f"Patient/{patient['id']}"},
+            "prediction": [{"probabilityDecimal": p} for p in probabilities],
+        }
+        return str(_create(http, body)["id"])
+
+    quarter, half, spread = risk(0.25), risk(0.5), risk(0.1, 0.9)
+
+    def ids(*values: str) -> set[str]:
+        params = [("_tag", tag), *(("probability", v) for v in values)]
+        return set(_ids(http.get("/RiskAssessment", params=params).json()))
+
+    assert ids("0.5") == {half}  # [0.45, 0.55): 0.1 and 0.9 are each outside it
+    assert ids("0.25") == {quarter}
+    assert ids("0.3") == {quarter}  # [0.25, 0.35)
+    assert ids("0.30") == set()  # [0.295, 0.305)
+    assert ids("gt0.5") == {spread}
+    assert ids("ge0.5") == {half, spread}
+    assert ids("lt0.25") == {spread}
+    assert ids("le0.25") == {quarter, spread}
+    assert ids("ap0.5") == {half}  # [0.45, 0.55]
+    assert ids("ne0.5") == {quarter, spread}
+    assert ids("gt0.2", "lt0.3") == {quarter, spread}  # two parameters: each may hold on its own value
+    # the same with the range leading (no other indexed clause): still one value each
+    alone = set(
+        _ids(http.get("/RiskAssessment", params=[("probability", "gt0.2"), ("probability", "lt0.3")]).json())
+    )
+    assert {quarter, spread} <= alone and half not in alone
+    sort = _ids(http.get("/RiskAssessment", params={"_tag": tag, "_sort": "-probability"}).json())
+    assert sort == [spread, half, quarter]  # descending: by the largest value
+
+
 def test_string_prefixes_longer_than_the_stored_ones(http: httpx.Client) -> None:
     """Starts-with holds at any length: the stored prefixes stop at 12 characters, the rest is checked."""
     tag = _marker()
