@@ -379,7 +379,7 @@ def flatten(type_: str, conditions: list[dict[str, Any]]) -> dict[str, Any]:
     document has no stored values (``s`` is null), so any positive condition on ``s`` excludes it.
     """
     ordered = sorted(conditions, key=lambda c: _rank(type_, c))
-    flat = all_of(*ordered)  # fields in order of first use; ranges on one field merged
+    flat = all_of(*ordered)  # fields in order of first use; see all_of for a field used twice
     if not any(_positive(c) for c in conditions):
         flat = all_of(flat, {"d": False})
     return flat
