@@ -144,9 +144,10 @@ def test_every_single_parameter_search_uses_an_index(repository: tuple[str, str]
             winning = await plan(type_, filter_)
             if "IXSCAN" in winning and "COLLSCAN" not in winning:
                 return True, winning
-            if secantus and len(filter_) > 1:
+            # SecantusDB's executor: no index at all for a filter with a top-level $and/$or/$nor
+            if secantus and len(filter_) > 1 and not any(k.startswith("$") for k in filter_):
                 for key, clause in filter_.items():
-                    if not key.startswith("$") and "IXSCAN" in (await plan(type_, {key: clause})):
+                    if "IXSCAN" in (await plan(type_, {key: clause})):
                         return True, key
             return False, winning
 
