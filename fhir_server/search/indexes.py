@@ -40,7 +40,7 @@ _done: set[tuple[int, str]] = set()
 
 
 def index_keys(param: SearchParam) -> list[list[tuple[str, int]]]:
-    """The index key patterns of one parameter (several for sortable parameters)."""
+    """The index key patterns of one parameter (none, one, or two for a date)."""
     fld = param.field
     if param.type == "date":
         return [[(f"{fld}.l", ASCENDING), (f"{fld}.h", ASCENDING)], [(f"{fld}.h", ASCENDING)]]

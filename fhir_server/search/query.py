@@ -16,6 +16,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from fhir_server.errors import FhirError
@@ -212,13 +213,17 @@ def number_operators(name: str, raw: str) -> list[dict[str, Any]]:
     return [{"$gte": v - margin, "$lte": v + margin}]
 
 
+def _value_condition(fld: str, alt: dict[str, Any]) -> dict[str, Any]:
+    """A condition on one stored ``{v, ...}`` (number or quantity) of ``fld``: one bound on ``v``
+    alone is the dotted range, exact; anything more is checked within one value, led by the
+    range on the indexed ``v``."""
+    if len(alt) == 1 and len(alt["v"]) == 1:
+        return {f"{fld}.v": alt["v"]}
+    return {f"{fld}.v": alt["v"], fld: {"$elemMatch": alt}}
+
+
 def number_condition(name: str, fld: str, raw: str) -> list[dict[str, Any]]:
-    """Stored numbers are ``{v}``: one bound is a plain range on the indexed ``v``; two must hold
-    for one value, checked within it after the range on ``v`` leads."""
-    return [
-        {f"{fld}.v": op} if len(op) == 1 else {f"{fld}.v": op, fld: {"$elemMatch": {"v": op}}}
-        for op in number_operators(name, raw)
-    ]
+    return [_value_condition(fld, {"v": op}) for op in number_operators(name, raw)]
 
 
 def quantity_alternatives(name: str, raw: str) -> list[dict[str, Any]]:
@@ -237,13 +242,7 @@ def quantity_alternatives(name: str, raw: str) -> list[dict[str, Any]]:
 
 
 def quantity_condition(name: str, fld: str, raw: str) -> list[dict[str, Any]]:
-    out = []
-    for alt in quantity_alternatives(name, raw):
-        if len(alt) == 1 and len(alt["v"]) == 1:  # one bound on the value: the dotted path is exact
-            out.append({f"{fld}.v": alt["v"]})
-        else:  # led by the (indexed) value range, checked within one stored quantity
-            out.append({f"{fld}.v": alt["v"], fld: {"$elemMatch": alt}})
-    return out
+    return [_value_condition(fld, alt) for alt in quantity_alternatives(name, raw)]
 
 
 def token_condition(name: str, fld: str, raw: str) -> dict[str, Any]:
@@ -489,6 +488,7 @@ def _indexed_field(cond: dict[str, Any]) -> tuple[str, int] | None:
     return key, 1
 
 
+@cache
 def index_name(type_: str, fld: str) -> str | None:
     """The name of the index over a stored field (see :mod:`.indexes`), if there is one."""
     if fld == "_id":
