@@ -89,6 +89,17 @@ class ValidationResult:
         return {"resourceType": "Parameters", "parameter": params}
 
 
+@dataclass(slots=True, frozen=True)
+class Designated:
+    """A designation with its provenance: ``source`` has url, version, title, publisher, copyright."""
+
+    value: str
+    system: str
+    code: str
+    source: dict[str, Any]
+    note: str | None = None  # how the code was resolved, when it was (French)
+
+
 class TerminologyService:
     """An in-process terminology server over an in-memory concept index."""
 
@@ -108,6 +119,7 @@ class TerminologyService:
         self._lazy_by_system: dict[str, list[int]] = {}
         self._lazy_by_url: dict[str, list[int]] = {}
         self._lazy_loaders: dict[int, Loader] = {}
+        self._lazy_systems: dict[int, list[str]] = {}
         self._lock = threading.RLock()
 
     # -- feeding -------------------------------------------------------------------------------
@@ -142,8 +154,10 @@ class TerminologyService:
             self._lazy_loaders[key] = loader
             for url in urls:
                 self._lazy_by_url.setdefault(url, []).append(key)
-            for system in systems:
-                self._lazy_by_system.setdefault(self.registry.canonical(system), []).append(key)
+            canonical = [self.registry.canonical(system) for system in systems]
+            self._lazy_systems[key] = canonical
+            for system in canonical:
+                self._lazy_by_system.setdefault(system, []).append(key)
 
     def _run_lazy(self, keys: list[int] | None) -> None:
         if not keys:
@@ -226,6 +240,35 @@ class TerminologyService:
         except TerminologyError:
             return None
 
+    def valueset_systems(self, oid: str) -> list[str]:
+        """The code systems a value set (given by OID) draws from, without loading a lazy one."""
+        url = self._vs_by_oid.get(oid)
+        found: list[str] = []
+        if url is not None:
+            compose = self.valuesets.get(url, {}).get("compose")
+            for include in (compose or {}).get("include") or [] if isinstance(compose, dict) else []:
+                if isinstance(include, dict) and include.get("system"):
+                    system = self.registry.canonical(include["system"])
+                    if system not in found:
+                        found.append(system)
+            return found
+        for key in self._lazy_by_url.get(f"urn:oid:{oid}", []):
+            for system in self._lazy_systems.get(key, []):
+                if system not in found:
+                    found.append(system)
+        return found
+
+    def source_info(self, source: str | None) -> dict[str, Any]:
+        """Metadata (url, version, title, publisher, copyright) of the resource a designation came from."""
+        meta = self.codesystems.get(source or "") or self.valuesets.get(source or "") or {}
+        out = {"url": source}
+        for key in ("version", "title", "publisher", "copyright"):
+            if meta.get(key):
+                out[key] = meta[key]
+        if not meta.get("title") and meta.get("name"):
+            out["title"] = meta["name"]
+        return out
+
     # -- operations ------------------------------------------------------------------------------
 
     def _known_system(self, system: str, expression: str) -> CodeSystemEntry:
@@ -285,8 +328,50 @@ class TerminologyService:
             concept = entry.get(code) if entry is not None else None
         if entry is None or concept is None:
             orphans = self.index.orphan_designations(canonical, code)
-            return _pick_designation(orphans, lang) if orphans else None
-        return self._display_in(entry, concept, lang)
+            found = _pick_designation(orphans, lang) if orphans else None
+        else:
+            found = self._display_in(entry, concept, lang)
+        if found is None:
+            designated = self._resolved_designation(canonical, code, lang)
+            return designated.value if designated is not None else None
+        return found
+
+    def designation(self, system: str, code: str, lang: str = "fr") -> Designated | None:
+        """Like :meth:`display`, with where the text comes from and how the code was resolved.
+
+        ``source`` is the resource that brought the designation (a supplement, a value set or
+        the code system itself); ``system``/``code`` are the pair it was found under, which
+        differ from the ones asked when :mod:`terminology.resolution` resolved them (``note``).
+        """
+        canonical = self.registry.canonical(system)
+        return self._direct(canonical, code, lang) or self._resolved_designation(canonical, code, lang)
+
+    def _direct(self, canonical: str, code: str, lang: str) -> Designated | None:
+        entry = self.index.systems.get(canonical)
+        concept = entry.get(code) if entry is not None else None
+        if entry is None or concept is None:
+            picked = _pick(self.index.orphan_designations(canonical, code), lang)
+            if picked is None:
+                return None
+            return Designated(picked.value, canonical, code, self.source_info(picked.source))
+        picked = _pick(concept.designations, lang)
+        if picked is not None:
+            return Designated(picked.value, canonical, concept.code, self.source_info(picked.source))
+        native = entry.language or ("en" if entry.from_resource or entry.content == "fragment" else None)
+        if concept.display and language_matches(lang, native):
+            info = {"url": entry.url, "title": entry.title or entry.name, "version": entry.version,
+                    "publisher": entry.publisher}  # fmt: skip
+            return Designated(concept.display, canonical, concept.code, {k: v for k, v in info.items() if v})
+        return None
+
+    def _resolved_designation(self, canonical: str, code: str, lang: str) -> Designated | None:
+        from terminology.resolution import candidates
+
+        for candidate in candidates(self, canonical, code):
+            found = self._direct(candidate.system, candidate.code, lang)
+            if found is not None:
+                return Designated(found.value, found.system, found.code, found.source, candidate.note)
+        return None
 
     @staticmethod
     def _display_in(entry: CodeSystemEntry, concept: Concept, lang: str) -> str | None:
@@ -332,16 +417,47 @@ class TerminologyService:
                     code,
                 )
             return self._check_display(member, display, display_language)
-        entry = self._known_system(system or "", "system")
-        concept = entry.get(code)
+        if not system:
+            raise TerminologyError("Paramètre « system » manquant", "invalid", "system")
+        canonical = self.registry.canonical(system)
+        entry = self.system_entry(canonical)
+        concept = entry.get(code) if entry is not None else None
         if concept is None:
+            resolved = self._validate_resolved(canonical, code, display, display_language)
+            if resolved is not None:
+                return resolved
+        if entry is None:
+            return ValidationResult(False, f"Système de codes inconnu : {system}", None, canonical, code)
+        if concept is None:
+            from terminology.checkdigits import invalid_reason
+
+            reason = invalid_reason(entry.url, code)
             hint = " (le système n'est connu que partiellement)" if entry.content != "complete" else ""
             return ValidationResult(
-                False, f"Code inconnu : {code} dans {entry.url}{hint}", None, entry.url, code
+                False, reason or f"Code inconnu : {code} dans {entry.url}{hint}", None, entry.url, code
             )
         return self._check_display(
             Member(entry.url, concept.code, concept.display, concept), display, display_language
         )
+
+    def _validate_resolved(
+        self, canonical: str, code: str, display: str | None, display_language: str | None
+    ) -> ValidationResult | None:
+        """A valid code once resolved (national ICD-10, value-set OID, published map), with the note."""
+        from terminology.resolution import candidates
+
+        for candidate in candidates(self, canonical, code):
+            entry = self.system_entry(candidate.system)
+            concept = entry.get(candidate.code) if entry is not None else None
+            if entry is None or concept is None:
+                continue
+            result = self._check_display(
+                Member(entry.url, concept.code, concept.display, concept), display, display_language
+            )
+            note = f"Code résolu en {entry.url}#{concept.code} : {candidate.note}"
+            result.message = f"{note}. {result.message}" if result.message else note
+            return result
+        return None
 
     def _check_display(
         self, member: Member, display: str | None, display_language: str | None
@@ -501,25 +617,31 @@ class TerminologyService:
 
 
 def _pick_designation(designations: list[Designation], lang: str) -> str | None:
+    picked = _pick(designations, lang)
+    return picked.value if picked is not None else None
+
+
+def _pick(designations: list[Designation], lang: str) -> Designation | None:
     """The designation in ``lang`` from the latest source that has one (exact tag preferred within it).
 
     Sources load from the least to the most trusted, so the latest source wins; within one
-    source ``fr-FR`` beats ``fr`` for a ``fr-FR`` request, and any ``fr-*`` serves ``fr``.
+    source ``fr-FR`` beats ``fr`` for a ``fr-FR`` request, and any ``fr-*`` serves ``fr``;
+    a ``synonym`` is used only when its source gives no preferred designation.
     """
-    best: str | None = None
-    best_score = 0
-    source: str | None = None
+    best: Designation | None = None
+    best_rank = (0, 0)
     for designation in reversed(designations):
         if designation.use == "definition":
             continue
         score = language_matches(lang, designation.language)
         if not score:
             continue
+        rank = (0 if designation.use == "synonym" else 1, score)
         if best is None:
-            best, best_score, source = designation.value, score, designation.source
-        elif designation.source == source and score > best_score:
-            best, best_score = designation.value, score
-        if best_score == 2:
+            best, best_rank = designation, rank
+        elif designation.source == best.source and rank > best_rank:
+            best, best_rank = designation, rank
+        if best_rank == (1, 2):
             break
     return best
 

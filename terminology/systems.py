@@ -41,6 +41,16 @@ URL_ALIASES: dict[str, str] = {
 }
 
 
+V2_TABLE_OID = "2.16.840.1.113883.12."
+
+
+def _v2_table(oid: str) -> str | None:
+    """HL7 v2 table N has the code system OID 2.16.840.1.113883.12.N (HL7 OID registry)."""
+    if oid.startswith(V2_TABLE_OID) and oid[len(V2_TABLE_OID) :].isdigit():
+        return f"http://terminology.hl7.org/CodeSystem/v2-{int(oid[len(V2_TABLE_OID):]):04d}"
+    return None
+
+
 def _looks_like_oid(value: str) -> bool:
     return bool(value) and value[0].isdigit() and all(part.isdigit() for part in value.split("."))
 
@@ -65,9 +75,9 @@ class SystemRegistry:
             return alias
         if system.startswith("urn:oid:"):
             oid = system[8:]
-            return self._oid_to_uri.get(oid, system)
+            return self._oid_to_uri.get(oid) or _v2_table(oid) or system
         if _looks_like_oid(system):
-            return self._oid_to_uri.get(system, "urn:oid:" + system)
+            return self._oid_to_uri.get(system) or _v2_table(system) or "urn:oid:" + system
         return system
 
     def oid(self, system: str) -> str | None:

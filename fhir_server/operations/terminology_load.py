@@ -27,6 +27,7 @@ from terminology import TerminologyError
 from terminology.checks import TERMINOLOGY_TYPES, check_resource
 
 FHIR_JSON = "application/fhir+json"
+IMPORT_FORMATS = ("smt", "orphanet", "atih", "loinc", "snomed")
 Outcome = Literal["created", "updated", "unchanged"]
 
 
@@ -41,6 +42,22 @@ def register(terminology: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--token", default=None, help="bearer token for a server with authorization")
     p.add_argument("--quiet", action="store_true", help="no per-file progress")
     p.set_defaults(func=run)
+
+    i = terminology.add_parser(
+        "import",
+        help="import a publisher's French distribution (ANS SMT, Orphanet, ATIH, LOINC, SNOMED CT RF2)",
+    )
+    i.add_argument("files", nargs="+", type=Path, metavar="FILE", help="the publisher's file(s)")
+    i.add_argument("--format", dest="fmt", default="auto", choices=["auto", *IMPORT_FORMATS],
+                   help="publisher format (default: guessed from the file)")  # fmt: skip
+    i.add_argument("--system", default=None, help="code system translated (SMT exports other than ATC)")
+    i.add_argument("--release", default=None, help="release label when the file does not say it")
+    i.add_argument("--language", default=None, help="language tag of the designations (SNOMED CT)")
+    i.add_argument("--url", default=None, help="FHIR base URL of a running server (default: start one)")
+    i.add_argument("--data-dir", type=Path, default=Path("var"), help="data dir of the server started here")
+    i.add_argument("--token", default=None, help="bearer token for a server with authorization")
+    i.add_argument("--quiet", action="store_true", help="no progress bar")
+    i.set_defaults(func=run_import)
 
 
 class BadAnswer(Exception):
@@ -173,3 +190,64 @@ def run(args: argparse.Namespace) -> int:
         f"{totals['updated']} mises à jour, {totals['unchanged']} inchangées. Sur le serveur : {counts}"
     )
     return 1 if failed else 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """``passerelle terminology import``: publisher file -> supplements -> FHIR API (idempotent)."""
+    from tqdm import tqdm
+
+    from fhir_server.cli import fhir_base
+    from terminology.importers import detect_format, import_file
+
+    missing = [str(p) for p in args.files if not p.exists()]
+    if missing:
+        print(f"passerelle terminology import: introuvable : {', '.join(missing)}", file=sys.stderr)
+        return 2
+    fmt = args.fmt
+    if fmt == "auto":
+        fmt = detect_format(args.files[0])
+        if fmt is None:
+            print(
+                f"passerelle terminology import: format de {args.files[0]} non reconnu, "
+                f"indiquez --format ({', '.join(IMPORT_FORMATS)})",
+                file=sys.stderr,
+            )
+            return 2
+    with tqdm(desc=f"lecture ({fmt})", unit=" lignes", disable=args.quiet, file=sys.stderr) as bar:
+        try:
+            result = import_file(
+                list(args.files), fmt, system=args.system, release=args.release, language=args.language,
+                progress=bar.update,
+            )  # fmt: skip
+        except (TerminologyError, ValueError) as exc:
+            message = exc.message if isinstance(exc, TerminologyError) else str(exc)
+            print(f"passerelle terminology import: {message}", file=sys.stderr)
+            return 1
+    headers = {"Accept": FHIR_JSON, "Content-Type": FHIR_JSON}
+    if args.token:
+        headers["Authorization"] = f"Bearer {args.token}"
+    outcome: Counter[str] = Counter()
+    with (
+        fhir_base(args.url, args.data_dir, "passerelle terminology import") as base,
+        httpx.Client(base_url=base.rstrip("/"), headers=headers, timeout=600) as client,
+    ):
+        loader = Loader(client)
+        with tqdm(result.resources, desc="enregistrement", unit=" ressources", disable=args.quiet,
+                  file=sys.stderr) as resources:  # fmt: skip
+            try:
+                for resource in resources:
+                    check_resource(resource)
+                    outcome[loader.upsert(resource)] += 1
+            except TerminologyError as exc:
+                print(f"passerelle terminology import: {exc.message} ({exc.expression})", file=sys.stderr)
+                return 1
+            except (BadAnswer, httpx.HTTPError) as exc:
+                print(f"passerelle terminology import: {exc}", file=sys.stderr)
+                return 1
+    source = result.source
+    print(
+        f"{source.title}, version {result.release} : {result.concepts} codes traduits "
+        f"({result.skipped} lignes ignorées) ; {outcome['created']} ressource(s) nouvelle(s), "
+        f"{outcome['updated']} mise(s) à jour, {outcome['unchanged']} inchangée(s). Licence : {source.licence}"
+    )
+    return 0

@@ -72,9 +72,9 @@ def test_validate_code_in_code_system() -> None:
     assert not unknown.result and "NOPE" in (unknown.message or "")
     # a SNOMED code outside the MVC is not known (the index only has what the MVC lists)
     assert not validate_code("160244002", SNOMED).result
-    with pytest.raises(TerminologyError) as err:
-        validate_code("x", "http://example.org/unknown")
-    assert err.value.status == 404
+    # an unknown code system is an answer, not an error (the code cannot be validated)
+    unknown_system = validate_code("x", "http://example.org/unknown")
+    assert not unknown_system.result and "Système de codes inconnu" in (unknown_system.message or "")
     with pytest.raises(TerminologyError) as err:
         validate_code("x", SNOMED, valueset="http://example.org/ValueSet/unknown")
     assert err.value.status == 404
