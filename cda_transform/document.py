@@ -38,7 +38,7 @@ from cda_transform.parse import (
     xpath_of,
 )
 from cda_transform.sections import build_sections, missing_required
-from cda_transform.translate import Terminology, Translator, default_terminology
+from cda_transform.translate import Terminology, Translator, default_describer, default_terminology
 
 EHDSI_PS_TEMPLATES = {"1.3.6.1.4.1.12559.11.10.1.3.1.1.3", "1.3.6.1.4.1.12559.11.10.1.3.1.1.7"}
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -75,7 +75,10 @@ def to_fhir(xml: bytes, *, lang: str = "fr-FR", terminology: Terminology | None 
         terminology.display if terminology is not None else default_terminology()
     )
     listed = coded_elements.select(root, kind.level)
-    translator = Translator(lookup, lang, narrative_ids(root), listed)
+    describe = (
+        getattr(terminology, "designation", None) if terminology is not None else default_describer()
+    )
+    translator = Translator(lookup, lang, narrative_ids(root), listed, describe)
     ctx = Context(hashlib.sha256(xml).hexdigest(), translator, kind.language)
     issues: list[dict[str, Any]] = xsd.validate(root)
 

@@ -8,6 +8,12 @@ The portal and other readers of the Bundle depend on these; they are stable iden
     « non traduit »).
 ``ORIGINAL_DISPLAY`` (on a translated ``Coding``)
     ``valueString``: the designation the CDA gave (``@displayName`` or its ``originalText``).
+``TRANSLATION_SOURCE`` (on a translated ``Coding``)
+    where the French designation comes from: sub-extensions ``source`` (valueCanonical, the
+    supplement / code system / value set ``url|version``), ``title``, ``publisher`` and
+    ``copyright`` (valueString), and ``resolution`` (valueString, French) with ``resolvedCoding``
+    (valueCoding) when the code was read under another system (national ICD-10, value-set OID
+    used as system, published national -> EDQM map).
 ``SOURCE_CONCEPT`` (on a primitive such as ``_gender``, ``_type``, ``_criticality``, ``_severity``,
     or on the resource)
     ``valueCodeableConcept``: the CDA coded element behind a FHIR plain code, or a CDA code
@@ -26,6 +32,7 @@ from __future__ import annotations
 BASE = "https://passerelle.fr/fhir"
 TRANSLATION_STATUS = f"{BASE}/StructureDefinition/translation-status"
 ORIGINAL_DISPLAY = f"{BASE}/StructureDefinition/original-display"
+TRANSLATION_SOURCE = f"{BASE}/StructureDefinition/translation-source"
 SOURCE_CONCEPT = f"{BASE}/StructureDefinition/source-concept"
 HEALTH_STATUS = f"{BASE}/StructureDefinition/health-status"
 MEDICATION_PACKAGE = f"{BASE}/StructureDefinition/medication-package"

@@ -35,7 +35,12 @@ from lxml import etree
 
 from cda_transform.coded_elements import CodedElement
 from cda_transform.datatypes import system_uri
-from cda_transform.extensions import DATA_ABSENT_REASON, ORIGINAL_DISPLAY, TRANSLATION_STATUS
+from cda_transform.extensions import (
+    DATA_ABSENT_REASON,
+    ORIGINAL_DISPLAY,
+    TRANSLATION_SOURCE,
+    TRANSLATION_STATUS,
+)
 from cda_transform.parse import has_null, kid, kids, text_of
 
 DATA_ABSENT = DATA_ABSENT_REASON
@@ -81,6 +86,33 @@ class Terminology(Protocol):
     def display(self, system: str, code: str, lang: str) -> str | None: ...
 
 
+def default_describer() -> Callable[[str, str, str], Any] | None:
+    """``terminology.designation`` (the designation with its source) when the package provides it."""
+    try:
+        import terminology
+    except Exception:  # see default_terminology
+        return None
+    fn = getattr(terminology, "designation", None)
+    return fn if callable(fn) else None
+
+
+def source_extension(found: Any) -> dict[str, Any] | None:
+    """The ``translation-source`` extension for a designation with its source (duck-typed)."""
+    source = getattr(found, "source", None)
+    if not isinstance(source, dict) or not source.get("url"):
+        return None
+    url = source["url"] + (f"|{source['version']}" if source.get("version") else "")
+    parts: list[dict[str, Any]] = [{"url": "source", "valueCanonical": url}]
+    for key in ("title", "publisher", "copyright"):
+        if source.get(key):
+            parts.append({"url": key, "valueString": str(source[key])})
+    note = getattr(found, "note", None)
+    if note:
+        parts.append({"url": "resolution", "valueString": note})
+        parts.append({"url": "resolvedCoding", "valueCoding": {"system": found.system, "code": found.code}})
+    return {"url": TRANSLATION_SOURCE, "extension": parts}
+
+
 def default_terminology() -> Callable[[str, str, str], str | None] | None:
     """``terminology.display`` when the in-process terminology package exposes it, else None."""
     try:
@@ -100,8 +132,11 @@ class Translator:
         lang: str,
         narrative_ids: dict[str, str],
         listed: dict[etree._Element, CodedElement],
+        describe: Callable[[str, str, str], Any] | None = None,
     ) -> None:
         self._lookup = lookup
+        self._describe = describe
+        self._sources: dict[tuple[str, str], dict[str, Any] | None] = {}
         self.lang = lang
         self._ids = narrative_ids
         self.listed = listed
@@ -158,6 +193,21 @@ class Translator:
             self._cache[key] = value.strip() if isinstance(value, str) and value.strip() else None
         return self._cache[key]
 
+    def _source(self, system: str, code: str) -> dict[str, Any] | None:
+        """Where the French designation of (system, code) comes from, as an extension (cached)."""
+        if self._describe is None:
+            return None
+        key = (system, code)
+        if key not in self._sources:
+            try:
+                found = self._describe(system, code, self.lang)
+            except Exception as exc:  # the designation is kept; only its source is missing
+                if len(self.lookup_errors) < 5:
+                    self.lookup_errors.append(f"{system}|{code}: {type(exc).__name__}: {exc}")
+                found = None
+            self._sources[key] = source_extension(found) if found is not None else None
+        return self._sources[key]
+
     def _french(self, system: str, code: str) -> str | None:
         return self._designation(system, code, self.lang)
 
@@ -188,6 +238,9 @@ class Translator:
             out["extension"] = [{"url": TRANSLATION_STATUS, "valueCode": "translated"}]
             if original and original != french:
                 out["extension"].append({"url": ORIGINAL_DISPLAY, "valueString": original})
+            source = self._source(system, code) if system else None
+            if source is not None:
+                out["extension"].append(source)
         else:
             self.untranslated += 1
             if original:

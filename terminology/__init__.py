@@ -23,7 +23,7 @@ from typing import Any
 
 from terminology.conceptmaps import TranslationResult
 from terminology.errors import TerminologyError
-from terminology.service import LookupResult, TerminologyService, ValidationResult
+from terminology.service import Designated, LookupResult, TerminologyService, ValidationResult
 
 R4_TERMINOLOGY_DIR = Path(__file__).parent / "data" / "r4"
 
@@ -61,6 +61,11 @@ def display(system: str, code: str, lang: str = "fr") -> str | None:
     return get_service().display(system, code, lang)
 
 
+def designation(system: str, code: str, lang: str = "fr") -> Designated | None:
+    """The designation with its source (supplement, value set or code system) and resolution note."""
+    return get_service().designation(system, code, lang)
+
+
 def lookup(system: str, code: str, **kwargs: Any) -> LookupResult:
     return get_service().lookup(system, code, **kwargs)
 
@@ -83,11 +88,13 @@ def subsumes(code_a: str, code_b: str, system: str) -> str:
 
 __all__ = [
     "R4_TERMINOLOGY_DIR",
+    "Designated",
     "LookupResult",
     "TerminologyError",
     "TerminologyService",
     "TranslationResult",
     "ValidationResult",
+    "designation",
     "display",
     "expand",
     "get_service",

@@ -33,7 +33,8 @@ def register(subparsers: Any) -> Any:
     coverage.add_argument("--json", action="store_true", help="print one JSON object")
     coverage.add_argument(
         "--add", action="append", type=Path, default=[], metavar="PATH",
-        help="terminology files (as for load) added to the default content first",
+        help="terminology files (as for load), publisher files (as for import) or folders of them, "
+        "added to the default content first",
     )  # fmt: skip
     coverage.set_defaults(func=cmd_coverage)
     return sub
@@ -43,14 +44,13 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     from terminology import get_service
     from terminology.coverage import format_report, measure
     from terminology.errors import TerminologyError
-    from terminology.readers import read_resources, terminology_files
 
     service = get_service()
     try:
-        for path in terminology_files(list(args.add)):
-            service.load_resources(read_resources(path))
-    except TerminologyError as exc:
-        print(f"Erreur : {exc.message}", file=sys.stderr)
+        for path in args.add:
+            add_content(service, path)
+    except (TerminologyError, ValueError) as exc:
+        print(f"Erreur : {exc.message if isinstance(exc, TerminologyError) else exc}", file=sys.stderr)
         return 1
     files: list[Path] = []
     for path in args.files:
@@ -69,6 +69,26 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     else:
         print(format_report(report, args.lang))
     return 0
+
+
+def add_content(service: Any, path: Path) -> None:
+    """Add ``path`` to ``service``: a publisher file (any importer format), terminology resources
+    (as for ``load``), or a folder of either (``../shared/terminology-sources``)."""
+    from terminology.importers import detect_format, import_file
+    from terminology.readers import SUFFIXES, read_resources
+
+    if not path.exists():
+        raise ValueError(f"introuvable : {path}")
+    fmt = detect_format(path)
+    if fmt is not None:
+        service.load_resources(import_file([path], fmt).resources)
+        return
+    if path.is_dir():
+        for child in sorted(path.iterdir()):
+            if child.is_dir() or detect_format(child) is not None or child.name.endswith(SUFFIXES):
+                add_content(service, child)
+        return
+    service.load_resources(read_resources(path))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,10 @@ from typing import Any
 
 from lxml import etree
 
+from terminology.checkdigits import invalid_reason
 from terminology.content import CODED_ELEMENT_LIST
+from terminology.importers import BY_SYSTEM, SOURCES, imported_source
+from terminology.resolution import candidates
 from terminology.service import TerminologyService
 from terminology.valuesets import compose_contains
 
@@ -36,14 +39,99 @@ class CodedElement:
     value_sets: tuple[str, ...]  # OIDs, in the list's order
 
 
+CATEGORIES = ("translated", "licence", "invalid", "unknown_system", "untranslated")
+CATEGORY_LABELS = {
+    "translated": "traduits",
+    "licence": "non traduisibles sans une source sous licence (source nommée)",
+    "invalid": "codes invalides",
+    "unknown_system": "systèmes de codes inconnus",
+    "untranslated": "non traduits (système ouvert sans libellé français)",
+}
+
+
+@dataclass(slots=True, frozen=True)
+class Verdict:
+    """Why a code is or is not translated: ``category`` is one of :data:`CATEGORIES`."""
+
+    category: str
+    system: str  # the system the code was judged in (after resolution)
+    code: str
+    reason: str | None = None  # French
+    source: str | None = None  # the optional source that would translate it (licence)
+    translation: str | None = None
+    origin: str | None = None  # title of the resource the French designation came from
+
+
+def classify(service: TerminologyService, system: str, code: str, lang: str, loaded: set[str]) -> Verdict:
+    """Translated, or why not: a source under licence, an invalid code, an unknown system."""
+    found = service.designation(system, code, lang)
+    if found is not None:
+        return Verdict(
+            "translated", found.system, found.code, found.note, None, found.value,
+            found.source.get("title") or found.source.get("url"),
+        )  # fmt: skip
+    canonical = service.canonical_system(system)
+    target, target_code, note = canonical, code, None
+    for candidate in candidates(service, canonical, code):
+        if service.system_entry(candidate.system) is not None:
+            target, target_code, note = candidate.system, candidate.code, candidate.note
+            break
+    reason = invalid_reason(target, target_code)
+    if reason:
+        return Verdict("invalid", target, target_code, reason)
+    entry = service.system_entry(target)
+    source = BY_SYSTEM.get(target)
+    if entry is None and source is None:
+        return Verdict("unknown_system", target, target_code, f"Système de codes inconnu : {system}")
+    if entry is not None and source is None and entry.content == "complete" and entry.get(target_code) is None:
+        return Verdict("invalid", target, target_code, f"Code inconnu dans {entry.url} (système complet)")
+    if source is not None:
+        why = f"{source.title} — {source.licence}"
+        if source.ident in loaded:
+            why = f"absent de la source chargée : {why}"
+        if note:
+            why = f"{note} ; {why}"
+        return Verdict("licence", target, target_code, why, source.title)
+    return Verdict("untranslated", target, target_code, note or "aucun libellé français")
+
+
+def loaded_sources(service: TerminologyService) -> list[dict[str, str]]:
+    """The optional publisher sources loaded in ``service`` (importer supplements), by title."""
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for meta in service.codesystems.values():
+        found = imported_source(meta)
+        if found is not None:
+            source, release = found
+            out[(source.ident, release)] = {
+                "id": source.ident, "title": source.title, "version": release, "licence": source.licence,
+            }  # fmt: skip
+    return sorted(out.values(), key=lambda s: (s["id"], s["version"]))
+
+
 @dataclass(slots=True)
 class ValueSetCoverage:
     found: dict[tuple[str, str], str] = field(default_factory=dict)  # (system, code) -> original display
-    translated: set[tuple[str, str]] = field(default_factory=set)
+    verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)
+
+    @property
+    def translated(self) -> set[tuple[str, str]]:
+        return {k for k, v in self.verdicts.items() if v.category == "translated"}
 
     def to_json(self) -> dict[str, Any]:
-        missing = [[s, c, d] for (s, c), d in sorted(self.found.items()) if (s, c) not in self.translated]
-        return {"found": len(self.found), "translated": len(self.translated), "missing": missing}
+        out: dict[str, Any] = {"found": len(self.found)}
+        for category in CATEGORIES:
+            out[category] = sum(1 for v in self.verdicts.values() if v.category == category)
+        out["missing"] = [
+            [s, c, d] for (s, c), d in sorted(self.found.items()) if self.verdicts[(s, c)].category != "translated"
+        ]
+        out["details"] = [
+            {"system": s, "code": c, "display": d, "category": v.category, "reason": v.reason,
+             **({"source": v.source} if v.source else {}),
+             **({"resolved": f"{v.system}#{v.code}"} if (v.system, v.code) != (s, c) else {})}
+            for (s, c), d in sorted(self.found.items())
+            if (v := self.verdicts[(s, c)]).category != "translated"
+        ]  # fmt: skip
+        return out
 
 
 def safe_parser() -> etree.XMLParser:
@@ -110,6 +198,8 @@ def measure(service: TerminologyService, files: Iterable[Path], lang: str = "fr"
     elements = load_coded_elements()
     per_vs: dict[str, ValueSetCoverage] = {}
     vs_urls: dict[str, str] = {}
+    loaded = loaded_sources(service)
+    loaded_ids = {s["id"] for s in loaded}
     for path in files:
         root = etree.parse(str(path), safe_parser()).getroot()
         localise_cda(root)
@@ -120,16 +210,19 @@ def measure(service: TerminologyService, files: Iterable[Path], lang: str = "fr"
             key = (system, code)
             if key not in coverage.found or (shown and not coverage.found[key]):
                 coverage.found[key] = shown or ""
-            if service.display(system, code, lang) is not None:
-                coverage.translated.add(key)
+            if key not in coverage.verdicts:
+                coverage.verdicts[key] = classify(service, system, code, lang, loaded_ids)
     value_sets = {url: cov.to_json() for url, cov in sorted(per_vs.items())}
+    total: dict[str, int] = {"found": sum(v["found"] for v in value_sets.values())}
+    for category in CATEGORIES:
+        total[category] = sum(v[category] for v in value_sets.values())
     return {
-        "total": {
-            "found": sum(v["found"] for v in value_sets.values()),
-            "translated": sum(v["translated"] for v in value_sets.values()),
-        },
+        "total": total,
+        "sources": {"loaded": loaded, "optional": [
+            {"id": s.ident, "title": s.title, "system": s.system, "licence": s.licence} for s in SOURCES
+        ]},
         "value_sets": value_sets,
-    }
+    }  # fmt: skip
 
 
 def _pick_value_set(
@@ -154,23 +247,35 @@ def _pick_value_set(
 
 
 def format_report(report: dict[str, Any], lang: str, max_missing: int = 10) -> str:
-    """A human-readable report: one line per value set, then the first missing codes."""
+    """A human-readable report: totals per category, sources, one line per value set, then why not."""
     total = report["total"]
+    found = total["found"]
     lines = [
-        f"Couverture de traduction ({lang}) : {total['translated']}/{total['found']} codes "
-        f"({_pct(total['translated'], total['found'])})",
-        "",
+        f"Couverture de traduction ({lang}) : {total['translated']}/{found} codes "
+        f"({_pct(total['translated'], found)})",
     ]
+    for category in CATEGORIES[1:]:
+        lines.append(f"  {CATEGORY_LABELS[category]} : {total.get(category, 0)}")
+    loaded = report.get("sources", {}).get("loaded", [])
+    lines.append(
+        "Sources optionnelles chargées : "
+        + (", ".join(f"{s['title']} ({s['version']})" for s in loaded) if loaded else "aucune")
+    )
+    lines.append("")
     width = max((len(url) for url in report["value_sets"]), default=10)
     for url, cov in sorted(report["value_sets"].items(), key=lambda kv: -kv[1]["found"]):
         lines.append(
             f"{url:<{width}}  {cov['translated']:>5}/{cov['found']:<5} "
             f"{_pct(cov['translated'], cov['found']):>6}"
         )
-        for system, code, shown in cov["missing"][:max_missing]:
-            lines.append(f"    manque  {system}#{code}  {shown}")
-        if len(cov["missing"]) > max_missing:
-            lines.append(f"    ... et {len(cov['missing']) - max_missing} autres")
+        details = cov.get("details", [])
+        for item in details[:max_missing]:
+            lines.append(
+                f"    {item['category']:<14} {item['system']}#{item['code']}  {item['display']}"
+                f"  — {item['reason']}"
+            )
+        if len(details) > max_missing:
+            lines.append(f"    ... et {len(details) - max_missing} autres")
     return "\n".join(lines)
 
 
