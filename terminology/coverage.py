@@ -83,7 +83,12 @@ def classify(service: TerminologyService, system: str, code: str, lang: str, loa
     source = BY_SYSTEM.get(target)
     if entry is None and source is None:
         return Verdict("unknown_system", target, target_code, f"Système de codes inconnu : {system}")
-    if entry is not None and source is None and entry.content == "complete" and entry.get(target_code) is None:
+    if (
+        entry is not None
+        and source is None
+        and entry.content == "complete"
+        and entry.get(target_code) is None
+    ):
         return Verdict("invalid", target, target_code, f"Code inconnu dans {entry.url} (système complet)")
     if source is not None:
         why = f"{source.title} — {source.licence}"
@@ -122,7 +127,9 @@ class ValueSetCoverage:
         for category in CATEGORIES:
             out[category] = sum(1 for v in self.verdicts.values() if v.category == category)
         out["missing"] = [
-            [s, c, d] for (s, c), d in sorted(self.found.items()) if self.verdicts[(s, c)].category != "translated"
+            [s, c, d]
+            for (s, c), d in sorted(self.found.items())
+            if self.verdicts[(s, c)].category != "translated"
         ]
         out["details"] = [
             {"system": s, "code": c, "display": d, "category": v.category, "reason": v.reason,

@@ -637,9 +637,7 @@ def _pick(designations: list[Designation], lang: str) -> Designation | None:
         if not score:
             continue
         rank = (0 if designation.use == "synonym" else 1, score)
-        if best is None:
-            best, best_rank = designation, rank
-        elif designation.source == best.source and rank > best_rank:
+        if best is None or (designation.source == best.source and rank > best_rank):
             best, best_rank = designation, rank
         if best_rank == (1, 2):
             break

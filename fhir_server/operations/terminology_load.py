@@ -248,6 +248,7 @@ def run_import(args: argparse.Namespace) -> int:
     print(
         f"{source.title}, version {result.release} : {result.concepts} codes traduits "
         f"({result.skipped} lignes ignorées) ; {outcome['created']} ressource(s) nouvelle(s), "
-        f"{outcome['updated']} mise(s) à jour, {outcome['unchanged']} inchangée(s). Licence : {source.licence}"
+        f"{outcome['updated']} mise(s) à jour, {outcome['unchanged']} inchangée(s). "
+        f"Licence : {source.licence}"
     )
     return 0

@@ -42,7 +42,9 @@ def import_loinc(path: Path, *, release: str | None = None, progress: Progress =
     reader = csv.DictReader(io.StringIO(text))
     header = {(h or "").strip().upper(): h for h in reader.fieldnames or []}
     if "LOINC_NUM" not in header or not ({"LONG_COMMON_NAME", "LINGUISTICVARIANTDISPLAYNAME"} & set(header)):
-        raise bad_file(path, "colonnes LOINC_NUM et LONG_COMMON_NAME / LinguisticVariantDisplayName attendues")
+        raise bad_file(
+            path, "colonnes LOINC_NUM et LONG_COMMON_NAME / LinguisticVariantDisplayName attendues"
+        )
     match = re.match(r"([a-z]{2})([A-Z]{2})(\d*)LinguisticVariant", path.name)
     language = f"{match.group(1)}-{match.group(2)}" if match else "fr-FR"
 

@@ -36,7 +36,9 @@ from terminology.importers.sources import BY_FORMAT
 ACTIVE = "1"
 
 
-def import_orphanet(path: Path, *, release: str | None = None, progress: Progress = no_progress) -> ImportResult:
+def import_orphanet(
+    path: Path, *, release: str | None = None, progress: Progress = no_progress
+) -> ImportResult:
     head = path.read_bytes()[:512].lstrip()
     if head.startswith(b"<"):
         entries, found_release, language, skipped = _xml(path, progress)
@@ -59,7 +61,9 @@ def _csv(path: Path, progress: Progress) -> tuple[list[Entry], int]:
     reader = csv.DictReader(io.StringIO(text))
     fields = {f.strip().lower() for f in reader.fieldnames or []}
     if not {"orpha_code", "label"} <= fields:
-        raise bad_file(path, f"colonnes orpha_code et label attendues (en-tête : {', '.join(sorted(fields))})")
+        raise bad_file(
+            path, f"colonnes orpha_code et label attendues (en-tête : {', '.join(sorted(fields))})"
+        )
     entries, skipped = [], 0
     for row in counted(reader, progress):
         row = {k.strip().lower(): v for k, v in row.items() if k}
@@ -89,7 +93,11 @@ def _xml(path: Path, progress: Progress) -> tuple[list[Entry], str | None, str, 
                 if tag == "JDBOR" and el.get("date"):
                     release = el.get("date", "").split(" ")[0]
                 continue
-            if tag != "Disorder" or el.getparent() is None or etree.QName(el.getparent()).localname != "DisorderList":
+            if (
+                tag != "Disorder"
+                or el.getparent() is None
+                or etree.QName(el.getparent()).localname != "DisorderList"
+            ):
                 continue
             code = clean(el.findtext("OrphaCode"))
             name_el = el.find("Name")
@@ -100,7 +108,9 @@ def _xml(path: Path, progress: Progress) -> tuple[list[Entry], str | None, str, 
                 skipped += 1
             else:
                 labels = [("display", label)]
-                labels += [("synonym", clean(s.text)) for s in el.iterfind("SynonymList/Synonym") if clean(s.text)]
+                labels += [
+                    ("synonym", clean(s.text)) for s in el.iterfind("SynonymList/Synonym") if clean(s.text)
+                ]
                 flags = [clean(v.text) for v in el.iterfind("DisorderFlagList/DisorderFlag/Value")]
                 entries.append(Entry(code, labels, inactive=bool(flags) and ACTIVE not in flags))
             el.clear(keep_tail=False)
@@ -113,5 +123,3 @@ def _xml(path: Path, progress: Progress) -> tuple[list[Entry], str | None, str, 
     if not entries and not skipped:
         raise bad_file(path, "aucun <Disorder> : fichier Orphadata (JDBOR/DisorderList) attendu")
     return entries, release, language, skipped
-
-

@@ -70,12 +70,15 @@ def read_table(path: Path) -> tuple[list[list[Any]], str | None]:
 def _columns(header: list[Any]) -> tuple[int, int, int | None, int | None]:
     names = [_fold(clean(h)) for h in header]
     code = next(
-        (i for i, n in enumerate(names) if "code" in n and not re.search(r"pere|parent|niveau|level", n)), None
+        (i for i, n in enumerate(names) if "code" in n and not re.search(r"pere|parent|niveau|level", n)),
+        None,
     )
     label = next((i for i, n in enumerate(names) if re.search(r"\bfr(ancais)?\b|francais", n)), None)
     if label is None:
         label = next((i for i, n in enumerate(names) if "libelle" in n and "anglais" not in n), None)
-    english = next((i for i, n in enumerate(names) if "anglais" in n or re.search(r"\ben(glish)?\b", n)), None)
+    english = next(
+        (i for i, n in enumerate(names) if "anglais" in n or re.search(r"\ben(glish)?\b", n)), None
+    )
     inactive = next((i for i, n in enumerate(names) if n.startswith("inactivation")), None)
     if code is None or label is None:
         raise ValueError(", ".join(clean(h) for h in header))
