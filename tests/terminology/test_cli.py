@@ -47,7 +47,9 @@ def test_coverage_json_matches_hand_count() -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     vs = "http://terminology.ehdsi.eu/ValueSet/"
-    assert report["total"] == {"found": 10, "translated": 8}
+    assert report["total"] == {
+        "found": 10, "translated": 8, "licence": 2, "invalid": 0, "unknown_system": 0, "untranslated": 0,
+    }  # fmt: skip
     counts = {url: (v["found"], v["translated"]) for url, v in report["value_sets"].items()}
     assert counts == {
         vs + "eHDSIActiveIngredient": (1, 0),
