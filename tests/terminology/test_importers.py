@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (publisher-format sample rows are kept one per line)
 """Importers of the publishers' French distributions, on files in the publishers' own formats.
 
 ATIH, LOINC, SNOMED CT RF2 and Orphadata XML files are written here, small, in the exact
@@ -67,9 +68,10 @@ def test_atih_kit_in_latin1_with_crlf(tmp_path: Path) -> None:
 def test_import_is_deterministic(tmp_path: Path) -> None:
     path = tmp_path / "LIBCIM10MULTI.TXT"
     path.write_bytes("\r\n".join(ATIH_LINES).encode("iso-8859-1"))
-    assert import_file([path], "atih", release="2024").resources == import_file(
-        [path], "atih", release="2024"
-    ).resources
+    assert (
+        import_file([path], "atih", release="2024").resources
+        == import_file([path], "atih", release="2024").resources
+    )
 
 
 def test_loinc_linguistic_variant(tmp_path: Path) -> None:
@@ -178,7 +180,9 @@ def test_orphadata_xml_pack(tmp_path: Path) -> None:
     assert "property" not in concepts["52416"]
     service = service_with(result.resources)
     assert service.display(ORPHA, "52416", "fr") == "Lymphome à cellules du manteau"  # not the synonym
-    assert service.display("1.3.6.1.4.1.12559.11.10.1.3.1.44.5", "199", "fr") == "Syndrome de Cornelia de Lange"
+    assert (
+        service.display("1.3.6.1.4.1.12559.11.10.1.3.1.44.5", "199", "fr") == "Syndrome de Cornelia de Lange"
+    )
 
 
 def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
@@ -200,7 +204,9 @@ def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
 
 def test_smt_csv_export_of_another_terminology_needs_its_system(tmp_path: Path) -> None:
     path = tmp_path / "TRE_R38-SpecialiteOrdinale.csv"
-    path.write_bytes("Code;Libellé;Date de création\nSM26;Qualifié en médecine générale;2020\n".encode("cp1252"))
+    path.write_bytes(
+        "Code;Libellé;Date de création\nSM26;Qualifié en médecine générale;2020\n".encode("cp1252")
+    )
     from terminology.errors import TerminologyError
 
     with pytest.raises(TerminologyError, match="--system"):
@@ -210,7 +216,9 @@ def test_smt_csv_export_of_another_terminology_needs_its_system(tmp_path: Path) 
     assert result.resources[0]["concept"][0]["designation"][-1]["value"] == "Qualifié en médecine générale"
 
 
-@pytest.mark.skipif(not (SOURCES / "ans-atc-fr").is_dir(), reason="needs ../shared/terminology-sources/ans-atc-fr")
+@pytest.mark.skipif(
+    not (SOURCES / "ans-atc-fr").is_dir(), reason="needs ../shared/terminology-sources/ans-atc-fr"
+)
 def test_ans_smt_atc_export() -> None:
     import xlrd
 
@@ -227,7 +235,9 @@ def test_ans_smt_atc_export() -> None:
     assert "CC BY-ND 3.0 IGO" in result.resources[0]["copyright"]
 
 
-@pytest.mark.skipif(not (SOURCES / "orphanet-fr").is_dir(), reason="needs ../shared/terminology-sources/orphanet-fr")
+@pytest.mark.skipif(
+    not (SOURCES / "orphanet-fr").is_dir(), reason="needs ../shared/terminology-sources/orphanet-fr"
+)
 def test_orphanet_csv_conversion() -> None:
     path = SOURCES / "orphanet-fr" / "orphanet-nomenclature-fr-2023-06-22.csv"
     result = import_file([path], "orphanet")

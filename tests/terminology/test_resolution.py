@@ -70,7 +70,10 @@ def test_source_of_project_labels_is_stated() -> None:
 
 def coverage(*args: str) -> dict:
     result = subprocess.run(
-        [str(PASSERELLE), "terminology", "coverage", "--json", *args], capture_output=True, text=True, timeout=300
+        [str(PASSERELLE), "terminology", "coverage", "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -97,7 +100,9 @@ def test_coverage_of_the_samples_explains_every_untranslated_code() -> None:
                if d["category"] == "invalid"}  # fmt: skip
     assert ("http://loinc.org", "29544-3") in invalid
     assert ("http://hl7.org/fhir/sid/icd-10", "YNEZMYSEL49") in invalid
-    licensed = {d["source"] for v in report["value_sets"].values() for d in v["details"] if d["category"] == "licence"}
+    licensed = {
+        d["source"] for v in report["value_sets"].values() for d in v["details"] if d["category"] == "licence"
+    }
     assert licensed <= {
         "ATC, libellés français (ANSM, serveur multi-terminologies de l'ANS)",
         "CIM-10 FR à usage PMSI (ATIH), libellés",
