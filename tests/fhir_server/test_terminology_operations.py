@@ -502,12 +502,10 @@ def test_validate_code_bad_input(http: httpx.Client) -> None:
         "required",
         "url",
     )
-    assert_outcome(
-        http.get("/CodeSystem/$validate-code", params={"url": "http://example.org/none", "code": "x"}),
-        404,
-        "not-found",
-        "system",
-    )
+    # An unknown code system is an answer (the code cannot be valid), as for an unknown code.
+    unknown = http.get("/CodeSystem/$validate-code", params={"url": "http://example.org/none", "code": "x"})
+    assert unknown.status_code == 200 and one(unknown.json(), "result") is False
+    assert "Système de codes inconnu" in one(unknown.json(), "message")
     assert_outcome(
         http.get(
             "/ValueSet/$validate-code", params={"url": GENDER_VS, "code": "male", "coding": f"{GENDER}|male"}
