@@ -223,3 +223,60 @@ def test_code_without_any_designation_falls_back_to_the_english_mvc_display() ->
         "clavulanic acid, MVC",
         "not-translated",
     )
+
+
+# -- the source of each French designation ------------------------------------------------------
+
+
+def _source(coding: dict[str, Any]) -> dict[str, Any]:
+    from cda_transform.extensions import TRANSLATION_SOURCE
+
+    ext = next((e for e in coding.get("extension", []) if e["url"] == TRANSLATION_SOURCE), None)
+    assert ext is not None, coding
+    return {e["url"]: next(v for k, v in e.items() if k.startswith("value")) for e in ext["extension"]}
+
+
+def test_each_french_designation_names_its_source(tmp_path: Any) -> None:
+    """An imported publisher file is used by the next conversion, and every translated coding
+    says which resource (publisher, licence) its French text comes from."""
+    from pathlib import Path
+
+    from terminology.content import load_default_content
+    from terminology.importers import import_file
+    from terminology.service import TerminologyService
+
+    service = TerminologyService()
+    load_default_content(service)
+    doc = (Path(__file__).parents[1] / "terminology" / "fixtures" / "mini_ps.xml").read_bytes()
+    before = [c for c in codings(to_fhir(doc, terminology=service).bundle) if c.get("code") == "J00"]
+    assert before and all(status(c) == "not-translated" for c in before)
+
+    kit = tmp_path / "LIBCIM10MULTI.TXT"
+    kit.write_bytes(
+        "J00   |0|NNN|0|RHINOPHARYNGITE|Rhinopharyngite aiguë [rhume banal]\r\n".encode("latin-1")
+    )
+    service.load_resources(import_file([kit], "atih", release="2024").resources)
+    bundle = to_fhir(doc, terminology=service).bundle
+    (j00,) = {c["code"]: c for c in codings(bundle) if c.get("code") == "J00"}.values()
+    assert status(j00) == "translated" and j00["display"] == "Rhinopharyngite aiguë [rhume banal]"
+    source = _source(j00)
+    assert source["source"] == "https://passerelle.fr/fhir/CodeSystem/fr-cim10-atih|2024"
+    assert "ATIH" in source["publisher"] and "CC BY-NC-ND" in source["copyright"]
+    translated = [c for c in codings(bundle) if status(c) == "translated"]
+    assert translated and all(_source(c)["source"] for c in translated)  # every one, not only imports
+
+
+def test_resolved_codes_say_how_they_were_resolved() -> None:
+    """A national dose-form code translated through the published map to EDQM says so."""
+    from cda_transform.translate import Translator
+    from terminology import get_service
+
+    service = get_service()
+    translator = Translator(service.display, "fr-FR", {}, {}, service.designation)
+    concept = translator.synthetic("urn:oid:2.16.620.1.101.20.9", "39", "Comprimido revestido por película")
+    coding = concept["coding"][0]
+    assert coding["code"] == "39" and coding["display"] == "Comprimé pelliculé"  # the code is never changed
+    source = _source(coding)
+    assert source["resolution"].startswith("correspondance publiée")
+    assert source["resolvedCoding"] == {"system": "http://standardterms.edqm.eu", "code": "10221000"}
+    assert source["publisher"] == "Passerelle project"

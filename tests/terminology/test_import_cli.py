@@ -37,7 +37,9 @@ def validate(http: httpx.Client, system: str, code: str) -> dict[str, object]:
         "/CodeSystem/$validate-code", params={"url": system, "code": code, "displayLanguage": "fr"}
     )
     assert answer.status_code == 200, answer.text
-    return {p["name"]: next(v for k, v in p.items() if k.startswith("value")) for p in answer.json()["parameter"]}
+    return {
+        p["name"]: next(v for k, v in p.items() if k.startswith("value")) for p in answer.json()["parameter"]
+    }
 
 
 def test_import_into_a_running_server(tmp_path: Path) -> None:
