@@ -12,8 +12,9 @@ file twice stores nothing new, and carries:
 - the provenance extension (:data:`PROVENANCE_URL`): the importer's format, the file name,
   the release and a note.
 
-Big sources are split in parts of at most :data:`MAX_CONCEPTS` concepts (``…-part-2``), so a
-stored resource stays far below MongoDB's 16 MB document limit.
+Big sources are split in parts of at most :data:`MAX_CONCEPTS` concepts and
+:data:`MAX_PART_BYTES` of JSON (``…-part-2``), so a stored resource stays far below MongoDB's
+16 MB document limit and the server's request body limit.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from terminology.errors import TerminologyError
 from terminology.importers.sources import Source
 
@@ -31,6 +34,8 @@ BASE = "https://passerelle.fr/fhir"
 PROVENANCE_URL = f"{BASE}/StructureDefinition/terminology-provenance"
 DESIGNATION_USAGE = "http://terminology.hl7.org/CodeSystem/designation-usage"
 MAX_CONCEPTS = 20_000
+# Also bounded in bytes: the server refuses bodies over 16 MB (PASSERELLE_MAX_BODY_BYTES).
+MAX_PART_BYTES = 8 * 1024 * 1024
 
 # Called once per unit of work read (rows of the file); the CLI plugs a tqdm bar here.
 Progress = Callable[[int], None]
@@ -84,7 +89,15 @@ def supplements(
     language = language or source.language
     concepts = [_concept(entry, language) for entry in entries if entry.labels]
     concepts.sort(key=lambda c: c["code"])
-    parts = [concepts[i : i + MAX_CONCEPTS] for i in range(0, len(concepts), MAX_CONCEPTS)] or [[]]
+    parts: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for concept in concepts:
+        length = len(orjson.dumps(concept))
+        if parts[-1] and (len(parts[-1]) >= MAX_CONCEPTS or size + length > MAX_PART_BYTES):
+            parts.append([])
+            size = 0
+        parts[-1].append(concept)
+        size += length
     out = []
     for number, part in enumerate(parts, 1):
         suffix = "" if number == 1 else f"-part-{number}"

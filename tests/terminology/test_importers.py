@@ -244,3 +244,17 @@ def test_orphanet_csv_conversion() -> None:
     assert result.release == "2023-06-22" and result.concepts == 10839
     service = service_with(result.resources)
     assert service.display(ORPHA, "58", "fr") == "Maladie d'Alexander"
+
+
+def test_big_sources_are_split_in_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from terminology.importers import common
+
+    monkeypatch.setattr(common, "MAX_CONCEPTS", 2)
+    path = tmp_path / "LIBCIM10MULTI.TXT"
+    path.write_bytes("\r\n".join(ATIH_LINES).encode("iso-8859-1"))
+    resources = import_file([path], "atih", release="2024").resources
+    assert [r["url"].rsplit("/", 1)[-1] for r in resources] == ["fr-cim10-atih", "fr-cim10-atih-part-2"]
+    assert [r["count"] for r in resources] == [2, 2] and len({r["id"] for r in resources}) == 2
+    service = service_with(resources)
+    assert service.display(ICD10, "J00", "fr") == "Rhinopharyngite aiguë [rhume banal]"  # in part 2
+    assert imported_source(resources[1])[0].ident == "fr-cim10-atih"  # type: ignore[index]
