@@ -1,4 +1,4 @@
-"""``passerelle terminology ...``: translation coverage here; ``load`` is wired by the server.
+"""``passerelle terminology ...``: translation coverage here; ``load``/``import`` are wired by the server.
 
 - ``terminology coverage [--lang fr] [--json] [--add PATH] FILE...`` reports, for eHDSI CDA
   documents, how many distinct codes of the coded element list have a designation in the
@@ -6,7 +6,8 @@
 - ``terminology load PATH...`` stores terminology files in the FHIR server as CodeSystem /
   ValueSet / ConceptMap resources. It writes through the server, which depends on this
   package (not the reverse), so it lives in :mod:`fhir_server.operations.terminology_load`
-  and is added to the subcommands returned by :func:`register` by the ``passerelle`` command.
+  and is added to the subcommands returned by :func:`register` by the ``passerelle`` command;
+  so is ``terminology import FILE...`` (publisher files read by :mod:`terminology.importers`).
   ``python -m terminology`` has ``coverage`` only.
 """
 
