@@ -44,7 +44,7 @@ _P = [
 
 
 def loinc_check_digit(number: str) -> int:
-    """The LOINC mod-10 check digit of the digits before the hyphen."""
+    """The LOINC mod-10 check digit of the digits before the hyphen (the Luhn algorithm)."""
     total = 0
     for position, char in enumerate(reversed(number)):
         digit = int(char)
