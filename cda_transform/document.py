@@ -75,9 +75,7 @@ def to_fhir(xml: bytes, *, lang: str = "fr-FR", terminology: Terminology | None 
         terminology.display if terminology is not None else default_terminology()
     )
     listed = coded_elements.select(root, kind.level)
-    describe = (
-        getattr(terminology, "designation", None) if terminology is not None else default_describer()
-    )
+    describe = getattr(terminology, "designation", None) if terminology is not None else default_describer()
     translator = Translator(lookup, lang, narrative_ids(root), listed, describe)
     ctx = Context(hashlib.sha256(xml).hexdigest(), translator, kind.language)
     issues: list[dict[str, Any]] = xsd.validate(root)

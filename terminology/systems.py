@@ -47,7 +47,7 @@ V2_TABLE_OID = "2.16.840.1.113883.12."
 def _v2_table(oid: str) -> str | None:
     """HL7 v2 table N has the code system OID 2.16.840.1.113883.12.N (HL7 OID registry)."""
     if oid.startswith(V2_TABLE_OID) and oid[len(V2_TABLE_OID) :].isdigit():
-        return f"http://terminology.hl7.org/CodeSystem/v2-{int(oid[len(V2_TABLE_OID):]):04d}"
+        return f"http://terminology.hl7.org/CodeSystem/v2-{int(oid[len(V2_TABLE_OID) :]):04d}"
     return None
 
 
