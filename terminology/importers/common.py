@@ -37,6 +37,13 @@ MAX_CONCEPTS = 20_000
 # Also bounded in bytes: the server refuses bodies over 16 MB (PASSERELLE_MAX_BODY_BYTES).
 MAX_PART_BYTES = 8 * 1024 * 1024
 
+INACTIVE_PROPERTY = {
+    "code": "inactive",
+    "uri": "http://hl7.org/fhir/concept-properties#inactive",
+    "description": "Code retiré par l'éditeur (libellé conservé pour les documents anciens)",
+    "type": "boolean",
+}
+
 # Called once per unit of work read (rows of the file); the CLI plugs a tqdm bar here.
 Progress = Callable[[int], None]
 
@@ -126,6 +133,7 @@ def supplements(
                 "content": "supplement",
                 "supplements": source.system,
                 "count": len(part),
+                **({"property": [INACTIVE_PROPERTY]} if any("property" in c for c in part) else {}),
                 "concept": part,
             }
         )

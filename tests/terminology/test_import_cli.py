@@ -96,3 +96,9 @@ def test_import_the_ans_atc_export(tmp_path: Path) -> None:
         assert "version 2022-05-24" in result.stdout
         found = validate(http, "http://www.whocc.no/atc", "N02BE01")
         assert found["result"] is True and found["display"] == "paracétamol"
+        orphanet = SHARED / "terminology-sources" / "orphanet-fr" / "orphanet-nomenclature-fr-2023-06-22.csv"
+        if orphanet.is_file():
+            result = run("--url", server.base, "--quiet", str(orphanet))
+            assert result.returncode == 0, result.stderr
+            assert "10839 codes traduits" in result.stdout and "CC BY 4.0" in result.stdout
+            assert validate(http, "https://www.orpha.net", "58")["display"] == "Maladie d'Alexander"

@@ -177,6 +177,7 @@ def test_orphadata_xml_pack(tmp_path: Path) -> None:
     assert result.release == "2024-07-01" and result.concepts == 3
     concepts = {c["code"]: c for c in result.resources[0]["concept"]}
     assert concepts["12345"]["property"] == [{"code": "inactive", "valueBoolean": True}]
+    assert [p["code"] for p in result.resources[0]["property"]] == ["inactive"]  # declared
     assert "property" not in concepts["52416"]
     service = service_with(result.resources)
     assert service.display(ORPHA, "52416", "fr") == "Lymphome à cellules du manteau"  # not the synonym
