@@ -11,6 +11,10 @@ Idempotent: a resource is identified by (type, canonical url, version), or by it
 has no url. One already stored with the same content (ignoring ``id`` and ``meta``) is left
 alone (no new version); a changed one gets a new version of the same stored resource; a new
 one keeps its own id when that id is free on the server.
+
+``passerelle terminology import FILE...`` goes the same way for a publisher's own French
+distribution (ANS SMT, Orphanet, ATIH CIM-10 FR, LOINC linguistic variant, SNOMED CT RF2):
+:mod:`terminology.importers` turns it into CodeSystem supplements, upserted here.
 """
 
 from __future__ import annotations
