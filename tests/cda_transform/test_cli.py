@@ -11,6 +11,7 @@ import pytest
 
 from tests.cda_transform import cda_builder as cb
 from tests.cda_transform.conftest import SAMPLES
+from tests.conftest import shared_reason
 
 PASSERELLE = Path(sys.executable).parent / "passerelle"
 EP = (
@@ -37,7 +38,7 @@ def test_to_fhir_prints_the_bundle_and_exits_zero(tmp_path: Path) -> None:
 
 def test_to_fhir_refuses_a_non_patient_summary_with_an_outcome_and_exit_two() -> None:
     if not (SAMPLES / EP).exists():
-        pytest.skip("shared samples not available")
+        pytest.skip(shared_reason("ehdsi", "samples", EP))
     proc = run("to-fhir", str(SAMPLES / EP))
     assert proc.returncode == 2
     outcome = json.loads(proc.stdout)
