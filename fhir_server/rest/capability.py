@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 from collections.abc import Iterable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fhir_server.errors import FhirError
 from fhir_server.rest.formats import negotiate
 from fhir_server.rest.http import base_url, fhir_response
 from fhir_server.rest.registry import Interaction
@@ -93,9 +96,80 @@ def build_capability_statement(
     }
 
 
+MODES = ("full", "normative", "terminology")
+# Below this, compressing costs more than it saves.
+GZIP_MIN_BYTES = 4096
+
+
+def _mode(request: Request) -> str:
+    values = request.query_params.getlist("mode")
+    if not values:
+        return "full"
+    if len(values) > 1 or values[0] not in MODES:
+        raise FhirError(
+            400, "invalid", f"mode : valeur {values[-1]!r} invalide (full, normative ou terminology).",
+            expression=["mode"],
+        )  # fmt: skip
+    return values[0]
+
+
+def _subset(statement: dict[str, Any], request: Request) -> dict[str, Any]:
+    """``_summary`` / ``_elements`` on the statement (R4 3.1.1.5.8: summary elements, SUBSETTED tag)."""
+    import orjson
+
+    from fhir_server.search.summary import parse_elements, parse_summary, subset
+
+    summary = parse_summary(request.query_params.getlist("_summary"))
+    if summary == "count":
+        raise FhirError(
+            400, "invalid", "_summary=count ne s'applique qu'à une recherche.", expression=["_summary"]
+        )
+    elements = parse_elements(request.query_params.getlist("_elements"))
+    if summary in (None, "false") and not elements:
+        return statement
+    body = subset(orjson.dumps(statement), statement["resourceType"], summary, elements)
+    return dict(orjson.loads(body))
+
+
+def _security(request: Request) -> dict[str, Any] | None:
+    """``rest.security`` when authorization is on: SMART service and the OAuth endpoints (SMART v1)."""
+    if request.app.state.settings.no_auth:
+        return None
+    from fhir_server.auth.guard import issuer_of
+    from fhir_server.auth.smart import capability_security
+
+    return capability_security(issuer_of(request))
+
+
+def _gzipped(request: Request, response: Response) -> Response:
+    """Compress a large statement for a client that accepts it (1 MB of JSON becomes a few dozen kB)."""
+    accepted = request.headers.get("accept-encoding", "")
+    codings = {part.split(";")[0].strip().lower() for part in accepted.split(",")}
+    if "gzip" not in codings or len(response.body) < GZIP_MIN_BYTES:
+        return response
+    body = gzip.compress(response.body, compresslevel=6)
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    out = Response(body, status_code=response.status_code, headers=headers)
+    out.headers["Content-Encoding"] = "gzip"
+    out.headers["Vary"] = "Accept-Encoding"
+    return out
+
+
 async def capabilities(request: Request) -> Response:
     from fhir_server.validation import RESOURCE_TYPES
 
     fmt = negotiate(request)
-    statement = build_capability_statement(request.app.state.interactions, RESOURCE_TYPES, base_url(request))
-    return fhir_response(statement, fmt, 200)
+    mode = _mode(request)
+    if mode == "terminology":
+        from fhir_server.rest.terminology_capabilities import terminology_capabilities
+
+        # the terminology service loads its content on first use: never on the event loop
+        statement = await asyncio.to_thread(terminology_capabilities, base_url(request), SOFTWARE_VERSION)
+    else:
+        statement = build_capability_statement(
+            request.app.state.interactions, RESOURCE_TYPES, base_url(request)
+        )
+        security = _security(request)
+        if security is not None:
+            statement["rest"][0]["security"] = security
+    return _gzipped(request, fhir_response(_subset(statement, request), fmt, 200))
