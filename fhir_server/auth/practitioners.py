@@ -86,6 +86,19 @@ def role_resource(practitioner_id: str, exercice: dict[str, Any], activity: dict
     return role
 
 
+def role_key(exercice: dict[str, Any], activity: dict[str, Any]) -> str:
+    """What identifies one practice situation across logins (the mapping's key for its role)."""
+    return "|".join(
+        str(x)
+        for x in (
+            exercice.get("codeProfession"),
+            activity.get("identifiantTechniqueDeLaStructure"),
+            activity.get("numeroFinessSite"),
+            activity.get("codeModeExercice"),
+        )
+    )
+
+
 async def _changed(repository: Any, type_: str, id_: str, resource: dict[str, Any]) -> bool:
     """Whether ``resource`` differs from the current version (``meta`` aside), or there is none."""
     current = await repository.read(type_, id_)
@@ -120,15 +133,7 @@ async def upsert_professional(
     roles: dict[str, str] = dict((known or {}).get("roles", {}))
     for ex in exercices:
         for act in ex.get("activities") or []:
-            key = "|".join(
-                str(x)
-                for x in (
-                    ex.get("codeProfession"),
-                    act.get("identifiantTechniqueDeLaStructure"),
-                    act.get("numeroFinessSite"),
-                    act.get("codeModeExercice"),
-                )
-            )
+            key = role_key(ex, act)
             resource = role_resource(pid, ex, act)
             if key in roles:
                 if not await _changed(repository, "PractitionerRole", roles[key], resource):
