@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 from starlette.requests import Request
@@ -113,6 +114,58 @@ def _mode(request: Request) -> str:
     return values[0]
 
 
+@cache
+def _element_flags(type_: str) -> dict[str, tuple[bool, bool, str]]:
+    """path -> (isSummary, mandatory, path its children are defined under) from the R4 definition."""
+    from profiles import r4_bundle
+
+    out: dict[str, tuple[bool, bool, str]] = {}
+    for entry in r4_bundle("profiles-resources")["entry"]:
+        res = entry["resource"]
+        if res.get("resourceType") == "StructureDefinition" and res.get("id") == type_:
+            for element in res["snapshot"]["element"]:
+                path = element["path"].removesuffix("[x]")
+                children = element.get("contentReference", "").lstrip("#") or path
+                out[path] = (bool(element.get("isSummary")), element.get("min", 0) >= 1, children)
+    return out
+
+
+def _flag(flags: dict[str, tuple[bool, bool, str]], path: str, key: str) -> tuple[bool, bool, str] | None:
+    name = key[1:] if key.startswith("_") else key  # a primitive's extension travels with it
+    found = flags.get(f"{path}.{name}")
+    if found is None:  # a choice element: valueQuantity is value[x]
+        stem = next((i for i, c in enumerate(name) if c.isupper()), 0)
+        found = flags.get(f"{path}.{name[:stem]}") if stem else None
+    return found
+
+
+def _summary_of(value: Any, path: str, flags: dict[str, tuple[bool, bool, str]]) -> Any:
+    """The summary elements of ``value`` at every depth (and the mandatory ones, to stay valid)."""
+    if isinstance(value, list):
+        return [_summary_of(v, path, flags) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        flag = _flag(flags, path, key)
+        if flag is not None and (flag[0] or flag[1]):
+            out[key] = _summary_of(item, flag[2], flags)
+    return out
+
+
+def _summarized(resource: dict[str, Any]) -> dict[str, Any]:
+    """``_summary=true`` (R4 3.1.1.5.8): summary elements at every level, tagged SUBSETTED."""
+    from fhir_server.search.summary import SUBSETTED
+
+    type_ = resource["resourceType"]
+    out = _summary_of(resource, type_, _element_flags(type_))
+    out = {"resourceType": type_, **out}
+    meta = dict(resource.get("meta") or {})
+    meta["tag"] = [*meta.get("tag", []), SUBSETTED]
+    out["meta"] = meta
+    return out
+
+
 def _subset(statement: dict[str, Any], request: Request) -> dict[str, Any]:
     """``_summary`` / ``_elements`` on the statement (R4 3.1.1.5.8: summary elements, SUBSETTED tag)."""
     import orjson
@@ -120,6 +173,8 @@ def _subset(statement: dict[str, Any], request: Request) -> dict[str, Any]:
     from fhir_server.search.summary import parse_elements, parse_summary, subset
 
     summary = parse_summary(request.query_params.getlist("_summary"))
+    if summary == "true" and not request.query_params.getlist("_elements"):
+        return _summarized(statement)
     if summary == "count":
         raise FhirError(
             400, "invalid", "_summary=count ne s'applique qu'à une recherche.", expression=["_summary"]
