@@ -9,7 +9,10 @@ launch and reads.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -20,6 +23,7 @@ import httpx
 import pytest
 
 from bench.harness import ServerProcess
+from fhir_server.embedded import free_port
 from tests.fhir_server.auth_support import (
     DR_MARTIN,
     PHARMACIEN,
@@ -211,3 +215,107 @@ def test_fhirclient_standalone_launch_and_read(
     assert patient is not None and patient.name[0].given == ["Hélène"]
     weight = Observation.read("demo-obs-weight", smart.server)
     assert weight.valueQuantity.value == 64.5 and weight.subject.reference == "Patient/demo-pat-dupont"
+
+
+def test_console_says_where_to_go(server: ServerProcess) -> None:
+    log = server.log()
+    base = root(server)
+    for line in (
+        f"prêt sur {base}",
+        f"{base}/fhir",
+        f"{base}/.well-known/smart-configuration",
+        f"{base}/dev-psc",
+        "passerelle clients create",
+        "passerelle clients token",
+    ):
+        assert line in log, line
+
+
+def test_dev_psc_explains_itself_and_lists_professions(http: httpx.Client, server: ServerProcess) -> None:
+    page = http.get(f"{root(server)}/dev-psc")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    for text in ("Pro Santé Connect", "/auth/authorize", "Pharmacien", "cardiologie", "médecin conseil"):
+        assert text in page.text, text
+    # the authorize endpoint opened by hand leads there instead of "client_id inconnu"
+    by_hand = http.get(f"{root(server)}/dev-psc/auth")
+    assert by_hand.status_code == 303 and by_hand.headers["location"] == "/dev-psc"
+
+
+def test_psc_login_page_preselects_nothing_and_refuses_an_empty_choice(
+    http: httpx.Client, server: ServerProcess, pro_app: dict[str, Any]
+) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    _, challenge = pkce()
+    params = {
+        "response_type": "code",
+        "client_id": pro_app["client_id"],
+        "redirect_uri": REDIRECT,
+        "scope": PRO_SCOPE,
+        "state": "etat",
+        "aud": server.base,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    page = http.get(f"{root(server)}/auth/authorize", params=params)
+    upstream = http.get(f"{root(server)}/auth/login/psc", params={"session": session_of(page.text)})
+    location = upstream.headers["location"]
+    form = http.get(location)
+    assert form.status_code == 200
+    assert "checked" not in form.text and "Médecin, qualifié en médecine générale" in form.text
+    query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    empty = http.post(location.split("?")[0], data=query)  # "Se connecter" with nobody chosen
+    assert empty.status_code == 400
+    assert "Choisissez un professionnel" in empty.text
+    assert 'name="state"' in empty.text and 'type="radio"' in empty.text  # the form again, kept
+    assert "error=access_denied" in empty.text  # and a way back to the application
+
+
+def test_load_beside_the_running_server(http: httpx.Client, server: ServerProcess, tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle.json"
+    patient = {"resourceType": "Patient", "id": "charge-1", "name": [{"family": "Chargée"}]}
+    entry = {"resource": patient, "request": {"method": "PUT", "url": "Patient/charge-1"}}
+    bundle.write_text(json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": [entry]}))
+    env = {**os.environ, **server.env}
+    cmd = [sys.executable, "-m", "apps.cli"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=120)
+
+    refused = run("load", "--data-dir", str(server.data_dir), str(bundle))
+    assert refused.returncode == 2
+    assert "Traceback" not in refused.stderr and "passerelle clients token" in refused.stderr
+    token = run("clients", "--data-dir", str(server.data_dir), "token", "chargement")
+    assert token.returncode == 0, token.stderr
+    loaded = run("load", "--data-dir", str(server.data_dir), "--token", token.stdout.strip(), str(bundle))
+    assert loaded.returncode == 0, loaded.stderr
+    assert "serveur en cours" in loaded.stderr
+    read = http.get(f"{server.base}/Patient/charge-1", headers=bearer(token.stdout.strip()))
+    assert read.status_code == 200 and read.json()["name"][0]["family"] == "Chargée"
+    again = run("clients", "--data-dir", str(server.data_dir), "token", "chargement")
+    assert again.returncode == 0 and "enregistré" not in again.stderr  # the same client, reused
+
+
+def test_second_serve_on_the_same_data_dir_says_it_is_in_use(server: ServerProcess) -> None:
+    env = {k: v for k, v in {**os.environ, **server.env}.items() if k != "MONGODB_URI"}
+    if server.mongodb_uri:
+        pytest.skip("MONGODB_URI: no embedded database to share")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "apps.cli",
+            "serve",
+            "--port",
+            str(free_port()),
+            "--data-dir",
+            str(server.data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "déjà utilisé par un serveur en cours" in done.stderr and server.base in done.stderr
+    assert "Traceback" not in done.stderr and "prêt" not in done.stderr
