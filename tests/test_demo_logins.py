@@ -30,9 +30,9 @@ from tests.fhir_server.auth_support import (
     REDIRECT,
     approve,
     bearer,
+    patient_token,
     pkce,
     professional_token,
-    redirect_query,
     register_client,
     root,
     session_of,
@@ -155,41 +155,12 @@ def test_demo_practitioner_is_not_rewritten_by_its_login(
 def test_patients_log_in_and_see_their_record_and_their_dependent(
     http: httpx.Client, server: ServerProcess, patient_app: dict[str, Any]
 ) -> None:
-    for who, expected in (
+    for (email, phone), expected in (
         (HELENE, {"demo-pat-dupont", "demo-pat-jules-dupont"}),
         (THOMAS, {"demo-pat-nguyen"}),
     ):
-        verifier, challenge = pkce()
-        params = {
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-            "response_type": "code",
-            "client_id": patient_app["client_id"],
-            "redirect_uri": REDIRECT,
-            "scope": PATIENT_SCOPE,
-            "state": "etat",
-            "aud": server.base,
-        }
-        location = patient_login(
-            http,
-            server,
-            patient_app["client_id"],
-            who,
-            str(httpx.URL(f"{root(server)}/auth/authorize", params=params)),
-        )
-        query = redirect_query(httpx.Response(303, headers={"location": location}))
-        token = http.post(
-            f"{root(server)}/auth/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": query["code"],
-                "redirect_uri": REDIRECT,
-                "client_id": patient_app["client_id"],
-                "code_verifier": verifier,
-            },
-        )
-        assert token.status_code == 200, token.text
-        assert ids(http, server, token.json(), "Patient") == expected
+        token = patient_token(http, server, patient_app, PATIENT_SCOPE, email, phone, PASSWORD)
+        assert ids(http, server, token, "Patient") == expected
 
 
 def test_fhirclient_standalone_launch_and_read(
