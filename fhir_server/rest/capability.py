@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import re
 from collections.abc import Iterable
 from functools import cache
 from typing import Any
@@ -199,7 +200,11 @@ def _security(request: Request) -> dict[str, Any] | None:
 def _gzipped(request: Request, response: Response) -> Response:
     """Compress a large statement for a client that accepts it (1 MB of JSON becomes a few dozen kB)."""
     accepted = request.headers.get("accept-encoding", "")
-    codings = {part.split(";")[0].strip().lower() for part in accepted.split(",")}
+    codings = {
+        part.split(";")[0].strip().lower()
+        for part in accepted.split(",")
+        if not re.search(r";\s*q=0(\.0*)?\s*$", part)  # q=0: "not acceptable"
+    }
     if "gzip" not in codings or len(response.body) < GZIP_MIN_BYTES:
         return response
     body = gzip.compress(response.body, compresslevel=6)
