@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# make run PORT=8001 HOST=127.0.0.1
+PORT ?= 8000
+HOST ?= 127.0.0.1
 
 .PHONY: run test lint bench clean
 
@@ -16,7 +19,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/passerelle serve --demo
+	$(BIN)/passerelle serve --demo --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

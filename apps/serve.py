@@ -11,17 +11,19 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.responses import RedirectResponse
+from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 
 from fhir_server import EmbeddedMongo, Settings, create_app
 from fhir_server.auth.routes import auth_routes
+from fhir_server.instance import DataDirBusy, ServerLock
 
 log = logging.getLogger("passerelle")
 
@@ -31,8 +33,8 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 def build_root_app(settings: Settings) -> _FhirBaseWithoutSlash:
     fhir = create_app(settings)
 
-    async def home(request: Any) -> RedirectResponse:
-        return RedirectResponse("/fhir/metadata")
+    async def home(request: Any) -> HTMLResponse:
+        return HTMLResponse(HOME_PAGE)
 
     # The mounted app's lifespan is not run by Starlette: run it from the root's.
     root = Starlette(
@@ -58,19 +60,95 @@ class _FhirBaseWithoutSlash:
         await self.app(scope, receive, send)
 
 
+HOME_PAGE = (
+    '<!doctype html><html lang="fr"><meta charset="utf-8"><title>Passerelle</title>'
+    "<h1>Passerelle</h1><p>Serveur FHIR R4 pour la télémédecine et les soins transfrontaliers.</p><ul>"
+    '<li><a href="/fhir/metadata?_summary=true">API FHIR</a> (base <code>/fhir</code>)</li>'
+    '<li><a href="/.well-known/smart-configuration">Configuration SMART on FHIR</a></li>'
+    '<li><a href="/dev-psc">Connexion de test Pro Santé Connect</a> (démonstration)</li></ul></html>'
+)
+LOG_LEVELS = ["critical", "error", "warning", "info", "debug", "trace"]
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("serve", help="serve the FHIR API (and, later, the portal and the gateway)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p = sub.add_parser(
+        "serve",
+        help="serve the FHIR API, the authorization server and the demo login on one port",
+        description="Serve everything on one port. Without MONGODB_URI the embedded database runs "
+        "under --data-dir; one server per data dir.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
     p.add_argument(
-        "--data-dir", type=Path, default=None, help="where the embedded database keeps its data (var/)"
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="embedded database, keys and dev outboxes (default: PASSERELLE_DATA_DIR or var)",
     )
     p.add_argument(
         "--no-auth", action="store_true", help="run without authorization (loopback only: tests, benchmarks)"
     )
-    p.add_argument("--demo", action="store_true", help="load the demo data set on start (idempotent)")
-    p.add_argument("--log-level", default="warning")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="load the demo data set on start (idempotent) and, on loopback, the dev Pro Santé Connect login",
+    )
+    p.add_argument(
+        "--log-level", default="warning", choices=LOG_LEVELS, help="server log level (default: %(default)s)"
+    )
     p.set_defaults(func=run)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket now, so that a port in use is reported before anything starts."""
+    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(info[0], info[1], info[2])
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        sock.bind(info[4])
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def banner(root: str, *, auth: bool, dev_psc: bool, data_dir: Path) -> str:
+    """What a newcomer needs once the server answers: where to go, how to log in and register."""
+    lines = [
+        f"passerelle : prêt sur {root} (Ctrl-C pour arrêter ; données dans {data_dir})",
+        f"  accueil               {root}/",
+        f"  API FHIR (base)       {root}/fhir   (CapabilityStatement : {root}/fhir/metadata)",
+    ]
+    if auth:
+        lines.append(f"  configuration SMART   {root}/.well-known/smart-configuration")
+        if dev_psc:
+            lines.append(
+                f"  connexion de test     {root}/dev-psc   (professionnels et patients : voir le README)"
+            )
+        lines += [
+            "  enregistrer une application SMART :",
+            '    passerelle clients create --name "Mon app" --type public '
+            '--scope "openid fhirUser launch/patient patient/*.rs" --redirect-uri http://localhost:3000/callback',
+            "  jeton pour passerelle load :",
+            '    passerelle load --token "$(passerelle clients token chargement)" FICHIER',
+        ]
+    else:
+        lines.append("  sans autorisation (--no-auth) : boucle locale seulement")
+    return "\n".join(lines)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, printing the banner once the application has started."""
+
+    def __init__(self, config: uvicorn.Config, text: str) -> None:
+        super().__init__(config)
+        self.text = text
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print(self.text, file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,13 +172,34 @@ def run(args: argparse.Namespace) -> int:
         # Demo on this machine: professionals log in through the built-in PSC look-alike (/dev-psc).
         os.environ.setdefault("PASSERELLE_DEV_PSC", "1")
 
+    try:
+        listener = _listen(args.host, args.port)
+    except OSError as exc:
+        print(
+            f"passerelle : erreur : impossible d'écouter sur {args.host}:{args.port} ({exc.strerror}). "
+            "Le port est sans doute pris (un autre « passerelle serve » ?) : choisissez-en un autre avec "
+            f"--port (make run PORT={args.port + 1}).",
+            file=sys.stderr,
+        )
+        return 1
     embedded: EmbeddedMongo | None = None
+    lock: ServerLock | None = None
     if settings.mongodb_uri is None:
+        try:
+            lock = ServerLock(settings.data_dir.resolve()).acquire()
+        except DataDirBusy as exc:
+            listener.close()
+            print(f"passerelle : erreur : {exc}.", file=sys.stderr)
+            return 1
         embedded = EmbeddedMongo(settings.data_dir.resolve() / "db")
         settings.mongodb_uri = embedded.start()
         # For commands run beside the server on the same data dir (``passerelle clients``).
         (settings.data_dir / "db.uri").write_text(settings.mongodb_uri)
         log.info("embedded SecantusDB on %s", settings.mongodb_uri)
+    shown_host = f"[{args.host}]" if ":" in args.host else args.host
+    root = f"http://{shown_host}:{listener.getsockname()[1]}"
+    if lock is not None:
+        lock.publish(url=f"{root}/fhir", auth=not args.no_auth, db_uri=settings.mongodb_uri)
 
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -123,12 +222,15 @@ def run(args: argparse.Namespace) -> int:
             proxy_headers=False,
             server_header=False,
         )
-        server = uvicorn.Server(config)
-        print(f"passerelle: serving http://{args.host}:{args.port}/fhir", file=sys.stderr, flush=True)
-        server.run()
+        dev_psc = os.environ.get("PASSERELLE_DEV_PSC", "").lower() in ("1", "true", "yes", "on")
+        text = banner(root, auth=not args.no_auth, dev_psc=dev_psc, data_dir=settings.data_dir)
+        _Server(config, text).run(sockets=[listener])
     except KeyboardInterrupt:
         pass
     finally:
+        listener.close()
         if embedded is not None:
             embedded.stop()
+        if lock is not None:
+            lock.release()
     return 0

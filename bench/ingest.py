@@ -26,9 +26,10 @@ from pymongo import AsyncMongoClient
 
 from bench.harness import ServerProcess
 from bench.http_client import Pool
+from bench.shared import synthea_archive
 from fhir_server.embedded import EmbeddedMongo
 
-SYNTHEA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "synthea-r4" / "bundles.tar.gz"
+SYNTHEA = synthea_archive()
 JSON = "application/fhir+json"
 
 
@@ -133,6 +134,8 @@ def format_ingest(served: IngestResult, raw: IngestResult) -> str:
 
 
 def main(limit: int | None = None, concurrency: int = 2) -> str:
+    if not SYNTHEA.exists():
+        return f"ingest bench skipped: {SYNTHEA} is missing (set PASSERELLE_SHARED)"
     with tempfile.TemporaryDirectory(prefix="passerelle-ingest-") as tmp:
         served, raw = asyncio.run(run_ingest(Path(tmp), limit, concurrency))
     return format_ingest(served, raw)

@@ -25,10 +25,11 @@ from pymongo import AsyncMongoClient
 
 from bench.harness import ServerProcess
 from bench.http_client import Pool
+from bench.shared import synthea_archive
 from bench.stats import Result, measure_alternating
 from fhir_server.embedded import EmbeddedMongo
 
-ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "synthea-r4" / "bundles.tar.gz"
+ARCHIVE = synthea_archive()
 JSON = "application/fhir+json"
 READ = "read Patient by id"
 
@@ -186,7 +187,7 @@ def format_table(results: list[tuple[Result, Result]], patients: int, loaded: in
 
 def main(requests: int = 200, patients: int = 20) -> str:
     if not ARCHIVE.exists():
-        return f"search bench skipped: {ARCHIVE} is missing"
+        return f"search bench skipped: {ARCHIVE} is missing (set PASSERELLE_SHARED)"
     with tempfile.TemporaryDirectory(prefix="passerelle-bench-search-") as tmp:
         results, loaded = asyncio.run(run_search(requests, patients, Path(tmp)))
     return format_table(results, patients, loaded)

@@ -1,8 +1,9 @@
 """``passerelle cda to-fhir`` / ``passerelle cda to-cda``: the transformations from a shell.
 
 The output contract is stable because automated checks use it: the result (Bundle JSON or
-CDA XML) on stdout and exit 0; for unusable input an OperationOutcome JSON on stdout and
-exit 2. Conversion warnings go to stderr as an OperationOutcome, so stdout stays parseable.
+CDA XML) on stdout and exit 0; for unusable input nothing on stdout (``> out.json`` never
+captures an error), an OperationOutcome JSON on stderr whose diagnostics name the file, and
+exit 2. Conversion warnings also go to stderr as an OperationOutcome.
 """
 
 from __future__ import annotations
@@ -43,8 +44,12 @@ def _print_json(value: dict[str, Any], stream: Any = None) -> None:
     (stream or sys.stdout).write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
 
 
-def _refuse(error: TransformError) -> int:
-    _print_json(error.to_operation_outcome())
+def _refuse(error: TransformError, path: Path | None = None) -> int:
+    outcome = error.to_operation_outcome()
+    if path is not None:
+        for issue in outcome.get("issue", []):
+            issue["diagnostics"] = f"{path} : {issue.get('diagnostics', '')}"
+    _print_json(outcome, sys.stderr)
     return EXIT_BAD_INPUT
 
 
@@ -66,7 +71,7 @@ def run_to_fhir(args: argparse.Namespace) -> int:
     try:
         result = to_fhir(_read(args.file, MAX_BYTES), lang=args.lang)
     except TransformError as error:
-        return _refuse(error)
+        return _refuse(error, args.file)
     _print_json(result.bundle)
     if any(i.get("severity") in ("warning", "error") for i in result.outcome.get("issue", [])):
         _print_json(result.outcome, sys.stderr)
@@ -90,7 +95,7 @@ def run_to_cda(args: argparse.Namespace) -> int:
             raise TransformError("Le JSON doit être un Bundle FHIR (objet).", code="structure")
         xml = to_cda(bundle)
     except TransformError as error:
-        return _refuse(error)
+        return _refuse(error, args.file)
     sys.stdout.buffer.write(xml if xml.endswith(b"\n") else xml + b"\n")
     sys.stdout.flush()
     return EXIT_OK

@@ -4,8 +4,9 @@ Why through HTTP: loading takes the same path as any client (validation, history
 index, one database transaction per Bundle), so what is loaded is what a client could have
 written, and the figure printed is the server's real ingest rate. Files are Bundle JSON
 files or ``.tar.gz`` archives of them (the Synthea sample set). Without ``--url`` the
-command starts the server itself (and, with no ``MONGODB_URI``, its embedded database
-under ``--data-dir``), loads, and stops it.
+command loads into the server already running on ``--data-dir`` (``passerelle serve``,
+``make run``: it needs ``--token`` when authorization is on), else starts the server itself
+(and, with no ``MONGODB_URI``, its embedded database under ``--data-dir``), loads, and stops it.
 """
 
 from __future__ import annotations
@@ -30,10 +31,20 @@ FHIR_JSON = "application/fhir+json"
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("load", help="load transaction/batch Bundles (JSON files or .tar.gz of them)")
     p.add_argument("files", nargs="+", type=Path, help="Bundle JSON files, or .tar.gz archives of them")
-    p.add_argument("--url", default=None, help="FHIR base URL of a running server (default: start one)")
-    p.add_argument("--data-dir", type=Path, default=Path("var"), help="data dir of the server started here")
+    p.add_argument(
+        "--url",
+        default=None,
+        help="FHIR base URL of a server (default: the server running on --data-dir, else one started here)",
+    )
+    p.add_argument(
+        "--data-dir", type=Path, default=Path("var"), help="data dir of the running or started server (var)"
+    )
     p.add_argument("--concurrency", type=int, default=2, help="Bundles in flight at once")
-    p.add_argument("--token", default=None, help="bearer token for a server with authorization")
+    p.add_argument(
+        "--token",
+        default=None,
+        help="bearer token for a server with authorization (passerelle clients token NAME prints one)",
+    )
     p.set_defaults(func=run)
 
 
@@ -121,14 +132,32 @@ async def load(
 
 
 @contextmanager
-def fhir_base(url: str | None, data_dir: Path, command: str) -> Iterator[str]:
-    """The FHIR base to load into: ``url``, or a server started here for the duration.
+def fhir_base(url: str | None, data_dir: Path, command: str, token: str | None = None) -> Iterator[str]:
+    """The FHIR base to load into: ``url``, the server running on ``data_dir``, or one started here.
 
-    The server started here uses the server's own database configuration: ``MONGODB_URI`` when
-    set, else the embedded database under ``data_dir`` (shared by the loading commands).
+    The embedded database of ``data_dir`` can only be opened by one process: when a server runs
+    there, it is used (with ``token`` when it enforces authorization; without one, this exits
+    saying how to get one). The server started here uses the server's own database
+    configuration: ``MONGODB_URI`` when set, else the embedded database under ``data_dir``.
     """
     if url is not None:
         yield url
+        return
+    from fhir_server.instance import running_server
+
+    running = running_server(data_dir.resolve())
+    if running is not None and running.get("url"):
+        if running.get("auth") and not token:
+            print(
+                f"{command} : un serveur tourne déjà sur {data_dir} ({running['url']}) avec autorisation. "
+                "Donnez-lui un jeton :\n"
+                f'  {command} --token "$(passerelle clients token chargement)" …\n'
+                "ou arrêtez-le pour que la commande démarre son propre serveur.",
+                file=sys.stderr,
+            )
+            raise SystemExit(2)
+        print(f"{command} : chargement dans le serveur en cours {running['url']}", file=sys.stderr)
+        yield str(running["url"])
         return
     from bench.harness import ServerProcess  # the same launcher as benchmarks and tests
 
@@ -153,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"passerelle load: fichiers introuvables : {', '.join(missing)}", file=sys.stderr)
         return 2
-    with fhir_base(args.url, args.data_dir, "passerelle load") as base:
+    with fhir_base(args.url, args.data_dir, "passerelle load", args.token) as base:
         report = asyncio.run(load(base, args.files, concurrency=args.concurrency, token=args.token))
     for name, reason in report.failed:
         print(f"ÉCHEC {name}: {reason}", file=sys.stderr)

@@ -213,6 +213,16 @@ class TerminologyService:
     def canonical_system(self, system: str) -> str:
         return self.registry.canonical(system)
 
+    def known_systems(self) -> dict[str, str | None]:
+        """Code systems the service answers for, loaded or not yet (canonical URL -> version)."""
+        with self._lock:
+            out: dict[str, str | None] = dict.fromkeys(self._lazy_by_system)
+            for url, meta in self.codesystems.items():
+                if meta.get("content") == "supplement":
+                    continue
+                out[self.registry.canonical(url)] = meta.get("version")
+        return out
+
     def system_entry(self, system: str) -> CodeSystemEntry | None:
         system = self.registry.canonical(system)
         self._run_lazy(self._lazy_by_system.get(system))

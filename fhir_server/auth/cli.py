@@ -1,4 +1,4 @@
-"""``passerelle clients create|list|revoke``: the registry of OAuth2 clients.
+"""``passerelle clients create|list|revoke|token``: the registry of OAuth2 clients.
 
 Talks to the database given by ``MONGODB_URI``, or to the embedded one of a server
 running on the same ``--data-dir`` (its address is in ``<data-dir>/db.uri``), or
@@ -41,6 +41,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r = actions.add_parser("revoke", help="revoke a client and all its tokens")
     r.add_argument("client_id")
     r.set_defaults(func=_revoke)
+
+    from fhir_server.auth import cli_token
+
+    cli_token.register(actions)
 
 
 def _with_db(args: argparse.Namespace, work: Any) -> int:

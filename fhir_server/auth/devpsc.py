@@ -33,6 +33,16 @@ from fhir_server.auth.settings import AuthSettings
 from fhir_server.identifiers import luhn_check_digit
 
 PREFIX = "/dev-psc"
+# Labels shown on the login page (TRE_G15 professions, TRE_R38 specialties, TRE_R23 modes).
+PROFESSIONS = {
+    "10": "Médecin", "21": "Pharmacien", "40": "Chirurgien-dentiste", "50": "Sage-femme",
+    "60": "Infirmier", "70": "Masseur-kinésithérapeute", "86": "Technicien de laboratoire",
+}  # fmt: skip
+SPECIALTIES = {
+    "SM26": "qualifié en médecine générale", "SM25": "médecine du travail", "SM04": "cardiologie",
+    "SM15": "dermatologie", "SM40": "pédiatrie",
+}  # fmt: skip
+MODES = {"L": "libéral", "S": "salarié", "B": "bénévole"}
 
 
 def _rpps(body: str) -> str:
@@ -68,9 +78,11 @@ def _professional(
     specialty: str,
     activities: list[dict[str, str]],
     civility: str = "DR",
+    note: str = "",
 ) -> dict[str, Any]:
     idnat = "8" + rpps
     return {
+        "_dev": {"note": note},
         "sub": f"f:{secrets.token_hex(8)}:{idnat}",
         "SubjectNameID": idnat,
         "preferred_username": idnat,
@@ -114,6 +126,7 @@ def default_professionals() -> list[dict[str, Any]]:
             "10",
             "SM26",
             [_activity(numeroFinessSite="750712184", raisonSocialeSite="CENTRE DE SANTE PARIS 15")],
+            note="médecin traitant (démo : Hélène Dupont, Thomas Nguyen)",
         ),
         _professional(
             _rpps("9970000101"),
@@ -122,6 +135,7 @@ def default_professionals() -> list[dict[str, Any]]:
             "10",
             "SM25",
             [_activity(codeModeExercice="S", raisonSocialeSite="SERVICE DE SANTE AU TRAVAIL")],
+            note="non éligible : médecine du travail",
         ),
         _professional(
             _rpps("9970000202"),
@@ -131,8 +145,11 @@ def default_professionals() -> list[dict[str, Any]]:
             "",
             [_activity(raisonSocialeSite="PHARMACIE DU CENTRE", codeSectionPharmacien="A")],
             civility="M",
+            note="pharmacien : vérifie et délivre une ordonnance par son numéro",
         ),
-        _professional(_rpps("9970000303"), "Luc", "Bernard", "60", "", []),
+        _professional(
+            _rpps("9970000303"), "Luc", "Bernard", "60", "", [], note="non éligible : aucune activité"
+        ),
         _professional(
             _rpps("9970000404"),
             "Anne",
@@ -141,6 +158,7 @@ def default_professionals() -> list[dict[str, Any]]:
             "",
             [_activity(raisonSocialeSite="LABORATOIRE")],
             civility="M",
+            note="non éligible : profession hors périmètre",
         ),
         _professional(
             _rpps("9970000505"),
@@ -149,6 +167,7 @@ def default_professionals() -> list[dict[str, Any]]:
             "10",
             "SM26",
             [_activity(codeSecteurDactivite="SA99", raisonSocialeSite="ASSUREUR PRIVE SA")],
+            note="secteur d'activité SA99 (exclu par les règles de test)",
         ),
         # For the role tests (tests/fhir_server/roles_data.py): a colleague of Dr Martin in the same
         # health centre (FINESS 750712184), a GP with no patient of ours, two médecins conseils
@@ -160,6 +179,7 @@ def default_professionals() -> list[dict[str, Any]]:
             "10",
             "SM26",
             [_activity(numeroFinessSite="750712184", raisonSocialeSite="CENTRE DE SANTE PARIS 15")],
+            note="médecin du même centre de santé (même FINESS) que le Dr Marie Martin",
         ),
         _professional(
             _rpps("9970000808"),
@@ -168,6 +188,7 @@ def default_professionals() -> list[dict[str, Any]]:
             "10",
             "SM26",
             [_activity(identifiantTechniqueDeLaStructure="R10000002", raisonSocialeSite="CABINET GARNIER")],
+            note="médecin généraliste sans patient en commun",
         ),
         _professional(
             _rpps("9970000909"),
@@ -182,6 +203,7 @@ def default_professionals() -> list[dict[str, Any]]:
                     raisonSocialeSite="ELSM PARIS",
                 )
             ],
+            note="médecin conseil, échelon ELSM Paris (démo : une demande d'avis)",
         ),
         _professional(
             _rpps("9970001010"),
@@ -196,6 +218,22 @@ def default_professionals() -> list[dict[str, Any]]:
                     raisonSocialeSite="ELSM LYON",
                 )
             ],
+            note="médecin conseil, échelon ELSM Lyon",
+        ),
+        _professional(
+            _rpps("9970001111"),
+            "Karim",
+            "Benali",
+            "10",
+            "SM04",
+            [
+                _activity(
+                    identifiantTechniqueDeLaStructure="R10000003",
+                    raisonSocialeSite="CABINET DE CARDIOLOGIE",
+                    codePostal="75011",
+                )
+            ],
+            note="cardiologue (démo : consultation de Thomas Nguyen)",
         ),
         # Signs her ID token with HS256 (client secret) and answers userinfo as a signed JWT:
         # the two other forms PSC may use.
@@ -209,9 +247,51 @@ def default_professionals() -> list[dict[str, Any]]:
                 [_activity(codeModeExercice="S", codeSecteurDactivite="SA01", raisonSocialeSite="MATERNITE")],
                 civility="MME",
             ),
-            "_dev": {"id_token_alg": "HS256", "userinfo": "jwt"},
+            "_dev": {
+                "id_token_alg": "HS256",
+                "userinfo": "jwt",
+                "note": "sage-femme ; jeton signé HS256 et userinfo en JWT",
+            },
         },
     ]
+
+
+def _describe(pro: dict[str, Any]) -> str:
+    """One professional for a page: name, idNat, profession, specialty, practice situations, note."""
+    exercices = pro.get("SubjectRefPro", {}).get("exercices") or [{}]
+    ex = exercices[0]
+    title = PROFESSIONS.get(str(ex.get("codeProfession")), f"profession {ex.get('codeProfession')}")
+    if ex.get("codeSavoirFaire"):
+        title += ", " + SPECIALTIES.get(str(ex["codeSavoirFaire"]), str(ex["codeSavoirFaire"]))
+    places = [
+        " ".join(
+            part
+            for part in (
+                str(a.get("raisonSocialeSite") or ""),
+                f"(FINESS {a['numeroFinessSite']})" if a.get("numeroFinessSite") else "",
+                MODES.get(str(a.get("codeModeExercice")), ""),
+            )
+            if part
+        )
+        for a in ex.get("activities") or []
+    ]
+    where = " ; ".join(places) if places else "aucune situation d'exercice"
+    note = str(pro.get("_dev", {}).get("note") or "")
+    return (
+        f"<strong>{html.escape(pro['given_name'])} {html.escape(pro['family_name'])}</strong> "
+        f"({html.escape(pro['SubjectNameID'])}) — {html.escape(title)} — {html.escape(where)}"
+        + (f" — <em>{html.escape(note)}</em>" if note else "")
+    )
+
+
+def _page(body: str) -> str:
+    return (
+        '<!doctype html><html lang="fr"><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>Pro Santé Connect (développement)</title>"
+        "<h1>Pro Santé Connect — fournisseur de développement</h1>"
+        f"{body}</html>"
+    )
 
 
 class DevPsc:
@@ -269,14 +349,28 @@ class DevPsc:
         params = dict(request.query_params)
         if request.method == "POST":
             params = {k: str(v) for k, v in (await request.form()).items()}
+        if request.method == "GET" and not params.get("client_id"):
+            # opened by hand: explain where logins come from
+            return RedirectResponse(PREFIX, status_code=303)
         error = self._check_authorize(params)
         if error:
-            return HTMLResponse(f"<p>Pro Santé Connect (dev) : {html.escape(error)}</p>", status_code=400)
+            return HTMLResponse(
+                _page(
+                    f"<p>Requête refusée : {html.escape(error)}.</p>"
+                    f'<p><a href="{PREFIX}">Comment se connecter avec ce fournisseur</a></p>'
+                ),
+                status_code=400,
+            )
         if request.method == "GET":
             return HTMLResponse(self._login_page(params))
-        pro = self.by_idnat(params.get("idnat", ""))
+        if not params.get("idnat"):
+            return HTMLResponse(self._login_page(params, "Choisissez un professionnel."), status_code=400)
+        pro = self.by_idnat(params["idnat"])
         if pro is None:
-            return HTMLResponse("<p>Professionnel inconnu.</p>", status_code=400)
+            return HTMLResponse(
+                self._login_page(params, "Professionnel inconnu : choisissez-en un dans la liste."),
+                status_code=400,
+            )
         code = secrets.token_urlsafe(24)
         self.codes[code] = {
             "pro": pro,
@@ -289,23 +383,53 @@ class DevPsc:
         query = urlencode({"code": code, "state": params["state"]})
         return RedirectResponse(f"{params['redirect_uri']}?{query}", status_code=303)
 
-    def _login_page(self, params: dict[str, str]) -> str:
+    def _login_page(self, params: dict[str, str], error: str = "") -> str:
         hidden = "".join(
             f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
             for k, v in params.items()
+            if k != "idnat"
         )
+        # nothing preselected: choosing someone is the login
         options = "".join(
-            f'<li><label><input type="radio" name="idnat" value="{p["SubjectNameID"]}"> '
-            f"{html.escape(p['given_name'])} {html.escape(p['family_name'])} "
-            f"({p['SubjectNameID']})</label></li>"
+            '<li><label><input type="radio" name="idnat" '
+            f'value="{html.escape(p["SubjectNameID"])}" required> {_describe(p)}</label></li>'
             for p in self.professionals
         )
-        return (
-            '<!doctype html><html lang="fr"><meta charset="utf-8">'
-            "<title>Pro Santé Connect (développement)</title>"
-            "<h1>Pro Santé Connect — fournisseur de développement</h1>"
-            "<p>Choisissez le professionnel de test (remplace l'application e-CPS).</p>"
-            f'<form method="post"><ul>{options}</ul>{hidden}<button>Se connecter</button></form></html>'
+        cancel = html.escape(
+            f"{params['redirect_uri']}?{urlencode({'error': 'access_denied', 'state': params['state']})}"
+        )
+        alert = f'<p role="alert"><strong>{html.escape(error)}</strong></p>' if error else ""
+        return _page(
+            "<p>Choisissez le professionnel de test (remplace l'application e-CPS). "
+            f"<a href=\"{PREFIX}\">Qu'est-ce que c'est ?</a></p>"
+            f'{alert}<form method="post"><ul class="pros">{options}</ul>{hidden}'
+            "<button>Se connecter</button></form>"
+            f'<p><a href="{cancel}">Annuler et revenir à l\'application</a></p>'
+        )
+
+    async def home(self, request: Request) -> Response:
+        """``/dev-psc``: what this provider is, who can log in, and how to use it."""
+        root = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+        rows = "".join(f"<li>{_describe(p)}</li>" for p in self.professionals)
+        return HTMLResponse(
+            _page(
+                "<p>Ce fournisseur imite Pro Santé Connect (PSC) pour le développement et les tests : "
+                "mêmes points d'accès OpenID Connect, mêmes revendications (identifiant national, "
+                "situations d'exercice, <code>acr=eidas1</code>). La « connexion » est un choix dans une "
+                "liste, à la place de l'application e-CPS. Il n'est jamais actif en production "
+                "(<code>PASSERELLE_DEV_PSC</code>).</p>"
+                "<h2>Se connecter</h2>"
+                "<p>On n'ouvre pas cette page directement pour se connecter : une application SMART "
+                f"demande une autorisation à <code>{html.escape(root)}/auth/authorize</code>, Passerelle "
+                "propose « Se connecter avec Pro Santé Connect » et renvoie ici pour choisir le "
+                "professionnel.</p>"
+                f"<h2>Professionnels de test</h2><ul>{rows}</ul>"
+                "<h2>Pour les développeurs</h2><ul>"
+                f'<li><a href="{PREFIX}/.well-known/openid-configuration">Configuration OpenID</a></li>'
+                f'<li><a href="/.well-known/smart-configuration">Configuration SMART de Passerelle</a></li>'
+                "<li>Enregistrer une application : <code>passerelle clients create --name … --type public "
+                '--scope "openid fhirUser launch/patient patient/*.rs" --redirect-uri …</code></li></ul>'
+            )
         )
 
     def _client_ok(self, request: Request, form: dict[str, str]) -> bool:
@@ -379,6 +503,8 @@ class DevPsc:
 
     def routes(self) -> list[Route]:
         return [
+            Route(PREFIX, self.home),
+            Route(f"{PREFIX}/", self.home),
             Route(f"{PREFIX}/.well-known/openid-configuration", self.discovery),
             Route(f"{PREFIX}/.well-known/wallet-openid-configuration", self.discovery),
             Route(f"{PREFIX}/jwks", self.jwks),

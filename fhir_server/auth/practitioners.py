@@ -1,14 +1,17 @@
 """From Pro Santé Connect claims to Practitioner and PractitionerRole resources (FR Core shapes).
 
 PSC is authoritative: at every login the Practitioner is matched on its idNat_PS
-(``SubjectNameID``) and rewritten from the claims, and each practice situation
-(``activities[]``) becomes one PractitionerRole. The match goes through a small
+(``SubjectNameID``) and rewritten from the claims when they changed (an unchanged login
+writes no new version), and each practice situation (``activities[]``) becomes one
+PractitionerRole, rewritten likewise only when it changed. The match goes through a small
 mapping collection keyed by idNat_PS, so it needs no search on identifiers.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import orjson
 
 from fhir_server.identifiers import FINESS_SYSTEM, IDNATPS_SYSTEM, RPPS_SYSTEM, rpps_from_idnat
 
@@ -83,6 +86,29 @@ def role_resource(practitioner_id: str, exercice: dict[str, Any], activity: dict
     return role
 
 
+def role_key(exercice: dict[str, Any], activity: dict[str, Any]) -> str:
+    """What identifies one practice situation across logins (the mapping's key for its role)."""
+    return "|".join(
+        str(x)
+        for x in (
+            exercice.get("codeProfession"),
+            activity.get("identifiantTechniqueDeLaStructure"),
+            activity.get("numeroFinessSite"),
+            activity.get("codeModeExercice"),
+        )
+    )
+
+
+async def _changed(repository: Any, type_: str, id_: str, resource: dict[str, Any]) -> bool:
+    """Whether ``resource`` differs from the current version (``meta`` aside), or there is none."""
+    current = await repository.read(type_, id_)
+    if current is None or current.deleted or current.body is None:
+        return True
+    stored = orjson.loads(current.body)
+    stored.pop("meta", None)
+    return bool(stored != {**resource, "id": id_})
+
+
 async def upsert_professional(
     repository: Any, claims: dict[str, Any], exercices: list[dict[str, Any]]
 ) -> tuple[str, list[tuple[str, str]]]:
@@ -101,22 +127,17 @@ async def upsert_professional(
         writes.append(("create", f"Practitioner/{pid}"))
     else:
         pid = known["practitioner"]
-        await repository.update("Practitioner", pid, {**practitioner, "id": pid})
-        writes.append(("update", f"Practitioner/{pid}"))
+        if await _changed(repository, "Practitioner", pid, practitioner):
+            await repository.update("Practitioner", pid, {**practitioner, "id": pid})
+            writes.append(("update", f"Practitioner/{pid}"))
     roles: dict[str, str] = dict((known or {}).get("roles", {}))
     for ex in exercices:
         for act in ex.get("activities") or []:
-            key = "|".join(
-                str(x)
-                for x in (
-                    ex.get("codeProfession"),
-                    act.get("identifiantTechniqueDeLaStructure"),
-                    act.get("numeroFinessSite"),
-                    act.get("codeModeExercice"),
-                )
-            )
+            key = role_key(ex, act)
             resource = role_resource(pid, ex, act)
             if key in roles:
+                if not await _changed(repository, "PractitionerRole", roles[key], resource):
+                    continue
                 await repository.update("PractitionerRole", roles[key], {**resource, "id": roles[key]})
                 writes.append(("update", f"PractitionerRole/{roles[key]}"))
             else:

@@ -70,6 +70,41 @@ def smart_document(issuer: str) -> dict[str, Any]:
     }
 
 
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+
+
+def capability_security(issuer: str) -> dict[str, Any]:
+    """``CapabilityStatement.rest.security`` for SMART App Launch v1 clients (v2 ones read ``.well-known``).
+
+    The ``oauth-uris`` extension carries the endpoints this server has: no dynamic
+    registration (clients are registered with ``passerelle clients create``) nor management page.
+    """
+    doc = smart_document(issuer)
+    uris = [
+        ("authorize", doc["authorization_endpoint"]),
+        ("token", doc["token_endpoint"]),
+        ("revoke", doc["revocation_endpoint"]),
+        ("introspect", doc["introspection_endpoint"]),
+    ]
+    return {
+        "extension": [
+            {"url": OAUTH_URIS, "extension": [{"url": name, "valueUri": uri} for name, uri in uris]}
+        ],
+        "cors": False,
+        "service": [
+            {
+                "coding": [{"system": SECURITY_SERVICE, "code": "SMART-on-FHIR", "display": "SMART-on-FHIR"}],
+                "text": "OAuth2 selon SMART App Launch (v1 et v2) ; professionnels via Pro Santé Connect",
+            }
+        ],
+        "description": (
+            f"SMART on FHIR : configuration dans {issuer}/.well-known/smart-configuration ; "
+            "clients enregistrés avec « passerelle clients create »."
+        ),
+    }
+
+
 async def fhir_smart_configuration(request: Request) -> Response:
     """``/fhir/.well-known/smart-configuration``: same document, issuer seen from the FHIR app."""
     from fhir_server.auth.guard import issuer_of

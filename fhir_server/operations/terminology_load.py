@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     if args.token:
         headers["Authorization"] = f"Bearer {args.token}"
     with (
-        fhir_base(args.url, args.data_dir, "passerelle terminology load") as base,
+        fhir_base(args.url, args.data_dir, "passerelle terminology load", args.token) as base,
         httpx.Client(base_url=base.rstrip("/"), headers=headers, timeout=600) as client,
     ):
         loader = Loader(client)

@@ -188,12 +188,17 @@ async def run_search(
     ]
     filters: dict[str, dict[str, Any]] = {}
     restrictions: dict[str, dict[str, Any] | None] = {}  # the caller's policy, per type
+    # lenient: what every searched type ignored, which the self link must not claim (R4 3.1.1.5.7)
+    ignored: set[str] | None = None
     for type_ in types:
+        seen_warnings = len(ctx.warnings)
         if type_ not in KEY_TYPES and not ready(repo, type_):
             task = asyncio.create_task(ensure_type_indexes(repo, type_))
             _background.add(task)
             task.add_done_callback(_background.discard)
         built = await build_query(ctx, type_, search_params)
+        dropped = {name for name, _ in ctx.warnings[seen_warnings:]}
+        ignored = dropped if ignored is None else ignored & dropped
         query = built.filter
         if compartment is not None:
             link = _compartment_condition(compartment, type_)
@@ -256,7 +261,8 @@ async def run_search(
     def position_of(item: tuple[str, dict[str, Any], list[Any]]) -> list[Any]:
         return [*item[2], item[0]]
 
-    keep = [(k, v) for k, v in params if k != "_cursor"]
+    ignored = (ignored or set()) | ({"_contained", "_containedType"} if lenient else set())
+    keep = [(k, v) for k, v in params if k != "_cursor" and k not in ignored]
 
     def link(relation: str, token: str | None) -> dict[str, str]:
         query = keep + ([("_cursor", token)] if token else [])

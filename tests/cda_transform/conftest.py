@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import pytest
 
 from cda_transform import ToFhirResult, TransformError, to_fhir
+from tests.conftest import SHARED, shared_reason
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 SAMPLES = SHARED / "ehdsi" / "samples"
 RICH = "ehealth__translations-and-mappings-ws_src_test_resources_2-1234-W7.xml"
 
@@ -37,7 +36,7 @@ def sample_bytes():
     def read(name: str) -> bytes:
         path = SAMPLES / name
         if not path.exists():
-            pytest.skip(f"shared sample {name} not available")
+            pytest.skip(shared_reason("ehdsi", "samples", name))
         return path.read_bytes()
 
     return read

@@ -11,6 +11,7 @@ import pytest
 
 from tests.cda_transform import cda_builder as cb
 from tests.cda_transform.conftest import SAMPLES
+from tests.conftest import shared_reason
 
 PASSERELLE = Path(sys.executable).parent / "passerelle"
 EP = (
@@ -37,10 +38,10 @@ def test_to_fhir_prints_the_bundle_and_exits_zero(tmp_path: Path) -> None:
 
 def test_to_fhir_refuses_a_non_patient_summary_with_an_outcome_and_exit_two() -> None:
     if not (SAMPLES / EP).exists():
-        pytest.skip("shared samples not available")
+        pytest.skip(shared_reason("ehdsi", "samples", EP))
     proc = run("to-fhir", str(SAMPLES / EP))
-    assert proc.returncode == 2
-    outcome = json.loads(proc.stdout)
+    assert proc.returncode == 2 and proc.stdout == ""
+    outcome = json.loads(proc.stderr)
     assert outcome["resourceType"] == "OperationOutcome"
     assert "ePrescription" in outcome["issue"][0]["diagnostics"]
 
@@ -50,14 +51,17 @@ def test_to_fhir_bad_input_exit_two(tmp_path: Path, content: bytes) -> None:
     bad = tmp_path / "bad.xml"
     bad.write_bytes(content)
     proc = run("to-fhir", str(bad))
-    assert proc.returncode == 2
-    assert json.loads(proc.stdout)["issue"][0]["severity"] == "error"
+    assert proc.returncode == 2 and proc.stdout == ""  # "> out.json" captures no error
+    issue = json.loads(proc.stderr)["issue"][0]
+    assert issue["severity"] == "error" and issue["diagnostics"].startswith(f"{bad} : ")
 
 
 def test_to_fhir_missing_file_exit_two(tmp_path: Path) -> None:
     proc = run("to-fhir", str(tmp_path / "absent.xml"))
-    assert proc.returncode == 2
-    assert json.loads(proc.stdout)["resourceType"] == "OperationOutcome"
+    assert proc.returncode == 2 and proc.stdout == ""
+    outcome = json.loads(proc.stderr)
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert str(tmp_path / "absent.xml") in outcome["issue"][0]["diagnostics"]  # names the file
 
 
 def test_to_cda_round_trip_and_bad_input(tmp_path: Path) -> None:
@@ -71,5 +75,5 @@ def test_to_cda_round_trip_and_bad_input(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     proc = run("to-cda", str(bad))
-    assert proc.returncode == 2
-    assert json.loads(proc.stdout)["resourceType"] == "OperationOutcome"
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert json.loads(proc.stderr)["resourceType"] == "OperationOutcome"

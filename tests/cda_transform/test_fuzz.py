@@ -18,6 +18,7 @@ from lxml import etree
 from cda_transform import TransformError, to_fhir
 from tests.cda_transform.bundle_checks import dangling
 from tests.cda_transform.conftest import SAMPLES
+from tests.conftest import shared_reason
 
 FUZZ_SAMPLES = [
     "django__PT_2-5678-W7.xml",
@@ -27,7 +28,7 @@ FUZZ_SAMPLES = [
     "openncp_old__protocol-terminators_epsos-ncp-server_epsos-nc-mock-it_src_main_resources_psstore_2.xml",
 ]
 AVAILABLE = [name for name in FUZZ_SAMPLES if (SAMPLES / name).exists()]
-pytestmark = pytest.mark.skipif(not AVAILABLE, reason="shared samples not available")
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason=shared_reason("ehdsi", "samples", FUZZ_SAMPLES[0]))
 
 WEIRD_VALUES = st.one_of(
     st.sampled_from(

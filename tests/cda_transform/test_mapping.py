@@ -9,6 +9,7 @@ import pytest
 from cda_transform import to_fhir
 from tests.cda_transform import cda_builder as cb
 from tests.cda_transform.conftest import RICH
+from tests.conftest import shared_reason
 
 ABSENT = "http://hl7.org/fhir/uv/ips/CodeSystem/absent-unknown-uv-ips"
 DK = "dk__national-connector_cda-generator_src_test_resources_patient-summary-examples_"
@@ -27,7 +28,7 @@ def rich() -> dict[str, Any]:
 
     path = SAMPLES / RICH
     if not path.exists():
-        pytest.skip("shared samples not available")
+        pytest.skip(shared_reason("ehdsi", "samples", RICH))
     return to_fhir(path.read_bytes(), terminology=NoFrench()).bundle
 
 

@@ -13,13 +13,14 @@ from cda_transform import TransformError
 from cda_transform.extensions import TRANSLATION_STATUS
 from tests.cda_transform.bundle_checks import V3, cda_sections, dangling, entry_counts_match, narratives_kept
 from tests.cda_transform.conftest import SAMPLES, convert, sample_index
+from tests.conftest import shared_reason
 
 INDEX = sample_index()
 PS = [row for row in INDEX if row[1].startswith("PS-")]
 NOT_PS = [row for row in INDEX if not row[1].startswith("PS-")]
 DOC_NAMES = {"eP": "ePrescription", "eD": "eDispensation"}
 
-pytestmark = pytest.mark.skipif(not INDEX, reason="../shared/ehdsi/samples not available")
+pytestmark = pytest.mark.skipif(not INDEX, reason=shared_reason("ehdsi", "samples", "INDEX.tsv"))
 
 
 def _codings(value: Any) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ written from those sources, not read back from the implementation.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,11 +16,10 @@ from lxml import etree
 
 from cda_transform.errors import TransformError
 from cda_transform.to_cda import to_cda
+from tests.conftest import REPO, SHARED, shared_reason
 
 from . import test_to_cda_data as data
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
 NS = {
     "v3": "urn:hl7-org:v3",
     "pharm": "urn:hl7-org:pharm",
@@ -106,7 +104,7 @@ def test_the_schema_accepts_a_real_ehdsi_pivot(schema: etree.XMLSchema) -> None:
     """Our validation set-up agrees with a published eHDSI Wave 7 pivot (sanity of the oracle)."""
     sample = SHARED / "ehdsi/samples/ehealth__translations-and-mappings-ws_src_test_resources_2-1234-W7.xml"
     if not sample.exists():
-        pytest.skip("../shared not available")
+        pytest.skip(shared_reason("ehdsi", "samples", sample.name))
     assert schema.validate(etree.parse(str(sample)))
 
 
@@ -577,7 +575,7 @@ def _synthea_patients(count: int) -> list[tuple[str, dict[str, Any]]]:
 
     archive = SHARED / "datasets/synthea-r4/bundles.tar.gz"
     if not archive.exists():
-        pytest.skip("../shared Synthea bundles not available")
+        pytest.skip(shared_reason("datasets", "synthea-r4", "bundles.tar.gz"))
     keep = {
         "Patient",
         "Practitioner",

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import FHIR_JSON, SHARED, make_server
+from tests.conftest import FHIR_JSON, make_server, shared_path
 
 JSON_HEADERS = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
 
@@ -236,7 +236,7 @@ def test_entry_limit_is_413(tmp_path: Path) -> None:
 
 def _synthea_bundles(count: int) -> list[dict[str, Any]]:
     out = []
-    with tarfile.open(SHARED / "datasets" / "synthea-r4" / "bundles.tar.gz") as tar:
+    with tarfile.open(shared_path("datasets", "synthea-r4", "bundles.tar.gz")) as tar:
         members = sorted((m for m in tar.getmembers() if m.name.endswith(".json")), key=lambda m: m.size)
         for member in members[:count]:
             handle = tar.extractfile(member)

@@ -34,11 +34,11 @@ import orjson
 import pytest
 
 from bench.harness import ServerProcess
-from tests.conftest import SHARED
+from tests.conftest import SHARED, needs_shared
 
 ARCHIVE = SHARED / "datasets" / "synthea-r4" / "bundles.tar.gz"
 PATIENTS = 20
-pytestmark = pytest.mark.skipif(not ARCHIVE.exists(), reason=f"{ARCHIVE} is missing")
+pytestmark = needs_shared("datasets", "synthea-r4", "bundles.tar.gz")
 
 # ---------------------------------------------------------------------------------------------------
 # The oracle: official expressions, fhirpathpy, and the spec's matching rules. No import from search.

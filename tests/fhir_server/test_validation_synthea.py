@@ -10,15 +10,14 @@ from __future__ import annotations
 import tarfile
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
 from fhir_server.validation import validate_resource
+from tests.conftest import SHARED, shared_reason
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 BUNDLES = SHARED / "datasets" / "synthea-r4" / "bundles.tar.gz"
 
 
@@ -34,7 +33,7 @@ def _bundles() -> Iterator[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def bundles() -> list[dict[str, Any]]:
     if not BUNDLES.exists():
-        pytest.skip(f"{BUNDLES} is missing (../shared is expected beside the repository)")
+        pytest.skip(shared_reason("datasets", "synthea-r4", "bundles.tar.gz"))
     return list(_bundles())
 
 

@@ -8,7 +8,6 @@ from terminology import get_service
 from terminology.service import TerminologyService
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
 EMDN = "urn:oid:1.3.6.1.4.1.12559.11.10.1.3.1.44.6"
 SNOMED = "http://snomed.info/sct"

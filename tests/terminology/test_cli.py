@@ -10,12 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from terminology.readers import read_resources
 from terminology.service import TerminologyService
+from tests.conftest import SHARED, needs_shared
 
-from .conftest import FIXTURES, SHARED
+from .conftest import FIXTURES
 
 PASSERELLE = Path(sys.executable).parent / "passerelle"
 
@@ -70,7 +69,7 @@ def test_coverage_json_matches_hand_count() -> None:
     ]
 
 
-@pytest.mark.skipif(not (SHARED / "ehdsi" / "samples").is_dir(), reason="needs ../shared/ehdsi/samples")
+@needs_shared("ehdsi", "samples")
 def test_coverage_text_report_on_real_samples() -> None:
     samples = SHARED / "ehdsi" / "samples"
     files = [
