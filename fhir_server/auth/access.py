@@ -133,7 +133,9 @@ async def check_write(
     policy.check_write(type_, resource, code, current)
     if policy.role != roles.PHARMACIST:
         return
-    if type_ == "MedicationRequest" and current is not None:
+    if type_ == "MedicationRequest":
+        if current is None:  # an update-as-create would be a new prescription
+            raise forbidden("Un pharmacien ne crée pas de prescription.")
         why = roles.pharmacist_update(current, resource)
         if why:
             raise forbidden(why)

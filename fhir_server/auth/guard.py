@@ -302,7 +302,7 @@ async def _prescription_number_only(request: Request) -> None:
     if request.method == "POST":
         data = await request.body()  # cached: the handler reads the same bytes again
         params += parse_qsl(data.decode("utf-8", "replace"), keep_blank_values=True)
-    if not any(k in roles.PRESCRIPTION_PARAMS and v and "," not in v for k, v in params):
+    if not roles.exact_prescription_number(params):
         raise FhirError(
             403,
             "forbidden",

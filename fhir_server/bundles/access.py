@@ -70,9 +70,7 @@ async def check_entry(
             if (
                 policy.role == roles.PHARMACIST
                 and type_ == "MedicationRequest"
-                and not any(
-                    k in roles.PRESCRIPTION_PARAMS and v and "," not in v for k, v in entry.criteria or []
-                )
+                and not roles.exact_prescription_number(list(entry.criteria or []))
             ):
                 raise forbidden("Un pharmacien recherche une prescription par son numéro (group-identifier).")
             return None

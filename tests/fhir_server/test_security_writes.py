@@ -129,7 +129,9 @@ def test_a_patient_cannot_write_into_another_patients_record(http: httpx.Client,
     assert not world.get(http, "bob", "Observation", params={"performer": alice}).json().get("entry")
     # an update of her own Observation moving it into Bob's record: refused too
     own = http.post(
-        f"{world.base}/Observation", json={**obs, "subject": {"reference": alice}}, headers=world.headers("alice")
+        f"{world.base}/Observation",
+        json={**obs, "subject": {"reference": alice}},
+        headers=world.headers("alice"),
     )
     assert own.status_code == 201, own.text
     oid = own.json()["id"]
@@ -154,7 +156,10 @@ def test_every_door_applies_the_rule(http: httpx.Client, world: RoleWorld) -> No
     cond = http.put(
         f"{world.base}/Appointment",
         params={"identifier": "urn:test|rdv-leurre"},
-        json={**_appointment(mine, victim, me), "identifier": [{"system": "urn:test", "value": "rdv-leurre"}]},
+        json={
+            **_appointment(mine, victim, me),
+            "identifier": [{"system": "urn:test", "value": "rdv-leurre"}],
+        },
         headers=h,
     )
     _refused(cond, victim)
@@ -163,7 +168,11 @@ def test_every_door_applies_the_rule(http: httpx.Client, world: RoleWorld) -> No
     assert appt.status_code == 201, appt.text
     url = f"{world.base}/Appointment/{appt.json()['id']}"
     add_victim = [
-        {"op": "add", "path": "/participant/-", "value": {"actor": {"reference": victim}, "status": "accepted"}}
+        {
+            "op": "add",
+            "path": "/participant/-",
+            "value": {"actor": {"reference": victim}, "status": "accepted"},
+        }
     ]
     _refused(http.patch(url, json=add_victim, headers=world.headers("martin", **JSON_PATCH)), victim)
     # transaction (refused whole) and batch (the entry refused)
