@@ -63,6 +63,10 @@ class AuthSettings:
     sms_gateway: str = field(default_factory=lambda: _env("PASSERELLE_SMS_GATEWAY", "outbox") or "outbox")
     lockout_threshold: int = field(default_factory=lambda: _int("PASSERELLE_LOCKOUT_THRESHOLD", 5))
     lockout_seconds: int = field(default_factory=lambda: _int("PASSERELLE_LOCKOUT_SECONDS", 900))
+    # Login throttling (fhir_server.auth.ratelimit): attempts per window, per client IP and per account.
+    login_rate_ip: int = field(default_factory=lambda: _int("PASSERELLE_LOGIN_RATE_IP", 60))
+    login_rate_account: int = field(default_factory=lambda: _int("PASSERELLE_LOGIN_RATE_ACCOUNT", 10))
+    login_rate_window: int = field(default_factory=lambda: _int("PASSERELLE_LOGIN_RATE_WINDOW", 60))
     # AuditEvents for every interaction (on whenever authorization is enforced).
     audit: bool = True
 
