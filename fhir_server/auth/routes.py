@@ -11,7 +11,6 @@ pages answer French HTML.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import secrets
 from datetime import timedelta
@@ -19,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749 import OAuth2Error
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -334,7 +334,13 @@ class AuthRoutes:
                 )
             )
             return self._denied(session)
-        return await self._issue_code(request, session, user)
+        # the approval is single-use: of two parallel submissions, one gets the code
+        claimed = await self.db[SESSIONS].find_one_and_delete(
+            {"_id": session["_id"], "user": {"$exists": True}}
+        )
+        if claimed is None:
+            return HTMLResponse(pages.message("Session expirée", "Recommencez depuis l'application."), 400)
+        return await self._issue_code(request, claimed, user)
 
     @staticmethod
     def _denied(session: dict[str, Any]) -> Response:
@@ -528,12 +534,29 @@ class AuthRoutes:
         refused = await self.throttled(request)
         if refused is not None:
             return refused
-        otp = (session or {}).get("otp")
-        if session is None or otp is None or otp["expires"] <= now():
+        if session is None or (session.get("otp") or {}).get("expires", now()) <= now():
             return HTMLResponse(pages.message("Code expiré", "Recommencez la connexion."), 400)
         code = str(form.get("code", "")).strip()
-        if not hmac.compare_digest(otp["hash"], _digest(session["_id"] + code)):
-            tries = otp["tries"] + 1
+        # One atomic update consumes the right code (N parallel submissions: one login), and one
+        # atomic increment counts each wrong one (never more than OTP_TRIES guesses).
+        won = await self.db[SESSIONS].find_one_and_update(
+            {
+                "_id": session["_id"],
+                "otp.hash": _digest(session["_id"] + code),
+                "otp.expires": {"$gt": now()},
+                "otp.tries": {"$lt": OTP_TRIES},
+            },
+            {"$unset": {"otp": 1}},
+        )
+        if won is None:
+            counted = await self.db[SESSIONS].find_one_and_update(
+                {"_id": session["_id"], "otp.tries": {"$lt": OTP_TRIES}},
+                {"$inc": {"otp.tries": 1}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if counted is None:  # used, or out of tries
+                return HTMLResponse(pages.message("Code expiré", "Recommencez la connexion."), 400)
+            otp = counted["otp"]
             account = await self.db["auth_accounts"].find_one({"_id": otp["account"]})
             await self.record(
                 audit.login_event(
@@ -543,13 +566,13 @@ class AuthRoutes:
                     description="Code SMS erroné",
                 )
             )
-            if tries >= OTP_TRIES:
+            if otp["tries"] >= OTP_TRIES:
                 await self.db[SESSIONS].update_one({"_id": session["_id"]}, {"$unset": {"otp": 1}})
                 return HTMLResponse(
                     pages.message("Code erroné", "Trop d'essais : recommencez la connexion."), 401
                 )
-            await self.db[SESSIONS].update_one({"_id": session["_id"]}, {"$set": {"otp.tries": tries}})
             return HTMLResponse(pages.otp(session["_id"], "Code erroné."), 401)
+        otp = won["otp"]
         account = await self.db["auth_accounts"].find_one({"_id": otp["account"]})
         if account is None:
             return HTMLResponse(pages.message("Compte introuvable", "Recommencez la connexion."), 400)
