@@ -223,6 +223,20 @@ def test_the_version_replaced_must_be_within_reach_too(http: httpx.Client, world
         "entry": [{"request": {"method": "DELETE", "url": f"Observation/{oid}"}}],
     }
     _refused(http.post(world.base, json=bundle, headers=world.headers("martin")), victim)
+    # conditional delete: each match deleted obeys the rule too
+    tag = {"system": "urn:test:securite", "value": oid}
+    assert (
+        http.put(
+            url, json={**obs, "id": oid, "identifier": [tag]}, headers=world.headers("system")
+        ).status_code
+        == 200
+    )
+    cond = http.delete(
+        f"{world.base}/Observation",
+        params={"identifier": f"urn:test:securite|{oid}"},
+        headers=world.headers("martin"),
+    )
+    _refused(cond, victim)
     assert http.get(url, headers=world.headers("system")).json()["performer"] == obs["performer"]
 
 
