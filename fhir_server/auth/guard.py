@@ -14,8 +14,10 @@ interaction cannot be added without going through it. Order of checks:
    type: otherwise 403;
 6. instance interactions of a restricted token (patients, practitioners, ``patient/``
    scopes) must concern a resource within reach: otherwise 404, as if the resource did
-   not exist; creates, updates and PATCH results must stay within it: otherwise 403
-   (:mod:`fhir_server.auth.access`, shared with Bundle entries);
+   not exist; creates, updates, PATCH results and deletes obey the single write rule
+   (:meth:`AccessPolicy.check_named`: every patient named, before and after, within reach)
+   and the role rules: otherwise 403 (:mod:`fhir_server.auth.access`, shared with Bundle
+   entries and conditional interactions);
 7. searches are let through for restricted tokens because their handlers apply the
    policy themselves (``handler.applies_access_policy = True``): each query, chain,
    ``_has`` and include ANDs :meth:`AccessPolicy.search_filter` (see

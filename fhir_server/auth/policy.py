@@ -1,7 +1,10 @@
 """What one access token may read and write: :class:`AccessPolicy`, computed once per request.
 
 The policy is the single place where scopes, the kind of user and the patient
-compartment meet. Instance interactions ask :meth:`AccessPolicy.grant` and then
+compartment meet. Writes obey one rule, :meth:`AccessPolicy.check_named`: every patient a
+written resource names (anywhere, contained resources included, before and after the change)
+must already be within reach — so no write can open a record (SECURITY.md).
+Instance interactions ask :meth:`AccessPolicy.grant` and then
 :meth:`AccessPolicy.can_read` / :meth:`AccessPolicy.check_write` on the stored or
 incoming resource; searches and includes ask :meth:`AccessPolicy.search_filter` (a
 Mongo filter to AND into the query) and :meth:`AccessPolicy.can_read` for every

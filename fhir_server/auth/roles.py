@@ -31,10 +31,12 @@ A practitioner token (``kind == "practitioner"``) gets one role, decided per req
     What the prescription check needs, nothing more:
 
     - MedicationRequest: search only by the prescription number (``group-identifier``
-      or ``identifier``, exact value, no modifier or chain: enforced by the guard), and
+      or ``identifier``, exact non-empty value, no modifier or chain:
+      :func:`exact_prescription_number`, enforced by the guard and Bundle entries), and
       only prescriptions in status active / on-hold / completed; read by id in those
-      statuses; update = status (and statusReason) changes only, to one of
-      :data:`PHARMACIST_STATUSES`;
+      statuses; update = status (and statusReason) changes only, forward only
+      (:data:`PHARMACIST_TRANSITIONS`: never back from completed or stopped), nothing else of
+      the prescription (narrative, security labels, tags) changing; never a new prescription;
     - MedicationDispense: create / read / update / search those whose
       ``performer.actor`` is the pharmacist (Practitioner or PractitionerRole), and
       each ``authorizingPrescription`` must be a dispensable prescription of the same
