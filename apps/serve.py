@@ -171,6 +171,17 @@ def run(args: argparse.Namespace) -> int:
     if args.demo and args.host in LOOPBACK and not os.environ.get("PASSERELLE_PSC_DISCOVERY_URL"):
         # Demo on this machine: professionals log in through the built-in PSC look-alike (/dev-psc).
         os.environ.setdefault("PASSERELLE_DEV_PSC", "1")
+    if os.environ.get("PASSERELLE_DEV_PSC", "").lower() in ("1", "true", "yes", "on"):
+        if args.host not in LOOPBACK:
+            print(
+                f"passerelle: error: PASSERELLE_DEV_PSC refuses to listen on {args.host}: the development "
+                "Pro Santé Connect look-alike logs anyone in, loopback only",
+                file=sys.stderr,
+            )
+            return 2
+        # its address comes from configuration, never from a request's Host header
+        loopback = "[::1]" if args.host == "::1" else "127.0.0.1"
+        os.environ.setdefault("PASSERELLE_DEV_PSC_BASE", f"http://{loopback}:{args.port}")
 
     try:
         listener = _listen(args.host, args.port)

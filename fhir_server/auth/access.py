@@ -123,16 +123,32 @@ async def check_write(
     current: dict[str, Any] | None = None,
     session: Any = None,
 ) -> None:
-    """403 unless the token may write ``resource`` (``current``: the version it replaces, if any)."""
-    policy.check_write(type_, resource, code)
+    """403 unless the token may write ``resource`` (``current``: the version it replaces, if any).
+
+    Every door that writes calls this: REST create / update / PATCH result, conditional
+    update and PATCH, and every Bundle entry (:mod:`fhir_server.bundles.access`). The rule
+    itself is :meth:`AccessPolicy.check_named` (every patient named, before and after, within
+    reach) plus the scope, compartment and role checks of :meth:`AccessPolicy.check_write`.
+    """
+    policy.check_write(type_, resource, code, current)
     if policy.role != roles.PHARMACIST:
         return
-    if type_ == "MedicationRequest" and current is not None:
+    if type_ == "MedicationRequest":
+        if current is None:  # an update-as-create would be a new prescription
+            raise forbidden("Un pharmacien ne crée pas de prescription.")
         why = roles.pharmacist_update(current, resource)
         if why:
             raise forbidden(why)
     if type_ == "MedicationDispense":
         await check_dispense(repository.db, resource, session)
+
+
+def check_delete(policy: AccessPolicy, type_: str, current: dict[str, Any] | None) -> None:
+    """A delete changes the record of every patient the deleted resource names: all within reach."""
+    if current is None:
+        return
+    grant = policy.grant(type_, "delete")
+    policy.check_named(grant, type_, current)
 
 
 def concerned(type_: str, resource: Any, grant: Grant) -> list[str]:

@@ -19,13 +19,19 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from pymongo import ReturnDocument
 
+from fhir_server.auth.ratelimit import in_hash_pool
 from fhir_server.auth.store import ACCOUNTS, now
 
 _hasher = PasswordHasher()
 V3_ROLE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 RELATIONSHIPS = {"PRN": "parent", "GUARD": "tuteur", "SPS": "conjoint", "CHILD": "enfant"}
 MIN_PASSWORD = 10
+LOCKED = (
+    "Compte temporairement verrouillé après plusieurs échecs : "
+    "réessayez plus tard ou réinitialisez votre mot de passe."
+)
 
 
 class AccountError(Exception):
@@ -105,11 +111,12 @@ class Accounts:
     async def register(self, data: dict[str, Any], patient_id: str) -> tuple[dict[str, Any], str]:
         """Create an unconfirmed account; returns it and the confirmation token (sent by e-mail)."""
         token = secrets.token_urlsafe(32)
+        hashed = await in_hash_pool(hash_password, data["password"])
         account = {
             "_id": secrets.token_urlsafe(12),
             "email": data["email"].strip().lower(),
             "phone": data["phone"],
-            "password": hash_password(data["password"]),
+            "password": hashed,
             "given": data["given"],
             "family": data["family"],
             "patient": patient_id,
@@ -132,37 +139,44 @@ class Accounts:
         )
 
     async def check_password(self, email: str, password: str) -> Login:
-        account = await self.coll.find_one({"email": email.strip().lower()})
+        """Check a password; at most ``threshold`` wrong passwords are ever checked per lock window.
+
+        One atomic update reserves the attempt before argon2 runs (``failures`` < threshold and
+        no lock in force, then ``failures`` + 1): of N parallel attempts, only the slots left under
+        the threshold are checked, the others are answered "locked" without hashing. The slot
+        that reaches the threshold sets the lock. Hashing runs in the bounded pool, off the loop.
+        """
+        email = email.strip().lower()
+        current = now()
+        account = await self.coll.find_one_and_update(
+            {
+                "email": email,
+                "failures": {"$not": {"$gte": self.threshold}},  # missing counts as 0
+                "$or": [{"locked_until": None}, {"locked_until": {"$lte": current}}],
+            },
+            {"$inc": {"failures": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
         if account is None:
-            _hasher.hash(password)  # same cost as a real check: no timing oracle on unknown e-mails
-            return Login({}, False, "Adresse e-mail ou mot de passe incorrect.")
-        locked = account.get("locked_until")
-        if locked is not None and locked > now():
-            return Login(
-                account,
-                False,
-                "Compte temporairement verrouillé après plusieurs échecs : "
-                "réessayez plus tard ou réinitialisez votre mot de passe.",
-            )
+            known = await self.coll.find_one({"email": email})
+            if known is None:
+                # same cost as a real check: no timing oracle on unknown e-mails
+                await in_hash_pool(_hasher.hash, password)
+                return Login({}, False, "Adresse e-mail ou mot de passe incorrect.")
+            return Login(known, False, LOCKED)
         try:
-            _hasher.verify(account["password"], password)
+            await in_hash_pool(_hasher.verify, account["password"], password)
         except (VerificationError, InvalidHashError):
-            failures = int(account.get("failures", 0)) + 1
-            update: dict[str, Any] = {"failures": failures}
-            if failures >= self.threshold:
-                update = {"failures": 0, "locked_until": now() + timedelta(seconds=self.lock_seconds)}
-            await self.coll.update_one({"_id": account["_id"]}, {"$set": update})
-            if failures >= self.threshold:
-                return Login(
-                    account,
-                    False,
-                    "Compte temporairement verrouillé après plusieurs échecs : "
-                    "réessayez plus tard ou réinitialisez votre mot de passe.",
+            if int(account.get("failures", 0)) >= self.threshold:
+                await self.coll.update_one(
+                    {"_id": account["_id"]},
+                    {"$set": {"failures": 0, "locked_until": now() + timedelta(seconds=self.lock_seconds)}},
                 )
+                return Login(account, False, LOCKED)
             return Login(account, False, "Adresse e-mail ou mot de passe incorrect.")
+        await self.coll.update_one({"_id": account["_id"]}, {"$set": {"failures": 0, "locked_until": None}})
         if not account.get("confirmed"):
             return Login(account, False, "Adresse e-mail non confirmée : suivez le lien reçu par e-mail.")
-        await self.coll.update_one({"_id": account["_id"]}, {"$set": {"failures": 0, "locked_until": None}})
         return Login(account, True)
 
     async def start_reset(self, email: str) -> tuple[dict[str, Any], str] | None:
@@ -175,14 +189,13 @@ class Accounts:
 
     async def reset(self, token: str, password: str) -> dict[str, Any] | None:
         """Set a new password from a reset link; the account, or None for an invalid or expired link."""
-        account = await self.coll.find_one({"reset_token": _digest(token)})
-        if account is None or account["reset_expires"] <= now():
-            return None
-        await self.coll.update_one(
-            {"_id": account["_id"]},
+        hashed = await in_hash_pool(hash_password, password)
+        # consumed atomically: of two uses of one link, one wins
+        account = await self.coll.find_one_and_update(
+            {"reset_token": _digest(token), "reset_expires": {"$gt": now()}},
             {
                 "$set": {
-                    "password": hash_password(password),
+                    "password": hashed,
                     "failures": 0,
                     "locked_until": None,
                     "confirmed": True,
@@ -190,7 +203,7 @@ class Accounts:
                 "$unset": {"reset_token": 1, "reset_expires": 1},
             },
         )
-        return account
+        return account  # type: ignore[no-any-return]
 
     async def by_patient(self, patient_id: str) -> dict[str, Any] | None:
         return await self.coll.find_one({"patient": patient_id})

@@ -120,3 +120,31 @@ def compartment_filter(resource_type: str, patient_ids: Iterable[str]) -> dict[s
     if resource_type == "Patient":
         clauses.insert(0, {"_id": {"$in": ids}})
     return {"$or": clauses}
+
+
+def named_patients(resource_type: str, resource: Any) -> dict[str, str]:
+    """Every ``Patient/<id>`` a resource names, anywhere (contained resources included), with the
+    FHIRPath of its first occurrence: what the single write rule (``AccessPolicy.check_named``) checks.
+
+    Every ``reference`` string of every element is read, whatever its path: the compartment
+    parameters are not enough (an Observation's ``performer``, an Appointment's ``actor`` or a
+    Communication's ``subject`` open records through the care relationships).
+    """
+    found: dict[str, str] = {}
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            ref = node.get("reference")
+            if isinstance(ref, str) and not ref.startswith("#"):
+                tail = "/".join(ref.split("/_history/")[0].split("?")[0].split("/")[-2:])
+                if tail.startswith("Patient/") and len(tail) > len("Patient/"):
+                    found.setdefault(tail, path)
+            for key, value in node.items():
+                if key != "reference":
+                    walk(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{path}[{i}]")
+
+    walk(resource, resource_type)
+    return found

@@ -306,9 +306,12 @@ class DevPsc:
     def by_idnat(self, idnat: str) -> dict[str, Any] | None:
         return next((p for p in self.professionals if p["SubjectNameID"] == idnat), None)
 
-    @staticmethod
-    def issuer(request: Request) -> str:
-        return f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}{PREFIX}"
+    def issuer(self, request: Request) -> str:
+        """This provider's issuer, from configuration (``PASSERELLE_DEV_PSC_BASE``), never from the
+        request's Host header; the address the server was reached at only when none is configured
+        (such a provider is then unusable: ``psc.discovery_url`` refuses to log in through it)."""
+        root = self.settings.dev_psc_root or f"{request.url.scheme}://{request.url.netloc}"
+        return f"{root}{PREFIX}"
 
     # -- endpoints --------------------------------------------------------------------
 

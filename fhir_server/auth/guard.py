@@ -14,8 +14,10 @@ interaction cannot be added without going through it. Order of checks:
    type: otherwise 403;
 6. instance interactions of a restricted token (patients, practitioners, ``patient/``
    scopes) must concern a resource within reach: otherwise 404, as if the resource did
-   not exist; creates, updates and PATCH results must stay within it: otherwise 403
-   (:mod:`fhir_server.auth.access`, shared with Bundle entries);
+   not exist; creates, updates, PATCH results and deletes obey the single write rule
+   (:meth:`AccessPolicy.check_named`: every patient named, before and after, within reach)
+   and the role rules: otherwise 403 (:mod:`fhir_server.auth.access`, shared with Bundle
+   entries and conditional interactions);
 7. searches are let through for restricted tokens because their handlers apply the
    policy themselves (``handler.applies_access_policy = True``): each query, chain,
    ``_has`` and include ANDs :meth:`AccessPolicy.search_filter` (see
@@ -50,7 +52,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server.auth import audit, roles
-from fhir_server.auth.access import INSTANCE_CODES, INSTANCE_READS, check_instance, check_write, concerned
+from fhir_server.auth.access import (
+    INSTANCE_CODES,
+    INSTANCE_READS,
+    check_delete,
+    check_instance,
+    check_write,
+    concerned,
+)
 from fhir_server.auth.keys import signing_keys
 from fhir_server.auth.policy import BREAK_GLASS_HEADER, IMMUTABLE, AccessPolicy, hidden
 from fhir_server.auth.relationships import resolve
@@ -216,6 +225,8 @@ async def enforce(
         patched = apply_document(current, decode_patch(data, request.headers.get("content-type")))
         await check_write(policy, repository, code, type_, patched, current=current)
         return concerned(type_, patched, grant)
+    if code == "delete":
+        check_delete(policy, type_, current)
     if code in ("delete", "patch"):
         return concerned(type_, current, grant)  # patch of an absent resource: the handler's 404
     raise FhirError(403, "forbidden", f"Interaction {code} non autorisée pour un accès limité au dossier.")
@@ -236,8 +247,28 @@ async def _conditional(request: Request, policy: AccessPolicy, code: str, type_:
     if interaction == "patch":
         return await _conditional_patch(request, policy, type_)
     resource = await _body(request)
-    await check_write(policy, request.app.state.repository, "update", type_, resource)
+    repository = request.app.state.repository
+    current = await _conditional_target(request, policy, type_)
+    await check_write(policy, repository, "update", type_, resource, current=current)
     return concerned(type_, resource, grant)
+
+
+async def _conditional_target(request: Request, policy: AccessPolicy, type_: str) -> dict[str, Any] | None:
+    """The body a conditional update would replace (its one match among what the caller sees), so
+    that the write rule also applies to the version replaced; None when it would create."""
+    import orjson
+
+    from fhir_server.rest.conditional import find, parse_criteria
+
+    restricted = CONDITIONAL_ACCESS.set(policy)
+    try:
+        criteria = parse_criteria(request.url.query, "url")
+        matches = await find(request.app.state.repository, type_, criteria, session=None, limit=2)
+    finally:
+        CONDITIONAL_ACCESS.reset(restricted)
+    if len(matches) != 1 or matches[0].body is None:
+        return None  # none: a create; several: the handler's 412
+    return orjson.loads(matches[0].body)  # type: ignore[no-any-return]
 
 
 async def _conditional_patch(request: Request, policy: AccessPolicy, type_: str) -> list[str]:
@@ -273,7 +304,7 @@ async def _prescription_number_only(request: Request) -> None:
     if request.method == "POST":
         data = await request.body()  # cached: the handler reads the same bytes again
         params += parse_qsl(data.decode("utf-8", "replace"), keep_blank_values=True)
-    if not any(k in roles.PRESCRIPTION_PARAMS and v and "," not in v for k, v in params):
+    if not roles.exact_prescription_number(params):
         raise FhirError(
             403,
             "forbidden",

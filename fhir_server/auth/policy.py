@@ -1,7 +1,10 @@
 """What one access token may read and write: :class:`AccessPolicy`, computed once per request.
 
 The policy is the single place where scopes, the kind of user and the patient
-compartment meet. Instance interactions ask :meth:`AccessPolicy.grant` and then
+compartment meet. Writes obey one rule, :meth:`AccessPolicy.check_named`: every patient a
+written resource names (anywhere, contained resources included, before and after the change)
+must already be within reach — so no write can open a record (SECURITY.md).
+Instance interactions ask :meth:`AccessPolicy.grant` and then
 :meth:`AccessPolicy.can_read` / :meth:`AccessPolicy.check_write` on the stored or
 incoming resource; searches and includes ask :meth:`AccessPolicy.search_filter` (a
 Mongo filter to AND into the query) and :meth:`AccessPolicy.can_read` for every
@@ -63,6 +66,7 @@ from fhir_server.auth.compartment import (
     compartment_params,
     in_compartment,
     in_patient_compartment_type,
+    named_patients,
     patient_refs,
     references_at,
 )
@@ -273,8 +277,15 @@ class AccessPolicy:
             return False
         return self.within(grant, resource_type, resource)
 
-    def check_write(self, resource_type: str, resource: dict[str, Any], interaction: str) -> None:
-        """403 unless the token may write ``resource`` (the new content of a create or update)."""
+    def check_write(
+        self,
+        resource_type: str,
+        resource: dict[str, Any],
+        interaction: str,
+        current: dict[str, Any] | None = None,
+    ) -> None:
+        """403 unless the token may write ``resource`` (the new content of a create or update;
+        ``current``: the version it replaces, which must obey the same rule)."""
         grant = self.grant(resource_type, interaction)
         if grant.narrowing and not _narrowed_in(grant, resource_type, resource):
             allowed = " ou ".join(grant.narrowing)
@@ -282,6 +293,7 @@ class AccessPolicy:
         if grant.unrestricted or grant.everyone:
             self.check_glass_write(resource_type)
             return
+        self.check_named(grant, resource_type, resource, current)
         if self.role == roles.CONSEIL or self.role == roles.PHARMACIST:
             why = (
                 roles.conseil_may_write(resource_type, resource, threads=self.threads, patients=self.patients)
@@ -299,6 +311,49 @@ class AccessPolicy:
             resource_type, resource
         ):
             raise forbidden("La ressource doit appartenir au dossier du patient autorisé par le jeton.")
+
+    def write_reach(self, grant: Grant) -> frozenset[str] | None:
+        """The patients whose records a restricted write may name (None: no limit, or a role's rules)."""
+        if grant.unrestricted or grant.everyone or self.is_unrestricted:
+            return None
+        if self.role == roles.PHARMACIST:
+            return None  # the prescription rules (roles.pharmacist_update, relationships.check_dispense)
+        if self.role == roles.CONSEIL:
+            return self.patients
+        return grant.patients
+
+    def check_named(
+        self,
+        grant: Grant,
+        resource_type: str,
+        resource: dict[str, Any],
+        current: dict[str, Any] | None = None,
+    ) -> None:
+        """THE write rule: every patient a written resource names — anywhere in it, contained
+        resources included, in the content written and in the version it replaces — must already
+        be within the caller's reach; otherwise 403 naming the first reference out of reach.
+
+        Why every reference and not "one patient of the compartment": care relationships are read
+        from stored resources (``relationships.resolve``), so a write naming a patient out of reach
+        (an Appointment actor, a Communication subject, an Observation performer) would open that
+        record. With this rule, a relationship that grants access can only be written by someone
+        who already has it (the patient themself, a professional who cares for them, or a system
+        client with an unrestricted grant).
+        """
+        reach = self.write_reach(grant)
+        if reach is None:
+            return
+        for body, label in ((resource, "La ressource"), (current, "La version remplacée")):
+            if body is None:
+                continue
+            for ref, path in named_patients(resource_type, body).items():
+                if ref.split("/", 1)[1] not in reach:
+                    raise FhirError(
+                        403,
+                        "forbidden",
+                        f"{label} cite {ref}, un patient hors de votre accès : écriture refusée.",
+                        expression=[path],
+                    )
 
     def _own(self, resource_type: str, resource: dict[str, Any]) -> bool:
         """A care practitioner's own resource that names no patient (see :data:`OWN_PARAMS`)."""

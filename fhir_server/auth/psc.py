@@ -54,7 +54,10 @@ def discovery_url(settings: AuthSettings, root: str) -> str:
     if settings.psc_discovery_url:
         return settings.psc_discovery_url
     if settings.dev_psc:
-        return f"{root}/dev-psc/.well-known/openid-configuration"
+        # from configuration only: ``root`` comes from the request (its Host header)
+        if not settings.dev_psc_root:
+            raise PscError("PSC de développement : PASSERELLE_DEV_PSC_BASE n'est pas configuré.")
+        return f"{settings.dev_psc_root}/dev-psc/.well-known/openid-configuration"
     raise PscError("Aucun fournisseur Pro Santé Connect n'est configuré.")
 
 

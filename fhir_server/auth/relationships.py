@@ -47,6 +47,7 @@ import orjson
 
 from fhir_server.auth import roles
 from fhir_server.auth.policy import AccessPolicy, forbidden, hidden
+from fhir_server.errors import FhirError
 from fhir_server.identifiers import FINESS_SYSTEM
 
 TELE_EXPERTISE_ACCEPTED = ("accepted", "in-progress", "completed")
@@ -252,7 +253,10 @@ async def prescribed_to(db: Any, patient_id: str, session: Any = None) -> bool:
 
 async def check_dispense(db: Any, resource: dict[str, Any], session: Any = None) -> None:
     """Each ``authorizingPrescription`` of a MedicationDispense: dispensable, and of the same subject."""
+    from fhir_server.auth.compartment import named_patients
+
     subject = roles.refs(resource.get("subject"))
+    subjects: set[str] = set()
     for ref in sorted(roles.refs(resource.get("authorizingPrescription"))):
         type_, _, id_ = ref.partition("/")
         doc = None
@@ -263,6 +267,15 @@ async def check_dispense(db: Any, resource: dict[str, Any], session: Any = None)
             raise hidden(type_ or "MedicationRequest", id_)
         if subject and roles.refs(prescription.get("subject")) != subject:
             raise forbidden("La dispensation et la prescription doivent concerner le même patient.")
+        subjects |= roles.refs(prescription.get("subject"))
+    for ref, path in named_patients("MedicationDispense", resource).items():
+        if ref not in subjects:  # the write rule, for a pharmacist: only the prescription's patient
+            raise FhirError(
+                403,
+                "forbidden",
+                f"La dispensation ne peut citer que le patient de la prescription (pas {ref}).",
+                expression=[path],
+            )
 
 
 async def cares_for(db: Any, fhir_user: str | None, exercices: Any, patient_id: str) -> bool:

@@ -31,10 +31,12 @@ A practitioner token (``kind == "practitioner"``) gets one role, decided per req
     What the prescription check needs, nothing more:
 
     - MedicationRequest: search only by the prescription number (``group-identifier``
-      or ``identifier``, exact value, no modifier or chain: enforced by the guard), and
+      or ``identifier``, exact non-empty value, no modifier or chain:
+      :func:`exact_prescription_number`, enforced by the guard and Bundle entries), and
       only prescriptions in status active / on-hold / completed; read by id in those
-      statuses; update = status (and statusReason) changes only, to one of
-      :data:`PHARMACIST_STATUSES`;
+      statuses; update = status (and statusReason) changes only, forward only
+      (:data:`PHARMACIST_TRANSITIONS`: never back from completed or stopped), nothing else of
+      the prescription (narrative, security labels, tags) changing; never a new prescription;
     - MedicationDispense: create / read / update / search those whose
       ``performer.actor`` is the pharmacist (Practitioner or PractitionerRole), and
       each ``authorizingPrescription`` must be a dispensable prescription of the same
@@ -82,6 +84,19 @@ PHARMACIST_READABLE = frozenset({"active", "on-hold", "completed"})
 PHARMACIST_STATUSES = frozenset({"active", "on-hold", "completed", "stopped"})
 PHARMACIST_PATIENT_FIELDS = ("resourceType", "id", "meta", "name", "birthDate", "gender")
 PRESCRIPTION_PARAMS = frozenset({"group-identifier", "identifier"})
+
+
+def exact_prescription_number(params: list[tuple[str, str]]) -> bool:
+    """Whether search parameters name one prescription number exactly: ``group-identifier`` or
+    ``identifier`` (no modifier, no chain), one value (no comma), ``value`` or ``system|value``
+    with a non-empty value. ``system|`` alone would match every prescription of that system."""
+    for key, value in params:
+        if key not in PRESCRIPTION_PARAMS or not value or "," in value or "\\" in value:
+            continue
+        number = value.rsplit("|", 1)[-1] if "|" in value else value
+        if number.strip() and number != "*":
+            return True
+    return False
 
 
 def professions(exercices: tuple[dict[str, str], ...]) -> set[str]:
@@ -246,13 +261,38 @@ def pharmacist_may_write(type_: str, resource: dict[str, Any], *, actors: frozen
     return f"Un pharmacien ne peut pas écrire de {type_}."
 
 
+# What a pharmacist may do to a prescription's status: move it forward (dispensing pauses,
+# completes or stops it), never reopen one that is completed or stopped (it could be dispensed again).
+PHARMACIST_TRANSITIONS: dict[str, frozenset[str]] = {
+    "active": frozenset({"on-hold", "completed", "stopped"}),
+    "on-hold": frozenset({"active", "completed", "stopped"}),
+}
+# meta elements the server sets itself on every write (anything else in meta is content).
+_SERVER_META = ("versionId", "lastUpdated")
+
+
+def _without(resource: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    out = {k: v for k, v in resource.items() if k not in keys}
+    meta = out.get("meta")
+    if isinstance(meta, dict):
+        meta = {k: v for k, v in meta.items() if k not in _SERVER_META}
+        if meta:
+            out["meta"] = meta
+        else:
+            out.pop("meta")
+    return out
+
+
 def pharmacist_update(current: dict[str, Any], new: dict[str, Any]) -> str | None:
-    """A pharmacist changes a prescription's status (and its reason), nothing else."""
-    ignored = ("meta", "status", "statusReason", "text")
-    same = {k: v for k, v in current.items() if k not in ignored} == {
-        k: v for k, v in new.items() if k not in ignored
-    }
-    return None if same else "Un pharmacien ne modifie que le statut d'une prescription."
+    """A pharmacist moves a prescription's status forward (with its reason), nothing else: not its
+    narrative, not its security labels or tags, and never back from completed / stopped."""
+    ignored = ("status", "statusReason")
+    if _without(current, ignored) != _without(new, ignored):
+        return "Un pharmacien ne modifie que le statut d'une prescription (ni texte, ni étiquettes)."
+    before, after = _status(current), _status(new)
+    if before != after and after not in PHARMACIST_TRANSITIONS.get(before, frozenset()):
+        return f"Un pharmacien ne fait pas passer une prescription de « {before} » à « {after} »."
+    return None
 
 
 def masked_patient(resource: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ pages answer French HTML.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import secrets
 from datetime import timedelta
@@ -19,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749 import OAuth2Error
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -42,6 +42,7 @@ from fhir_server.auth.keys import public_jwks
 from fhir_server.auth.models import AuthUser
 from fhir_server.auth.notify import MailError, send_mail, sms_gateway
 from fhir_server.auth.practitioners import practice_situations, upsert_professional
+from fhir_server.auth.ratelimit import LoginThrottle
 from fhir_server.auth.relationships import cares_for
 from fhir_server.auth.server import PasserelleAuthorizationServer, ascii_text
 from fhir_server.auth.server import Request as OAuthRequest
@@ -55,6 +56,7 @@ from fhir_server.rest.http import ID_RE
 log = logging.getLogger("passerelle.auth")
 
 OTP_TTL = timedelta(minutes=5)
+LAUNCH_TTL = timedelta(minutes=10)
 LOGIN_COOKIE = "passerelle_login"
 MAX_ISSUERS = 8  # authorization servers kept per Host header seen (PASSERELLE_ISSUER pins one)
 OTP_TRIES = 3
@@ -97,6 +99,9 @@ class AuthRoutes:
         self.rules = Rules.load(self.auth.eligibility_file)
         self.devpsc = DevPsc(self.auth) if self.auth.dev_psc else None
         self._servers: dict[str, PasserelleAuthorizationServer] = {}
+        self.throttle = LoginThrottle(
+            self.auth.login_rate_ip, self.auth.login_rate_account, self.auth.login_rate_window
+        )
         self._indexed = False
 
     # -- plumbing -------------------------------------------------------------------------
@@ -147,6 +152,28 @@ class AuthRoutes:
 
     def ip(self, request: Request) -> str | None:
         return request.client.host if request.client else None
+
+    async def throttled(
+        self, request: Request, account: str | None = None, page: bool = True
+    ) -> Response | None:
+        """429 with ``Retry-After`` when this IP (or this account) has tried too often: checked
+        before any password hashing, so a flood of logins costs the server nothing."""
+        wait = self.throttle.check(self.ip(request), account)
+        if not wait:
+            return None
+        await self.record(
+            audit.login_event(
+                success=False,
+                who={"display": (account or "anonyme")[:200]},
+                source_ip=self.ip(request),
+                description="Trop de tentatives : limite de débit atteinte",
+            )
+        )
+        text = f"Trop de tentatives : réessayez dans {wait} secondes."
+        headers = {"Retry-After": str(wait), "Cache-Control": "no-store"}
+        if page:
+            return HTMLResponse(pages.message("Trop de tentatives", text), 429, headers=headers)
+        return JSONResponse({"error": "slow_down", "error_description": text}, 429, headers=headers)
 
     async def record(self, event: dict[str, Any]) -> None:
         if self.auth.audit:
@@ -307,7 +334,13 @@ class AuthRoutes:
                 )
             )
             return self._denied(session)
-        return await self._issue_code(request, session, user)
+        # the approval is single-use: of two parallel submissions, one gets the code
+        claimed = await self.db[SESSIONS].find_one_and_delete(
+            {"_id": session["_id"], "user": {"$exists": True}}
+        )
+        if claimed is None:
+            return HTMLResponse(pages.message("Session expirée", "Recommencez depuis l'application."), 400)
+        return await self._issue_code(request, claimed, user)
 
     @staticmethod
     def _denied(session: dict[str, Any]) -> Response:
@@ -326,10 +359,12 @@ class AuthRoutes:
         params = dict(query)
         scope = params.get("scope", "").split()
         if params.get("launch"):
-            launch = await self.db[LAUNCHES].find_one({"_id": params["launch"]})
-            if launch is not None:
-                user.patient = launch.get("patient") or user.patient
-                user.encounter = launch.get("encounter")
+            launch = await self._use_launch(str(params["launch"]), user, str(params.get("client_id", "")))
+            if launch is None:
+                await self.db[SESSIONS].delete_one({"_id": session["_id"]})
+                return self._launch_refused(params)
+            user.patient = launch.get("patient") or user.patient
+            user.encounter = launch.get("encounter")
         if user.kind == "patient" and ("launch/patient" in scope or "launch" in scope) and user.patients:
             user.patient = user.patient or user.patients[0]
         req = await self.oauth_request(request, query, "/auth/authorize")
@@ -344,6 +379,26 @@ class AuthRoutes:
             return self._authorize_error(exc)
         await self.db[SESSIONS].delete_one({"_id": session["_id"]})
         return _authlib_response(status, body, headers)
+
+    async def _use_launch(self, launch_id: str, user: AuthUser, client_id: str) -> dict[str, Any] | None:
+        """The launch context, consumed: only by the professional who created it, for the app it
+        was created for, before it expires (10 min), once. Never for a patient user (a patient's
+        context is their own record). One atomic find-and-delete: two uses cannot both win."""
+        if user.kind != "practitioner" or not user.fhir_user:
+            return None
+        doc: dict[str, Any] | None = await self.db[LAUNCHES].find_one_and_delete(
+            {"_id": launch_id, "by": user.fhir_user, "client_id": client_id, "expires": {"$gt": now()}}
+        )
+        return doc
+
+    def _launch_refused(self, params: dict[str, Any]) -> Response:
+        """``invalid_request`` back to the app (the launch is unknown, used, expired or not theirs)."""
+        text = "Contexte de lancement invalide, expiré, déjà utilisé ou non destiné à vous."
+        error = OAuth2Error(description=ascii_text(text))
+        error.error = "invalid_request"
+        error.redirect_uri = params.get("redirect_uri")
+        error.state = params.get("state")
+        return self._authorize_error(error)
 
     # -- professionals (Pro Santé Connect) ------------------------------------------------
 
@@ -437,6 +492,9 @@ class AuthRoutes:
         if session is None:
             return HTMLResponse(pages.message("Session expirée", "Recommencez depuis l'application."), 400)
         email = str(form.get("email", ""))
+        refused = await self.throttled(request, email)
+        if refused is not None:
+            return refused
         result = await self.accounts().check_password(email, str(form.get("password", "")))
         if not result.ok:
             who = (
@@ -473,12 +531,32 @@ class AuthRoutes:
     async def login_otp(self, request: Request) -> Response:
         form = await request.form()
         session = await self._session(request, str(form.get("session", "")))
-        otp = (session or {}).get("otp")
-        if session is None or otp is None or otp["expires"] <= now():
+        refused = await self.throttled(request)
+        if refused is not None:
+            return refused
+        if session is None or (session.get("otp") or {}).get("expires", now()) <= now():
             return HTMLResponse(pages.message("Code expiré", "Recommencez la connexion."), 400)
         code = str(form.get("code", "")).strip()
-        if not hmac.compare_digest(otp["hash"], _digest(session["_id"] + code)):
-            tries = otp["tries"] + 1
+        # One atomic update consumes the right code (N parallel submissions: one login), and one
+        # atomic increment counts each wrong one (never more than OTP_TRIES guesses).
+        won = await self.db[SESSIONS].find_one_and_update(
+            {
+                "_id": session["_id"],
+                "otp.hash": _digest(session["_id"] + code),
+                "otp.expires": {"$gt": now()},
+                "otp.tries": {"$lt": OTP_TRIES},
+            },
+            {"$unset": {"otp": 1}},
+        )
+        if won is None:
+            counted = await self.db[SESSIONS].find_one_and_update(
+                {"_id": session["_id"], "otp.tries": {"$lt": OTP_TRIES}},
+                {"$inc": {"otp.tries": 1}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if counted is None:  # used, or out of tries
+                return HTMLResponse(pages.message("Code expiré", "Recommencez la connexion."), 400)
+            otp = counted["otp"]
             account = await self.db["auth_accounts"].find_one({"_id": otp["account"]})
             await self.record(
                 audit.login_event(
@@ -488,13 +566,13 @@ class AuthRoutes:
                     description="Code SMS erroné",
                 )
             )
-            if tries >= OTP_TRIES:
+            if otp["tries"] >= OTP_TRIES:
                 await self.db[SESSIONS].update_one({"_id": session["_id"]}, {"$unset": {"otp": 1}})
                 return HTMLResponse(
                     pages.message("Code erroné", "Trop d'essais : recommencez la connexion."), 401
                 )
-            await self.db[SESSIONS].update_one({"_id": session["_id"]}, {"$set": {"otp.tries": tries}})
             return HTMLResponse(pages.otp(session["_id"], "Code erroné."), 401)
+        otp = won["otp"]
         account = await self.db["auth_accounts"].find_one({"_id": otp["account"]})
         if account is None:
             return HTMLResponse(pages.message("Compte introuvable", "Recommencez la connexion."), 400)
@@ -522,6 +600,9 @@ class AuthRoutes:
         return {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
 
     async def register_patient(self, request: Request) -> Response:
+        refused = await self.throttled(request, page=False)
+        if refused is not None:
+            return refused
         try:
             data = await self._json(request)
             validate_signup(data)
@@ -569,6 +650,9 @@ class AuthRoutes:
         )
 
     async def start_reset(self, request: Request) -> Response:
+        refused = await self.throttled(request, page=False)
+        if refused is not None:
+            return refused
         try:
             data = await self._json(request)
         except AccountError as exc:
@@ -599,6 +683,9 @@ class AuthRoutes:
         return HTMLResponse(pages.reset_form(request.query_params.get("token", "")))
 
     async def reset_password(self, request: Request) -> Response:
+        refused = await self.throttled(request, page=False)
+        if refused is not None:
+            return refused
         try:
             data = await self._json(request)
             password = str(data.get("password", ""))
@@ -699,7 +786,10 @@ class AuthRoutes:
     # -- EHR launch ------------------------------------------------------------------------
 
     async def create_launch(self, request: Request) -> Response:
-        """Register an EHR launch context (patient, encounter) for a practitioner's app launch."""
+        """Register an EHR launch context (patient, encounter) for a practitioner's app launch.
+
+        The body may name the app launched (``client_id``; by default the caller's own client):
+        the launch is then usable once, within 10 minutes, by this professional in that app only."""
         issuer = root_url(request, self.auth)
         try:
             policy = await verify_bearer(
@@ -718,14 +808,17 @@ class AuthRoutes:
             self.repository.db, policy.fhir_user, policy.exercices, str(patient).removeprefix("Patient/")
         ):
             return oauth_error("invalid_request", "Patient introuvable parmi vos patients.", 404)
-        launch = secrets.token_urlsafe(16)
+        # The app the EHR launches (SMART EHR launch); by default the EHR's own client.
+        client_id = str(data.get("client_id") or policy.client_id)
+        launch = secrets.token_urlsafe(24)
         await self.db[LAUNCHES].insert_one(
             {
                 "_id": launch,
                 "patient": data.get("patient"),
                 "encounter": data.get("encounter"),
                 "by": policy.fhir_user,
-                "expires": now() + timedelta(minutes=10),
+                "client_id": client_id,
+                "expires": now() + LAUNCH_TTL,
             }
         )
         return JSONResponse({"launch": launch}, 201)

@@ -17,12 +17,20 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import time
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any, ClassVar
 
 from authlib.oauth2 import AuthorizationServer, OAuth2Request
-from authlib.oauth2.rfc6749 import InvalidClientError, InvalidScopeError, OAuth2Error, OAuth2Payload, grants
+from authlib.oauth2.rfc6749 import (
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidScopeError,
+    OAuth2Error,
+    OAuth2Payload,
+    grants,
+)
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -38,13 +46,15 @@ from pymongo.database import Database
 from fhir_server.auth.clients import Client, find_client
 from fhir_server.auth.keys import ALG, signing_key, signing_keys
 from fhir_server.auth.models import AuthorizationCode, AuthUser, TokenRecord
-from fhir_server.auth.scopes import ScopeError, validate_scope_string
+from fhir_server.auth.scopes import ScopeError, ScopeSet, validate_scope_string
 from fhir_server.auth.settings import AuthSettings
 from fhir_server.auth.store import ASSERTIONS, CODES, TOKENS, now
 
 SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
 ALL_METHODS = [*SECRET_METHODS, "private_key_jwt", "none"]
 ASSERTION_ALGS = ["RS256", "RS384", "ES256", "ES384"]
+ASSERTION_MAX_LIFETIME = 300  # s: SMART Backend Services, exp at most five minutes ahead
+CODE_REPLAY_MEMORY = timedelta(minutes=10)  # a used code is remembered this long (replay detection)
 
 
 class FormPayload(OAuth2Payload):
@@ -106,6 +116,39 @@ def jwt_payload(token: str) -> dict[str, Any] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def code_family(code: str) -> str:
+    """The family id of the tokens issued from one authorization code (the code is not stored)."""
+    import hashlib
+
+    return "code:" + hashlib.sha256(code.encode()).hexdigest()[:32]
+
+
+def revoke_family(db: Database[dict[str, Any]], family: str) -> None:
+    db[TOKENS].update_many({"$or": [{"family": family}, {"_id": family}]}, {"$set": {"revoked": True}})
+
+
+def scope_within(requested: str, granted: str) -> bool:
+    """Whether every scope of ``requested`` is covered by one of ``granted`` (same context, same
+    type or ``*``, a subset of the interactions, the same or no query); other scopes must match."""
+    from fhir_server.auth.scopes import parse_resource_scope
+
+    have = ScopeSet.parse(granted)
+    for item in requested.split():
+        if "/" in item and item.split("/", 1)[0] in ("patient", "user", "system"):
+            want = parse_resource_scope(item)
+            if not any(
+                g.context == want.context
+                and g.resource_type in ("*", want.resource_type)
+                and want.interactions <= g.interactions
+                and g.query in (None, want.query)
+                for g in have.resources
+            ):
+                return False
+        elif item not in have:
+            return False
+    return True
 
 
 # -- PKCE, S256 only --------------------------------------------------------------------
@@ -174,13 +217,25 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         )
 
     def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
-        doc = self.server.db[CODES].find_one({"_id": code, "client_id": client.get_client_id()})
-        if doc is None or doc["expires"] <= now():
+        """The code, consumed by this very call: one atomic find-and-update marks it used, so of
+        N parallel exchanges exactly one gets it. A code presented again is a replay (RFC 6749
+        §4.1.2, OAuth 2.0 Security BCP): refused, and every token issued from it is revoked."""
+        codes = self.server.db[CODES]
+        doc = codes.find_one_and_update(
+            {"_id": code, "client_id": client.get_client_id(), "used": {"$ne": True}},
+            # kept a while after use, to recognise a replay
+            {"$set": {"used": True, "expires": now() + CODE_REPLAY_MEMORY}},
+        )
+        if doc is None:
+            if codes.find_one({"_id": code, "used": True}, {"_id": 1}) is not None:
+                revoke_family(self.server.db, code_family(code))
+            return None
+        if doc["expires"] <= now():
             return None
         return AuthorizationCode(doc)
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
-        self.server.db[CODES].delete_one({"_id": authorization_code["_id"]})
+        """Nothing to delete: the code was consumed when it was read (and is kept, used, for replays)."""
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> AuthUser:
         return AuthUser.from_doc(authorization_code["user"])
@@ -192,17 +247,43 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> TokenRecord | None:
         doc = self.server.db[TOKENS].find_one({"refresh_token": refresh_token})
-        if doc is None or doc.get("revoked") or doc["refresh_expires"] <= now():
+        if doc is None or doc.get("revoked"):
+            # (a rotated refresh token presented again is refused; its successor stays valid:
+            # the family is not revoked, so that a client retrying a lost response is not logged out)
             return None
-        if find_client(self.server.db, doc["client_id"]) is None:
+        if doc["refresh_expires"] <= now() or find_client(self.server.db, doc["client_id"]) is None:
             return None
         return TokenRecord(doc)
+
+    def _validate_token_scope(self, token: TokenRecord) -> None:
+        """A narrower scope may be asked (``user/Patient.rs`` under ``user/*.rs``): SMART scope
+        containment, not string equality (RFC 6749 §6: not beyond the original grant)."""
+        requested = self.request.payload.scope
+        if not requested:
+            return
+        try:
+            validate_scope_string(requested)
+        except ScopeError as exc:
+            raise InvalidScopeError(description=ascii_text(str(exc))) from exc
+        if not scope_within(requested, token.get_scope()):
+            raise InvalidScopeError(description="Portee demandee plus large que celle accordee.")
+
+    def validate_token_request(self) -> None:
+        """Then claim the refresh token: one conditional update on ``revoked: false``, so that of
+        N parallel refreshes exactly one goes on (the others get ``invalid_grant``)."""
+        super().validate_token_request()
+        record = self.request.refresh_token
+        claimed = self.server.db[TOKENS].update_one(
+            {"_id": record["_id"], "revoked": False}, {"$set": {"revoked": True, "rotated": True}}
+        )
+        if claimed.modified_count != 1:
+            raise InvalidGrantError(description="Jeton de rafraichissement deja utilise.")
 
     def authenticate_user(self, refresh_token: TokenRecord) -> AuthUser | None:
         return refresh_token.get_user()
 
     def revoke_old_credential(self, refresh_token: TokenRecord) -> None:
-        self.server.db[TOKENS].update_one({"_id": refresh_token["_id"]}, {"$set": {"revoked": True}})
+        """Already revoked when it was claimed (:meth:`validate_token_request`)."""
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
@@ -237,6 +318,10 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         except JoseError as exc:
             raise InvalidClientError(description="Assertion JWT invalide.") from exc
         self.verify_claims(token.claims)
+        exp = token.claims.get("exp")
+        if not isinstance(exp, int | float) or exp > time.time() + ASSERTION_MAX_LIFETIME + self.leeway:
+            # SMART Backend Services: exp SHALL be no more than five minutes in the future
+            raise InvalidClientError(description="Assertion JWT : 'exp' au plus 5 minutes dans le futur.")
         return token.claims
 
     def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
@@ -473,6 +558,14 @@ class PasserelleAuthorizationServer(AuthorizationServer):
             "user": user.to_doc() if user else None,
             "patient": token.get("patient"),
         }
+        # the family: every token descending from one authorization (code, then refreshes), revoked
+        # together when a code or a rotated refresh token is replayed
+        code = getattr(request, "authorization_code", None)
+        parent = getattr(request, "refresh_token", None)
+        if code is not None:
+            doc["family"] = code_family(code["_id"])
+        elif parent is not None:
+            doc["family"] = parent.get("family") or parent["_id"]
         refresh_expires = issued
         if token.get("refresh_token"):
             doc["refresh_token"] = token["refresh_token"]

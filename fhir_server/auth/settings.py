@@ -52,6 +52,10 @@ class AuthSettings:
     # The built-in PSC look-alike (``/dev-psc``): never enable it in production.
     dev_psc: bool = field(default_factory=lambda: _bool("PASSERELLE_DEV_PSC"))
     dev_psc_users: str | None = field(default_factory=lambda: _env("PASSERELLE_DEV_PSC_USERS"))
+    # Where the look-alike is reached (scheme://host:port): from configuration only, never from the
+    # request's Host header (which would let a client point the login at a provider of its own).
+    # ``passerelle serve`` sets it to its own loopback address; PASSERELLE_ISSUER is the fallback.
+    dev_psc_base: str | None = field(default_factory=lambda: _env("PASSERELLE_DEV_PSC_BASE"))
     # Eligibility rules (JSON file); the Sesali rules when unset.
     eligibility_file: str | None = field(default_factory=lambda: _env("PASSERELLE_ELIGIBILITY"))
     # Patients: mail, SMS, lockout.
@@ -63,8 +67,18 @@ class AuthSettings:
     sms_gateway: str = field(default_factory=lambda: _env("PASSERELLE_SMS_GATEWAY", "outbox") or "outbox")
     lockout_threshold: int = field(default_factory=lambda: _int("PASSERELLE_LOCKOUT_THRESHOLD", 5))
     lockout_seconds: int = field(default_factory=lambda: _int("PASSERELLE_LOCKOUT_SECONDS", 900))
+    # Login throttling (fhir_server.auth.ratelimit): attempts per window, per client IP and per account.
+    login_rate_ip: int = field(default_factory=lambda: _int("PASSERELLE_LOGIN_RATE_IP", 60))
+    login_rate_account: int = field(default_factory=lambda: _int("PASSERELLE_LOGIN_RATE_ACCOUNT", 10))
+    login_rate_window: int = field(default_factory=lambda: _int("PASSERELLE_LOGIN_RATE_WINDOW", 60))
     # AuditEvents for every interaction (on whenever authorization is enforced).
     audit: bool = True
+
+    @property
+    def dev_psc_root(self) -> str | None:
+        """The configured root URL of the development PSC look-alike (None: not configured)."""
+        root = self.dev_psc_base or self.issuer
+        return root.rstrip("/") if root else None
 
     @property
     def keys_file(self) -> Path:

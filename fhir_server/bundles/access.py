@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from fhir_server.auth import roles
-from fhir_server.auth.access import check_instance, check_write
+from fhir_server.auth.access import check_delete, check_instance, check_write
 from fhir_server.auth.policy import AccessPolicy, forbidden
 
 if TYPE_CHECKING:
@@ -70,9 +70,7 @@ async def check_entry(
             if (
                 policy.role == roles.PHARMACIST
                 and type_ == "MedicationRequest"
-                and not any(
-                    k in roles.PRESCRIPTION_PARAMS and v and "," not in v for k, v in entry.criteria or []
-                )
+                and not roles.exact_prescription_number(list(entry.criteria or []))
             ):
                 raise forbidden("Un pharmacien recherche une prescription par son numéro (group-identifier).")
             return None
@@ -98,6 +96,8 @@ async def check_entry(
         policy.grant(type_, code)  # the matches are restricted by the search
         return None
     _, current = await check_instance(policy, repository, code, type_, entry.id, session=session)
+    if code == "delete":
+        check_delete(policy, type_, current)
     return current
 
 

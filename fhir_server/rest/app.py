@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.errors import DocumentTooLarge
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -94,6 +95,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return fhir_response(outcome, _error_format(request), exc.status_code, headers=dict(exc.headers or {}))
 
 
+async def _too_large(request: Request, exc: Exception) -> Response:
+    """The stored form (resource + search values) exceeds the database's document size: the limits
+    of :mod:`fhir_server.validation.limits` should come first; this is the last line (413)."""
+    log.warning("document too large on %s %s: %s", request.method, request.url.path, exc)
+    text = "Ressource trop volumineuse pour être enregistrée (valeurs de recherche comprises)."
+    return json_error(413, operation_outcome([issue("error", "too-costly", text)]))
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     outcome = operation_outcome(
@@ -144,7 +153,12 @@ def create_app(settings: Settings, client: AsyncMongoClient[dict[str, Any]] | No
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={FhirError: _fhir_error, HTTPException: _http_error, Exception: _unexpected},
+        exception_handlers={
+            FhirError: _fhir_error,
+            HTTPException: _http_error,
+            DocumentTooLarge: _too_large,
+            Exception: _unexpected,
+        },
     )
     app.state.settings = settings
     app.state.interactions = INTERACTIONS

@@ -221,6 +221,15 @@ async def delete_matching(
             "too-costly",
             f"Suppression conditionnelle : plus de {cap} ressources correspondent (limite du serveur).",
         )
+    policy = ACCESS.get()
+    if policy is not None and not policy.is_unrestricted:
+        import orjson
+
+        from fhir_server.auth.access import check_delete
+
+        for match in matches:  # the write rule: every patient each deleted version names, in reach
+            if match.body is not None:
+                check_delete(policy, type_, orjson.loads(match.body))
     deleted = []
     for match in matches:
         version = await repository.delete(type_, match.id, session=session)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.requests import Request
@@ -22,6 +23,8 @@ from fhir_server.rest.http import (
 )
 from fhir_server.storage import MongoRepository, StoredVersion, VersionConflict
 
+OFF_LOOP_BYTES = 256 * 1024  # request bodies above this are parsed and validated in a thread
+
 
 def _repo(request: Request) -> MongoRepository:
     return request.app.state.repository
@@ -31,6 +34,10 @@ async def _incoming(request: Request, type_: str, id_: str | None) -> dict[str, 
     """Read, parse and validate a request body for ``type_`` (and ``id_`` on update)."""
     xml = request_is_xml(request)
     data = await read_body(request, request.app.state.settings.max_body_bytes)
+    if len(data) > OFF_LOOP_BYTES:
+        # parsing and validating a large body takes long enough to hold other requests up:
+        # done in a worker thread, the event loop goes on serving (issue 12, finding 9)
+        return await asyncio.to_thread(lambda: prepare_resource(parse_resource(data, xml), type_, id_))
     return prepare_resource(parse_resource(data, xml), type_, id_)
 
 

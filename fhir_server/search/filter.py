@@ -39,6 +39,7 @@ from fhir_server.search.query import (
     date_condition,
     matching_ids,
     number_condition,
+    pattern,
     presence_condition,
     quantity_condition,
     reference_values,
@@ -295,11 +296,10 @@ async def _leaf(ctx: Context, param: SearchParam, cmp: Compare) -> dict[str, Any
     fld, op, value, kind = param.field, cmp.op, cmp.value, param.type
     where = f"{param.code} ({kind})"
     if kind == "string":
-        text = re.escape(fold(value))
-        patterns = {"eq": f"^{text}$", "ne": f"^{text}$", "sw": f"^{text}", "co": text, "ew": f"{text}$"}
-        if op not in patterns:
+        anchors = {"eq": ("^", "$"), "ne": ("^", "$"), "sw": ("^", ""), "co": ("", ""), "ew": ("", "$")}
+        if op not in anchors:
             raise _unsupported(op, where)
-        cond: dict[str, Any] = {fld: {"$regex": patterns[op]}}
+        cond: dict[str, Any] = {fld: pattern(fold(value), *anchors[op])}
         return {"$nor": [cond]} if op == "ne" else cond
     if kind == "token":
         if op in ("eq", "ne"):

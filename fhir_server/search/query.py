@@ -31,6 +31,7 @@ from fhir_server.search.geo import near_condition
 from fhir_server.search.indexes import type_indexes
 from fhir_server.search.pairs import apply_pairs
 from fhir_server.search.params import RESULT_PARAMS, UNSUPPORTED, SearchParam, composite_lead, params_for
+from fhir_server.validation.limits import MAX_PATTERN, SEARCH_VALUE_MAX
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.client_session import AsyncClientSession
@@ -257,13 +258,25 @@ def token_condition(name: str, fld: str, raw: str) -> dict[str, Any]:
     return {fld: f"{system}|{code}"}  # ``system|`` is stored too: any code of the system
 
 
+def pattern(text: str, start: str = "", end: str = "") -> dict[str, str]:
+    """A ``$regex`` on ``text`` taken literally; 400 ``too-costly`` beyond what the database compiles."""
+    regex = start + re.escape(text) + end
+    if len(regex) > MAX_PATTERN:
+        raise FhirError(
+            400,
+            "too-costly",
+            f"Valeur de recherche trop longue (motif de plus de {MAX_PATTERN} caractères).",
+        )
+    return {"$regex": regex}
+
+
 def string_match(fld: str, raw: str, modifier: str | None) -> dict[str, Any]:
     """A string condition as a pattern on the folded values themselves: within a composite's
     ``$elemMatch``, for ``:contains`` and for a token's ``:text`` (no stored prefixes there)."""
     text = fold(unescape(raw))
     if modifier == "contains":
-        return {fld: {"$regex": re.escape(text)}}
-    return {fld: {"$regex": "^" + re.escape(text) + ("$" if modifier == "exact" else "")}}
+        return {fld: pattern(text)}
+    return {fld: pattern(text, "^", "$" if modifier == "exact" else "")}
 
 
 def string_condition(fld: str, raw: str, modifier: str | None) -> dict[str, Any]:
@@ -276,7 +289,7 @@ def string_condition(fld: str, raw: str, modifier: str | None) -> dict[str, Any]
     if modifier == "exact":
         return {**lead, fld + ":x": text}  # the exact text decides
     if len(folded) > PREFIX_MAX:
-        return {**lead, fld: {"$regex": "^" + re.escape(folded)}}
+        return {**lead, fld: pattern(folded, "^")}
     return lead
 
 
@@ -292,7 +305,7 @@ def uri_condition(fld: str, raw: str, modifier: str | None) -> dict[str, Any]:
         code = fld[2:]
         step = uri_step(text)
         lead = aux_key(code, ":b", step) if step else code
-        return {"s.~k": lead, fld: {"$regex": "^" + re.escape(text)}}
+        return {"s.~k": lead, fld: pattern(text, "^")}
     if modifier == "above":
         prefixes = []
         cut = text
@@ -542,6 +555,9 @@ def condition(ctx: Context, param: SearchParam, p: Parsed) -> dict[str, Any] | N
     values = split_escaped(p.value, ",")
     if any(v == "" for v in values):
         raise bad(p.name, f"{p.name} : valeur vide.")
+    if any(len(v) > SEARCH_VALUE_MAX for v in values):
+        message = f"{p.name} : valeur de plus de {SEARCH_VALUE_MAX} caractères (PASSERELLE_SEARCH_VALUE_MAX)."
+        raise bad(p.name, message, "too-costly")
     ors: list[dict[str, Any]] = []
     for raw in values:
         kind = param.type

@@ -1,16 +1,45 @@
-"""Nesting limit checked before any recursive validation.
+"""Limits checked before any costly work on an incoming resource or search (issue 12, finding 9).
 
-Why: the walker, the pydantic models and the input cleaner all recurse; a body nested a few
-thousand levels deep (legal JSON, trivial to send) would exhaust Python's stack in each of
-them. Real resources stay far below the limit (a Questionnaire with 40 levels of items is
-about 80 JSON levels); the check is iterative, level by level.
+Why: every write validates the resource (recursively), then extracts its search values — about
+13 bytes stored per byte of indexed text (folded forms, prefixes, words) — and a search value
+becomes a pattern the database compiles. Without bounds, legal but huge inputs answered 500
+(a document over MongoDB's 16 MiB, a regular expression over the server's cap) or held the event
+loop for seconds. Each limit answers a clear 400 ``too-costly`` OperationOutcome naming the
+element, and is configurable (README, "Configuration"); the checks are iterative and linear.
+
+- nesting depth: :data:`MAX_DEPTH` levels (a real Questionnaire with 40 levels of items is
+  about 80 JSON levels);
+- ``PASSERELLE_MAX_ELEMENTS`` (default 20,000): JSON values in one resource (objects, arrays
+  and scalars; the largest Synthea resource, an ExplanationOfBenefit, has about 1,900);
+- ``PASSERELLE_MAX_STRING_LENGTH`` (default 262,144 characters): one string element, except
+  base64 ``data`` (attachments, Binary), bounded by the request body limit only;
+- ``PASSERELLE_SEARCH_VALUE_MAX`` (default 256 characters): one search value (one item of a
+  comma-separated list), and no pattern sent to the database exceeds :data:`MAX_PATTERN`.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 MAX_DEPTH = 200
+MAX_PATTERN = 990  # characters of one regular expression (SecantusDB caps them at 1,000)
+UNBOUNDED_STRINGS = frozenset({"data"})  # base64Binary elements: Attachment.data, Binary.data
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return max(1, int(raw))
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+
+
+MAX_ELEMENTS = _env_int("PASSERELLE_MAX_ELEMENTS", 20_000)
+MAX_STRING_LENGTH = _env_int("PASSERELLE_MAX_STRING_LENGTH", 262_144)
+SEARCH_VALUE_MAX = _env_int("PASSERELLE_SEARCH_VALUE_MAX", 256)
 
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
@@ -27,3 +56,41 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
         level = below
         depth += 1
     return False
+
+
+def too_costly(
+    resource: dict[str, Any],
+    root: str,
+    *,
+    max_elements: int | None = None,
+    max_string: int | None = None,
+) -> tuple[str, str] | None:
+    """The first limit ``resource`` exceeds, as (French-and-English message, FHIRPath); None if none.
+
+    One iterative walk, stopped as soon as a limit is crossed (a 60,000-name Patient costs
+    20,000 steps, not a validation).
+    """
+    max_elements = MAX_ELEMENTS if max_elements is None else max_elements
+    max_string = MAX_STRING_LENGTH if max_string is None else max_string
+    stack: list[tuple[Any, str, str]] = [(resource, root, "")]
+    count = 0
+    while stack:
+        node, path, key = stack.pop()
+        count += 1
+        if count > max_elements:
+            return (
+                f"Resource has more than {max_elements} elements. "
+                f"Ressource trop volumineuse : plus de {max_elements} éléments.",
+                root,
+            )
+        if isinstance(node, dict):
+            stack.extend((v, f"{path}.{k}", k) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{path}[{i}]", key) for i, v in enumerate(node))
+        elif isinstance(node, str) and len(node) > max_string and key not in UNBOUNDED_STRINGS:
+            return (
+                f"String longer than {max_string} characters. "
+                f"Texte trop long : plus de {max_string} caractères.",
+                path,
+            )
+    return None

@@ -117,6 +117,9 @@ def start_server(tmp: Path, smtp_port: int, **env: str) -> ServerProcess:
         "PASSERELLE_SMTP_PORT": str(smtp_port),
         "PASSERELLE_ELIGIBILITY": str(rules),
         "PASSERELLE_LOCKOUT_THRESHOLD": "3",
+        # every test logs in from 127.0.0.1: the limits have their own tests (test_security_login)
+        "PASSERELLE_LOGIN_RATE_IP": "100000",
+        "PASSERELLE_LOGIN_RATE_ACCOUNT": "100000",
         **env,
     }
     return ServerProcess(tmp, mongodb_uri=os.environ.get("MONGODB_URI"), env=full, auth=True).start()

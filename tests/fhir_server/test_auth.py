@@ -473,11 +473,13 @@ def test_ehr_launch_gives_patient_and_encounter_context(
     )
     assert patient.status_code == other.status_code == 201
     pid, other_id = patient.json()["id"], other.json()["id"]
+    app = register_client(server, "public", "launch openid fhirUser patient/*.rs")
     launch = http.post(
-        f"{root(server)}/auth/launch", headers=bearer(pro), json={"patient": pid, "encounter": "enc-1"}
+        f"{root(server)}/auth/launch",
+        headers=bearer(pro),
+        json={"patient": pid, "encounter": "enc-1", "client_id": app["client_id"]},
     )
     assert launch.status_code == 201, launch.text
-    app = register_client(server, "public", "launch openid fhirUser patient/*.rs")
     verifier, challenge = pkce()
     resp = professional_login(
         http,

@@ -272,11 +272,13 @@ def world(http: httpx.Client, server: ServerProcess) -> World:
     # Tokens of the roles: Alice (with Léo) and Bob; a practitioner launched on Bob's record.
     w.tokens["alice"] = patient_token(http, server, app, PATIENT_SCOPE, emails["alice"], phones["alice"])
     w.tokens["bob"] = patient_token(http, server, app, PATIENT_SCOPE, emails["bob"], phones["bob"])
+    smart_app = register_client(server, "public", LAUNCH_SCOPE, name="App SMART (recherche)")
     launch = http.post(
-        f"{root(server)}/auth/launch", headers=bearer(launcher), json={"patient": w.ids["bob"]}
+        f"{root(server)}/auth/launch",
+        headers=bearer(launcher),
+        json={"patient": w.ids["bob"], "client_id": smart_app["client_id"]},
     )
     assert launch.status_code == 201, launch.text
-    smart_app = register_client(server, "public", LAUNCH_SCOPE, name="App SMART (recherche)")
     verifier, challenge = pkce()
     resp = professional_login(
         http,

@@ -367,9 +367,10 @@ def test_launch_context_is_limited_to_the_patients_they_care_for(
     launch = f"{root(world.server)}/auth/launch"
     h = bearer(world.tokens["garnier"])
     assert http.post(launch, headers=h, json={"patient": world.patients["other"]}).status_code == 404
-    ok = http.post(launch, headers=h, json={"patient": world.patients["tele"]})
-    assert ok.status_code == 201, ok.text
     app = register_client(world.server, "public", "launch openid fhirUser patient/*.rs")
+    # the launch names the app it is for (issue 12: bound to its professional and app)
+    ok = http.post(launch, headers=h, json={"patient": world.patients["tele"], "client_id": app["client_id"]})
+    assert ok.status_code == 201, ok.text
     verifier, challenge = pkce()
     scope = "launch openid fhirUser patient/*.rs"
     resp = professional_login(
