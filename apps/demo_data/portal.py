@@ -140,6 +140,30 @@ def clinical(today: date) -> list[dict[str, Any]]:
             "requester": {"reference": "Patient/demo-pt-moreau"},
             "owner": martin,
         },
+        {
+            "resourceType": "Encounter",
+            "id": "demo-enc-bernard-avis",
+            "status": "planned",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR"},
+            "subject": {"reference": "Patient/demo-pt-bernard"},
+            "participant": [{"individual": martin}],
+            "period": {"start": _at(today, 8)},
+            "reasonCode": [{"text": "Vertiges au lever"}],
+        },
+        {
+            "resourceType": "Task",
+            "id": "demo-task-bernard-avis",
+            "identifier": [{"system": "urn:passerelle:demande", "value": "DA-2026-0002"}],
+            "status": "requested",
+            "intent": "order",
+            "code": {"coding": [{"system": TASKS, "code": "demande-avis", "display": "Demande d'avis"}]},
+            "description": "Vertiges le matin au lever depuis une semaine, sous traitement pour la tension.",
+            "focus": {"reference": "Encounter/demo-enc-bernard-avis"},
+            "for": {"reference": "Patient/demo-pt-bernard"},
+            "authoredOn": _at(today, 8),
+            "requester": {"reference": "Patient/demo-pt-bernard"},
+            "owner": martin,
+        },
     ]  # fmt: skip
     weights = [72.4, 72.0, 71.6, 71.1, 70.8, 70.2]
     pressures = [(152, 94), (148, 92), (145, 90), (141, 88), (138, 86), (134, 84)]

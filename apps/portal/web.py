@@ -201,8 +201,8 @@ async def render(
         "csrf_token": session.csrf if session is not None else "",
         "menu": build_menu(portal.areas, user.kind) if user else [],
         "messages": messages,
-        "form": form.values if form else {},
-        "errors": form.errors if form else {},
+        "form": form.values if form is not None else {},
+        "errors": form.errors if form is not None else {},
         "current_path": request.url.path,
         "home_url": portal.home_for(user),
     }

@@ -6,10 +6,30 @@ from __future__ import annotations
 from pathlib import Path
 
 from apps.portal.areas import PRACTITIONER, Area, MenuEntry
-from apps.portal.clinician import agenda, consultations, dashboard, documents, patients, record, vitals
+from apps.portal.clinician import (
+    agenda,
+    consultations,
+    dashboard,
+    documents,
+    opinion,
+    patients,
+    record,
+    teleexpertise,
+    vitals,
+)
 from apps.portal.clinician.routing import router
 
-_ = (agenda, consultations, dashboard, documents, patients, record, vitals)  # modules that add routes
+_ = (
+    agenda,
+    consultations,
+    dashboard,
+    opinion,
+    documents,
+    patients,
+    record,
+    teleexpertise,
+    vitals,
+)  # modules that add routes
 
 AREA = Area(
     name="clinician",
@@ -25,6 +45,8 @@ AREA = Area(
         MenuEntry("Mes patients", "/patients", section="Patients", order=10),
         MenuEntry("Rechercher et ajouter", "/patients/recherche", section="Patients", order=20),
         MenuEntry("Nouveau patient", "/patients/nouveau", section="Patients", order=30),
+        MenuEntry("Avis pour un confrère", "/avis", order=70),
+        MenuEntry("Télé-expertise", "/tele-expertise", order=80),
         MenuEntry("Mon agenda", "/agenda", order=90, icon="▦"),
     ),
 )
