@@ -7,6 +7,7 @@ package, and Playwright launches it through ``executable_path``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,13 @@ FLAGS = [
     "--disable-sync",
 ]
 # Video tests: a fake camera and microphone, no permission prompt.
-MEDIA_FLAGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+MEDIA_FLAGS = [
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    # host candidates as plain IPs (no mDNS names, which headless Chromium cannot resolve here)
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--allow-loopback-in-peer-connection",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-screenshots"
 
 DR_MARTIN = "899700366240"  # GP, health centre FINESS 750712184
@@ -52,6 +59,18 @@ def login_professional(page: Page, idnat: str = DR_MARTIN, next_path: str = "/")
     page.get_by_role("link", name=re.compile("Pro Santé Connect")).click()
     page.locator(f'input[name="idnat"][value="{idnat}"]').check()
     page.get_by_role("button", name="Se connecter").click()
+    page.get_by_role("button", name="Autoriser").click()
+    expect(page.locator(".greeting")).to_be_visible()
+
+
+def login_patient(page: Page, email: str, password: str, code_for: Callable[[], str]) -> None:
+    """Home → the authorization server's patient login (password, then the SMS code) → consent."""
+    page.goto("/connexion")
+    page.get_by_label("Adresse e-mail").fill(email)
+    page.get_by_label("Mot de passe").fill(password)
+    page.get_by_role("button", name="Continuer").click()
+    page.get_by_label("Code reçu par SMS").fill(code_for())
+    page.get_by_role("button", name="Valider").click()
     page.get_by_role("button", name="Autoriser").click()
     expect(page.locator(".greeting")).to_be_visible()
 

@@ -111,3 +111,12 @@ def fhir_admin(portal_server: ServerProcess, portal: str) -> Iterator[httpx.Clie
         timeout=60,
     ) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def media_browser() -> Iterator[Browser]:
+    """Chromium with a fake camera and microphone (video teleconsultation tests)."""
+    with sync_playwright() as pw:
+        b = launch(pw, media=True)
+        yield b
+        b.close()
