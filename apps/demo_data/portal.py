@@ -94,6 +94,8 @@ def clinical(today: date) -> list[dict[str, Any]]:
         _patient("demo-pt-moreau", "Lucas", "Moreau", "male", "1990-11-23", generalPractitioner=[martin]),
         _patient("demo-pt-haddad", "Sarah", "Haddad", "female", "1975-02-14",
                  managingOrganization={"reference": f"Organization/{HEALTH_CENTRE}"}),
+        _patient("demo-pt-roussel", "Camille", "Roussel", "female", "1988-09-03",
+                 managingOrganization={"reference": f"Organization/{HEALTH_CENTRE}"}),
         _patient("demo-pt-lefevre", "Paul", "Lefèvre", "male", "1949-07-30",
                  generalPractitioner=[{"reference": "Practitioner/demo-psc-garnier"}]),
         {
