@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +57,28 @@ def login_professional(page: Page, idnat: str = DR_MARTIN, next_path: str = "/")
     page.goto(next_path if next_path != "/" else "/connexion")
     if "/auth/authorize" not in page.url and "/dev-psc" not in page.url:
         page.goto("/connexion")
+    psc_steps(page, idnat)
+    expect(page.locator(".greeting")).to_be_visible()
+
+
+def psc_steps(page: Page, idnat: str = DR_MARTIN) -> None:
+    """On the authorization server's login page: Pro Santé Connect (dev look-alike), then consent."""
     page.get_by_role("link", name=re.compile("Pro Santé Connect")).click()
     page.locator(f'input[name="idnat"][value="{idnat}"]').check()
     page.get_by_role("button", name="Se connecter").click()
     page.get_by_role("button", name="Autoriser").click()
-    expect(page.locator(".greeting")).to_be_visible()
+
+
+def add_availability(page: Page, kind: str, day: date, start: str, end: str) -> None:
+    """Mon agenda → "Ajouter des disponibilités": slots of ``kind`` on ``day`` from ``start`` to ``end``."""
+    page.goto("/agenda/disponibilites")
+    page.get_by_label("Type de créneau").select_option(kind)
+    page.locator("#du").fill(day.isoformat())
+    page.get_by_label("Heure de début").fill(start)
+    page.get_by_label("Heure de fin").fill(end)
+    page.locator(f'input[name="jours"][value="{day.weekday()}"]').check()
+    page.get_by_role("button", name="Créer les créneaux").click()
+    expect(page.get_by_text(re.compile("créneaux .* ajoutés"))).to_be_visible()
 
 
 def login_patient(page: Page, email: str, password: str, code_for: Callable[[], str]) -> None:

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from bench.harness import ServerProcess
 from tests.fhir_server.auth_support import DR_MARTIN, bearer, professional_token, register_client
-from tests.portal.browser import shot
+from tests.portal.browser import add_availability, shot
 
 DAY = date.today() + timedelta(days=9)
 
@@ -29,14 +29,7 @@ def _appointments(fhir_admin: httpx.Client, slot_id: str) -> list[dict]:
 
 
 def _add_slots(doctor: Page, fhir_admin: httpx.Client) -> list[dict]:
-    doctor.goto("/agenda/disponibilites")
-    doctor.get_by_label("Type de créneau").select_option("urgence")
-    doctor.locator("#du").fill(DAY.isoformat())
-    doctor.get_by_label("Heure de début").fill("14:00")
-    doctor.get_by_label("Heure de fin").fill("14:30")
-    doctor.locator(f'input[name="jours"][value="{DAY.weekday()}"]').check()
-    doctor.get_by_role("button", name="Créer les créneaux").click()
-    expect(doctor.get_by_text(re.compile("créneaux .* ajoutés"))).to_be_visible()
+    add_availability(doctor, "urgence", DAY, "14:00", "14:30")
     return _slots(fhir_admin)
 
 

@@ -21,7 +21,14 @@ from tests.fhir_server.auth_support import (
     register_client,
     sms_codes,
 )
-from tests.portal.browser import DR_GARNIER, login_patient, login_professional, new_context, shot
+from tests.portal.browser import (
+    DR_GARNIER,
+    add_availability,
+    login_patient,
+    login_professional,
+    new_context,
+    shot,
+)
 
 DAY = date.today() + timedelta(days=12)
 PASSWORD = "correct horse battery"
@@ -66,13 +73,7 @@ def test_patient_and_doctor_connect_by_webrtc(
         invitation = doctor.locator("li", has_text="Inès VIDEO")
         invitation.get_by_role("button", name="Accepter").click()
         expect(doctor.get_by_text("Patient ajouté à vos patients.")).to_be_visible()
-        doctor.goto("/agenda/disponibilites")
-        doctor.get_by_label("Type de créneau").select_option("teleconsultation")
-        doctor.locator("#du").fill(DAY.isoformat())
-        doctor.get_by_label("Heure de début").fill("17:00")
-        doctor.get_by_label("Heure de fin").fill("17:15")
-        doctor.locator(f'input[name="jours"][value="{DAY.weekday()}"]').check()
-        doctor.get_by_role("button", name="Créer les créneaux").click()
+        add_availability(doctor, "teleconsultation", DAY, "17:00", "17:15")
         doctor.goto(f"/agenda?vue=jour&date={DAY.isoformat()}")
         row = doctor.locator("tr", has_text="17h00")
         row.get_by_label("Patient").select_option(patient_id)
