@@ -83,6 +83,14 @@ def test_profile_fees_certificates_and_invitation(
     body = mail.get_body().get_content()  # type: ignore[union-attr]
     assert "Rejoins-nous pour les télé-expertises." in body and f"{portal}/" in body
 
+    # invite a patient to open an account and invite her
+    martin.goto("/patients/recherche")
+    martin.get_by_label("E-mail du patient").fill("patiente@example.fr")
+    martin.get_by_role("button", name="Envoyer l'invitation").click()
+    expect(martin.get_by_text("Invitation envoyée à patiente@example.fr.")).to_be_visible()
+    body = smtp.mailbox.wait_for("patiente@example.fr", "vous invite").get_body().get_content()  # type: ignore[union-attr]
+    assert "Créez votre compte patient" in body and f"{portal}/" in body
+
 
 def test_a_professional_cannot_widen_their_reach_through_a_profile_role(
     portal_server: ServerProcess, portal: str, fhir_admin: httpx.Client
