@@ -41,7 +41,7 @@ AREA = Area(
     home={PRACTITIONER: "/accueil"},
     sections={"Centre de santé": 10, "Patients": 20},
     menu=(
-        MenuEntry("Accueil", "/accueil", order=0, icon="⌂"),
+        MenuEntry("Accueil", "/accueil", order=0),
         MenuEntry("Mes dossiers", "/centre/dossiers", section="Centre de santé", order=10),
         MenuEntry("Mes rendez-vous", "/centre/rendez-vous", section="Centre de santé", order=20),
         MenuEntry("Mes patients", "/patients", section="Patients", order=10),
@@ -49,6 +49,6 @@ AREA = Area(
         MenuEntry("Nouveau patient", "/patients/nouveau", section="Patients", order=30),
         MenuEntry("Avis pour un confrère", "/avis", order=70),
         MenuEntry("Télé-expertise", "/tele-expertise", order=80),
-        MenuEntry("Mon agenda", "/agenda", order=90, icon="▦"),
+        MenuEntry("Mon agenda", "/agenda", order=90),
     ),
 )
