@@ -15,7 +15,9 @@ a list of FHIR resources, or an object with any of these keys:
     [{"patient", "relationship", "related"}]}``: a confirmed patient account (the
     RelatedPerson of each dependent is created).
 
-Professionals are stored first, then resources, then accounts. Resources go through the
+Python modules of the package add resources whose dates follow today's (the portal's agenda,
+consultations and vital signs: see ``apps/demo_data/__init__.py``). Professionals are stored
+first, then resources, then accounts. Resources go through the
 same validation as the API; whatever exists already is left as it is, so restarting never
 creates new versions and never undoes what a user changed.
 """
@@ -31,6 +33,7 @@ from typing import Any
 import orjson
 from pymongo import AsyncMongoClient
 
+from apps import demo_data
 from fhir_server import MongoRepository, Settings
 from fhir_server.validation import validate_resource
 
@@ -115,7 +118,7 @@ async def load_demo(settings: Settings, data_dir: Path = DATA_DIR) -> int:
             mapping = repository.db[PROFESSIONALS]
             if await mapping.find_one({"_id": entry["idnat"]}) is None:
                 await mapping.insert_one({"_id": entry["idnat"], "practitioner": entry["id"], "roles": roles})
-        for resource in demo["resources"]:
+        for resource in [*demo["resources"], *demo_data.extra_resources()]:
             total += 1
             stored += await _store(repository, resource)
         accounts = repository.db[ACCOUNTS]
@@ -145,6 +148,7 @@ async def load_demo(settings: Settings, data_dir: Path = DATA_DIR) -> int:
                     "created": now(),
                 }
             )
+        await demo_data.after_load(repository.db)
     finally:
         await client.close()
     log.info("demo data: %d resources stored, %d already there", stored, total - stored)
