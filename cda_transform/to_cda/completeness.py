@@ -30,7 +30,8 @@ UCUM: Final = "http://unitsofmeasure.org"  # quantity units go to PQ/@unit, not 
 
 def _codings(node: Any, path: str) -> Iterator[tuple[dict[str, Any], str]]:
     if isinstance(node, dict):
-        if "system" in node and "code" in node and "resourceType" not in node:
+        coding = "system" in node or ("display" in node and "value" not in node)
+        if coding and isinstance(node.get("code"), str) and "resourceType" not in node:
             yield node, path
         for key, value in node.items():
             if key not in SKIPPED_KEYS:
