@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 
+import ehdsi_gateway
 from fhir_server import EmbeddedMongo, Settings, create_app
 from fhir_server.auth.routes import auth_routes
 
@@ -36,7 +37,15 @@ def build_root_app(settings: Settings) -> _FhirBaseWithoutSlash:
 
     # The mounted app's lifespan is not run by Starlette: run it from the root's.
     root = Starlette(
-        routes=[Route("/", home), *auth_routes(settings, fhir), Mount("/fhir", app=fhir)],
+        routes=[
+            Route("/", home),
+            *auth_routes(settings, fhir),
+            Mount("/fhir", app=fhir),
+            # eHDSI responders (NCP-A): French data only through the FHIR API, in process
+            Mount(
+                "/ehdsi", app=ehdsi_gateway.in_process_app(settings.data_dir, settings.no_auth, lambda: root)
+            ),
+        ],
         lifespan=lambda app: fhir.router.lifespan_context(fhir),
     )
     return _FhirBaseWithoutSlash(root)
