@@ -169,4 +169,4 @@ class FranceConnector:
         found = self._documents.get(unique_id)
         if found is None or found[0] < time.monotonic():
             return None
-        return found[1], found[2]
+        return [found[1]], found[2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import email.parser
 import email.policy
 import uuid
@@ -61,8 +62,8 @@ def build_element(
     if assertions:
         sec = etree.SubElement(header, f"{{{WSSE}}}Security", nsmap={"wsse": WSSE})
         sec.set(f"{{{SOAP}}}mustUnderstand", "1")
-        for assertion in assertions:
-            sec.append(assertion)
+        for assertion in assertions:  # copies: the caller reuses its assertions for later messages
+            sec.append(copy.deepcopy(assertion))
     body = etree.SubElement(env, f"{{{SOAP}}}Body")
     body.append(payload)
     return env
