@@ -23,6 +23,6 @@ class NationalConnector(Protocol):
 
     async def retrieve(
         self, repository_id: str, unique_id: str
-    ) -> tuple[PatientId, RetrievedDocument] | None:
+    ) -> tuple[list[PatientId], RetrievedDocument] | None:
         """One document and whose it is (None: unknown document)."""
         ...

@@ -163,7 +163,7 @@ class FranceConnector:
 
     async def retrieve(
         self, repository_id: str, unique_id: str
-    ) -> tuple[PatientId, RetrievedDocument] | None:
+    ) -> tuple[list[PatientId], RetrievedDocument] | None:
         if repository_id != self.settings.repository_id:
             return None
         found = self._documents.get(unique_id)

@@ -203,12 +203,14 @@ class SampleConnector:
 
     async def retrieve(
         self, repository_id: str, unique_id: str
-    ) -> tuple[PatientId, RetrievedDocument] | None:
+    ) -> tuple[list[PatientId], RetrievedDocument] | None:
         doc = self.index.documents.get(unique_id)
         if doc is None or repository_id != self.settings.repository_id:
             return None
-        owner = doc.patient_ids[0]
-        return owner, RetrievedDocument(
+        owners = list(doc.patient_ids)
+        if doc is self.l1_only:
+            owners.append(PatientId(SCENARIO_DOMAIN, "L1ONLY"))
+        return owners, RetrievedDocument(
             self.settings.home_community_id, repository_id, unique_id, "text/xml", doc.data
         )
 
