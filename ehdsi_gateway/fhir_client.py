@@ -27,7 +27,9 @@ FHIR_JSON = "application/fhir+json"
 class BackendToken:
     """Access tokens for one backend-services client, renewed a minute before they expire."""
 
-    def __init__(self, client_id: str, key_path: Path, scope: str = "system/*.cruds") -> None:
+    def __init__(
+        self, client_id: str, key_path: Path, scope: str = "system/*.cruds system/AuditEvent.c"
+    ) -> None:
         self.client_id = client_id
         self.key_path = key_path
         self.scope = scope
@@ -113,7 +115,8 @@ class FhirClient:
         async def forward(scope: Any, receive: Any, send: Any) -> None:
             await app()(scope, receive, send)
 
-        return cls("http://passerelle.internal/fhir", transport=httpx.ASGITransport(app=forward), token=token)
+        # a loopback host: the authorization server accepts plain HTTP only there (in process: no wire)
+        return cls("http://127.0.0.1/fhir", transport=httpx.ASGITransport(app=forward), token=token)
 
     @property
     def token_url(self) -> str:
