@@ -115,13 +115,9 @@ def fill_request(template: str, *assertions: etree._Element, replace: dict[str, 
 
 def xcpd_request(creds: Credentials, nir: str, root: str = INS) -> bytes:
     hcp = saml.sign(fill_assertion("NCP_test-tool_templates_xcpd_hcp.xml"), creds)
-    return fill_request(
-        "NCP_test-tool_templates_xcpd_request.xml",
-        hcp,
-        replace={
-            '<value extension="0410009234" root="1.2.208.176.1.2" />': f'<value extension="{nir}" root="{root}"/>'
-        },  # noqa: E501
-    )
+    template_id = '<value extension="0410009234" root="1.2.208.176.1.2" />'
+    ours = f'<value extension="{nir}" root="{root}"/>'
+    return fill_request("NCP_test-tool_templates_xcpd_request.xml", hcp, replace={template_id: ours})
 
 
 def query_request(creds: Credentials, nir: str, trc_nir: str | None = None) -> bytes:
