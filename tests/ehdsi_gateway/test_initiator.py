@@ -231,9 +231,10 @@ async def test_france_to_france_round_trip_gives_back_the_record(
     for kind in ("Condition", "AllergyIntolerance", "Observation"):
         assert codes(record, kind, False), kind
         assert codes(record, kind, False) <= codes(came_back, kind, True), kind
-        assert sum(r["resourceType"] == kind for r in record) == sum(
-            r["resourceType"] == kind for r in came_back
-        )
+        if kind != "Observation":  # observations may come back grouped (a panel and its members)
+            assert sum(r["resourceType"] == kind for r in record) == sum(
+                r["resourceType"] == kind for r in came_back
+            )
     patient = next(r for r in came_back if r["resourceType"] == "Patient")
     assert patient["birthDate"] == "1984-03-12" and patient["name"][0]["family"] == "Dupont"
     assert any(i["value"] == DUPONT and i["system"] == f"urn:oid:{INS}" for i in patient["identifier"])
