@@ -219,13 +219,7 @@ def _peers(args: argparse.Namespace) -> int:
         return 2
     rows = []
     failures = 0
-    client = httpx.Client(
-        timeout=5.0,
-        verify=str(settings.tls_ca_file) if settings.tls_ca_file else True,
-        cert=(str(settings.tls.cert_path), str(settings.tls.key_path))
-        if settings.tls and settings.tls.cert_path
-        else None,
-    )
+    client = httpx.Client(timeout=5.0, verify=settings.ssl_context())
     with client:
         for country, peer in sorted(registry.peers.items()):
             row: dict[str, Any] = {

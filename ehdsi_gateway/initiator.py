@@ -105,12 +105,9 @@ class CrossBorderQuery:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            tls = self.settings.tls
-            ca = self.settings.tls_ca_file
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
-                verify=str(ca) if ca is not None else True,
-                cert=(str(tls.cert_path), str(tls.key_path)) if tls is not None and tls.cert_path else None,
+                verify=self.settings.ssl_context(),
             )
         return self._http
 

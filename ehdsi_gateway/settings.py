@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -99,6 +100,15 @@ class GatewaySettings:
         if self.tls_ca is not None:
             return self.tls_ca
         return self.dev_ca.ca_path if self.dev_ca is not None else None
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Client side of mutual TLS: trust the peers' CA (dev CA or configured), present our certificate."""
+        ca = self.tls_ca_file
+        context = ssl.create_default_context(cafile=str(ca) if ca is not None else None)
+        tls = self.tls
+        if tls is not None and tls.cert_path is not None and tls.key_path is not None:
+            context.load_cert_chain(str(tls.cert_path), str(tls.key_path))
+        return context
 
     def peers(self) -> PeerRegistry:
         return PeerRegistry.load(self.peers_file or self.ehdsi_dir / "peers.json")

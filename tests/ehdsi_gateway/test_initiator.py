@@ -238,3 +238,28 @@ async def test_france_to_france_round_trip_gives_back_the_record(
     patient = next(r for r in came_back if r["resourceType"] == "Patient")
     assert patient["birthDate"] == "1984-03-12" and patient["name"][0]["family"] == "Dupont"
     assert any(i["value"] == DUPONT and i["system"] == f"urn:oid:{INS}" for i in patient["identifier"])
+
+
+async def test_mutual_tls_with_the_development_ca(
+    gw_dir: Path, settings: GatewaySettings, fhir: FhirClient, tmp_path: Path
+) -> None:
+    peer = MockPeer(gw_dir, "LU", tls=True).start()
+    try:
+        flow = CrossBorderQuery(settings, fhir, peers=PeerRegistry(), timeout=10)
+        try:
+            ident = await flow.identify("LU", MARIO, peer_url=peer.url)
+            assert ident.demographics.family == ["Borg"]
+        finally:
+            await flow.aclose()
+        # a client that presents no certificate is turned away during the TLS handshake
+        stranger = GatewaySettings(data_dir=tmp_path, tls_ca=settings.tls_ca_file)
+        stranger.__dict__["tls"] = None
+        flow = CrossBorderQuery(stranger, fhir, peers=PeerRegistry(), timeout=10)
+        try:
+            with pytest.raises(EhdsiError) as caught:
+                await flow.identify("LU", MARIO, peer_url=peer.url)
+            assert caught.value.code in ("ERROR_CONNECTION_NOT_POSSIBLE", "ERROR_TIMEOUT")
+        finally:
+            await flow.aclose()
+    finally:
+        peer.stop()
