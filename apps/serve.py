@@ -120,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
             from apps.demo import load_demo
 
             asyncio.run(load_demo(settings))
+            if not settings.no_auth:
+                from apps.demo import register_gateway_client
+
+                register_gateway_client(settings)
         config = uvicorn.Config(
             build_root_app(settings),
             host=args.host,

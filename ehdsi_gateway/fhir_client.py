@@ -27,9 +27,10 @@ FHIR_JSON = "application/fhir+json"
 class BackendToken:
     """Access tokens for one backend-services client, renewed a minute before they expire."""
 
-    def __init__(
-        self, client_id: str, key_path: Path, scope: str = "system/*.cruds system/AuditEvent.c"
-    ) -> None:
+    #: what the gateway needs: read French data, write Consent/Patient/Bundle, create AuditEvents
+    SCOPE = "system/*.cruds system/AuditEvent.c"
+
+    def __init__(self, client_id: str, key_path: Path, scope: str = SCOPE) -> None:
         self.client_id = client_id
         self.key_path = key_path
         self.scope = scope

@@ -13,7 +13,7 @@ from ehdsi_gateway import FhirClient, GatewaySettings
 from ehdsi_gateway.fhir_client import BackendToken
 from tests.conftest import SHARED
 
-from .support import MockPeer, register_gateway_client, start_passerelle
+from .support import MockPeer, start_passerelle
 
 needs_ehdsi = pytest.mark.skipif(
     not (SHARED / "ehdsi/ihe-schemas").exists() or not (SHARED / "ehdsi/ncp-messages").exists(),
@@ -31,8 +31,8 @@ def gw_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def passerelle(gw_dir: Path) -> Iterator[ServerProcess]:
+    # ``serve --demo`` registers the gateway's backend client itself (as ``make run`` does)
     server = start_passerelle(gw_dir, PASSERELLE_EHDSI_MAX_BYTES="1000000")
-    register_gateway_client(server)
     yield server
     server.stop()
 

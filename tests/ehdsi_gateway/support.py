@@ -221,22 +221,5 @@ def start_passerelle(data_dir: Path, **env: str) -> ServerProcess:
     ).start()
 
 
-def register_gateway_client(server: ServerProcess) -> None:
-    """Register the gateway's own FHIR client (its JWKS is written by the server at start)."""
-    import json
-
-    from pymongo import MongoClient
-
-    from fhir_server.auth.clients import create_client
-
-    jwks = json.loads((server.data_dir / "ehdsi" / "fhir-client.jwks").read_text())
-    uri = server.mongodb_uri or (server.data_dir / "db.uri").read_text().strip()
-    with MongoClient(uri, tz_aware=True) as client:
-        create_client(
-            client[server.env["PASSERELLE_DB"]], name="passerelle ehdsi gateway", kind="backend",
-            scope="system/*.cruds system/AuditEvent.c", jwks=jwks, client_id="ehdsi-gateway",
-        )  # fmt: skip
-
-
 def post_soap(url: str, body: bytes, content_type: str = SOAP_CT) -> httpx.Response:
     return httpx.post(url, content=body, headers={"Content-Type": content_type}, timeout=120)
