@@ -155,8 +155,17 @@ def foreign_credentials(data_dir: Path, country: str = "DK") -> Credentials:
 class MockPeer:
     """``passerelle gateway mock-peer`` as a separate process on a free loopback port."""
 
-    def __init__(self, data_dir: Path, country: str = "HR", *, slow: float = 10.0, tls: bool = False) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        country: str = "HR",
+        *,
+        slow: float = 10.0,
+        tls: bool = False,
+        documents: Path | None = None,
+    ) -> None:
         self.data_dir = data_dir
+        self.documents = documents
         self.country = country
         self.port = free_port()
         self.slow = slow
@@ -173,6 +182,7 @@ class MockPeer:
             sys.executable, "-m", "apps.cli", "gateway", "mock-peer", "--country", self.country,
             "--port", str(self.port), "--data-dir", str(self.data_dir), "--slow-seconds", str(self.slow),
             *(["--tls"] if self.tls else []),
+            *(["--documents", str(self.documents)] if self.documents else []),
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(

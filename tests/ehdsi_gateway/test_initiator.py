@@ -263,3 +263,32 @@ async def test_mutual_tls_with_the_development_ca(
             await flow.aclose()
     finally:
         peer.stop()
+
+
+async def test_a_summary_that_cannot_be_translated_is_still_returned_with_the_reason(
+    gw_dir: Path, settings: GatewaySettings, fhir: FhirClient, tmp_path: Path
+) -> None:
+    """As OpenNCP does: the original comes back (stored as Binary + DocumentReference) with the reason."""
+    source = etree.parse(str(SAMPLES / "django__MT_Mario_Borg_9999002M_3.xml")).getroot()
+    v3 = "{urn:hl7-org:v3}"
+    for body in source.findall(f"{v3}component"):
+        source.remove(body)  # neither structuredBody nor nonXMLBody: no Patient Summary to translate
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "sans-corps.xml").write_bytes(etree.tostring(source, xml_declaration=True, encoding="UTF-8"))
+    peer = MockPeer(gw_dir, "MT", documents=folder).start()
+    flow = CrossBorderQuery(settings, fhir, peers=PeerRegistry(), timeout=30)
+    try:
+        result = await flow.run("MT", MARIO, peer_url=peer.url)
+    finally:
+        await flow.aclose()
+        peer.stop()
+    assert not result.translated and result.reason
+    assert result.bundle["id"] and result.bundle["type"] == "collection"
+    kinds = [e["resource"]["resourceType"] for e in result.bundle["entry"]]
+    assert kinds == ["Binary", "DocumentReference"]
+    reference = result.bundle["entry"][1]["resource"]
+    assert "non traduite" in reference["description"] and reference["subject"]["reference"].startswith(
+        "Patient/"
+    )
+    assert result.outcome["resourceType"] == "OperationOutcome"
