@@ -96,14 +96,37 @@ async def _professional(fhir: FhirClient, rpps: str | None) -> Any:
     display = " ".join(
         [*(name.get("prefix") or []), *(name.get("given") or []), name.get("family", "")]
     ).strip()
-    codings = [
-        c for q in practitioner.get("qualification") or [] for c in (q.get("code") or {}).get("coding") or []
+    roles = await fhir.search_all(
+        "PractitionerRole", {"practitioner": f"Practitioner/{practitioner['id']}"}, limit=20
+    )
+    concepts = [r.get("code") or [] for r in roles] + [
+        [q.get("code") or {}] for q in practitioner.get("qualification") or []
     ]
-    code = next((c.get("code") for c in codings if "G15" in str(c.get("system", ""))), "10")
+    codings = [c for group in concepts for concept in group for c in concept.get("coding") or []]
+    code = next((c.get("code") for c in codings if "G15" in str(c.get("system", ""))), None)
+    if code is None:  # never guess a profession: the role decides what the peer will show
+        raise EhdsiError(
+            "ERROR_HPI_INSUFFICIENT_INFORMATION", f"profession du RPPS {rpps} inconnue (TRE-G15)"
+        )
     isco = PROFESSION_TO_ISCO.get(str(code))
     if isco is None:
         raise EhdsiError("ERROR_INSUFFICIENT_RIGHTS", f"profession {code} non habilitée aux échanges eHDSI")
-    return Professional(identifier=rpps, name=display or rpps, role_code=isco[0], role_display=isco[1])
+    organization = {}
+    reference = next(
+        (r["organization"]["reference"] for r in roles if (r.get("organization") or {}).get("reference")),
+        None,
+    )
+    if reference:
+        organization = await fhir.json("GET", reference)
+    extra = {}
+    if organization.get("name"):
+        extra["organization"] = organization["name"]
+    finess = next((i["value"] for i in organization.get("identifier") or [] if i.get("value")), None)
+    if finess:
+        extra["organization_id"] = f"urn:oid:1.2.250.1.71.4.2.2:{finess}"
+    return Professional(
+        identifier=rpps, name=display or rpps, role_code=isco[0], role_display=isco[1], **extra
+    )
 
 
 def _query(args: argparse.Namespace) -> int:

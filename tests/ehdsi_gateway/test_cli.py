@@ -89,3 +89,23 @@ def test_peers_lists_the_registry_and_checks_each_endpoint(
     assert listed["CY"]["xcpd_check"].startswith("injoignable")
     text = _cli("peers", "--data-dir", str(data_dir), "--no-check")
     assert text.returncode == 0 and "HR" in text.stdout and "CY" in text.stdout
+
+
+def test_query_as_a_registered_professional_signs_their_identity(
+    passerelle: ServerProcess, mock_peer: MockPeer, gw_dir: Path
+) -> None:
+    audit = gw_dir / "ehdsi" / "mock-HR-audit.jsonl"
+    done = _cli(
+        "query", "--country", "HR", "--id", "9999002M^^^&2.16.470.1.100.1.1.1000.990.1.1&ISO",
+        "--as", "10000000001", "--peer-url", mock_peer.url, "--data-dir", str(gw_dir),
+        "--fhir-url", passerelle.base,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    last = [json.loads(line) for line in audit.read_text().splitlines()][-1]
+    names = [a.get("who", {}).get("display") for a in last["agent"]]
+    assert "Dr Claire Martin" in names  # the demo practitioner of the FHIR directory, as the peer saw it
+    unknown = _cli(
+        "query", "--country", "HR", "--id", "NOMATCH^^^&2.999.1&ISO", "--as", "19999999999",
+        "--peer-url", mock_peer.url, "--data-dir", str(gw_dir), "--fhir-url", passerelle.base,
+    )  # fmt: skip
+    assert unknown.returncode == 2 and "ERROR_HPI_NO_INFORMATION" in unknown.stderr
