@@ -292,3 +292,11 @@ async def test_a_summary_that_cannot_be_translated_is_still_returned_with_the_re
         "Patient/"
     )
     assert result.outcome["resourceType"] == "OperationOutcome"
+
+
+def test_the_mock_peer_publishes_a_valid_search_mask_of_its_documents_domains(mock_peer: MockPeer) -> None:
+    resp = httpx.get(f"{mock_peer.url}/ism.xml", timeout=30)
+    root = etree.fromstring(resp.content)
+    Schemas.assert_valid("ism", root)
+    domains = {n.get("domain") for n in root.iter("{http://ec.europa.eu/sante/ehncp/ism}id")}
+    assert {"2.999.1", "2.16.470.1.100.1.1.1000.990.1.1", "1.3.182.2.4.2"} <= domains
