@@ -7,11 +7,14 @@ Public surface:
   search mask). French data is read through ``fhir`` only.
 * ``GatewaySettings`` (``GatewaySettings.from_env(data_dir)``), ``FhirClient`` (HTTP or
   ``FhirClient.in_process(lambda: asgi_app)``), ``PeerRegistry``.
-* The NCP-B flow, for the portal and the CLI (``ehdsi_gateway.initiator``):
-  ``CrossBorderQuery(settings, fhir)`` with ``identify(country, patient_id, ...)`` ->
-  ``Identification``, ``record_consent(...)`` -> the FHIR ``Consent``, and
-  ``fetch_summary(...)`` -> ``SummaryResult`` (the French document Bundle as stored, the
-  original documents, the translation outcome); ``run(...)`` chains the three.
+* The NCP-B flow, for the portal and the CLI (``ehdsi_gateway.initiator.CrossBorderQuery(settings,
+  fhir)``), in steps so that the professional's confirmation sits between them:
+  ``identify(country, patient_id, birth_date=…, professional=…, purpose=…, peer_url=…)`` ->
+  ``Identification`` (demographics from the peer); ``record_consent(ident, identity_confirmed=…,
+  need_to_know=…, pin_signed=…)`` -> the stored FHIR ``Consent``; ``list_documents(ident, consent)``
+  -> the summary's entries (pivot L3, PDF L1); ``fetch_summary(ident, consent, document=None)`` ->
+  ``SummaryResult`` (``bundle`` as stored, ``translated``, ``reason``, ``outcome``, ``level``,
+  ``peer_seconds``); ``run(country, patient_id, …)`` chains them for an operator.
   Every refusal is an ``EhdsiError`` whose ``french()`` is the message to show.
 * ``EhdsiError`` and its vocabulary (``ehdsi_gateway.errors``).
 """
