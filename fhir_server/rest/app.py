@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fhir_server import bundles
+from fhir_server import bulk, bundles
 from fhir_server.auth.guard import protect
 from fhir_server.auth.smart import fhir_smart_configuration
 from fhir_server.config import Settings
@@ -34,6 +34,8 @@ log = logging.getLogger("passerelle.fhir")
 
 INTERACTIONS: list[Interaction] = [
     Interaction("/metadata", "GET", capabilities, "capabilities", "system"),
+    # Bulk Data status, cancel and files (fhir_server.bulk): before the generic [type]/[id]/... routes.
+    *(Interaction(path, method, handler, None, "system") for path, method, handler in bulk.routes()),
     # One handler serves both Bundle types; listed twice for the two CapabilityStatement codes.
     Interaction("/", "POST", bundles.handle, "transaction", "system"),
     Interaction("/", "POST", bundles.handle, "batch", "system"),
@@ -132,9 +134,13 @@ def create_app(settings: Settings, client: AsyncMongoClient[dict[str, Any]] | No
 
         app.state.terminology = await start_terminology(repository)
         app.state.repository = repository
+        # Bulk Data exports run in the background; interrupted ones are resumed here.
+        app.state.bulk = bulk.BulkJobs(repository, settings.data_dir, bulk.BulkSettings())
+        await app.state.bulk.start()
         try:
             yield
         finally:
+            await app.state.bulk.stop()
             if own:
                 await mongo.close()
 

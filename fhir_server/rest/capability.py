@@ -46,6 +46,17 @@ def _operations(type_: str | None) -> list[dict[str, Any]]:
     return out
 
 
+def _instantiates() -> dict[str, Any]:
+    """Implementation guides whose CapabilityStatement this server conforms to (Bulk Data when $export is)."""
+    from fhir_server.operations import load_all
+
+    if "export" in load_all():
+        from fhir_server.bulk import BULK_CAPABILITY
+
+        return {"instantiates": [BULK_CAPABILITY]}
+    return {}
+
+
 def build_capability_statement(
     interactions: Iterable[Interaction], resource_types: Iterable[str], base: str
 ) -> dict[str, Any]:
@@ -80,6 +91,7 @@ def build_capability_statement(
         "software": {"name": "Passerelle", "version": SOFTWARE_VERSION},
         "implementation": {"description": "Passerelle FHIR R4 server", "url": base},
         "fhirVersion": "4.0.1",
+        **_instantiates(),
         "format": ["application/fhir+json", "application/fhir+xml", "json", "xml"],
         "patchFormat": PATCH_FORMATS,
         "rest": [
