@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     from cda_transform import cli as cda_cli
     from fhir_server import cli as fhir_cli
     from fhir_server.auth import cli as auth_cli
+    from fhir_server.bulk import cli as bulk_cli
     from fhir_server.operations import terminology_load
     from terminology import cli as terminology_cli
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     cda_cli.register(sub)
     fhir_cli.register(sub)
     auth_cli.register(sub)
+    bulk_cli.register(sub)
     # ``terminology load`` writes through the FHIR server, so the server package contributes it.
     terminology_load.register(terminology_cli.register(sub))
     return parser

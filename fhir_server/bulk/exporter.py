@@ -33,7 +33,8 @@ from fhir_server.errors import FhirError, issue, operation_outcome
 from fhir_server.storage import MongoRepository
 from fhir_server.storage.records import fhir_instant
 
-BATCH = 1000
+BATCH = 1000  # documents per cursor round trip
+STEP = 100  # documents between progress reports, rate checks and yields to the event loop
 _PROJECTION = {"j": 1, "ts": 1, "d": 1, "v": 1}
 Progress = Callable[[str, int], Awaitable[None]]
 
@@ -194,7 +195,7 @@ class Export:
                 if self.request.elements:
                     body = _subset(body, type_, self.request.elements)
                 await series.add(body)
-                if pending >= BATCH:
+                if pending >= STEP:
                     await self._batch_done(type_, series, pending)
                     pending = 0
             await self._batch_done(type_, series, pending)

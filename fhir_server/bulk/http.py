@@ -93,6 +93,7 @@ async def kick_off(call: Call) -> Response:
     types = export_types(export, policy)
     jobs = jobs_of(request)
     repository = request.app.state.repository
+    await check_type_filters(repository, export)
     patients: list[str] | None = export.patients
     if level == "group":
         assert call.id is not None
@@ -132,6 +133,20 @@ async def kick_off(call: Call) -> Response:
         202,
         headers={"Content-Location": f"{base}/_bulk/status/{job_id}"},
     )
+
+
+async def check_type_filters(repository: Any, export: Any) -> None:
+    """400 now for a ``_typeFilter`` the search engine refuses, rather than an error file later."""
+    from fhir_server.search import search_query
+
+    for type_, queries in export.type_filters.items():
+        for criteria in queries:
+            try:
+                await search_query(repository, type_, criteria)
+            except FhirError as exc:
+                raise FhirError(
+                    400, "invalid", f"_typeFilter {type_} : {exc}", expression=["_typeFilter"]
+                ) from exc
 
 
 async def _job_for(request: Request) -> dict[str, Any]:
