@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from fhir_server import bulk, bundles
 from fhir_server.auth.guard import protect
@@ -137,9 +137,17 @@ def create_app(settings: Settings, client: AsyncMongoClient[dict[str, Any]] | No
         # Bulk Data exports run in the background; interrupted ones are resumed here.
         app.state.bulk = bulk.BulkJobs(repository, settings.data_dir, bulk.BulkSettings())
         await app.state.bulk.start()
+        # Subscriptions: criteria evaluated after each commit, notifications sent in the background.
+        from fhir_server.subscriptions import SubscriptionManager, SubscriptionSettings
+
+        app.state.subscriptions = SubscriptionManager(
+            repository, SubscriptionSettings(), no_auth=settings.no_auth
+        )
+        await app.state.subscriptions.start()
         try:
             yield
         finally:
+            await app.state.subscriptions.stop()
             await app.state.bulk.stop()
             if own:
                 await mongo.close()
@@ -147,6 +155,10 @@ def create_app(settings: Settings, client: AsyncMongoClient[dict[str, Any]] | No
     # Every interaction goes through authentication, the access policy and the audit (fhir_server.auth.guard).
     routes = [Route(i.path, protect(i), methods=[i.method]) for i in INTERACTIONS]
     routes.insert(0, Route("/.well-known/smart-configuration", fhir_smart_configuration, methods=["GET"]))
+    # The R4 websocket channel of Subscriptions (bind/bound/ping; its own authentication).
+    from fhir_server.subscriptions import websocket_endpoint
+
+    routes.insert(1, WebSocketRoute("/websocket", websocket_endpoint))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -57,6 +57,16 @@ def _instantiates() -> dict[str, Any]:
     return {}
 
 
+def _websocket(base: str) -> dict[str, Any]:
+    """The R4 extension giving the websocket channel's URL of Subscriptions (fhir_server.subscriptions)."""
+    url = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + "/websocket"
+    return {
+        "extension": [
+            {"url": "http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket", "valueUri": url}
+        ]
+    }
+
+
 def build_capability_statement(
     interactions: Iterable[Interaction], resource_types: Iterable[str], base: str
 ) -> dict[str, Any]:
@@ -100,6 +110,7 @@ def build_capability_statement(
                 "resource": resources,
                 "interaction": [{"code": c} for c in system_codes],
                 **({"operation": ops} if (ops := _operations(None)) else {}),
+                **_websocket(base),
             }
         ],
     }
