@@ -18,14 +18,19 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     manager = getattr(app.state, "subscriptions", None)
     client_id = ""
     if not app.state.settings.no_auth:
+        from starlette.requests import Request
+
         from fhir_server.auth.guard import _settings, fhir_base, issuer_of, verify_bearer
 
+        # the token's audience is the FHIR base URL (http[s]), as seen by an HTTP request here
+        scheme = {"ws": "http", "wss": "https"}.get(websocket.scope.get("scheme", "ws"), "http")
+        as_http = Request({**websocket.scope, "type": "http", "scheme": scheme, "method": "GET"})
         try:
             policy = await verify_bearer(
                 websocket.headers.get("authorization"),
-                issuer_of(websocket),  # type: ignore[arg-type]
-                fhir_base(websocket),  # type: ignore[arg-type]
-                _settings(websocket).keys_file,  # type: ignore[arg-type]
+                issuer_of(as_http),
+                fhir_base(as_http),
+                _settings(as_http).keys_file,
                 app.state.repository.db,
             )
         except FhirError:
