@@ -56,7 +56,7 @@ async def export_to(
     from tqdm import tqdm
 
     from fhir_server.auth import audit
-    from fhir_server.bulk.exporter import Export, export_types, group_members
+    from fhir_server.bulk.exporter import Export, export_types, group_members, non_empty
     from fhir_server.bulk.http import manifest
     from fhir_server.bulk.jobs import result_doc
     from fhir_server.bulk.request import parse_request
@@ -76,7 +76,8 @@ async def export_to(
     try:
         repository = MongoRepository(client, database, indexer=index_resource)
         patients = await group_members(repository, args.group) if args.group else None
-        counts = {t: await repository.db[t].estimated_document_count() for t in types}
+        present = set(await non_empty(repository, types))
+        counts = {t: await repository.db[t].estimated_document_count() if t in present else 0 for t in types}
         bar = tqdm(total=sum(counts.values()), unit="res", disable=not progress, file=sys.stderr)
         finished = 0
 
@@ -98,7 +99,7 @@ async def export_to(
         )
         done = []
         errors: list[dict[str, Any]] = []
-        for type_ in types:
+        for type_ in [t for t in types if counts[t]]:
             result = await export.run_type(type_)
             finished += counts[type_]
             await advance(type_, 0)

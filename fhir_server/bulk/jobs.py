@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
 
-from fhir_server.bulk.exporter import Export, TypeResult
+from fhir_server.bulk.exporter import Export, TypeResult, non_empty
 from fhir_server.bulk.request import ExportRequest
 from fhir_server.bulk.settings import BulkSettings
 from fhir_server.bulk.writer import NdjsonSeries
@@ -245,9 +246,14 @@ class BulkJobs:
         request = ExportRequest.from_doc(job["request"])
         transaction_time = job["transaction_time"]
         owned = {"_id": job_id, "instance": self.instance, "status": "running"}
+        reported = 0.0
 
         async def progress(type_: str, count: int) -> None:
-            await self.jobs.update_one(owned, {"$set": {"progress": {"type": type_, "count": count}}})
+            nonlocal reported
+            now = time.monotonic()
+            if now - reported >= 1.0:  # a write per second at most, not per batch
+                reported = now
+                await self.jobs.update_one(owned, {"$set": {"progress": {"type": type_, "count": count}}})
 
         export = Export(
             repository=self.repository,
@@ -267,9 +273,7 @@ class BulkJobs:
                 await self.jobs.update_one(owned, {"$set": {"patient_errors": errors}})
         else:
             errors = list(job.get("patient_errors") or [])
-        for type_ in job["types"]:
-            if type_ in done:
-                continue
+        for type_ in await non_empty(self.repository, [t for t in job["types"] if t not in done]):
             result = await export.run_type(type_)
             updated = await self.jobs.update_one(owned, {"$push": {"done": result_doc(result)}})
             if updated.matched_count == 0:  # cancelled or taken over meanwhile
