@@ -39,10 +39,6 @@ _PROJECTION = {"j": 1, "ts": 1, "d": 1, "v": 1}
 Progress = Callable[[str, int], Awaitable[None]]
 
 
-class Cancelled(Exception):
-    """The job was cancelled (or lost its lease) while it ran."""
-
-
 @dataclass
 class TypeResult:
     type: str
@@ -138,7 +134,6 @@ class Export:
     file_max_bytes: int
     max_rate: float = 0.0
     progress: Progress | None = None
-    stopped: Callable[[], Awaitable[bool]] | None = None  # polled between batches
     patients: list[str] | None = None  # patient/group level: the patients (None: all)
     _read: int = 0
     _started: float = field(default_factory=time.monotonic)
@@ -223,8 +218,6 @@ class Export:
         self._read += read
         if self.progress is not None:
             await self.progress(type_, sum(f.count for f in series.files))
-        if self.stopped is not None and await self.stopped():
-            raise Cancelled
         if self.max_rate > 0:
             ahead = self._read / self.max_rate - (time.monotonic() - self._started)
             if ahead > 0:

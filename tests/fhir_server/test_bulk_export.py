@@ -270,6 +270,7 @@ def test_restart_mid_export_resumes(tmp_path: Path) -> None:
         tmp_path,
         PASSERELLE_BULK_MAX_RATE="40",
         PASSERELLE_BULK_LEASE="2",
+        PASSERELLE_BULK_EXPIRY="8",
         PASSERELLE_BULK_FILE_MAX_BYTES="4000",
     ).start()
     try:
@@ -295,5 +296,14 @@ def test_restart_mid_export_resumes(tmp_path: Path) -> None:
             obs = [o["id"] for o in files["Observation"]]
             assert len(obs) == len(set(obs)) == 12 * 5
             assert sorted(p["id"] for p in files["Patient"]) == sorted(ids)
+            # PASSERELLE_BULK_EXPIRY: the job and its files go away once expired
+            job_dir = server.data_dir / "bulk" / status.rsplit("/", 1)[1]
+            assert job_dir.is_dir()
+            deadline = time.monotonic() + 30
+            while c.get(status).status_code != 404 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert c.get(status).status_code == 404
+            assert c.get(done.json()["output"][0]["url"]).status_code == 404
+            assert not job_dir.exists()
     finally:
         server.stop()
