@@ -123,9 +123,12 @@ def main(bundles: int | None = None) -> str:
             loaded = asyncio.run(_load(mongo.uri, database, bundles))
             load_s = time.perf_counter() - started
             server = ServerProcess(root / "server", mongodb_uri=mongo.uri, env={"PASSERELLE_DB": database})
-            with server.start(timeout=900):
+            server.start(timeout=900)  # the first start of a loaded database checks its search values
+            try:
                 (root / "server-out").mkdir()
                 exported, downloaded, count, types = _server_export(server.base, root / "server-out")
+            finally:
+                server.stop()
             (root / "raw-out").mkdir()
             raw_s, raw_count = asyncio.run(_raw_export(mongo.uri, database, types, root / "raw-out"))
     server_rate = count / exported
