@@ -14,6 +14,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--ingest-concurrency", type=int, default=2, help="transaction Bundles in flight at once")
     p.add_argument("--search-patients", type=int, default=20, help="Synthea patients for the search mix")
     p.add_argument("--search-requests", type=int, default=200, help="requests per search of the mix")
+    p.add_argument("--export", action="store_true", help="also the Bulk Data export benchmark")
+    p.add_argument("--export-bundles", type=int, default=None, help="Synthea Bundles for the export (all)")
     p.set_defaults(func=run)
 
 
@@ -30,4 +32,9 @@ def run(args: argparse.Namespace) -> int:
 
     print()
     print(search_main(args.search_requests, args.search_patients))
+    if args.export:
+        from bench.export import main as export_main
+
+        print()
+        print(export_main(args.export_bundles))
     return 0
