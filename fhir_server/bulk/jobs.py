@@ -135,7 +135,9 @@ class BulkJobs:
                 log.info("resuming export %s", claimed["_id"])
                 self._spawn(claimed["_id"])
         async for doc in self.jobs.find({"expires": {"$lt": now}}, {"_id": 1}):
-            await self.remove(doc["_id"])
+            # files first: once the status URL says 404, nothing of the export is left
+            await asyncio.to_thread(shutil.rmtree, self.directory(doc["_id"]), True)
+            await self.jobs.delete_one({"_id": doc["_id"], "expires": {"$lt": now}})
 
     async def _remove_orphan_dirs(self) -> None:
         names = [p.name for p in self.root.iterdir() if p.is_dir()]

@@ -276,18 +276,7 @@ def test_restart_mid_export_resumes(tmp_path: Path) -> None:
     try:
         with httpx.Client(base_url=server.base, headers={"Accept": FHIR_JSON}, timeout=60) as c:
             ids = seed(c, patients=12, observations=4)
-            status = kick_off(c, "/$export", params={"_type": "Observation,Patient"})
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                r = c.get(status)
-                assert r.status_code == 202
-                if "Observation : " in r.headers["x-progress"] and not r.headers["x-progress"].startswith(
-                    "Observation : 0 "
-                ):
-                    break
-                time.sleep(0.1)
-            server.kill_hard()
-            server.start()
+            status = _kill_mid_export(server, c)
             first = c.get(status)
             assert first.status_code == 202  # resumed, not a half manifest
             done, _ = wait(c, status, timeout=120)
@@ -305,5 +294,41 @@ def test_restart_mid_export_resumes(tmp_path: Path) -> None:
             assert c.get(status).status_code == 404
             assert c.get(done.json()["output"][0]["url"]).status_code == 404
             assert not job_dir.exists()
+    finally:
+        server.stop()
+
+
+def _kill_mid_export(server: ServerProcess, c: httpx.Client) -> str:
+    """Start an export, SIGKILL the server once it has written Observations, start it again."""
+    status = kick_off(c, "/$export", params={"_type": "Observation,Patient"})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        r = c.get(status)
+        assert r.status_code == 202
+        progress = r.headers["x-progress"]
+        if "Observation : " in progress and not progress.startswith("Observation : 0 "):
+            break
+        time.sleep(0.1)
+    server.kill_hard()
+    server.start()
+    return status
+
+
+def test_interrupted_too_often_fails_cleanly(tmp_path: Path) -> None:
+    """Past PASSERELLE_BULK_MAX_ATTEMPTS starts, an interrupted export is failed: a 5xx with an
+    OperationOutcome on the status URL, never a manifest, and its partial files removed."""
+    server = make_server(
+        tmp_path, PASSERELLE_BULK_MAX_RATE="40", PASSERELLE_BULK_LEASE="2", PASSERELLE_BULK_MAX_ATTEMPTS="1"
+    ).start()
+    try:
+        with httpx.Client(base_url=server.base, headers={"Accept": FHIR_JSON}, timeout=60) as c:
+            seed(c, patients=12, observations=4)
+            status = _kill_mid_export(server, c)
+            done, _ = wait(c, status, timeout=60)
+            assert done.status_code == 500, done.text
+            outcome = done.json()
+            assert outcome["resourceType"] == "OperationOutcome"
+            assert "interrompu" in outcome["issue"][0]["diagnostics"]
+            assert not (server.data_dir / "bulk" / status.rsplit("/", 1)[1]).exists()
     finally:
         server.stop()
