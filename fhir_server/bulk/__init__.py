@@ -3,7 +3,8 @@
 Public surface: :class:`BulkJobs` (the jobs of one server process, ``app.state.bulk``),
 :class:`BulkSettings`, :class:`ExportRequest` / :func:`parse_request` (kick-off parameters),
 :class:`Export` (the streaming exporter shared with ``passerelle export``), :data:`ROUTES`
-(status, cancel and file routes for the routing table) and :data:`BULK_CAPABILITY`.
+(status, cancel and file routes for the routing table) and :data:`BULK_CAPABILITY` (the IG's
+CapabilityStatement the server's ``instantiates``).
 
 Modules: ``request`` (parameters), ``exporter`` (streaming from MongoDB), ``writer`` (NDJSON
 files), ``jobs`` (storage, background running, restart), ``http`` (kick-off, status, files),

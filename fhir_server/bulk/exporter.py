@@ -31,7 +31,6 @@ from fhir_server.bulk.request import ExportRequest, bad
 from fhir_server.bulk.writer import NdjsonSeries, OutputFile
 from fhir_server.errors import FhirError, issue, operation_outcome
 from fhir_server.storage import MongoRepository
-from fhir_server.storage.records import fhir_instant
 
 BATCH = 1000  # documents per cursor round trip
 STEP = 100  # documents between progress reports, rate checks and yields to the event loop
@@ -286,7 +285,3 @@ def _deletion_bundle(type_: str, id_: str) -> bytes:
             "entry": [{"request": {"method": "DELETE", "url": f"{type_}/{id_}"}}],
         }
     )
-
-
-def instant(ts: datetime) -> str:
-    return fhir_instant(ts)

@@ -32,7 +32,6 @@ from fhir_server.rest.formats import negotiate
 from fhir_server.rest.http import base_url, fhir_response, http_date
 from fhir_server.storage.records import fhir_instant, now_ms
 
-BULK_CAPABILITY = "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"
 SYSTEM_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
 PATIENT_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
 GROUP_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
