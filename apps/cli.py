@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ehdsi_gateway import cli as gateway_cli
     from fhir_server import cli as fhir_cli
     from fhir_server.auth import cli as auth_cli
+    from fhir_server.bulk import cli as bulk_cli
     from fhir_server.operations import terminology_load
     from terminology import cli as terminology_cli
 
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     fhir_cli.register(sub)
     auth_cli.register(sub)
     gateway_cli.register(sub)
+    bulk_cli.register(sub)
     # ``terminology load`` writes through the FHIR server, so the server package contributes it.
     terminology_load.register(terminology_cli.register(sub))
     return parser

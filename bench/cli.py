@@ -15,6 +15,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--search-patients", type=int, default=20, help="Synthea patients for the search mix")
     p.add_argument("--search-requests", type=int, default=200, help="requests per search of the mix")
     p.add_argument("--ehdsi-flows", type=int, default=30, help="NCP-B flows against the mock peer (0: skip)")
+    p.add_argument("--export", action="store_true", help="also the Bulk Data export benchmark")
+    p.add_argument("--export-bundles", type=int, default=None, help="Synthea Bundles for the export (all)")
     p.set_defaults(func=run)
 
 
@@ -36,4 +38,9 @@ def run(args: argparse.Namespace) -> int:
 
         print()
         print(ehdsi_main(args.ehdsi_flows))
+    if args.export:
+        from bench.export import main as export_main
+
+        print()
+        print(export_main(args.export_bundles))
     return 0

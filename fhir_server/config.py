@@ -17,6 +17,20 @@ def _int_env(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def number_env(name: str, default: float) -> float:
+    """A non-negative number from the environment (``default`` when unset); exits with a clear message."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from exc
+    if value < 0:
+        raise SystemExit(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
 @dataclass
 class Settings:
     """Everything configurable. See the README's configuration table."""

@@ -312,6 +312,8 @@ class TerminologyService:
         display = concept.display
         if display_language:
             display = self._display_in(entry, concept, display_language) or concept.display
+        # R4 makes display 1..1: the preferred designation, else the code itself
+        display = display or _preferred_designation(concept.designations) or concept.code
         return LookupResult(
             entry.url,
             concept.code,
@@ -624,6 +626,23 @@ class TerminologyService:
             target_system=self.registry.canonical(target_system) if target_system else None,
             reverse=reverse,
         )
+
+
+_PREFERRED = frozenset({"preferred", "display", "900000000000548007"})  # SNOMED CT "Preferred"
+
+
+def _preferred_designation(designations: list[Designation]) -> str | None:
+    """A concept's own display is missing (partial sources): a designation marked preferred, else
+    one in English, else the first usable one (never a definition)."""
+    usable = [d for d in designations if d.use != "definition" and d.value]
+    for candidates in (
+        [d for d in usable if d.use in _PREFERRED],
+        [d for d in usable if language_matches("en", d.language)],
+        usable,
+    ):
+        if candidates:
+            return candidates[0].value
+    return None
 
 
 def _pick_designation(designations: list[Designation], lang: str) -> str | None:

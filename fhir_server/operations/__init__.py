@@ -14,12 +14,16 @@ from functools import cache
 from fhir_server.operations.registry import OPERATIONS, Call, Operation, register
 
 _MODULES = ("validate", "meta", "everything", "terminology_ops")
+# Operations living in their own package (full module names).
+_PACKAGES = ("fhir_server.bulk.http",)
 
 
 @cache
 def load_all() -> dict[str, Operation]:
     for name in _MODULES:
         importlib.import_module(f"fhir_server.operations.{name}")
+    for module in _PACKAGES:
+        importlib.import_module(module)
     return OPERATIONS
 
 

@@ -52,6 +52,8 @@ class Operation:
     # Types whose OperationDefinition differs from ``definition`` (one name, several
     # definitions: CodeSystem/$validate-code beside ValueSet/$validate-code).
     definitions: tuple[tuple[str, str], ...] = ()
+    # The handler applies the caller's access policy itself (``$export``: SMART Backend Services).
+    authorizes_itself: bool = False
 
     def definition_for(self, type_: str | None) -> str:
         return dict(self.definitions).get(type_ or "", self.definition)

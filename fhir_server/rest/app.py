@@ -13,9 +13,9 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
-from fhir_server import bundles
+from fhir_server import bulk, bundles
 from fhir_server.auth.guard import protect
 from fhir_server.auth.smart import fhir_smart_configuration
 from fhir_server.config import Settings
@@ -35,6 +35,8 @@ log = logging.getLogger("passerelle.fhir")
 
 INTERACTIONS: list[Interaction] = [
     Interaction("/metadata", "GET", capabilities, "capabilities", "system"),
+    # Bulk Data status, cancel and files (fhir_server.bulk): before the generic [type]/[id]/... routes.
+    *(Interaction(path, method, handler, None, "system") for path, method, handler in bulk.routes()),
     # One handler serves both Bundle types; listed twice for the two CapabilityStatement codes.
     Interaction("/", "POST", bundles.handle, "transaction", "system"),
     Interaction("/", "POST", bundles.handle, "batch", "system"),
@@ -141,15 +143,31 @@ def create_app(settings: Settings, client: AsyncMongoClient[dict[str, Any]] | No
 
         app.state.terminology = await start_terminology(repository)
         app.state.repository = repository
+        # Bulk Data exports run in the background; interrupted ones are resumed here.
+        app.state.bulk = bulk.BulkJobs(repository, settings.data_dir, bulk.BulkSettings())
+        await app.state.bulk.start()
+        # Subscriptions: criteria evaluated after each commit, notifications sent in the background.
+        from fhir_server.subscriptions import SubscriptionManager, SubscriptionSettings
+
+        app.state.subscriptions = SubscriptionManager(
+            repository, SubscriptionSettings(), no_auth=settings.no_auth
+        )
+        await app.state.subscriptions.start()
         try:
             yield
         finally:
+            await app.state.subscriptions.stop()
+            await app.state.bulk.stop()
             if own:
                 await mongo.close()
 
     # Every interaction goes through authentication, the access policy and the audit (fhir_server.auth.guard).
     routes = [Route(i.path, protect(i), methods=[i.method]) for i in INTERACTIONS]
     routes.insert(0, Route("/.well-known/smart-configuration", fhir_smart_configuration, methods=["GET"]))
+    # The R4 websocket channel of Subscriptions (bind/bound/ping; its own authentication).
+    from fhir_server.subscriptions import websocket_endpoint
+
+    routes.insert(1, WebSocketRoute("/websocket", websocket_endpoint))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

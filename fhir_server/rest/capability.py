@@ -51,6 +51,27 @@ def _operations(type_: str | None) -> list[dict[str, Any]]:
     return out
 
 
+def _instantiates() -> dict[str, Any]:
+    """Implementation guides whose CapabilityStatement this server conforms to (Bulk Data when $export is)."""
+    from fhir_server.operations import load_all
+
+    if "export" in load_all():
+        from fhir_server.bulk import BULK_CAPABILITY
+
+        return {"instantiates": [BULK_CAPABILITY]}
+    return {}
+
+
+def _websocket(base: str) -> dict[str, Any]:
+    """The R4 extension giving the websocket channel's URL of Subscriptions (fhir_server.subscriptions)."""
+    url = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + "/websocket"
+    return {
+        "extension": [
+            {"url": "http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket", "valueUri": url}
+        ]
+    }
+
+
 def build_capability_statement(
     interactions: Iterable[Interaction], resource_types: Iterable[str], base: str
 ) -> dict[str, Any]:
@@ -85,6 +106,7 @@ def build_capability_statement(
         "software": {"name": "Passerelle", "version": SOFTWARE_VERSION},
         "implementation": {"description": "Passerelle FHIR R4 server", "url": base},
         "fhirVersion": "4.0.1",
+        **_instantiates(),
         "format": ["application/fhir+json", "application/fhir+xml", "json", "xml"],
         "patchFormat": PATCH_FORMATS,
         "rest": [
@@ -93,6 +115,7 @@ def build_capability_statement(
                 "resource": resources,
                 "interaction": [{"code": c} for c in system_codes],
                 **({"operation": ops} if (ops := _operations(None)) else {}),
+                **_websocket(base),
             }
         ],
     }

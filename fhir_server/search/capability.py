@@ -68,7 +68,7 @@ def search_capability(type_: str) -> dict[str, Any]:
     return {
         "searchParam": entries,
         "searchInclude": includes,
-        "searchRevInclude": sorted(_rev_includes(type_)),
+        "searchRevInclude": ["*", *sorted(_rev_includes(type_))],
     }
 
 

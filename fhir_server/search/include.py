@@ -12,6 +12,7 @@ the caller may not read are skipped without error, and every resource found pass
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from fhir_server.errors import FhirError
@@ -192,10 +193,64 @@ async def _reverse(
     fields: dict[str, int],
 ) -> list[tuple[str, dict[str, Any]]]:
     refs = [f"{t}/{d['_id']}" for t, d in targets if spec.target in (None, t)]
-    if not refs or spec.source == "*":
+    if not refs:
         return []
+    if spec.source == "*":
+        return await _reverse_all(repository, refs, spec, session, policy, fields)
     conditions = [{f"s.{code}": {"$in": refs}} for code in _ref_codes(spec.source, spec.code)]
-    allowed, restriction = include_restriction(policy, spec.source)
+    return await _referring(repository, spec.source, conditions, session, policy, fields)
+
+
+async def _reverse_all(
+    repository: MongoRepository,
+    refs: list[str],
+    spec: IncludeSpec,
+    session: AsyncClientSession | None,
+    policy: Policy | None,
+    fields: dict[str, int],
+) -> list[tuple[str, dict[str, Any]]]:
+    """``_revinclude=*``: every resource referring to one of ``refs`` through any reference
+    parameter that may point at its type (one indexed query per such parameter)."""
+    by_type: dict[str, list[str]] = {}
+    for ref in refs:
+        by_type.setdefault(ref.split("/", 1)[0], []).append(ref)
+    conditions: dict[str, list[dict[str, Any]]] = {}
+    for source, code, target in sorted(_referrers(frozenset(by_type))):
+        if spec.code in ("*", code):
+            conditions.setdefault(source, []).append({f"s.{code}": {"$in": by_type[target]}})
+    out: list[tuple[str, dict[str, Any]]] = []
+    for source, conds in conditions.items():
+        out.extend(await _referring(repository, source, conds, session, policy, fields))
+        if len(out) > MAX_INCLUDED:
+            break
+    return out
+
+
+@cache
+def _referrers(types: frozenset[str]) -> set[tuple[str, str, str]]:
+    """(source type, reference parameter, target type) for every parameter that may point at ``types``."""
+    from fhir_server.search.params import registry
+
+    return {
+        (source, code, target)
+        for source, params in registry().items()
+        for code, param in params.items()
+        if param.type == "reference"
+        for target in types
+        if target in param.targets
+    }
+
+
+async def _referring(
+    repository: MongoRepository,
+    source: str,
+    conditions: list[dict[str, Any]],
+    session: AsyncClientSession | None,
+    policy: Policy | None,
+    fields: dict[str, int],
+) -> list[tuple[str, dict[str, Any]]]:
+    """The documents of ``source`` meeting one of ``conditions`` (reference look-ups), policy applied."""
+    allowed, restriction = include_restriction(policy, source)
     if not conditions or not allowed:
         return []
     # a matching document has stored values, so it is not a deletion: no "d" clause needed.
@@ -203,10 +258,10 @@ async def _reverse(
     out: dict[str, dict[str, Any]] = {}
     for condition in conditions:
         for query in restricted_parts(condition, restriction, lead=False):
-            cursor = repository.db[spec.source].find(query, fields, session=session)
+            cursor = repository.db[source].find(query, fields, session=session)
             cursor = cursor.limit(MAX_INCLUDED + 1)
             async for doc in cursor:
                 out.setdefault(doc["_id"], doc)
             if len(out) > MAX_INCLUDED:
                 break
-    return [(spec.source, doc) for doc in out.values()]
+    return [(source, doc) for doc in out.values()]
