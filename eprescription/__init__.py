@@ -43,5 +43,6 @@ __all__ = [
     "narcotic_in",
     "new_number",
     "normalize",
+    "number_of",
     "pharmacy_url",
 ]

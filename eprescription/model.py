@@ -88,7 +88,9 @@ def _duration(d: Any) -> str:
     if not isinstance(d, dict) or d.get("value") is None:
         return ""
     unit = _DURATION_UNITS.get(str(d.get("code") or ""), d.get("unit") or "")
-    return f"{d['value']:g} {unit}".strip() if isinstance(d["value"], float) else f"{d['value']} {unit}".strip()
+    return (
+        f"{d['value']:g} {unit}".strip() if isinstance(d["value"], float) else f"{d['value']} {unit}".strip()
+    )
 
 
 def posology(line: dict[str, Any]) -> str:

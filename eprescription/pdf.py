@@ -118,13 +118,13 @@ class _Writer:
         y -= 1 * mm
         barcode = code128.Code128(p.rpps, barHeight=8 * mm, barWidth=0.3 * mm, humanReadable=False)
         barcode.drawOn(self.c, MARGIN - 2 * mm, y - 9 * mm)
-        y -= 11 * mm
+        y -= 14 * mm
         if p.finess:
             self.text(MARGIN, y, f"N° FINESS : {p.finess}", 9.5, bold=True)
             y -= 1 * mm
             bar = code128.Code128(p.finess, barHeight=8 * mm, barWidth=0.3 * mm, humanReadable=False)
             bar.drawOn(self.c, MARGIN - 2 * mm, y - 9 * mm)
-            y -= 11 * mm
+            y -= 14 * mm
         right = WIDTH / 2 + 10 * mm
         ry = HEIGHT - MARGIN
         self.text(right, ry, f"Le {doc.issued}", 10)

@@ -12,11 +12,10 @@ import time
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import orjson
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
-
-import orjson
 
 ALG = "RS256"
 

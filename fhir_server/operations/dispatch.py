@@ -14,6 +14,8 @@ Access control (the caller's policy, ``request.state.access``; see :func:`author
 - read-only operations on terminology resources (``$expand``, ``$lookup``,
   ``$validate-code``, ``$subsumes``, ``$translate``): reference data, for any token with a
   read scope on the type (an instance like a read of it);
+- operations that check their caller themselves (``authorizes_itself``: the prescription
+  operations of ``prescription_*.py``): any authenticated caller reaches the handler;
 - any other operation: tokens that may read and write everything.
 """
 
@@ -97,6 +99,8 @@ async def authorize(
     from fhir_server.auth.policy import forbidden
 
     name = operation.name
+    if operation.authorizes_itself:
+        return
     if level == "instance" and name in _INSTANCE_AS and type_ is not None and id_ is not None:
         if name == "everything":
             policy.search_filter("Patient")  # a role that may not search patients may not take a record

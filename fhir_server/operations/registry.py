@@ -52,6 +52,9 @@ class Operation:
     # Types whose OperationDefinition differs from ``definition`` (one name, several
     # definitions: CodeSystem/$validate-code beside ValueSet/$validate-code).
     definitions: tuple[tuple[str, str], ...] = ()
+    # The handler decides who may call it (prescription operations: prescriber, patient,
+    # pharmacist), so the dispatcher lets every authenticated caller through to it.
+    authorizes_itself: bool = False
 
     def definition_for(self, type_: str | None) -> str:
         return dict(self.definitions).get(type_ or "", self.definition)
