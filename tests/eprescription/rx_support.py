@@ -13,6 +13,7 @@ from eprescription import PRESCRIPTION_SYSTEM, REIMBURSABLE_URL, new_number
 
 FHIR_JSON = "application/fhir+json"
 ATC = "http://www.whocc.no/atc"
+R38 = "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale"
 
 
 def post(
@@ -44,7 +45,7 @@ def practice(
     post(http, {
         "resourceType": "PractitionerRole",
         "practitioner": {"reference": f"Practitioner/{practitioner['id']}"},
-        "specialty": [{"coding": [{"system": "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale", "code": "SM26"}]}],
+        "specialty": [{"coding": [{"system": R38, "code": "SM26"}]}],
         "organization": {"identifier": {"system": "https://finess.esante.gouv.fr", "value": "750712184"},
                          "display": "CENTRE DE SANTE PARIS 15"},
     }, headers)  # fmt: skip
