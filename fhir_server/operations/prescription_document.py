@@ -129,7 +129,7 @@ async def _prescriber(repository: Any, reference: str) -> rx_pdf.Prescriber:
         address=address,
         phone=phone,
         finess=finess,
-        structure=structure.title() if structure.isupper() else structure,
+        structure=structure,
     )
 
 

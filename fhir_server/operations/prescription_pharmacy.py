@@ -202,7 +202,8 @@ async def _performer(call: Call, policy: Any) -> dict[str, Any]:
         if not ref:
             raise FhirError(400, "required", "performer (Reference) requis sans authentification.",
                             expression=["performer"])  # fmt: skip
-        return {"reference": ref}
+        name = raw.get("display") if isinstance(raw, dict) else None
+        return {"reference": ref, **({"display": str(name)} if name else {})}
     for actor in sorted(policy.actors):
         if actor.startswith("PractitionerRole/"):
             role = await read_body(repository, actor) or {}
