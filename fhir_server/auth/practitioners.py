@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from fhir_server.identifiers import FINESS_SYSTEM, IDNATPS_SYSTEM, RPPS_SYSTEM, rpps_from_idnat
 
 PROFESSIONALS = "auth_professionals"
@@ -83,6 +85,22 @@ def role_resource(practitioner_id: str, exercice: dict[str, Any], activity: dict
     return role
 
 
+async def _kept(repository: Any, pid: str, practitioner: dict[str, Any]) -> dict[str, Any]:
+    """The new Practitioner with what the professional keeps across logins (PSC does not carry it):
+    their phones (the mobile receiving the ordonnance signature codes) and addresses."""
+    current = await repository.read("Practitioner", pid)
+    if current is None or current.body is None:
+        return practitioner
+    stored = orjson.loads(current.body)
+    out = dict(practitioner)
+    phones = [t for t in stored.get("telecom") or [] if isinstance(t, dict) and t.get("system") != "email"]
+    if phones:
+        out["telecom"] = [*practitioner.get("telecom", []), *phones]
+    if stored.get("address"):
+        out["address"] = stored["address"]
+    return out
+
+
 async def upsert_professional(
     repository: Any, claims: dict[str, Any], exercices: list[dict[str, Any]]
 ) -> tuple[str, list[tuple[str, str]]]:
@@ -101,7 +119,9 @@ async def upsert_professional(
         writes.append(("create", f"Practitioner/{pid}"))
     else:
         pid = known["practitioner"]
-        await repository.update("Practitioner", pid, {**practitioner, "id": pid})
+        await repository.update(
+            "Practitioner", pid, {**(await _kept(repository, pid, practitioner)), "id": pid}
+        )
         writes.append(("update", f"Practitioner/{pid}"))
     roles: dict[str, str] = dict((known or {}).get("roles", {}))
     for ex in exercices:

@@ -455,7 +455,7 @@ async def _notify_patients(call: Call, results: list[dict[str, Any]]) -> None:
             continue
         body = (
             "Bonjour,\n\nUne ordonnance signée par votre médecin est disponible dans votre espace "
-            f"Passerelle :\n{root_url(call.request)}/patient/ordonnances\n\n"
+            f"Passerelle :\n{root_url(call.request)}/mes-ordonnances\n\n"
             "Présentez-la (imprimée ou sur votre téléphone) à votre pharmacie.\n"
         )
         try:

@@ -59,7 +59,8 @@ def test_pdf_holds_every_mandatory_element(http: httpx.Client, signed: dict[str,
     reader = PdfReader(io.BytesIO(data))
     text = "\n".join(page.extract_text() for page in reader.pages)
     for expected in (
-        "Dr Marie MARTIN", "Médecine générale", "CENTRE DE SANTE PARIS 15", "12 rue de Vaugirard", "75015 Paris",
+        "Dr Marie MARTIN", "Médecine générale", "CENTRE DE SANTE PARIS 15",
+        "12 rue de Vaugirard", "75015 Paris",
         "RPPS : 99700366240", "FINESS : 750712184",
         "DUPONT Alice", "Né(e) le 17/05/1980", "Sexe : Féminin", "Poids : 62 kg",
         "ORDONNANCE", display(signed["drugs"]),
@@ -139,13 +140,15 @@ def test_dispense_once_partial_then_already_delivered(http: httpx.Client, signed
 def test_two_pharmacies_at_the_same_moment(http: httpx.Client, signed: dict[str, Any]) -> None:
     number = signed["drugs"]
 
+    line = f"MedicationRequest/{signed['lines'][0]}"
+
     def dispense(index: int) -> int:
         body = params(("prescription", number))
         body["parameter"] += [
             {"name": "performer", "valueReference": {"reference": f"Practitioner/pharmacie-{index}",
                                                       "display": f"PHARMACIE {index}"}},
             {"name": "line", "part": [
-                {"name": "request", "valueReference": {"reference": f"MedicationRequest/{signed['lines'][0]}"}}
+                {"name": "request", "valueReference": {"reference": line}}
             ]},
         ]  # fmt: skip
         with httpx.Client(base_url=http.base_url, timeout=60) as client:
