@@ -28,7 +28,7 @@ from starlette.responses import Response
 
 from fhir_server.errors import FhirError
 from fhir_server.operations.registry import Call, Operation, lookup
-from fhir_server.rest.formats import negotiate, parse_resource, read_body, request_is_xml
+from fhir_server.rest.formats import Format, negotiate, parse_resource, read_body, request_is_xml
 from fhir_server.rest.http import check_id, check_type
 
 _NOT_PARAMS = frozenset({"_format", "_pretty"})
@@ -64,7 +64,11 @@ async def _call(request: Request, level: str) -> Response:
     operation = lookup(name)
     operation.check(level, type_, request.method)
     await authorize(request, operation, level, type_, id_)
-    fmt = negotiate(request)
+    accept = request.headers.get("accept", "").lower()
+    if any(media in accept for media in operation.produces) and "_format" not in request.query_params:
+        fmt = Format()  # the handler answers its own media type (FHIR JSON for its errors)
+    else:
+        fmt = negotiate(request)
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in _NOT_PARAMS]
     resource = None
     if request.method == "POST":

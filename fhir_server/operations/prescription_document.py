@@ -243,5 +243,6 @@ register(
         levels=frozenset({"system"}),
         handler=_pdf,
         authorizes_itself=True,
+        produces=frozenset({"application/pdf"}),
     )
 )

@@ -55,6 +55,9 @@ class Operation:
     # The handler decides who may call it (prescription operations: prescriber, patient,
     # pharmacist), so the dispatcher lets every authenticated caller through to it.
     authorizes_itself: bool = False
+    # Media types other than FHIR JSON/XML the handler answers (``application/pdf``): an
+    # ``Accept`` naming one of them is not a 406.
+    produces: frozenset[str] = frozenset()
 
     def definition_for(self, type_: str | None) -> str:
         return dict(self.definitions).get(type_ or "", self.definition)
