@@ -146,6 +146,8 @@ async def _check(call: Call) -> Response:
         params += [{"name": "status", "valueCode": "deja-delivree"}, {"name": "message", "valueString": text}]
         if when:
             params.append({"name": "dispensed", "valueDateTime": when})
+    if status == "cancelled":  # no patient data nor lines: pharmacies no longer read them
+        return fhir_response({"resourceType": "Parameters", "parameter": params}, call.fmt, 200)
     patient = await read_body(repository, ordonnance.ref("subject")) or {}
     prescriber = await read_body(repository, ordonnance.ref("requester")) or {}
     params += [
