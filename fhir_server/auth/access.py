@@ -124,6 +124,9 @@ async def check_write(
     session: Any = None,
 ) -> None:
     """403 unless the token may write ``resource`` (``current``: the version it replaces, if any)."""
+    if type_ == "Slot" and policy.kind == "practitioner" and policy.role == roles.CARE:
+        await _check_own_slot(policy, repository, resource, current, session)
+        return
     policy.check_write(type_, resource, code)
     if policy.role != roles.PHARMACIST:
         return
@@ -141,3 +144,27 @@ def concerned(type_: str, resource: Any, grant: Grant) -> list[str]:
         return []
     ids = {r.split("/", 1)[1] for r in patient_refs(type_, resource)}
     return sorted(ids if grant.unrestricted else ids & grant.patients) if grant.patients else sorted(ids)
+
+
+async def _check_own_slot(
+    policy: AccessPolicy,
+    repository: Any,
+    resource: dict[str, Any],
+    current: dict[str, Any] | None,
+    session: Any,
+) -> None:
+    """A care practitioner writes the Slots of their own agenda: a Schedule whose ``actor`` is them.
+
+    Slot is outside the Patient compartment (no patient to check); what makes it theirs is its
+    Schedule, looked up here, for the new content and for the version it replaces.
+    """
+    for body in (resource, current):
+        if body is None:
+            continue
+        ref = roles.ref_of(body.get("schedule"))
+        schedule = None
+        if ref is not None and ref.startswith("Schedule/"):
+            schedule = await current_body(repository, "Schedule", ref.split("/", 1)[1], session)
+        actors = roles.refs(schedule.get("actor")) if isinstance(schedule, dict) else set()
+        if not set(actors) & set(policy.actors):
+            raise forbidden("Un créneau ne peut être écrit que dans votre propre agenda (Schedule).")
