@@ -31,6 +31,8 @@ def _practitioner(pid: str, idnat: str, given: str, family: str) -> dict[str, An
         ],
         "active": True,
         "name": [{"use": "official", "prefix": ["Dr"], "family": family, "given": [given]}],
+        # the mobile of the profile: ordonnance signature codes go there (dev: var/auth/sms-outbox.jsonl)
+        "telecom": [{"system": "sms", "value": f"+336000000{idnat[-2:]}", "use": "mobile"}],
     }
 
 
