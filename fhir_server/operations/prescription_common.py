@@ -56,19 +56,25 @@ class Ordonnance:
         return NUMBER_ELEMENT[self.type]
 
 
-def number_param(call: Call, name: str = "prescription") -> str:
-    raw = call.first(name)
+def parse_number(raw: object, expression: str = "prescription") -> str:
+    """A prescription number as typed (spaces allowed), checked: 400 when absent or invalid."""
     number = normalize(str(raw)) if isinstance(raw, str | int) else ""
     if not number:
-        raise FhirError(400, "required", f"Paramètre {name} (numéro d'ordonnance) requis.", expression=[name])
+        raise FhirError(
+            400, "required", f"Paramètre {expression} (numéro d'ordonnance) requis.", expression=[expression]
+        )
     if not is_valid(number):
         raise FhirError(
             400,
             "invalid",
             f"Numéro d'ordonnance invalide : {raw!r} (16 chiffres ; vérifiez la saisie).",
-            expression=[name],
+            expression=[expression],
         )
     return number
+
+
+def number_param(call: Call, name: str = "prescription") -> str:
+    return parse_number(call.first(name), name)
 
 
 async def load(repository: Any, number: str, session: Any = None) -> Ordonnance | None:

@@ -49,7 +49,7 @@ from fhir_server.operations.prescription_common import (
     caller_practitioner,
     keys_file,
     load,
-    number_param,
+    parse_number,
     policy_of,
     read_body,
     root_url,
@@ -179,10 +179,9 @@ async def _ordonnances(call: Call, numbers: list[str], action: str, session: Any
 
 async def _sign_request(call: Call) -> Response:
     repository = call.request.app.state.repository
-    numbers = list(dict.fromkeys(number_param(Call(call.request, call.fmt, "", None, None, [("p", v)]), "p")
-                                 for v in call.all("prescription")))  # fmt: skip
+    numbers = list(dict.fromkeys(parse_number(v) for v in call.all("prescription")))
     if not numbers:
-        number_param(call)  # the "required" error
+        parse_number(None)  # the "required" error
     action = str(call.first("action") or "sign")
     if action not in ACTIVITY:
         raise FhirError(400, "invalid", "action vaut sign ou cancel.", expression=["action"])

@@ -218,3 +218,28 @@ def test_pharmacist_can_do_nothing_else(
     assert response is not None and response.status in (403, 404)
     response = pharmacist.goto("/mes-ordonnances")
     assert response is not None and response.status == 403
+
+
+def test_signed_ordonnance_is_cancelled_with_a_signed_code(
+    doctor: Page, portal_server: ServerProcess, smtp: SmtpSink, admin: httpx.Client, doctor_phone: str
+) -> None:
+    who = _patient(admin, portal_server, smtp)
+    _open_consultation(doctor, who["id"], "AMB")
+    doctor.get_by_role("link", name="Nouvelle ordonnance de médicaments").click()
+    doctor.get_by_label("Médicament").nth(0).fill("Amoxicilline 500 mg, gélule")
+    doctor.get_by_label("Posologie").nth(0).fill("2 gélules matin et soir pendant 7 jours")
+    doctor.get_by_role("button", name="Enregistrer le brouillon").click()
+    doctor.get_by_role("button", name="Signer les ordonnances (code SMS)").click()
+    doctor.get_by_label("Code reçu par SMS").fill(sms_codes(portal_server, doctor_phone)[-1])
+    doctor.get_by_role("button", name="Signer").click()
+    expect(doctor.locator("tr.ordonnance").filter(has_text="Signée")).to_have_count(1)
+    doctor.get_by_label("Motif d'annulation").fill("Allergie signalée par la patiente")
+    doctor.once("dialog", lambda dialog: dialog.accept())
+    doctor.get_by_role("button", name="Annuler l'ordonnance").click()
+    doctor.get_by_label("Code reçu par SMS").fill(sms_codes(portal_server, doctor_phone)[-1])
+    doctor.get_by_role("button", name="Signer l'annulation").click()
+    expect(doctor.get_by_text("Ordonnance annulée (annulation signée).")).to_be_visible()
+    expect(doctor.locator("tr.ordonnance").filter(has_text="Annulée")).to_have_count(1)
+    lines = admin.get("/MedicationRequest", params={"subject": f"Patient/{who['id']}"}).json()["entry"]
+    assert [e["resource"]["status"] for e in lines] == ["cancelled"]
+    assert lines[0]["resource"]["statusReason"]["text"] == "Allergie signalée par la patiente"

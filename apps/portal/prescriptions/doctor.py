@@ -210,21 +210,52 @@ async def ask_code(request: Request, encounter_id: str, user: Practitioner, fhir
     })  # fmt: skip
 
 
+@router.post("/ordonnances/consultation/{encounter_id}/annuler/{number}")
+async def ask_cancel_code(
+    request: Request, encounter_id: str, number: str, user: Practitioner, fhir: Fhir
+) -> Response:
+    form = FormState(form_dict(await form_data(request)))
+    reason = form.values.get("motif", "").strip()
+    if len(reason) < 3:
+        await flash(request, "Annulation : indiquez le motif.", "erreur")
+        return redirect(f"/ordonnances/consultation/{encounter_id}")
+    try:
+        answer = await fhir.request("POST", "$sign-request", json=_params(
+            ("prescription", normalize(number)), ("action", "cancel"), ("reason", reason)))  # fmt: skip
+    except FhirError as exc:
+        await flash(request, exc.message, "erreur")
+        return redirect(f"/ordonnances/consultation/{encounter_id}")
+    values = {
+        p["name"]: next(v for k, v in p.items() if k.startswith("value")) for p in answer.json()["parameter"]
+    }
+    return await render(request, "prescriptions/code.html", {
+        "challenge": values["challenge"], "phone": values["phone"], "count": 1,
+        "action_url": f"/ordonnances/consultation/{encounter_id}/signer/code", "what": "annuler",
+    })  # fmt: skip
+
+
 @router.post("/ordonnances/consultation/{encounter_id}/signer/code")
 async def check_code(request: Request, encounter_id: str, user: Practitioner, fhir: Fhir) -> Response:
     form = FormState(form_dict(await form_data(request)))
     code = form.values.get("code", "").strip()
     challenge = form.values.get("challenge", "")
     try:
-        await fhir.request("POST", "$sign", json=_params(("challenge", challenge), ("code", code)))
+        answer = await fhir.request("POST", "$sign", json=_params(("challenge", challenge), ("code", code)))
     except FhirError as exc:
         form.error("code", exc.message)
         return await render(request, "prescriptions/code.html", {
             "challenge": challenge, "phone": form.values.get("phone", ""),
             "count": form.values.get("count", ""),
-            "action_url": f"/ordonnances/consultation/{encounter_id}/signer/code", "what": "signer",
+            "action_url": f"/ordonnances/consultation/{encounter_id}/signer/code",
+            "what": form.values.get("what", "signer"),
         }, exc.status, form=form)  # fmt: skip
-    await flash(request, "Ordonnances signées : le patient est prévenu par e-mail.", "succes")
+    cancelled = any(p["name"] == "cancelled" for p in answer.json().get("parameter", []))
+    text = (
+        "Ordonnance annulée (annulation signée)."
+        if cancelled
+        else "Ordonnances signées : le patient est prévenu par e-mail."
+    )
+    await flash(request, text, "succes")
     return redirect(f"/ordonnances/consultation/{encounter_id}")
 
 
