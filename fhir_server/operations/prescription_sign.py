@@ -61,7 +61,7 @@ from fhir_server.storage.records import fhir_instant, now_ms
 
 CHALLENGES = "rx_sign_challenges"
 MAX_ATTEMPTS = 5
-MAX_CODES = 5  # codes a prescriber may ask for in RATE_WINDOW
+MAX_CODES = 10  # codes a prescriber may ask for in RATE_WINDOW
 RATE_WINDOW = timedelta(minutes=10)
 AUTHOR_SIGNATURE = {
     "system": "urn:iso-astm:E1762-95:2013",

@@ -72,10 +72,9 @@ def test_draft_sign_provenance_and_no_edit_after(
     assert signed.status_code == 200, signed.text
     lines = _lines(http, number)
     assert {line["status"] for line in lines} == {"active"} and len(lines) == 2
-    provenance_ref = (
-        value(signed.json()["parameter"][0], "provenance")
-        or signed.json()["parameter"][0]["part"][1]["valueReference"]
-    )
+    signature = signed.json()["parameter"][0]
+    assert signature["name"] == "signed" and signature["part"][0]["valueString"] == number
+    provenance_ref = signature["part"][1]["valueReference"]
     provenance = http.get(f"/{provenance_ref['reference']}").json()
     assert {t["reference"] for t in provenance["target"]} == {f"MedicationRequest/{x['id']}" for x in lines}
     assert provenance["agent"][0]["who"]["reference"] == f"Practitioner/{world['practitioner']}"
