@@ -239,6 +239,10 @@ async def _pdf(call: Call) -> Response:
 register(
     Operation(
         name="ordonnance-pdf",
+        documentation=(
+            "Ordonnance signée en PDF (Accept: application/pdf) avec le QR code de la "
+            "pharmacie ; paramètre `prescription` (numéro)."
+        ),
         definition="urn:passerelle:OperationDefinition:ordonnance-pdf",
         levels=frozenset({"system"}),
         handler=_pdf,

@@ -306,6 +306,11 @@ async def _record(call: Call) -> Response:
 register(
     Operation(
         name="pharmacy-check",
+        documentation=(
+            "Pharmaciens : état d'une ordonnance (`prescription`, `token` du QR code) : "
+            "délivrable, déjà délivrée (date, pharmacie) ou annulée ; patient (nom, date de "
+            "naissance) et lignes."
+        ),
         definition="urn:passerelle:OperationDefinition:pharmacy-check",
         levels=frozenset({"system"}),
         handler=_check,
@@ -315,6 +320,11 @@ register(
 register(
     Operation(
         name="dispense",
+        documentation=(
+            "Pharmaciens : enregistre la délivrance (`line` : request, quantity, substituted)"
+            " en une transaction : MedicationDispense et statut des lignes ; une seule fois "
+            "(409 ensuite)."
+        ),
         definition="urn:passerelle:OperationDefinition:dispense",
         levels=frozenset({"system"}),
         handler=_record,

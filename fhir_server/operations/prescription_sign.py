@@ -466,6 +466,11 @@ async def _notify_patients(call: Call, results: list[dict[str, Any]]) -> None:
 register(
     Operation(
         name="sign-request",
+        documentation=(
+            "Ordonnances : envoie un code SMS au prescripteur pour signer (action=sign) ou "
+            "annuler (action=cancel, reason) les ordonnances `prescription` (numéros). "
+            "Réponse : challenge, expires, phone (masqué)."
+        ),
         definition="urn:passerelle:OperationDefinition:sign-request",
         levels=frozenset({"system"}),
         handler=_sign_request,
@@ -476,6 +481,11 @@ register(
 register(
     Operation(
         name="sign",
+        documentation=(
+            "Ordonnances : vérifie le `code` SMS du `challenge` (5 essais, usage unique) puis"
+            " active (ou annule) les lignes et enregistre une Provenance signée (JWS du "
+            "serveur)."
+        ),
         definition="urn:passerelle:OperationDefinition:sign",
         levels=frozenset({"system"}),
         handler=_sign,

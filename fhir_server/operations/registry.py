@@ -58,6 +58,9 @@ class Operation:
     # Media types other than FHIR JSON/XML the handler answers (``application/pdf``): an
     # ``Accept`` naming one of them is not a 406.
     produces: frozenset[str] = frozenset()
+    # Shown in the CapabilityStatement (``operation.documentation``): parameters and effect,
+    # for operations of our own whose definition is not published elsewhere.
+    documentation: str = ""
 
     def definition_for(self, type_: str | None) -> str:
         return dict(self.definitions).get(type_ or "", self.definition)

@@ -217,3 +217,10 @@ def test_bilans_apart_and_narcotics_in_teleconsultation(http: httpx.Client, worl
         ).status_code
         == 422
     )
+
+
+def test_capability_statement_documents_the_operations(http: httpx.Client) -> None:
+    rest = http.get("/metadata").json()["rest"][0]
+    operations = {o["name"]: o for o in rest.get("operation", [])}
+    for name in ("sign-request", "sign", "ordonnance-pdf", "pharmacy-check", "dispense"):
+        assert name in operations and operations[name]["documentation"], name

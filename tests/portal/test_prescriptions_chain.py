@@ -176,6 +176,11 @@ def test_doctor_patient_pharmacist_chain(
     pharmacist.goto(url)
     expect(pharmacist.locator(".verdict")).to_contain_text("Ordonnance déjà délivrée le ")
     expect(pharmacist.locator(".verdict")).to_contain_text("PHARMACIE DU CENTRE")
+    # typing the number (QR code unreadable) gives the same answer
+    pharmacist.goto("/pharmacie")
+    pharmacist.get_by_label("Numéro de l'ordonnance").fill(" ".join(re.findall("....", number)))
+    pharmacist.get_by_role("button", name="Ouvrir").click()
+    expect(pharmacist.locator(".verdict")).to_contain_text("Ordonnance déjà délivrée le ")
     lines = admin.get("/MedicationRequest", params={"group-identifier": number}).json()["entry"]
     assert {e["resource"]["status"] for e in lines} == {"completed"}
     dispenses = admin.get(
