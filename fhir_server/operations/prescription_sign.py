@@ -81,6 +81,7 @@ ACTIVITY = {
     },
 }
 _log = logging.getLogger(__name__)
+_indexed: set[str] = set()
 
 
 def code_ttl() -> timedelta:
@@ -208,6 +209,11 @@ async def _sign_request(call: Call) -> Response:
             expression=["Practitioner.telecom"],
         )
     now = now_ms()
+    if repository.db.name not in _indexed:  # the rate look-up below is indexed
+        await repository.db[CHALLENGES].create_index(
+            [("practitioner", 1), ("created", 1)], name="by_practitioner"
+        )
+        _indexed.add(repository.db.name)
     recent = await repository.db[CHALLENGES].count_documents(
         {"practitioner": prescriber_ref, "created": {"$gt": now - RATE_WINDOW}}
     )
