@@ -10,24 +10,27 @@ leaves the stored lines unchanged.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from bench.harness import ServerProcess
 from eprescription import PRESCRIPTION_SYSTEM, new_number
 from tests.eprescription.rx_support import medication_line, params, value
 from tests.fhir_server.auth_support import (
     DR_MARTIN,
     PHARMACIEN,
+    SmtpSink,
     backend_client_token,
     bearer,
     patient_signup,
     patient_token,
     professional_token,
     register_client,
-    shared_server,
     sms_codes,
+    start_server,
 )
 
 PRO_SCOPE = "openid fhirUser user/*.cruds"
@@ -36,8 +39,20 @@ DR_BONNET = "899700007075"
 
 
 @pytest.fixture(scope="module")
-def world() -> dict[str, Any]:
-    server, smtp = shared_server()
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, SmtpSink]]:
+    """A server of its own: the relationships made here (an encounter with Dr Martin and Dr Bonnet)
+    must not change what the users of the shared auth server reach in the role tests."""
+    with SmtpSink() as smtp:
+        server = start_server(tmp_path_factory.mktemp("rx-auth"), smtp.port)
+        try:
+            yield server, smtp
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def world(auth_server: tuple[ServerProcess, SmtpSink]) -> dict[str, Any]:
+    server, smtp = auth_server
     with httpx.Client(timeout=60) as http:
         system = backend_client_token(http, server, "system/*.cruds", name="LAP ordonnances")
         app = register_client(server, "confidential", PRO_SCOPE, name="LAP")
