@@ -96,6 +96,8 @@ def clinical(today: date) -> list[dict[str, Any]]:
         _patient("demo-pt-moreau", "Lucas", "Moreau", "male", "1990-11-23", generalPractitioner=[martin]),
         _patient("demo-pt-haddad", "Sarah", "Haddad", "female", "1975-02-14",
                  managingOrganization={"reference": f"Organization/{HEALTH_CENTRE}"}),
+        _patient("demo-pt-roussel", "Camille", "Roussel", "female", "1988-09-03",
+                 managingOrganization={"reference": f"Organization/{HEALTH_CENTRE}"}),
         _patient("demo-pt-lefevre", "Paul", "Lefèvre", "male", "1949-07-30",
                  generalPractitioner=[{"reference": "Practitioner/demo-psc-garnier"}]),
         {
@@ -142,6 +144,30 @@ def clinical(today: date) -> list[dict[str, Any]]:
             "requester": {"reference": "Patient/demo-pt-moreau"},
             "owner": martin,
         },
+        {
+            "resourceType": "Encounter",
+            "id": "demo-enc-bernard-avis",
+            "status": "planned",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "VR"},
+            "subject": {"reference": "Patient/demo-pt-bernard"},
+            "participant": [{"individual": martin}],
+            "period": {"start": _at(today, 8)},
+            "reasonCode": [{"text": "Vertiges au lever"}],
+        },
+        {
+            "resourceType": "Task",
+            "id": "demo-task-bernard-avis",
+            "identifier": [{"system": "urn:passerelle:demande", "value": "DA-2026-0002"}],
+            "status": "requested",
+            "intent": "order",
+            "code": {"coding": [{"system": TASKS, "code": "demande-avis", "display": "Demande d'avis"}]},
+            "description": "Vertiges le matin au lever depuis une semaine, sous traitement pour la tension.",
+            "focus": {"reference": "Encounter/demo-enc-bernard-avis"},
+            "for": {"reference": "Patient/demo-pt-bernard"},
+            "authoredOn": _at(today, 8),
+            "requester": {"reference": "Patient/demo-pt-bernard"},
+            "owner": martin,
+        },
     ]  # fmt: skip
     weights = [72.4, 72.0, 71.6, 71.1, 70.8, 70.2]
     pressures = [(152, 94), (148, 92), (145, 90), (141, 88), (138, 86), (134, 84)]
@@ -155,8 +181,74 @@ def clinical(today: date) -> list[dict[str, Any]]:
     return out
 
 
+def agenda(today: date) -> list[dict[str, Any]]:
+    """Dr Martin's agenda: téléconsultation slots tomorrow morning, office slots the day after,
+    one urgent slot, two of them booked (a video appointment with Lucas Moreau)."""
+    act = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+    v2 = "http://terminology.hl7.org/CodeSystem/v2-0276"
+    out: list[dict[str, Any]] = [
+        {"resourceType": "Schedule", "id": "demo-sched-martin", "active": True,
+         "actor": [{"reference": "Practitioner/demo-psc-martin"}], "comment": "Agenda du praticien"},
+    ]  # fmt: skip
+    plan = [
+        (today + timedelta(days=1), 9, "VR", "ROUTINE", "Téléconsultation"),
+        (today + timedelta(days=2), 14, "AMB", "ROUTINE", "Consultation au cabinet"),
+    ]
+    for day, hour, service, kind, label in plan:
+        for i in range(6):
+            start = datetime.combine(day, time(hour, 0)) + timedelta(minutes=20 * i)
+            out.append(
+                {
+                    "resourceType": "Slot",
+                    "id": f"demo-slot-{day:%m%d}-{i}",
+                    "schedule": {"reference": "Schedule/demo-sched-martin"},
+                    "status": "busy" if i == 0 else "free",
+                    "start": start.isoformat() + "+01:00",
+                    "end": (start + timedelta(minutes=20)).isoformat() + "+01:00",
+                    "serviceType": [{"coding": [{"system": act, "code": service}], "text": label}],
+                    "appointmentType": {"coding": [{"system": v2, "code": kind}]},
+                }
+            )
+    urgent = datetime.combine(today + timedelta(days=1), time(18, 0))
+    out.append(
+        {
+            "resourceType": "Slot",
+            "id": "demo-slot-urgence",
+            "schedule": {"reference": "Schedule/demo-sched-martin"},
+            "status": "free",
+            "start": urgent.isoformat() + "+01:00",
+            "end": (urgent + timedelta(minutes=30)).isoformat() + "+01:00",
+            "serviceType": [{"coding": [{"system": act, "code": "AMB"}], "text": "Urgence"}],
+            "appointmentType": {"coding": [{"system": v2, "code": "EMERGENCY"}]},
+        }
+    )
+    for appt_id, (day, hour, service, kind, label), patient, reason in (
+        ("demo-appt-moreau-video", plan[0], "demo-pt-moreau", "Suivi de l'éruption cutanée"),
+        ("demo-appt-bernard-cabinet", plan[1], "demo-pt-bernard", "Renouvellement du traitement"),
+    ):
+        start = datetime.combine(day, time(hour, 0))
+        out.append(
+            {
+                "resourceType": "Appointment",
+                "id": appt_id,
+                "status": "booked",
+                "serviceType": [{"coding": [{"system": act, "code": service}], "text": label}],
+                "appointmentType": {"coding": [{"system": v2, "code": kind}]},
+                "description": reason,
+                "start": start.isoformat() + "+01:00",
+                "end": (start + timedelta(minutes=20)).isoformat() + "+01:00",
+                "slot": [{"reference": f"Slot/demo-slot-{day:%m%d}-0"}],
+                "participant": [
+                    {"actor": {"reference": "Practitioner/demo-psc-martin"}, "status": "accepted"},
+                    {"actor": {"reference": f"Patient/{patient}"}, "status": "accepted"},
+                ],
+            }
+        )
+    return out
+
+
 def resources(today: date) -> list[dict[str, Any]]:
-    return [*_base(), *clinical(today)]
+    return [*_base(), *clinical(today), *agenda(today)]
 
 
 def _base() -> list[dict[str, Any]]:

@@ -127,6 +127,9 @@ async def check_write(
     if type_ == "Slot" and policy.kind == "practitioner" and policy.role == roles.CARE:
         await _check_own_slot(policy, repository, resource, current, session)
         return
+    if type_ == "PractitionerRole" and policy.kind == "practitioner" and policy.role == roles.CARE:
+        _check_profile_role(policy, resource, current)
+        return
     policy.check_write(type_, resource, code)
     if policy.role != roles.PHARMACIST:
         return
@@ -168,3 +171,32 @@ async def _check_own_slot(
         actors = roles.refs(schedule.get("actor")) if isinstance(schedule, dict) else set()
         if not set(actors) & set(policy.actors):
             raise forbidden("Un créneau ne peut être écrit que dans votre propre agenda (Schedule).")
+
+
+PROFILE_ROLE = ("https://passerelle.fr/fhir/CodeSystem/portal-role", "profil")
+# What a professional may say about themselves in their profile role: contact, hours, fees
+# (extensions). Never an organisation, a location or a service: those would widen their reach.
+PROFILE_ROLE_KEYS = frozenset(
+    {"resourceType", "id", "meta", "text", "practitioner", "active", "code", "telecom", "availableTime",
+     "notAvailable", "availabilityExceptions", "extension"}
+)  # fmt: skip
+
+
+def _check_profile_role(
+    policy: AccessPolicy, resource: dict[str, Any], current: dict[str, Any] | None
+) -> None:
+    """A care practitioner writes only their own profile role (see :data:`PROFILE_ROLE_KEYS`)."""
+    for body in (resource, current):
+        if body is None:
+            continue
+        codes = [
+            (c.get("system"), c.get("code")) for cc in body.get("code") or [] for c in cc.get("coding") or []
+        ]
+        if (
+            roles.ref_of(body.get("practitioner")) != policy.fhir_user
+            or codes != [PROFILE_ROLE]
+            or not set(body) <= PROFILE_ROLE_KEYS
+        ):
+            raise forbidden(
+                "Un professionnel n'écrit que son propre rôle de profil (coordonnées, horaires, tarifs)."
+            )

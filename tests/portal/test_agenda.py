@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from bench.harness import ServerProcess
 from tests.fhir_server.auth_support import DR_MARTIN, bearer, professional_token, register_client
-from tests.portal.browser import shot
+from tests.portal.browser import add_availability, shot
 
 DAY = date.today() + timedelta(days=9)
 
@@ -29,14 +29,7 @@ def _appointments(fhir_admin: httpx.Client, slot_id: str) -> list[dict]:
 
 
 def _add_slots(doctor: Page, fhir_admin: httpx.Client) -> list[dict]:
-    doctor.goto("/agenda/disponibilites")
-    doctor.get_by_label("Type de créneau").select_option("urgence")
-    doctor.locator("#du").fill(DAY.isoformat())
-    doctor.get_by_label("Heure de début").fill("14:00")
-    doctor.get_by_label("Heure de fin").fill("14:30")
-    doctor.locator(f'input[name="jours"][value="{DAY.weekday()}"]').check()
-    doctor.get_by_role("button", name="Créer les créneaux").click()
-    expect(doctor.get_by_text(re.compile("créneaux .* ajoutés"))).to_be_visible()
+    add_availability(doctor, "urgence", DAY, "14:00", "14:30")
     return _slots(fhir_admin)
 
 
@@ -84,14 +77,14 @@ def test_availability_booking_and_cancelling(doctor: Page, fhir_admin: httpx.Cli
     doctor.goto(f"/agenda?vue=jour&date={DAY.isoformat()}")
     row = doctor.locator(f"#creneau-{slots[0]['id']}")
     row.get_by_label("Patient").select_option("demo-pt-bernard")
-    row.get_by_label("Motif").fill("Renouvellement")
+    row.get_by_label("Motif").fill("Contrôle tensionnel J+9")
     row.get_by_role("button", name="Réserver").click()
     expect(doctor.get_by_text("Rendez-vous enregistré.")).to_be_visible()
     expect(doctor.locator(f"#creneau-{slots[0]['id']}")).to_contain_text("Jeanne BERNARD")
     shot(doctor, "agenda-jour")
     assert fhir_admin.get(f"Slot/{slots[0]['id']}").json()["status"] == "busy"
     [appointment] = _appointments(fhir_admin, slots[0]["id"])
-    assert appointment["status"] == "booked" and appointment["description"] == "Renouvellement"
+    assert appointment["status"] == "booked" and appointment["description"] == "Contrôle tensionnel J+9"
     actors = {p["actor"]["reference"] for p in appointment["participant"]}
     assert actors == {"Practitioner/demo-psc-martin", "Patient/demo-pt-bernard"}
     assert appointment["start"] == slots[0]["start"]
@@ -118,9 +111,9 @@ def test_availability_booking_and_cancelling(doctor: Page, fhir_admin: httpx.Cli
 
     # Mes rendez-vous, then cancel: the slot is free again
     doctor.goto("/centre/rendez-vous")
-    expect(doctor.locator("table")).to_contain_text("Renouvellement")
+    expect(doctor.locator("table")).to_contain_text("Contrôle tensionnel J+9")
     doctor.once("dialog", lambda d: d.accept())
-    doctor.locator("tr", has_text="Renouvellement").get_by_role("button", name="Annuler").click()
+    doctor.locator("tr", has_text="Contrôle tensionnel J+9").get_by_role("button", name="Annuler").click()
     expect(doctor.get_by_text("Rendez-vous annulé")).to_be_visible()
     assert fhir_admin.get(f"Appointment/{appointment['id']}").json()["status"] == "cancelled"
     assert fhir_admin.get(f"Slot/{slots[0]['id']}").json()["status"] == "free"

@@ -10,6 +10,7 @@ from fastapi import HTTPException, Request
 from starlette.responses import Response
 
 from apps.portal.clinician.model import ACT_CODE, LOINC, entries, now_iso, ref, ref_id
+from apps.portal.clinician.opinion import opinion_context, request_task
 from apps.portal.clinician.routing import router
 from apps.portal.clinician.vitals import VITALS, check_vitals, latest, observations
 from apps.portal.fhir import FhirClient, FhirError, version_etag
@@ -158,7 +159,9 @@ async def _consultation(
 @router.get("/consultations/{encounter_id}")
 async def consultation_page(request: Request, encounter_id: str, user: Practitioner, fhir: Fhir) -> Response:
     encounter, patient, sheet = await _consultation(fhir, encounter_id)
-    tab = request.query_params.get("onglet", "fiche")
+    tab = request.query_params.get("onglet", "")
+    if not tab:
+        tab = "demande" if await request_task(fhir, encounter_id) else "fiche"
     obs = await fhir.search_resources(
         "Observation", {"encounter": f"Encounter/{encounter_id}", "_sort": "-date", "_count": "100"}
     )
@@ -176,13 +179,15 @@ async def consultation_page(request: Request, encounter_id: str, user: Practitio
             "encounter": encounter,
             "patient": patient,
             "sheet": sheet,
-            "sheet_values": section_texts(sheet),
+            "sheet_values": section_texts(sheet)
+            or {"motif": ((encounter.get("reasonCode") or [{}])[0]).get("text", "")},
             "sections": SECTIONS,
             "closed": encounter.get("status") == "finished",
             "tab": tab,
             "vitals": latest(obs),
             "conditions": conditions,
             "history": history,
+            **await opinion_context(fhir, request, encounter, patient, tab),
         },
     )
 
@@ -190,7 +195,7 @@ async def consultation_page(request: Request, encounter_id: str, user: Practitio
 @router.post("/consultations/{encounter_id}/fiche")
 async def save_sheet(request: Request, encounter_id: str, user: Practitioner, fhir: Fhir) -> Response:
     encounter, patient, sheet = await _consultation(fhir, encounter_id)
-    if encounter.get("status") == "finished" or sheet is None or sheet.get("status") == "final":
+    if encounter.get("status") == "finished" or (sheet is not None and sheet.get("status") == "final"):
         raise HTTPException(409, "Consultation clôturée : elle ne peut plus être modifiée.")
     values = form_dict(await form_data(request))
     form = FormState(
@@ -207,9 +212,11 @@ async def save_sheet(request: Request, encounter_id: str, user: Practitioner, fh
             form=form,
         )  # fmt: skip
     updated = composition(values, patient["id"], f"Encounter/{encounter_id}", user.fhir_user, now_iso())
-    updated["id"] = sheet["id"]
     try:
-        await fhir.update(updated, if_match=version_etag(sheet))
+        if sheet is None:
+            await fhir.create(updated)
+        else:
+            await fhir.update({**updated, "id": sheet["id"]}, if_match=version_etag(sheet))
     except FhirError as exc:
         if exc.status in (409, 412):
             await flash(
@@ -244,6 +251,12 @@ async def close_consultation(request: Request, encounter_id: str, user: Practiti
             {"resource": {**sheet, "status": "final"},
              "request": {"method": "PUT", "url": f"Composition/{sheet['id']}",
                          "ifMatch": version_etag(sheet)}}
+        )  # fmt: skip
+    task = await request_task(fhir, encounter_id)
+    if task is not None and task.get("status") not in ("completed", "cancelled"):
+        tx.append(
+            {"resource": {**task, "status": "completed", "lastModified": when},
+             "request": {"method": "PUT", "url": f"Task/{task['id']}", "ifMatch": version_etag(task)}}
         )  # fmt: skip
     if revoir == "oui":
         delay = values.get("delai", "").strip()[:100] or "à préciser"

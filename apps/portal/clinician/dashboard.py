@@ -8,25 +8,13 @@ from fastapi import Request
 from starlette.responses import Response
 
 from apps.portal.clinician.model import OPEN_TASK, REQUEST_ID, TASK_CODES, by_reference, code_of, entries
+from apps.portal.clinician.profile import missing_from, profile_role, role_values
 from apps.portal.clinician.routing import router
 from apps.portal.fhir import FhirClient
 from apps.portal.web import Fhir, Practitioner, render
 
 COUNTS = (5, 10, 20, 50)
 TASK_TYPES = {"demande-avis": "Demande d'avis", "tele-expertise": "Télé-expertise"}
-
-
-def missing_profile(practitioner: dict[str, Any]) -> list[str]:
-    """What a patient needs to find on the profile and is not there yet."""
-    missing = []
-    systems = {t.get("system") for t in practitioner.get("telecom", [])}
-    if "phone" not in systems:
-        missing.append("téléphone")
-    if "email" not in systems:
-        missing.append("adresse e-mail")
-    if not practitioner.get("address"):
-        missing.append("adresse du cabinet")
-    return missing
 
 
 def request_row(task: dict[str, Any], refs: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -93,6 +81,7 @@ async def dashboard(request: Request, user: Practitioner, fhir: Fhir) -> Respons
     count = count if count in COUNTS else 10
     query = request.query_params.get("q", "").strip()[:100]
     practitioner = await fhir.read("Practitioner", user.id)
+    missing = missing_from(role_values(await profile_role(fhir, user.fhir_user)))
     recent = await requests_of(fhir, user.fhir_user, count, query)
     waiting = await requests_of(fhir, user.fhir_user, 10, open_only=True)
     return await render(
@@ -100,7 +89,7 @@ async def dashboard(request: Request, user: Practitioner, fhir: Fhir) -> Respons
         "clinician/dashboard.html",
         {
             "practitioner": practitioner,
-            "missing": missing_profile(practitioner),
+            "missing": missing,
             "recent": recent,
             "waiting": waiting,
             "count": count,

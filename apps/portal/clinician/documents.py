@@ -157,7 +157,9 @@ async def open_document(
     else:
         raise HTTPException(404, "Ce document n'a pas de contenu consultable.")
     name = attachment.get("title") or "document"
-    safe = ctype if ctype in SIGNATURES else "application/octet-stream"
+    safe = (
+        ctype if ctype in SIGNATURES or ctype == "text/plain; charset=utf-8" else "application/octet-stream"
+    )
     return Response(
         body,
         media_type=safe,

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Request
 from starlette.responses import Response
 
-from apps.portal.clinician.identity import check_identity
+from apps.portal.clinician.identity import EMAIL_RE, check_identity
 from apps.portal.clinician.model import INS_NIR, ref, ref_id
 from apps.portal.clinician.routing import router
 from apps.portal.fhir import FhirClient, FhirError
@@ -20,9 +20,12 @@ from apps.portal.web import (
     flash,
     form_data,
     form_dict,
+    portal_of,
     redirect,
     render,
 )
+from fhir_server.auth.notify import MailError, send_mail
+from fhir_server.auth.settings import auth_settings
 from fhir_server.identifiers import FINESS_SYSTEM, is_nir, normalise
 
 CARETEAM_CS = "https://passerelle.fr/fhir/CodeSystem/portal-careteam"
@@ -260,3 +263,27 @@ def _field_of(expressions: list[str]) -> str:
         if needle in text:
             return field
     return "family"
+
+
+@router.post("/patients/invitation")
+async def invite_patient(request: Request, user: Practitioner, fhir: Fhir) -> Response:
+    """E-mail a patient an invitation to open their account and, from it, to invite this doctor."""
+    email = form_dict(await form_data(request)).get("patient_email", "")
+    if not EMAIL_RE.match(email):
+        await flash(request, "Adresse e-mail du patient invalide.", "erreur")
+        return redirect("/patients/recherche")
+    portal = portal_of(request)
+    body = (
+        f"Bonjour,\n\n{user.name} vous propose de vous suivre sur Passerelle (téléconsultation, "
+        f"dossier médical partagé).\n\nCréez votre compte patient sur {portal.root_of(request)}/ puis, "
+        f"depuis votre espace, invitez {user.name} : vos demandes lui parviendront directement.\n"
+    )
+    try:
+        await send_mail(
+            auth_settings(portal.settings.data_dir), email, f"{user.name} vous invite sur Passerelle", body
+        )
+    except MailError:
+        await flash(request, "L'e-mail n'a pas pu être envoyé : réessayez dans un instant.", "erreur")
+        return redirect("/patients/recherche")
+    await flash(request, f"Invitation envoyée à {email}.", "succes")
+    return redirect("/patients/recherche")

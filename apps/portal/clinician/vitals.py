@@ -169,7 +169,7 @@ def latest(observations_: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def svg_chart(points: list[tuple[datetime, float]], vital: Vital, width: int = 720, height: int = 320) -> str:
     """A line chart of ``points`` (time, value) as accessible SVG (title, description, data table beside)."""
-    left, right, top, bottom = 56, 16, 16, 40
+    left, right, top, bottom = 56, 40, 16, 40
     label = f"Évolution : {vital.label} ({vital.unit})"
     head = (
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
