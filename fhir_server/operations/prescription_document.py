@@ -35,10 +35,11 @@ from fhir_server.operations.prescription_common import (
     read_body,
 )
 from fhir_server.operations.prescription_rules import is_teleconsultation
-from fhir_server.operations.prescription_sign import rpps_of
+from fhir_server.operations.prescription_sign import profile_roles, rpps_of
 from fhir_server.operations.registry import Call, Operation, register
 
 PARIS = ZoneInfo("Europe/Paris")
+PRACTICE_ADDRESS = "https://passerelle.fr/fhir/StructureDefinition/adresse-cabinet"
 WEIGHT = "http://loinc.org|29463-7"
 SEX = {"female": "Féminin", "male": "Masculin", "other": "Autre", "unknown": "Non renseigné"}
 # TRE_R38 specialties most seen on ordonnances (docs/france.md §2)
@@ -95,13 +96,16 @@ async def _weight(repository: Any, subject: str) -> str:
 
 async def _prescriber(repository: Any, reference: str) -> rx_pdf.Prescriber:
     practitioner = await read_body(repository, reference) or {}
-    roles = []
-    async for doc in repository.db["PractitionerRole"].find({"s.practitioner": reference}, {"j": 1, "d": 1}):
-        if not doc.get("d") and doc.get("j"):
-            roles.append(orjson.loads(bytes(doc["j"])))
+    roles = await profile_roles(repository, reference)
     specialty = finess = structure = phone = ""
     address: list[str] = []
     for role in roles:
+        for ext in role.get("extension") or []:  # the portal's "Mon profil": address of the practice
+            if ext.get("url") == PRACTICE_ADDRESS and not address:
+                address = _address([ext.get("valueAddress")])
+        for telecom in role.get("telecom") or []:
+            if telecom.get("system") == "phone" and not phone:
+                phone = str(telecom.get("value") or "")
         for concept in role.get("specialty") or []:
             for coding in concept.get("coding") or []:
                 specialty = specialty or SPECIALTIES.get(str(coding.get("code")), concept_text(concept))

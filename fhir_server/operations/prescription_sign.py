@@ -98,17 +98,40 @@ def _hash(challenge: str, code: str) -> str:
     return hashlib.sha256(f"{challenge}:{code}".encode()).hexdigest()
 
 
-def mobile_phone(practitioner: dict[str, Any] | None) -> str | None:
+def _is_mobile(value: str) -> bool:
+    digits = "".join(c for c in value if c.isdigit() or c == "+")
+    return digits.startswith(("06", "07", "+336", "+337", "00336", "00337"))
+
+
+def mobile_phone(*profiles: dict[str, Any] | None) -> str | None:
+    """The mobile of the prescriber's profile: ``sms`` first, then a ``phone`` of use ``mobile``,
+    then a French mobile number (06/07) among the phones; the Practitioner first, then its roles
+    (the portal's "Mon profil" keeps the contact on the professional's profile PractitionerRole)."""
     telecoms = [
-        t for t in (practitioner or {}).get("telecom") or [] if isinstance(t, dict) and t.get("value")
+        t
+        for profile in profiles
+        for t in (profile or {}).get("telecom") or []
+        if isinstance(t, dict) and t.get("value")
     ]
-    for telecom in telecoms:
-        if telecom.get("system") == "sms":
-            return str(telecom["value"])
-    for telecom in telecoms:
-        if telecom.get("system") == "phone" and telecom.get("use") == "mobile":
-            return str(telecom["value"])
+    for accept in (
+        lambda t: t.get("system") == "sms",
+        lambda t: t.get("system") == "phone" and t.get("use") == "mobile",
+        lambda t: t.get("system") == "phone" and _is_mobile(str(t["value"])),
+    ):
+        for telecom in telecoms:
+            if accept(telecom):
+                return str(telecom["value"])
     return None
+
+
+async def profile_roles(repository: Any, practitioner_ref: str) -> list[dict[str, Any]]:
+    out = []
+    async for doc in repository.db["PractitionerRole"].find(
+        {"s.practitioner": practitioner_ref}, {"j": 1, "d": 1}
+    ):
+        if not doc.get("d") and doc.get("j"):
+            out.append(orjson.loads(bytes(doc["j"])))
+    return out
 
 
 def masked(phone: str) -> str:
@@ -199,13 +222,13 @@ async def _sign_request(call: Call) -> Response:
             "Le prescripteur doit avoir un numéro RPPS pour signer une ordonnance.",
             expression=["MedicationRequest.requester"],
         )
-    phone = mobile_phone(prescriber)
+    phone = mobile_phone(prescriber, *await profile_roles(repository, prescriber_ref))
     if phone is None:
         raise FhirError(
             422,
             "business-rule",
-            "Aucun téléphone mobile sur votre profil (Practitioner.telecom, système sms) : "
-            "ajoutez-le pour recevoir le code de signature.",
+            "Aucun téléphone mobile sur votre profil : ajoutez-le (Mon profil, ou Practitioner.telecom "
+            "système sms) pour recevoir le code de signature.",
             expression=["Practitioner.telecom"],
         )
     now = now_ms()

@@ -224,3 +224,26 @@ def test_capability_statement_documents_the_operations(http: httpx.Client) -> No
     operations = {o["name"]: o for o in rest.get("operation", [])}
     for name in ("sign-request", "sign", "ordonnance-pdf", "pharmacy-check", "dispense"):
         assert name in operations and operations[name]["documentation"], name
+
+
+def test_code_goes_to_the_mobile_of_the_profile_role(http: httpx.Client, server: Any) -> None:
+    """No mobile on the Practitioner: the one of their profile PractitionerRole (portal "Mon profil")."""
+    world = practice(http, phone=_phone())
+    practitioner = http.get(f"/Practitioner/{world['practitioner']}").json()
+    practitioner.pop("telecom")
+    assert http.put(f"/Practitioner/{world['practitioner']}", json=practitioner).status_code == 200
+    number = new_number()
+    post(http, medication_line(world, number))
+    missing = http.post("/$sign-request", json=params(("prescription", number)))
+    assert missing.status_code == 422 and missing.json()["issue"][0]["expression"] == ["Practitioner.telecom"]
+    mobile = "06 " + " ".join(str(uuid.uuid4().int)[i : i + 2] for i in range(0, 8, 2))
+    post(http, {
+        "resourceType": "PractitionerRole",
+        "practitioner": {"reference": f"Practitioner/{world['practitioner']}"},
+        "telecom": [{"system": "phone", "value": mobile, "use": "work"}],
+    })  # fmt: skip
+    asked = http.post("/$sign-request", json=params(("prescription", number)))
+    assert asked.status_code == 200, asked.text
+    code = sms_code(server.data_dir, mobile)
+    done = http.post("/$sign", json=params(("challenge", value(asked.json(), "challenge")), ("code", code)))
+    assert done.status_code == 200, done.text
