@@ -6,7 +6,7 @@ a list of FHIR resources, or an object with any of these keys:
 ``resources``
     FHIR resources with fixed ids;
 ``professionals``
-    ``{"idnat", "id"}``: a test professional of the development Pro Santé Connect
+    ``{"idnat", "id", "mobile"?}``: a test professional of the development Pro Santé Connect
     provider (``/dev-psc``) whose Practitioner (and PractitionerRoles) get this fixed id,
     built from the provider's claims exactly as a login would build them, so that demo
     resources can name them and their first login writes nothing new;
@@ -65,7 +65,9 @@ def dev_professionals() -> dict[str, dict[str, Any]]:
     return {p["SubjectNameID"]: p for p in pros}
 
 
-def professional_resources(pro: dict[str, Any], pid: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def professional_resources(
+    pro: dict[str, Any], pid: str, mobile: str | None = None
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """The Practitioner and PractitionerRoles a PSC login of ``pro`` builds, with fixed ids.
 
     Returns the resources and the role map (situation key -> PractitionerRole id) of the
@@ -74,7 +76,13 @@ def professional_resources(pro: dict[str, Any], pid: str) -> tuple[list[dict[str
     from fhir_server.auth.practitioners import practitioner_resource, role_key, role_resource
 
     exercices = list(pro.get("SubjectRefPro", {}).get("exercices") or [])
-    resources = [{**practitioner_resource(pro, exercices), "id": pid}]
+    practitioner = {**practitioner_resource(pro, exercices), "id": pid}
+    if mobile:  # kept across logins like a phone set in the portal's profile (practitioners._kept)
+        practitioner["telecom"] = [
+            *practitioner.get("telecom", []),
+            {"system": "sms", "value": mobile, "use": "mobile"},
+        ]
+    resources = [practitioner]
     roles: dict[str, str] = {}
     for ex in exercices:
         for act in ex.get("activities") or []:
@@ -111,7 +119,7 @@ async def load_demo(settings: Settings, data_dir: Path = DATA_DIR) -> int:
             pro = known.get(entry["idnat"])
             if pro is None:
                 raise ValueError(f"demo professional {entry['idnat']} is not a dev PSC professional")
-            resources, roles = professional_resources(pro, entry["id"])
+            resources, roles = professional_resources(pro, entry["id"], entry.get("mobile"))
             for resource in resources:
                 total += 1
                 stored += await _store(repository, resource)

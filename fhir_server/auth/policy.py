@@ -79,6 +79,8 @@ IMMUTABLE = frozenset({"AuditEvent"})
 # Outside the Patient compartment but holding patient data: never reference data for a
 # restricted token. A Binary is read through its securityContext (fhir_server.auth.access),
 # stored Bundles (documents, messages) only with an unrestricted grant, a Device by its patient.
+# A prescriber's drafts (ordonnances not yet signed) are not shown to patients (issue 17).
+DRAFTS_HIDDEN_FROM_PATIENTS = frozenset({"MedicationRequest", "ServiceRequest"})
 THROUGH_CONTEXT = frozenset({"Binary"})
 # A care practitioner's own resources outside every patient's record (their agenda, messages and
 # tasks between professionals): types of the Patient compartment that name no patient, reached
@@ -375,6 +377,12 @@ class AccessPolicy:
             return False
         if grant.unrestricted or grant.everyone:
             return True
+        if (
+            self.kind == "patient"
+            and resource_type in DRAFTS_HIDDEN_FROM_PATIENTS
+            and resource.get("status") == "draft"
+        ):
+            return False
         if self.role == roles.CONSEIL:
             return roles.conseil_sees(
                 resource_type,
@@ -437,6 +445,8 @@ class AccessPolicy:
             refs = sorted(f"Patient/{p}" for p in grant.patients)
             return {"$or": [{"s.patient": {"$exists": False}}, {"s.patient": {"$in": refs}}]}
         records = compartment_filter(resource_type, grant.patients)
+        if self.kind == "patient" and resource_type in DRAFTS_HIDDEN_FROM_PATIENTS and records is not None:
+            records = {**records, "s.status": {"$ne": "draft"}}
         if self.role == roles.CARE and resource_type in OWN_PARAMS and records is not None:
             mine = [{f"s.{p}": {"$in": sorted(self.actors | self.inbox)}} for p in OWN_PARAMS[resource_type]]
             no_patient = [{f"s.{p}": {"$not": _PATIENT_REF}} for p in compartment_params(resource_type) or ()]

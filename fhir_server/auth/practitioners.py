@@ -109,6 +109,22 @@ async def _changed(repository: Any, type_: str, id_: str, resource: dict[str, An
     return bool(stored != {**resource, "id": id_})
 
 
+async def _kept(repository: Any, pid: str, practitioner: dict[str, Any]) -> dict[str, Any]:
+    """The new Practitioner with what the professional keeps across logins (PSC does not carry it):
+    their phones (the mobile receiving the ordonnance signature codes) and addresses."""
+    current = await repository.read("Practitioner", pid)
+    if current is None or current.body is None:
+        return practitioner
+    stored = orjson.loads(current.body)
+    out = dict(practitioner)
+    phones = [t for t in stored.get("telecom") or [] if isinstance(t, dict) and t.get("system") != "email"]
+    if phones:
+        out["telecom"] = [*practitioner.get("telecom", []), *phones]
+    if stored.get("address"):
+        out["address"] = stored["address"]
+    return out
+
+
 async def upsert_professional(
     repository: Any, claims: dict[str, Any], exercices: list[dict[str, Any]]
 ) -> tuple[str, list[tuple[str, str]]]:
@@ -127,8 +143,9 @@ async def upsert_professional(
         writes.append(("create", f"Practitioner/{pid}"))
     else:
         pid = known["practitioner"]
-        if await _changed(repository, "Practitioner", pid, practitioner):
-            await repository.update("Practitioner", pid, {**practitioner, "id": pid})
+        updated = {**(await _kept(repository, pid, practitioner)), "id": pid}
+        if await _changed(repository, "Practitioner", pid, updated):
+            await repository.update("Practitioner", pid, updated)
             writes.append(("update", f"Practitioner/{pid}"))
     roles: dict[str, str] = dict((known or {}).get("roles", {}))
     for ex in exercices:

@@ -13,7 +13,15 @@ from functools import cache
 
 from fhir_server.operations.registry import OPERATIONS, Call, Operation, register
 
-_MODULES = ("validate", "meta", "everything", "terminology_ops")
+_MODULES = (
+    "validate",
+    "meta",
+    "everything",
+    "terminology_ops",
+    "prescription_sign",
+    "prescription_document",
+    "prescription_pharmacy",
+)
 # Operations living in their own package (full module names).
 _PACKAGES = ("fhir_server.bulk.http",)
 

@@ -14,6 +14,8 @@ Access control (the caller's policy, ``request.state.access``; see :func:`author
 - read-only operations on terminology resources (``$expand``, ``$lookup``,
   ``$validate-code``, ``$subsumes``, ``$translate``): reference data, for any token with a
   read scope on the type (an instance like a read of it);
+- operations that check their caller themselves (``authorizes_itself``: the prescription
+  operations of ``prescription_*.py``): any authenticated caller reaches the handler;
 - any other operation: tokens that may read and write everything.
 """
 
@@ -26,7 +28,7 @@ from starlette.responses import Response
 
 from fhir_server.errors import FhirError
 from fhir_server.operations.registry import Call, Operation, lookup
-from fhir_server.rest.formats import negotiate, parse_resource, read_body, request_is_xml
+from fhir_server.rest.formats import Format, negotiate, parse_resource, read_body, request_is_xml
 from fhir_server.rest.http import check_id, check_type
 
 _NOT_PARAMS = frozenset({"_format", "_pretty"})
@@ -62,7 +64,11 @@ async def _call(request: Request, level: str) -> Response:
     operation = lookup(name)
     operation.check(level, type_, request.method)
     await authorize(request, operation, level, type_, id_)
-    fmt = negotiate(request)
+    accept = request.headers.get("accept", "").lower()
+    if any(media in accept for media in operation.produces) and "_format" not in request.query_params:
+        fmt = Format()  # the handler answers its own media type (FHIR JSON for its errors)
+    else:
+        fmt = negotiate(request)
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in _NOT_PARAMS]
     resource = None
     if request.method == "POST":

@@ -52,8 +52,15 @@ class Operation:
     # Types whose OperationDefinition differs from ``definition`` (one name, several
     # definitions: CodeSystem/$validate-code beside ValueSet/$validate-code).
     definitions: tuple[tuple[str, str], ...] = ()
-    # The handler applies the caller's access policy itself (``$export``: SMART Backend Services).
+    # The handler decides who may call it (prescription operations: prescriber, patient,
+    # pharmacist), so the dispatcher lets every authenticated caller through to it.
     authorizes_itself: bool = False
+    # Media types other than FHIR JSON/XML the handler answers (``application/pdf``): an
+    # ``Accept`` naming one of them is not a 406.
+    produces: frozenset[str] = frozenset()
+    # Shown in the CapabilityStatement (``operation.documentation``): parameters and effect,
+    # for operations of our own whose definition is not published elsewhere.
+    documentation: str = ""
 
     def definition_for(self, type_: str | None) -> str:
         return dict(self.definitions).get(type_ or "", self.definition)

@@ -124,6 +124,9 @@ def create_app(settings: Settings, client: AsyncMongoClient[dict[str, Any]] | No
         mongo = client or AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
         repository = MongoRepository(mongo, settings.database, indexer=index_resource)
         await repository.ensure_indexes()
+        from fhir_server.operations.prescription_rules import install as install_prescription_rules
+
+        install_prescription_rules(repository)  # ordonnances: drafts, signature, no edit after it
         warm_up()  # build the binding tables before the first request, not during it
         # Every type's search indexes exist before the first request (about 3 s on an empty
         # database, 1.5 s when they exist): built lazily while writes landed, the embedded

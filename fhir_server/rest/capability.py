@@ -47,7 +47,10 @@ def _operations(type_: str | None) -> list[dict[str, Any]]:
                 op.resource_types is None or type_ in op.resource_types
             )
         if applies:
-            out.append({"name": op.name, "definition": op.definition_for(type_)})
+            entry = {"name": op.name, "definition": op.definition_for(type_)}
+            if op.documentation:
+                entry["documentation"] = op.documentation
+            out.append(entry)
     return out
 
 

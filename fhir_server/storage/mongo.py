@@ -48,6 +48,11 @@ _log = logging.getLogger(__name__)
 # Given the type and the resource as stored (id and meta set), the values to keep beside it
 # for search (written in field ``s`` of the current document, in the same transaction).
 Indexer = Callable[[str, dict[str, Any]], dict[str, Any]]
+# A business rule run inside the writing transaction before each write of its types:
+# (session, type, id, new resource or None for a delete, current body or None) -> raises to refuse.
+WriteRule = Callable[
+    [AsyncClientSession, str, str, dict[str, Any] | None, dict[str, Any] | None], Awaitable[None]
+]
 
 HISTORY = "history"
 # What a read needs of a current document: never the search values.
@@ -102,6 +107,30 @@ class MongoRepository:
         self.history = self.db[HISTORY]
         self.indexer = indexer
         self._observers: list[tuple[frozenset[str], CommitObserver]] = []
+        self._rules: list[tuple[frozenset[str], WriteRule]] = []
+
+    def add_rule(self, types: frozenset[str], rule: WriteRule) -> None:
+        """Run ``rule`` before every write of ``types``, inside its transaction (REST, Bundles,
+        PATCH, operations alike): a refusal rolls the whole transaction back."""
+        self._rules.append((types, rule))
+
+    async def _check_rules(
+        self,
+        session: AsyncClientSession,
+        type_: str,
+        id_: str,
+        resource: dict[str, Any] | None,
+        current: dict[str, Any] | None,
+    ) -> None:
+        rules = [rule for types, rule in self._rules if type_ in types]
+        if not rules:
+            return
+        body = None
+        if current is not None and not current.get("d"):
+            doc = await self.db[type_].find_one({"_id": id_}, {"j": 1}, session=session)
+            body = orjson.loads(bytes(doc["j"])) if doc and doc.get("j") else None
+        for rule in rules:
+            await rule(session, type_, id_, resource, body)
 
     def observe(self, types: frozenset[str], observer: CommitObserver) -> None:
         """Call ``observer`` with the versions of ``types`` each transaction wrote, after its commit.
@@ -222,6 +251,7 @@ class MongoRepository:
         history: list[dict[str, Any]] = []
         out: list[StoredVersion] = []
         for type_, id_, resource in items:
+            await self._check_rules(session, type_, id_, resource, None)
             stored = _stamp(resource, type_, id_, 1, ts)
             data = orjson.dumps(stored)
             fields: dict[str, Any] = {"v": 1, "ts": ts, "d": False, "j": Binary(data)}
@@ -281,6 +311,7 @@ class MongoRepository:
         current: dict[str, Any] | None,
         method: str,
     ) -> StoredVersion:
+        await self._check_rules(session, type_, id_, resource, current)
         version = 1 if current is None else int(current["v"]) + 1
         ts = now_ms()
         stored = None if resource is None else _stamp(resource, type_, id_, version, ts)
