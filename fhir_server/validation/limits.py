@@ -10,7 +10,8 @@ element, and is configurable (README, "Configuration"); the checks are iterative
 - nesting depth: :data:`MAX_DEPTH` levels (a real Questionnaire with 40 levels of items is
   about 80 JSON levels);
 - ``PASSERELLE_MAX_ELEMENTS`` (default 20,000): JSON values in one resource (objects, arrays
-  and scalars; the largest Synthea resource, an ExplanationOfBenefit, has about 1,900);
+  and scalars; the largest Synthea resource, an ExplanationOfBenefit, has about 1,900); a
+  Bundle is counted entry by entry;
 - ``PASSERELLE_MAX_STRING_LENGTH`` (default 262,144 characters): one string element, except
   base64 ``data`` (attachments, Binary), bounded by the request body limit only;
 - ``PASSERELLE_SEARCH_VALUE_MAX`` (default 256 characters): one search value (one item of a
@@ -64,14 +65,28 @@ def too_costly(
     *,
     max_elements: int | None = None,
     max_string: int | None = None,
+    whole: bool = False,
 ) -> tuple[str, str] | None:
     """The first limit ``resource`` exceeds, as (French-and-English message, FHIRPath); None if none.
 
     One iterative walk, stopped as soon as a limit is crossed (a 60,000-name Patient costs
-    20,000 steps, not a validation).
+    20,000 steps, not a validation). ``whole``: count everything below as one resource (entries of
+    a Bundle, and what they contain).
     """
     max_elements = MAX_ELEMENTS if max_elements is None else max_elements
     max_string = MAX_STRING_LENGTH if max_string is None else max_string
+    entries = resource.get("entry") if resource.get("resourceType") == "Bundle" and not whole else None
+    if isinstance(entries, list):
+        # a Bundle is bounded entry by entry (and by PASSERELLE_BUNDLE_MAX_ENTRIES, the body size)
+        for i, entry in enumerate(entries):
+            inner = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(inner, dict):
+                where = f"{root}.entry[{i}].resource"
+                found = too_costly(inner, where, max_elements=max_elements, max_string=max_string, whole=True)
+                if found is not None:
+                    return found
+        rest = {k: v for k, v in resource.items() if k != "entry"}
+        return too_costly(rest, root, max_elements=max_elements, max_string=max_string, whole=True)
     stack: list[tuple[Any, str, str]] = [(resource, root, "")]
     count = 0
     while stack:
