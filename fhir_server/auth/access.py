@@ -152,12 +152,21 @@ async def check_write(
         await check_dispense(repository.db, resource, session)
 
 
-def check_delete(policy: AccessPolicy, type_: str, current: dict[str, Any] | None) -> None:
-    """A delete changes the record of every patient the deleted resource names: all within reach."""
+async def check_delete(
+    policy: AccessPolicy,
+    repository: Any,
+    type_: str,
+    current: dict[str, Any] | None,
+    session: Any = None,
+) -> None:
+    """A delete is a write of what it removes: the caller must be allowed to write the deleted
+    version (every patient it names within reach, a type the token may write, the role's rules),
+    so a care practitioner cannot delete a directory entry or a colleague's Slot."""
     if current is None:
         return
-    grant = policy.grant(type_, "delete")
-    policy.check_named(grant, type_, current)
+    if policy.role == roles.PHARMACIST:
+        raise forbidden("Un pharmacien ne supprime aucune ressource.")
+    await check_write(policy, repository, "delete", type_, current, current=current, session=session)
 
 
 def concerned(type_: str, resource: Any, grant: Grant) -> list[str]:

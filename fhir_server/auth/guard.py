@@ -226,7 +226,7 @@ async def enforce(
         await check_write(policy, repository, code, type_, patched, current=current)
         return concerned(type_, patched, grant)
     if code == "delete":
-        check_delete(policy, type_, current)
+        await check_delete(policy, repository, type_, current)
     if code in ("delete", "patch"):
         return concerned(type_, current, grant)  # patch of an absent resource: the handler's 404
     raise FhirError(403, "forbidden", f"Interaction {code} non autorisée pour un accès limité au dossier.")

@@ -97,7 +97,7 @@ async def check_entry(
         return None
     _, current = await check_instance(policy, repository, code, type_, entry.id, session=session)
     if code == "delete":
-        check_delete(policy, type_, current)
+        await check_delete(policy, repository, type_, current, session)
     return current
 
 

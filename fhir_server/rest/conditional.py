@@ -229,7 +229,7 @@ async def delete_matching(
 
         for match in matches:  # the write rule: every patient each deleted version names, in reach
             if match.body is not None:
-                check_delete(policy, type_, orjson.loads(match.body))
+                await check_delete(policy, repository, type_, orjson.loads(match.body), session)
     deleted = []
     for match in matches:
         version = await repository.delete(type_, match.id, session=session)
