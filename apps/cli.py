@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     from apps import serve
     from bench import cli as bench_cli
     from cda_transform import cli as cda_cli
+    from ehdsi_gateway import cli as gateway_cli
     from fhir_server import cli as fhir_cli
     from fhir_server.auth import cli as auth_cli
     from fhir_server.operations import terminology_load
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     cda_cli.register(sub)
     fhir_cli.register(sub)
     auth_cli.register(sub)
+    gateway_cli.register(sub)
     # ``terminology load`` writes through the FHIR server, so the server package contributes it.
     terminology_load.register(terminology_cli.register(sub))
     return parser

@@ -41,3 +41,30 @@ async def load_demo(settings: Settings) -> int:
         await client.close()
     log.info("demo data: %d resources stored, %d already there", stored, len(resources) - stored)
     return stored
+
+
+def register_gateway_client(settings: Settings) -> bool:
+    """Demo: register the eHDSI gateway as the backend client it reads FHIR data with (idempotent).
+
+    In production the operator does it (``passerelle clients create --type backend --client-id
+    ehdsi-gateway --jwks-file <data-dir>/ehdsi/fhir-client.jwks``, scope as ``BackendToken.SCOPE``).
+    """
+    import json
+
+    from pymongo import MongoClient
+
+    from ehdsi_gateway.fhir_client import BackendToken
+    from fhir_server.auth.clients import create_client, find_client
+
+    key = settings.data_dir / "ehdsi" / "fhir-client.jwk"
+    BackendToken.ensure_key(key)
+    jwks = json.loads(key.with_suffix(".jwks").read_text())
+    with MongoClient(settings.mongodb_uri, tz_aware=True) as client:
+        db = client[settings.database]
+        if find_client(db, "ehdsi-gateway") is not None:
+            return False
+        create_client(
+            db, name="passerelle ehdsi gateway", kind="backend", scope=BackendToken.SCOPE, jwks=jwks,
+            client_id="ehdsi-gateway",
+        )  # fmt: skip
+    return True

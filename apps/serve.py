@@ -21,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.routing import Mount
 
+import ehdsi_gateway
 from apps.portal import create_portal
 from fhir_server import EmbeddedMongo, Settings, create_app
 from fhir_server.auth.routes import auth_routes
@@ -48,7 +49,16 @@ def build_root_app(settings: Settings) -> FastAPI:
         openapi_url=None,  # the portal's JSON endpoints are described at /openapi.json by the portal
         lifespan=lifespan,
     )
-    root.router.routes.extend([*auth_routes(settings, fhir), Mount("/fhir", app=fhir)])
+    root.router.routes.extend(
+        [
+            *auth_routes(settings, fhir),
+            Mount("/fhir", app=fhir),
+            # eHDSI responders (NCP-A): French data only through the FHIR API, in process
+            Mount(
+                "/ehdsi", app=ehdsi_gateway.in_process_app(settings.data_dir, settings.no_auth, lambda: root)
+            ),
+        ]
+    )
     root.mount("/", portal)
     root.add_middleware(FhirBaseWithoutSlash)
     portal.state.portal.local_app = root  # the portal's in-process FHIR transport
@@ -124,6 +134,10 @@ def run(args: argparse.Namespace) -> int:
             from apps.demo import load_demo
 
             asyncio.run(load_demo(settings))
+            if not settings.no_auth:
+                from apps.demo import register_gateway_client
+
+                register_gateway_client(settings)
         config = uvicorn.Config(
             build_root_app(settings),
             host=args.host,

@@ -14,6 +14,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--ingest-concurrency", type=int, default=2, help="transaction Bundles in flight at once")
     p.add_argument("--search-patients", type=int, default=20, help="Synthea patients for the search mix")
     p.add_argument("--search-requests", type=int, default=200, help="requests per search of the mix")
+    p.add_argument("--ehdsi-flows", type=int, default=30, help="NCP-B flows against the mock peer (0: skip)")
     p.set_defaults(func=run)
 
 
@@ -30,4 +31,9 @@ def run(args: argparse.Namespace) -> int:
 
     print()
     print(search_main(args.search_requests, args.search_patients))
+    if args.ehdsi_flows:
+        from bench.ehdsi import main as ehdsi_main
+
+        print()
+        print(ehdsi_main(args.ehdsi_flows))
     return 0

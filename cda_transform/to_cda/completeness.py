@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from ..errors import TransformError
 from . import oids
+from .datatypes import unidentified_text
 from .inputs import Entry, PatientData
 from .xmlns import Element
 
@@ -29,7 +30,8 @@ UCUM: Final = "http://unitsofmeasure.org"  # quantity units go to PQ/@unit, not 
 
 def _codings(node: Any, path: str) -> Iterator[tuple[dict[str, Any], str]]:
     if isinstance(node, dict):
-        if "system" in node and "code" in node and "resourceType" not in node:
+        coding = "system" in node or ("display" in node and "value" not in node)
+        if coding and isinstance(node.get("code"), str) and "resourceType" not in node:
             yield node, path
         for key, value in node.items():
             if key not in SKIPPED_KEYS:
@@ -62,9 +64,22 @@ def check(data: PatientData, root: Element) -> None:
     written = {
         (n.get("codeSystem"), n.get("code")) for n in root.iter() if n.get("code") and n.get("codeSystem")
     }
+    original_texts = " ".join(
+        n.text or "" for n in root.iter() if isinstance(n.tag, str) and n.tag.endswith("}originalText")
+    )
     for entry in _carried(data):
         for coding, path in _codings(entry.resource, entry.path):
             if coding.get("system") == UCUM:
+                continue
+            if not coding.get("system"):  # carried as nullFlavor OTH + originalText (datatypes.coded)
+                said = unidentified_text(coding)
+                if said and said not in original_texts:
+                    raise TransformError(
+                        f"Le codage sans system « {said} » n'a pas de place dans le CDA eHDSI produit ; "
+                        "il n'est pas abandonné en silence",
+                        code="not-supported",
+                        expression=path,
+                    )
                 continue
             generic = re.sub(r"\[\d+\]", "", path.removeprefix(f"{entry.path}."))
             if any(p.search(f"{entry.type}.{generic}") for p in NOT_CARRIED):

@@ -85,14 +85,31 @@ def period_bounds(resource: dict[str, Any], prefix: str) -> tuple[str | None, st
     return None, None, prefix
 
 
+#: key of a :func:`coding_attrs` result that is no attribute: the text of ``originalText``, for a
+#: coding whose code system is unknown (``nullFlavor="OTH"``)
+ORIGINAL_TEXT = "#originalText"
+
+
+def unidentified_text(coding: dict[str, Any]) -> str:
+    """What a coding without ``system`` says, as readable text: its display and its code."""
+    display = str(coding.get("display") or "").strip()
+    code = str(coding.get("code") or "").strip()
+    if display and code and display != code:
+        return f"{display} ({code})"
+    return display or code
+
+
 def coding_attrs(coding: dict[str, Any], path: str) -> dict[str, str | None]:
-    """CD attributes of one Coding; refuses a coding that a CDA cannot identify."""
+    """CD attributes of one Coding; refuses a coding with a system a CDA cannot identify.
+
+    A coding with no ``system`` at all (``cda to-fhir`` writes one for a CDA code that had no
+    ``codeSystem``) is not refused: HL7 v3 says such a value is ``nullFlavor="OTH"`` (outside
+    the known code systems) with what it said in ``originalText`` (see :func:`write_cd`).
+    """
     system = coding.get("system")
     code = coding.get("code")
     if not system:
-        raise TransformError(
-            "Codage sans system : impossible à porter dans un CDA", expression=f"{path}.system"
-        )
+        return {"nullFlavor": "OTH", ORIGINAL_TEXT: unidentified_text(coding) or None}
     if not code:
         raise TransformError("Codage sans code : impossible à porter dans un CDA", expression=f"{path}.code")
     mapped = oids.code_system(system)
@@ -143,12 +160,17 @@ def coded(
     node = el(parent, tag, ns=ns)
     if xsi_type:
         set_xsi_type(node, xsi_type)
-    codings = list((concept or {}).get("coding") or [])
+    all_codings = list((concept or {}).get("coding") or [])
+    # Codings without a system cannot be the CD's code nor a coded translation: their text goes
+    # into originalText, and with no identified coding at all the CD is nullFlavor OTH.
+    codings = [c for c in all_codings if c.get("system")]
+    unidentified = [unidentified_text(c) for c in all_codings if not c.get("system")]
     first = -1
     local: dict[str, str | None] | None = None
     if codings:
         first = primary_index(codings, prefer)
-        attrs = coding_attrs(codings[first], f"{path}.coding[{first}]")
+        index_in_all = all_codings.index(codings[first])
+        attrs = coding_attrs(codings[first], f"{path}.coding[{index_in_all}]")
         designation = english(str(codings[first]["system"]), str(attrs["code"]))
         if designation and attrs["displayName"] and attrs["displayName"] != designation:
             local = {k: attrs[k] for k in ("code", "codeSystem", "codeSystemName", "displayName")}
@@ -157,18 +179,21 @@ def coded(
             if value is not None:
                 node.set(key, value)
     else:
-        node.set("nullFlavor", null_flavor)
+        node.set("nullFlavor", "OTH" if unidentified else null_flavor)
     text = (concept or {}).get("text")
-    if text_ref or (text and not codings):
+    said = [t for t in unidentified if t]
+    words = [text] if text and not codings and not any(t.startswith(text) for t in said) else []
+    words += said
+    if text_ref or words:
         original = el(node, "originalText")
+        if words:
+            original.text = " ; ".join(dict.fromkeys(words))
         if text_ref:
             el(original, "reference", {"value": f"#{text_ref}"})
-        else:
-            original.text = text
     if local is not None:  # the input's own designation, kept beside the English one
         el(node, "translation", local)
-    for index, coding in enumerate(codings):
-        if index != first:
+    for index, coding in enumerate(all_codings):
+        if coding.get("system") and (not codings or coding is not codings[first]):
             el(node, "translation", coding_attrs(coding, f"{path}.coding[{index}]"))
     for attrs in extra_translations:
         el(node, "translation", attrs)
@@ -199,7 +224,16 @@ def fixed_code(
         if value is not None:
             node.set(key, value)
     for attrs in translations:
-        el(node, "translation", attrs)
+        translation(node, attrs)
+    return node
+
+
+def translation(parent: Element, attrs: dict[str, str | None]) -> Element:
+    """A ``translation`` from :func:`coding_attrs`, with the ``originalText`` of an unidentified coding."""
+    text = attrs.get(ORIGINAL_TEXT)
+    node = el(parent, "translation", {k: v for k, v in attrs.items() if k != ORIGINAL_TEXT})
+    if text:
+        el(node, "originalText", text=text)
     return node
 
 

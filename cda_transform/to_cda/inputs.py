@@ -107,12 +107,24 @@ class PatientData:
                 raise TransformError("Référence manquante", expression=path)
             return None
         found = self._index.get(ref) or self._index.get(ref.split("/_history/")[0])
+        if found is None and ref.startswith("#"):
+            found = self._contained(ref[1:], path)
         if found is None:
             raise TransformError(
                 f"La référence « {ref} » ne désigne aucune ressource du Bundle",
                 expression=f"{path}.reference",
             )
         return found
+
+    def _contained(self, local_id: str, path: str) -> Entry | None:
+        """A ``#id`` reference: the resource contained in the entry that ``path`` lies in."""
+        owner = next((e for e in self.entries if path == e.path or path.startswith(f"{e.path}.")), None)
+        if owner is None:
+            return None
+        for index, inner in enumerate(owner.resource.get("contained") or []):
+            if isinstance(inner, dict) and inner.get("id") == local_id and inner.get("resourceType"):
+                return Entry(inner, f"{owner.path}.contained[{index}]", f"{owner.full_url}#{local_id}")
+        return None
 
     def of_type(self, *types: str) -> list[Entry]:
         return [e for e in self.entries if e.type in types]

@@ -475,6 +475,28 @@ def test_odd_data_degrades_to_null_flavors_not_to_loss(schema: etree.XMLSchema) 
     assert one(procedure, "v3:effectiveTime/v3:high").get("value") == "20240601093000+0000"
 
 
+def test_codings_without_system_give_a_valid_cda_with_null_flavor_and_original_text(
+    schema: etree.XMLSchema,
+) -> None:
+    """Known defect of issue 14: ``cda to-fhir`` writes a Coding with no system for a CDA code with no
+    codeSystem; ``to-cda`` must keep the statement (HL7 v3: nullFlavor OTH + originalText)."""
+    bundle = _set(
+        data.collection_bundle(), "Procedure", code={"coding": [{"code": "X1", "display": "Acte local"}]}
+    )
+    cond = _index(bundle, "Condition")
+    concept = bundle["entry"][cond]["resource"]["code"]
+    concept["coding"].append({"code": "K29.7"})  # beside an identified coding: no loss either
+    root = convert(bundle, schema)
+    procedure = one(section(root, "47519-4"), ".//v3:procedure")
+    code = one(procedure, "v3:code")
+    assert code.get("nullFlavor") == "OTH" and code.get("code") is None
+    assert "Acte local (X1)" in one(code, "v3:originalText").xpath("string()")
+    problem = one(section(root, "11450-4"), f".//v3:observation[v3:templateId/@root='{T}.3.7']/v3:value")
+    assert problem.get("code") and problem.get("codeSystem")  # the identified coding leads
+    texts = [t.xpath("string()") for t in problem.iter("{urn:hl7-org:v3}originalText")]
+    assert any("K29.7" in t for t in texts)
+
+
 def test_accepts_json_text_and_bytes(schema: etree.XMLSchema) -> None:
     text = json.dumps(data.minimal_bundle())
     assert to_cda(text) == to_cda(text.encode())
@@ -507,7 +529,6 @@ def _bad_inputs() -> dict[str, tuple[Any, str, str]]:
     bad_resource = coll()
     bad_resource["entry"][cond]["resource"]["onsetDateTime"] = "9 janvier 2013"
     unknown_system = _set(coll(), "Procedure", code=data.cc(("http://example.org/actes", "X1", "Acte")))
-    no_system = _set(coll(), "Procedure", code={"coding": [{"code": "X1"}]})
     uncarried = _set(coll(), "Procedure", outcome=data.cc((data.SCT, "385669000", "Successful")))
     modifier = _set(
         coll(), "Procedure", modifierExtension=[{"url": "https://example.org/x", "valueBoolean": True}]
@@ -537,11 +558,6 @@ def _bad_inputs() -> dict[str, tuple[Any, str, str]]:
             "not-supported",
         ),
         "modifier-extension": (modifier, f"Bundle.entry[{proc}].resource.modifierExtension", "not-supported"),
-        "coding-without-system": (
-            no_system,
-            f"Bundle.entry[{proc}].resource.code.coding[0].system",
-            "invalid",
-        ),
         "patient-without-oid-identifier": (
             no_oid_patient,
             f"Bundle.entry[{patient}].resource.identifier",

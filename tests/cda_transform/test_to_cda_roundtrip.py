@@ -324,3 +324,64 @@ def test_synthea_round_trip_keeps_every_statement_and_code() -> None:
         checked += 1
     assert checked >= SYNTHEA_PATIENTS // 2
     assert statements > 1000
+
+
+def _cda_samples_without_code_systems() -> list[Any]:
+    from tests.conftest import SHARED
+
+    folder = SHARED / "ehdsi/samples"
+    if not folder.exists():
+        return []
+    names = [
+        "cz__W8_MRAČENA_VZOR_L3_bezchyb.xml",
+        "cz__8555189999_L3_corr.xml",
+        "django__MT_Mario_Borg_9999002M_3.xml",
+    ]
+    return [folder / n for n in names if (folder / n).exists()]
+
+
+@pytest.mark.skipif(not _cda_samples_without_code_systems(), reason="needs ../shared/ehdsi/samples")
+@pytest.mark.parametrize("path", _cda_samples_without_code_systems(), ids=lambda p: p.name)
+def test_cda_codes_without_code_system_survive_cda_to_fhir_to_cda(path: Any) -> None:
+    """Issue 14's known defect: a CDA code without codeSystem becomes a Coding without system in
+    ``to-fhir``; ``to-cda`` must still give a CDA_Pharma.xsd document keeping the statement."""
+    from lxml import etree
+
+    from tests.conftest import REPO
+
+    root = etree.fromstring(path.read_bytes())
+    stripped = 0
+    for node in root.iter("{urn:hl7-org:v3}value", "{urn:hl7-org:v3}code"):
+        entry = next((a for a in node.iterancestors("{urn:hl7-org:v3}entry")), None)
+        if entry is not None and node.get("codeSystem") and node.get("code"):
+            del node.attrib["codeSystem"]  # what the Czech documents did, on every coded entry element
+            stripped += 1
+    assert stripped
+    bundle = to_fhir(etree.tostring(root)).bundle
+    no_system = [
+        c
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] in FAMILY  # the statements (author roles are not carried)
+        for c in _codings_of(e["resource"])
+        if not c.get("system") and c.get("code")
+    ]
+    assert no_system, "to_fhir was expected to write codings without system"
+    cda = etree.fromstring(to_cda(bundle))
+    schema = etree.XMLSchema(etree.parse(str(REPO / "cda_transform/xsd/current/CDA_Pharma.xsd")))
+    assert schema.validate(cda), schema.error_log
+    kept = " ".join(t.xpath("string()") for t in cda.iter("{urn:hl7-org:v3}originalText"))
+    for coding in no_system:
+        assert str(coding["code"]) in kept
+
+
+def _codings_of(node: Any) -> list[dict[str, Any]]:
+    """Every Coding (an item of a ``coding`` list) anywhere in a resource."""
+    if isinstance(node, dict):
+        found = [c for c in node.get("coding") or [] if isinstance(c, dict)]
+        for key, value in node.items():
+            if key not in ("extension", "meta") and not key.startswith("_"):  # to_cda carries neither
+                found += _codings_of(value)
+        return found
+    if isinstance(node, list):
+        return [c for item in node for c in _codings_of(item)]
+    return []

@@ -15,6 +15,7 @@ from ..datatypes import (
     is_absent_unknown,
     period_bounds,
     resource_id,
+    translation,
     ts,
 )
 from ..inputs import Entry
@@ -196,6 +197,6 @@ def _problem(ctx: Context, entry: Entry) -> None:
             # the eHDSI value is SNOMED CT; the FHIR status codings follow as translations
             value = fixed_code(stat, "value", snomed[0], oids.SNOMED, snomed[1], "SNOMED CT", xsi_type="CE")
             for index, coding in enumerate(status_codes):
-                el(value, "translation", coding_attrs(coding, f"{path}.clinicalStatus.coding[{index}]"))
+                translation(value, coding_attrs(coding, f"{path}.clinicalStatus.coding[{index}]"))
         else:
             coded(stat, "value", res["clinicalStatus"], f"{path}.clinicalStatus", xsi_type="CE")
