@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import escape
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -132,6 +133,11 @@ async def _search_page(
                 for i in fields.get("identifiers", [])
             ],
             "label": identifier_label,
+            "format_attrs": (
+                f'autocomplete="off" data-format="{escape(fields["identifiers"][0].format)}"'
+                if fields.get("identifiers")
+                else ""
+            ),
             "help": HELP_FR.get(country, HELP_DEFAULT),
             "failure": failure or mask_error,
         },
