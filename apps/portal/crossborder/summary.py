@@ -139,6 +139,30 @@ def _split_narrative(div: str) -> str:
     return ""
 
 
+LINKED_TYPES = {"Medication", "Device", "Substance", "Observation"}
+
+
+def _linked(res: dict[str, Any], index: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """What an entry points at and shows with it (its Medication, Device, member Observations)."""
+    found: list[dict[str, Any]] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            target = (
+                index.get(value.get("reference", "")) if isinstance(value.get("reference"), str) else None
+            )
+            if target is not None and target.get("resourceType") in LINKED_TYPES and target not in found:
+                found.append(target)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(res)
+    return found
+
+
 def _section(sec: dict[str, Any], index: dict[str, dict[str, Any]], depth: int) -> SectionView:
     code = sec.get("code") or {}
     loinc = next(
@@ -155,10 +179,10 @@ def _section(sec: dict[str, Any], index: dict[str, dict[str, Any]], depth: int) 
         codings: list[CodingView] = []
         seen: set[tuple[str, str, str]] = set()
         codings_of(res, codings, seen)
-        med = index.get((res.get("medicationReference") or {}).get("reference", ""))
-        if med is not None:
-            codings_of(med, codings, seen)
-        view.entries.append(EntryView(what, [d for d in details if d], codings))
+        for linked in _linked(res, index):
+            codings_of(linked, codings, seen)
+        parts = [details] if isinstance(details, str) else list(details)
+        view.entries.append(EntryView(what, [d for d in parts if d], codings))
     view.original_html = _split_narrative((sec.get("text") or {}).get("div", ""))
     view.children = [_section(s, index, depth + 1) for s in sec.get("section") or []]
     view.empty = not view.entries and not view.children
@@ -171,6 +195,15 @@ def sections(bundle: dict[str, Any]) -> list[SectionView]:
     if comp is None:
         return []
     return [_section(s, index, 0) for s in comp.get("section") or []]
+
+
+def date_fr(value: str) -> str:
+    """``1951-04-25`` (or a dateTime) as ``25/04/1951``; anything else unchanged."""
+    if len(value) >= 10 and value[4] == "-" and value[7] == "-":
+        return f"{value[8:10]}/{value[5:7]}/{value[:4]}"
+    if len(value) == 7 and value[4] == "-":
+        return f"{value[5:7]}/{value[:4]}"
+    return value
 
 
 def _name(resource: dict[str, Any] | None) -> tuple[str, str]:
@@ -199,7 +232,7 @@ def administrative(bundle: dict[str, Any]) -> dict[str, str]:
         "Nom": family.upper() or UNAVAILABLE,
         "Prénom": given or UNAVAILABLE,
         "Sexe": GENDER_FR.get(patient.get("gender", ""), UNAVAILABLE),
-        "Date de naissance": patient.get("birthDate") or UNAVAILABLE,
+        "Date de naissance": date_fr(patient.get("birthDate", "")) or UNAVAILABLE,
         "Identifiant": ident.get("value", UNAVAILABLE) if ident else UNAVAILABLE,
         "Adresse": ", ".join(x for x in lines if x) or UNAVAILABLE,
     }
@@ -238,7 +271,7 @@ def document_info(bundle: dict[str, Any], country: str) -> dict[str, str]:
         "Nature": nature,
         "Langue d'origine": language or UNAVAILABLE,
         "Auteur": ", ".join(n for n in names if n) or UNAVAILABLE,
-        "Date de création": comp.get("date", "") or UNAVAILABLE,
+        "Date de création": date_fr(comp.get("date", "")) or UNAVAILABLE,
     }
 
 
