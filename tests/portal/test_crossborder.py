@@ -401,3 +401,17 @@ def test_no_summary(page: Page, peers: dict[str, MockPeer]) -> None:
     failure = page.locator("section.failure")
     expect(failure.get_by_role("heading", name="Aucune synthèse médicale")).to_be_visible(timeout=60_000)
     expect(failure).to_contain_text("recueillez ses antécédents directement auprès de lui")
+
+
+def test_pdf_only_summary(page: Page, peers: dict[str, MockPeer]) -> None:
+    enter(page)
+    search(page, "HR", "L1ONLY", domain=SCENARIO_DOMAIN)
+    page.locator("#besoin").check()
+    page.locator("#consentement").check()
+    page.get_by_role("button", name="Consulter la synthèse médicale").click()
+    expect(page.get_by_text("Synthèse reçue au format PDF uniquement")).to_be_visible(timeout=90_000)
+    link = page.get_by_role("link", name="Document original (PDF)")
+    expect(link).to_be_visible()
+    pdf = page.request.get(link.get_attribute("href"))
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.body().startswith(b"%PDF")
+    shot(page, "crossborder-synthese-l1")

@@ -53,6 +53,7 @@ class SectionView:
     empty: bool = False
     children: list[SectionView] = field(default_factory=list)
     depth: int = 0
+    document_only: bool = False  # an L1 summary: the content is the original PDF
 
 
 @dataclass
@@ -174,7 +175,8 @@ def _section(sec: dict[str, Any], index: dict[str, dict[str, Any]], depth: int) 
         if res is None:
             continue
         if res.get("resourceType") == "DocumentReference":
-            continue  # the L1 section points at the original document, offered separately
+            view.document_only = True  # the L1 section points at the original document
+            continue
         what, details = describe(res, index)
         codings: list[CodingView] = []
         seen: set[tuple[str, str, str]] = set()
@@ -185,7 +187,7 @@ def _section(sec: dict[str, Any], index: dict[str, dict[str, Any]], depth: int) 
         view.entries.append(EntryView(what, [d for d in parts if d], codings))
     view.original_html = _split_narrative((sec.get("text") or {}).get("div", ""))
     view.children = [_section(s, index, depth + 1) for s in sec.get("section") or []]
-    view.empty = not view.entries and not view.children
+    view.empty = not view.entries and not view.children and not view.document_only
     return view
 
 
