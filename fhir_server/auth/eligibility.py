@@ -34,6 +34,20 @@ SESALI_PROFESSIONS = {
     "98": "manipulateur ERM",
 }
 
+#: the service FAQ's reasons why a professional is refused (shown on every refusal)
+FAQ_REASONS = (
+    "votre profession ne fait pas partie des professions habilitées (médecins, pharmaciens, "
+    "chirurgiens-dentistes, sages-femmes, infirmiers, masseurs-kinésithérapeutes, pédicures-podologues, "
+    "orthophonistes, orthoptistes, ergothérapeutes, diététiciens, psychomotriciens, manipulateurs ERM) ;",
+    "vous exercez la médecine du travail ;",
+    "vous exercez pour le compte d'un organisme d'assurance privé ;",
+    "vous n'avez plus de situation d'exercice en cours (vous n'exercez plus) ;",
+    "les informations sur votre lieu d'exercice sont insuffisantes dans le RPPS ;",
+    "votre carte CPS ou votre e-CPS est révoquée ou expirée, ou vous ne vous êtes pas connecté "
+    "avec Pro Santé Connect ;",
+    "votre navigateur n'est pas compatible, ou vous utilisez un appareil mobile.",
+)
+
 
 @dataclass(frozen=True)
 class Rules:

@@ -58,6 +58,16 @@ def message(title: str, text: str) -> str:
     return _page(title, f"<p>{html.escape(text)}</p>")
 
 
+def refused(reason: str, faq: tuple[str, ...]) -> str:
+    """A professional the eligibility rules refuse: the reason, and the service FAQ's reasons."""
+    items = "".join(f"<li>{html.escape(r)}</li>" for r in faq)
+    return _page(
+        "Accès refusé",
+        f'<p role="alert">{html.escape(reason)}</p><h2>Pourquoi mon accès est-il refusé ? (FAQ)</h2>'
+        f"<p>L'accès est refusé lorsque :</p><ul>{items}</ul>",
+    )
+
+
 def reset_form(token: str) -> str:
     t = html.escape(token)
     return _page(

@@ -36,7 +36,7 @@ from fhir_server.auth.accounts import (
 )
 from fhir_server.auth.clients import find_client
 from fhir_server.auth.devpsc import DevPsc
-from fhir_server.auth.eligibility import Rules, evaluate
+from fhir_server.auth.eligibility import FAQ_REASONS, Rules, evaluate
 from fhir_server.auth.guard import verify_bearer
 from fhir_server.auth.keys import public_jwks
 from fhir_server.auth.models import AuthUser
@@ -461,7 +461,7 @@ class AuthRoutes:
             await self.record(
                 audit.login_event(success=False, who=who, source_ip=self.ip(request), description=reason)
             )
-            return HTMLResponse(pages.message("Accès refusé", reason), 403)
+            return HTMLResponse(pages.refused(reason, FAQ_REASONS), 403)
         pid, writes = await upsert_professional(self.repository, claims, list(decision.exercices))
         await self.record_writes(request, {"reference": f"Practitioner/{pid}"}, writes)
         user = AuthUser(

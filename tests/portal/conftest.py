@@ -41,6 +41,8 @@ def portal_server(smtp: SmtpSink) -> Iterator[ServerProcess]:
         "PASSERELLE_DB": f"test_{uuid.uuid4().hex[:12]}",
         "PASSERELLE_DEV_PSC": "1",
         "PASSERELLE_SMTP_PORT": str(smtp.port),
+        # the cross-border tests' slow mock peer answers after 25 s: the gateway gives up before
+        "PASSERELLE_EHDSI_TIMEOUT": "8",
     }
     server = ServerProcess(
         tmp, mongodb_uri=os.environ.get("MONGODB_URI"), env=env, extra_args=["--demo"], auth=True
