@@ -43,6 +43,9 @@ def portal_server(smtp: SmtpSink) -> Iterator[ServerProcess]:
         "PASSERELLE_SMTP_PORT": str(smtp.port),
         # the cross-border tests' slow mock peer answers after 25 s: the gateway gives up before
         "PASSERELLE_EHDSI_TIMEOUT": "8",
+        # every browser test logs in from 127.0.0.1: the login rate limits are tested elsewhere
+        "PASSERELLE_LOGIN_RATE_IP": "100000",
+        "PASSERELLE_LOGIN_RATE_ACCOUNT": "100000",
     }
     server = ServerProcess(
         tmp, mongodb_uri=os.environ.get("MONGODB_URI"), env=env, extra_args=["--demo"], auth=True
