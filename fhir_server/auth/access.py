@@ -124,6 +124,14 @@ async def check_write(
     session: Any = None,
 ) -> None:
     """403 unless the token may write ``resource`` (``current``: the version it replaces, if any)."""
+    if type_ == "Binary" and code == "create" and policy.role in (roles.CARE, roles.CONSEIL):
+        # A message's attachment: a professional files a Binary under a resource they already read
+        # (``securityContext``, e.g. their Communication); who reads it is decided by that resource.
+        grant = policy.grant(type_, code)
+        if not grant.unrestricted:
+            if not await _context_readable(policy, repository, resource, session):
+                raise forbidden("Le Binary doit désigner une ressource que vous consultez (securityContext).")
+            return
     policy.check_write(type_, resource, code)
     if policy.role != roles.PHARMACIST:
         return

@@ -68,7 +68,13 @@ DIRECTORY = frozenset(
 )  # fmt: skip
 # Per role and type: the SMART interaction letters allowed (on top of what the scopes allow).
 ROLE_TYPES: dict[str, dict[str, str]] = {
-    CONSEIL: {"Communication": "crus", "Task": "crus", "Patient": "rs", **dict.fromkeys(DIRECTORY, "rs")},
+    CONSEIL: {
+        "Communication": "crus",
+        "Task": "crus",
+        "Patient": "rs",
+        "Binary": "cr",  # attachments, through their securityContext (auth.access)
+        **dict.fromkeys(DIRECTORY, "rs"),
+    },
     PHARMACIST: {
         "MedicationRequest": "rus",
         "MedicationDispense": "crus",
@@ -257,3 +263,43 @@ def pharmacist_update(current: dict[str, Any], new: dict[str, Any]) -> str | Non
 
 def masked_patient(resource: dict[str, Any]) -> dict[str, Any]:
     return {k: resource[k] for k in PHARMACIST_PATIENT_FIELDS if k in resource}
+
+
+# -- secure messaging with the médecin conseil: what stays hidden whatever the reach -----------------
+#
+# Two labels the messaging service puts on its resources (docs/france.md §4.c):
+#
+# - ``meta.security`` v3-ActCode ``NOPAT`` ("no disclosure to patient, family or caregivers without
+#   attending provider's authorization", HL7 security labels): the exchanges between a doctor and
+#   the médecin conseil are about the patient but not for the patient. A patient's token never reads
+#   a resource carrying it, even in their own compartment.
+# - ``meta.tag`` :data:`WITHDRAWN` on a thread's header, messages and Task: the doctor (or their
+#   health centre) deleted the conversation on their side. Care practitioners never read such a
+#   resource again (the deletion is definitive for the doctor and the whole centre); the échelon
+#   keeps it (the médecin conseil's rules ignore the tag) and records are never hard-deleted.
+
+NOPAT = "http://terminology.hl7.org/CodeSystem/v3-ActCode|NOPAT"
+MESSAGING_SYSTEM = "urn:passerelle:messagerie"
+WITHDRAWN = f"{MESSAGING_SYSTEM}|supprime-cote-professionnel"
+WITHDRAWABLE = frozenset({"Communication", "Task"})
+
+
+def _labels(resource: dict[str, Any], kind: str) -> set[str]:
+    meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+    return {f"{c.get('system')}|{c.get('code')}" for c in (meta or {}).get(kind) or [] if isinstance(c, dict)}
+
+
+def not_for_patient(resource: dict[str, Any]) -> bool:
+    return NOPAT in _labels(resource, "security")
+
+
+def withdrawn_by_professional(type_: str, resource: dict[str, Any]) -> bool:
+    return type_ in WITHDRAWABLE and WITHDRAWN in _labels(resource, "tag")
+
+
+def not_for_patient_filter() -> dict[str, Any]:
+    return {"s._security": {"$ne": NOPAT}}
+
+
+def withdrawn_filter(type_: str) -> dict[str, Any] | None:
+    return {"s._tag": {"$ne": WITHDRAWN}} if type_ in WITHDRAWABLE else None
