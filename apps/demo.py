@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from pymongo import AsyncMongoClient
 
+from apps import demo_data
 from fhir_server import MongoRepository, Settings
 from fhir_server.validation import validate_resource
 
@@ -22,7 +23,7 @@ DATA = Path(__file__).parent / "demo_data" / "resources.json"
 
 async def load_demo(settings: Settings) -> int:
     """Store the demo resources that are not there yet; return how many were stored."""
-    resources: list[dict[str, Any]] = orjson.loads(DATA.read_bytes())
+    resources: list[dict[str, Any]] = [*orjson.loads(DATA.read_bytes()), *demo_data.extra_resources()]
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
     repository = MongoRepository(client, settings.database)
     stored = 0
@@ -35,6 +36,7 @@ async def load_demo(settings: Settings) -> int:
             if await repository.read(resource["resourceType"], resource["id"]) is None:
                 await repository.update(resource["resourceType"], resource["id"], resource)
                 stored += 1
+        await demo_data.after_load(repository.db)
     finally:
         await client.close()
     log.info("demo data: %d resources stored, %d already there", stored, len(resources) - stored)

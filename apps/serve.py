@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import uvicorn
-from starlette.applications import Starlette
-from starlette.responses import RedirectResponse
-from starlette.routing import Mount, Route
+from fastapi import FastAPI
+from starlette.routing import Mount
 
+from apps.portal import create_portal
 from fhir_server import EmbeddedMongo, Settings, create_app
 from fhir_server.auth.routes import auth_routes
 
@@ -28,28 +30,39 @@ log = logging.getLogger("passerelle")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def build_root_app(settings: Settings) -> _FhirBaseWithoutSlash:
+def build_root_app(settings: Settings) -> FastAPI:
+    """The root application: the FHIR API at ``/fhir``, the authorization routes, the portal at ``/``."""
     fhir = create_app(settings)
+    portal = create_portal(settings)
 
-    async def home(request: Any) -> RedirectResponse:
-        return RedirectResponse("/fhir/metadata")
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Mounted apps' lifespans are not run by Starlette: run them from the root's.
+        async with fhir.router.lifespan_context(fhir), portal.router.lifespan_context(portal):
+            yield
 
-    # The mounted app's lifespan is not run by Starlette: run it from the root's.
-    root = Starlette(
-        routes=[Route("/", home), *auth_routes(settings, fhir), Mount("/fhir", app=fhir)],
-        lifespan=lambda app: fhir.router.lifespan_context(fhir),
+    root = FastAPI(
+        title="Passerelle",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # the portal's JSON endpoints are described at /openapi.json by the portal
+        lifespan=lifespan,
     )
-    return _FhirBaseWithoutSlash(root)
+    root.router.routes.extend([*auth_routes(settings, fhir), Mount("/fhir", app=fhir)])
+    root.mount("/", portal)
+    root.add_middleware(FhirBaseWithoutSlash)
+    portal.state.portal.local_app = root  # the portal's in-process FHIR transport
+    return root
 
 
-class _FhirBaseWithoutSlash:
+class FhirBaseWithoutSlash:
     """Serve ``/fhir`` itself (batch/transaction ``POST [base]``, system search) without a redirect.
 
     A Mount only matches ``/fhir/...``; Starlette would answer ``/fhir`` with a 307 to
     ``/fhir/``, which many FHIR clients do not follow for a POST.
     """
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -59,7 +72,7 @@ class _FhirBaseWithoutSlash:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("serve", help="serve the FHIR API (and, later, the portal and the gateway)")
+    p = sub.add_parser("serve", help="serve the FHIR API, the authorization server and the portal")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(

@@ -1,4 +1,13 @@
-"""The thin French web portal (doctors, patients, médecin conseil), a client of the FHIR API over HTTP.
+"""The portal: a French, server-rendered client of the FHIR API (FastAPI + Jinja2).
 
-Will hold the FastAPI + Jinja2 application mounted at ``/``.
+``create_portal(settings)`` builds the app mounted at ``/``; areas (subpackages defining
+``AREA``) plug their screens in (see :mod:`apps.portal.areas`); screens use the helpers
+of :mod:`apps.portal.web` (current user, FHIR client, CSRF, rendering).
 """
+
+from apps.portal.app import Portal, create_portal
+from apps.portal.areas import Area, MenuEntry
+from apps.portal.config import PortalConfig
+from apps.portal.fhir import FhirClient, FhirError
+
+__all__ = ["Area", "FhirClient", "FhirError", "MenuEntry", "Portal", "PortalConfig", "create_portal"]

@@ -1,0 +1,105 @@
+"""Jinja filters for FHIR data shown in French (dates, names, codings)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment
+
+PARIS = ZoneInfo("Europe/Paris")
+MONTHS = [
+    "janvier", "février", "mars", "avril", "mai", "juin",
+    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+]  # fmt: skip
+DAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
+
+
+def parse_fhir_date(value: str | None) -> datetime | date | None:
+    """A FHIR date or dateTime as a Python value (dateTimes in Paris time)."""
+    if not value:
+        return None
+    try:
+        if "T" in value:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return dt.astimezone(PARIS) if dt.tzinfo else dt
+        if len(value) == 10:
+            return date.fromisoformat(value)
+    except ValueError:
+        return None
+    return None
+
+
+def date_fr(value: Any, long: bool = False) -> str:
+    """``12/03/2026`` (or ``jeudi 12 mars 2026`` with ``long``); partial FHIR dates as given."""
+    v = parse_fhir_date(value) if isinstance(value, str) else value
+    if v is None:
+        return str(value or "")
+    if long:
+        return f"{DAYS[v.weekday()]} {v.day} {MONTHS[v.month - 1]} {v.year}"
+    return f"{v.day:02d}/{v.month:02d}/{v.year}"
+
+
+def datetime_fr(value: Any) -> str:
+    v = parse_fhir_date(value) if isinstance(value, str) else value
+    if not isinstance(v, datetime):
+        return date_fr(value)
+    return f"{v.day:02d}/{v.month:02d}/{v.year} à {v.hour:02d}h{v.minute:02d}"
+
+
+def time_fr(value: Any) -> str:
+    v = parse_fhir_date(value) if isinstance(value, str) else value
+    return f"{v.hour:02d}h{v.minute:02d}" if isinstance(v, datetime) else ""
+
+
+def human_name(resource: dict[str, Any] | None, with_prefix: bool = True) -> str:
+    """``Dr Marie MARTIN`` / ``Jeanne DUPONT``: the first (official) name of a Patient or Practitioner."""
+    if not resource:
+        return ""
+    names = resource.get("name") or []
+    name = next((n for n in names if n.get("use") == "official"), names[0] if names else {})
+    if name.get("text") and not name.get("family"):
+        return str(name["text"])
+    parts = []
+    if with_prefix and name.get("prefix"):
+        parts.append(" ".join(name["prefix"]))
+    parts.extend(name.get("given", [])[:1])
+    if name.get("family"):
+        parts.append(str(name["family"]).upper())
+    return " ".join(parts)
+
+
+def coding_text(concept: dict[str, Any] | None) -> str:
+    """The text of a CodeableConcept: its text, else the first display, else the first code."""
+    if not concept:
+        return ""
+    if concept.get("text"):
+        return str(concept["text"])
+    for coding in concept.get("coding", []):
+        if coding.get("display"):
+            return str(coding["display"])
+    codes = concept.get("coding") or [{}]
+    return str(codes[0].get("code", ""))
+
+
+def identifier_value(resource: dict[str, Any] | None, system: str) -> str:
+    for ident in (resource or {}).get("identifier", []):
+        if ident.get("system") == system:
+            return str(ident.get("value", ""))
+    return ""
+
+
+GENDERS = {"female": "Femme", "male": "Homme", "other": "Autre", "unknown": "Inconnu"}
+
+
+def install(env: Environment) -> None:
+    env.filters.update(
+        date_fr=date_fr,
+        datetime_fr=datetime_fr,
+        time_fr=time_fr,
+        human_name=human_name,
+        coding_text=coding_text,
+        identifier_value=identifier_value,
+        gender_fr=lambda g: GENDERS.get(g or "", ""),
+    )

@@ -1,0 +1,113 @@
+"""Fixtures of the portal tests: one real server (auth on, dev Pro Santé Connect, demo data),
+one headless Chromium, and pages already logged in.
+
+``portal_server`` is started once per test run; each test gets fresh browser contexts
+(no shared cookies). ``fhir_admin`` reads what the screens wrote, as a backend service.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench.harness import ServerProcess
+from tests.portal.browser import CHROMIUM, DR_MARTIN, launch, login_professional, new_context
+
+if not Path(CHROMIUM).exists():  # `make test` installs it (Makefile target `chromium`)
+    pytest.skip("needs Debian chromium (make test installs it)", allow_module_level=True)
+
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from tests.fhir_server.auth_support import SmtpSink, backend_client_token
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[SmtpSink]:
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="session")
+def portal_server(smtp: SmtpSink) -> Iterator[ServerProcess]:
+    tmp = Path(tempfile.mkdtemp(prefix="passerelle-portal-"))
+    env = {
+        "PASSERELLE_DB": f"test_{uuid.uuid4().hex[:12]}",
+        "PASSERELLE_DEV_PSC": "1",
+        "PASSERELLE_SMTP_PORT": str(smtp.port),
+    }
+    server = ServerProcess(
+        tmp, mongodb_uri=os.environ.get("MONGODB_URI"), env=env, extra_args=["--demo"], auth=True
+    ).start(timeout=180)
+    yield server
+    server.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def portal(portal_server: ServerProcess) -> str:
+    """The portal's root URL (``http://127.0.0.1:PORT``)."""
+    return f"http://127.0.0.1:{portal_server.port}"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        b = launch(pw)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def context(browser: Browser, portal: str) -> Iterator[BrowserContext]:
+    ctx = new_context(browser, portal)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture()
+def page(context: BrowserContext) -> Page:
+    """A fresh page, not logged in."""
+    return context.new_page()
+
+
+@pytest.fixture()
+def logged_in(browser: Browser, portal: str) -> Iterator[Callable[[str], Page]]:
+    """``logged_in(idnat)``: a page of a new browser context, logged in as that professional."""
+    contexts: list[BrowserContext] = []
+
+    def make(idnat: str = DR_MARTIN) -> Page:
+        ctx = new_context(browser, portal)
+        contexts.append(ctx)
+        page = ctx.new_page()
+        login_professional(page, idnat)
+        return page
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+
+
+@pytest.fixture()
+def doctor(logged_in: Callable[[str], Page]) -> Page:
+    """A page logged in as Dr Marie Martin (GP, health centre), on her dashboard."""
+    return logged_in(DR_MARTIN)
+
+
+@pytest.fixture(scope="session")
+def fhir_admin(portal_server: ServerProcess, portal: str) -> Iterator[httpx.Client]:
+    """The FHIR API as a backend service reading everything (``system/*.rs``): to check what screens wrote."""
+    with httpx.Client(timeout=60) as http:
+        token = backend_client_token(http, portal_server, "system/*.rs", name="portal tests")
+    with httpx.Client(
+        base_url=f"{portal}/fhir",
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
+        timeout=60,
+    ) as client:
+        yield client
