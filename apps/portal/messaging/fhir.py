@@ -50,11 +50,26 @@ def _raise_for(resp: httpx.Response) -> None:
 
 
 class Fhir:
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    """``http`` with ``base`` (the FHIR base URL; empty when the client has a ``base_url``) and
+    ``headers`` (the user's ``Authorization``) added to every request."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, base: str = "", headers: dict[str, str] | None = None
+    ) -> None:
         self.http = http
+        self.base = base.rstrip("/") + "/" if base else ""
+        self.headers = {"Accept": FHIR_JSON, **(headers or {})}
+
+    async def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        url = path if path.startswith(("http://", "https://")) else self.base + path
+        headers = {**self.headers, **kw.pop("headers", {})}
+        try:
+            return await self.http.request(method, url, headers=headers, **kw)
+        except httpx.HTTPError as exc:
+            raise MessagingError("Le serveur FHIR ne répond pas : réessayez dans un instant.") from exc
 
     async def read(self, ref: str) -> dict[str, Any]:
-        resp = await self.http.get(ref, headers={"Accept": FHIR_JSON})
+        resp = await self._call("GET", ref)
         _raise_for(resp)
         return resp.json()  # type: ignore[no-any-return]
 
@@ -63,7 +78,7 @@ class Fhir:
     ) -> list[dict[str, Any]]:
         """Every resource of the result (matches and includes), following ``next`` links."""
         out: list[dict[str, Any]] = []
-        resp = await self.http.get(type_, params=params, headers={"Accept": FHIR_JSON})
+        resp = await self._call("GET", type_, params=params)
         while True:
             _raise_for(resp)
             bundle = resp.json()
@@ -73,13 +88,14 @@ class Fhir:
             )
             if not nxt:
                 return out
-            resp = await self.http.get(nxt, headers={"Accept": FHIR_JSON})
+            resp = await self._call("GET", nxt)
 
     async def create(self, resource: dict[str, Any]) -> dict[str, Any]:
-        resp = await self.http.post(
+        resp = await self._call(
+            "POST",
             resource["resourceType"],
             json=resource,
-            headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON, "Prefer": "return=representation"},
+            headers={"Content-Type": FHIR_JSON, "Prefer": "return=representation"},
         )
         _raise_for(resp)
         return resp.json()  # type: ignore[no-any-return]
@@ -97,7 +113,7 @@ class Fhir:
             else:
                 request = {"method": "POST", "url": resource["resourceType"]}
             bundle["entry"].append({"resource": resource, "request": request})
-        resp = await self.http.post("", json=bundle, headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON})
+        resp = await self._call("POST", "", json=bundle, headers={"Content-Type": FHIR_JSON})
         if resp.status_code == 409 or resp.status_code == 412:
             raise MessagingError("La conversation a été modifiée entre-temps : rechargez la page.")
         _raise_for(resp)

@@ -114,8 +114,10 @@ class MessagingService:
         table: RoutingTable | None = None,
         mailer: Mailer | None = None,
         portal_url: str = "",
+        base: str = "",
+        headers: dict[str, str] | None = None,
     ) -> None:
-        self.fhir = Fhir(http)
+        self.fhir = Fhir(http, base, headers)
         self.fhir_user = fhir_user
         self.table = table or routing_table()
         self.mailer = mailer
