@@ -277,10 +277,10 @@ def test_search_on_both_sides(logged_in: Callable[[str], Page]) -> None:
     tid = write_new(martin, LAMBERT_NIR, topic, "Texte")
     martin.goto("/messagerie")
     martin.get_by_label("Rechercher par nom du patient ou NIR").fill("lambert")
-    martin.get_by_role("button", name="Rechercher", exact=True).click()
+    martin.locator("#contenu").get_by_role("button", name="Rechercher", exact=True).click()
     expect(row(martin, tid)).to_be_visible()
     martin.get_by_label("Rechercher par nom du patient ou NIR").fill("Roussel")
-    martin.get_by_role("button", name="Rechercher", exact=True).click()
+    martin.locator("#contenu").get_by_role("button", name="Rechercher", exact=True).click()
     expect(row(martin, tid)).to_have_count(0)
     martin.get_by_role("link", name="Réinitialiser").click()
     expect(row(martin, tid)).to_be_visible()
@@ -295,9 +295,9 @@ def test_search_on_both_sides(logged_in: Callable[[str], Page]) -> None:
         ("Nom, prénom ou NIR", "Roussel", False),
     ):
         open_bin(roux, "a-traiter")
-        roux.get_by_text("Rechercher", exact=True).first.click()  # opens the search panel
+        roux.locator("summary", has_text="Rechercher").click()  # opens the search panel
         roux.get_by_label(label).fill(value)
-        roux.get_by_role("button", name="Rechercher", exact=True).click()
+        roux.locator("#contenu").get_by_role("button", name="Rechercher", exact=True).click()
         expect(row(roux, tid)).to_have_count(1 if found else 0)
 
 
