@@ -57,6 +57,11 @@ async def check_instance(
     if grant.unrestricted:
         if code not in INSTANCE_READS:
             policy.check_glass_write(type_)
+        if policy.kind == "practitioner" and type_ in roles.WITHDRAWABLE:
+            # break-the-glass opens records, not the threads the doctor side withdrew (roles.py)
+            current = await current_body(repository, type_, id_, session)
+            if isinstance(current, dict) and not policy.within(grant, type_, current):
+                raise hidden(type_, id_)
         return grant, None
     if policy.role == roles.PHARMACIST and type_ == "Patient":
         if code != "read":
