@@ -369,7 +369,7 @@ class AccessPolicy:
         if self.kind == "patient":
             return roles.not_for_patient(resource)
         if self.kind == "practitioner" and self.role == roles.CARE:
-            return roles.withdrawn_by_professional(resource_type, resource)
+            return roles.hidden_from_care(resource_type, resource, self.actors | self.inbox)
         return False
 
     def _withheld_filter(self, resource_type: str) -> dict[str, Any] | None:
@@ -377,7 +377,7 @@ class AccessPolicy:
         if self.kind == "patient":
             return roles.not_for_patient_filter() if in_patient_compartment_type(resource_type) else None
         if self.kind == "practitioner" and self.role == roles.CARE:
-            return roles.withdrawn_filter(resource_type)
+            return roles.hidden_from_care_filter(resource_type, self.actors | self.inbox)
         return None
 
     def _reach_filter(self, resource_type: str, grant: Grant) -> dict[str, Any] | None:

@@ -158,6 +158,49 @@ def test_a_withdrawn_thread_is_gone_for_care_practitioners_and_kept_by_the_echel
     assert stored["meta"]["tag"][0]["code"] == WITHDRAWN["code"]
 
 
+def test_a_thread_is_read_by_its_parties_not_by_every_doctor_of_the_patient(
+    http: httpx.Client, world: RoleWorld
+) -> None:
+    enc, martin = f"Patient/{world.patients['enc']}", world.refs["martin"]
+    centre, elsm = f"Organization/{world.ids['centre']}", f"Organization/{world.ids['elsm_a']}"
+    category = [{"coding": [{"system": "urn:passerelle:messagerie", "code": "echange-medecin-conseil"}]}]
+    hers = made(http, world, {**note(enc, martin, elsm), "category": category})
+    ours = made(http, world, {**note(enc, centre, elsm), "category": category})
+    answer = made(http, world, {**note(enc, world.refs["conseil_a"], centre), "category": category})
+    task = made(
+        http,
+        world,
+        {
+            "resourceType": "Task",
+            "status": "requested",
+            "intent": "order",
+            "code": {"coding": category[0]["coding"]},
+            "focus": {"reference": f"Communication/{hers}"},
+            "for": {"reference": enc},
+            "owner": {"reference": elsm},
+            "requester": {"reference": martin},
+        },
+    )
+    plain = made(http, world, note(enc, martin, elsm))  # an ordinary message about the patient
+    # Dr Bonnet cares for the patient (same centre) but is no party to Dr Martin's own thread
+    expected = {"martin": {hers, ours, answer, task, plain}, "bonnet": {ours, answer, plain}}
+    for who, visible in expected.items():
+        for rid, path in (
+            (hers, "Communication"),
+            (ours, "Communication"),
+            (answer, "Communication"),
+            (task, "Task"),
+            (plain, "Communication"),
+        ):
+            assert status(http, world, who, f"{path}/{rid}") == (200 if rid in visible else 404), (who, path)
+            assert status(http, world, who, f"{path}/{rid}", **GLASS) == (200 if rid in visible else 404), who
+        listed = found(http, world, who, "Communication", subject=enc) | found(
+            http, world, who, "Task", patient=enc
+        )
+        assert listed & {hers, ours, answer, task, plain} == visible, who
+    assert status(http, world, "conseil_a", f"Communication/{hers}") == 200
+
+
 def test_attachments_are_binaries_read_through_their_message(http: httpx.Client, world: RoleWorld) -> None:
     enc, martin = f"Patient/{world.patients['enc']}", world.refs["martin"]
     message = made(http, world, note(enc, martin, world.refs["garnier"]), who="martin")

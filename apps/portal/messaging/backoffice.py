@@ -10,11 +10,11 @@ from fastapi import HTTPException, Request
 from starlette.responses import Response
 
 from apps.portal.messaging import router
-from apps.portal.messaging.fhir import MessagingError, NotFound
+from apps.portal.messaging.fhir import MessagingError
 from apps.portal.messaging.model import A_TRAITER, BINS
-from apps.portal.messaging.screens import _show, files_of, service_for
+from apps.portal.messaging.screens import _show, post_draft, post_reply, service_for
 from apps.portal.messaging.service import MessagingService
-from apps.portal.web import Fhir, FormState, Practitioner, flash, form_data, form_dict, redirect, render
+from apps.portal.web import Fhir, FormState, Practitioner, flash, redirect, render
 
 CRITERIA = ("patient", "professional", "postal_code", "town", "name", "agent")
 
@@ -56,18 +56,7 @@ async def show(request: Request, thread_id: str, user: Practitioner, fhir: Fhir)
 @router.post("/service-medical/{thread_id}/repondre")
 async def reply(request: Request, thread_id: str, user: Practitioner, fhir: Fhir) -> Response:
     svc = await _agent(request, fhir, user.fhir_user)
-    raw = await form_data(request)
-    form = FormState(form_dict(raw))
-    send = form.values.get("action") != "brouillon"
-    try:
-        await svc.reply(thread_id, form.values.get("message", ""), await files_of(raw), send=send)
-    except NotFound as exc:
-        raise HTTPException(404, "Conversation introuvable.") from exc
-    except MessagingError as exc:
-        form.error(exc.field or "message", str(exc))
-        return await _show(request, svc, thread_id, form, 422, base="/service-medical")
-    await flash(request, "Réponse envoyée au médecin." if send else "Brouillon enregistré.", "succes")
-    return redirect(f"/service-medical/{thread_id}")
+    return await post_reply(request, svc, thread_id, "/service-medical")
 
 
 @router.post("/service-medical/{thread_id}/brouillon/{message_id}")
@@ -75,19 +64,7 @@ async def edit_draft(
     request: Request, thread_id: str, message_id: str, user: Practitioner, fhir: Fhir
 ) -> Response:
     svc = await _agent(request, fhir, user.fhir_user)
-    raw = await form_data(request)
-    form = FormState(form_dict(raw))
-    send = form.values.get("action") == "envoyer"
-    try:
-        await svc.save_draft(
-            thread_id, message_id, "", form.values.get("message", ""), await files_of(raw),
-            remove=[str(v) for v in raw.getlist("retirer")], send=send,
-        )  # fmt: skip
-    except MessagingError as exc:
-        form.error(exc.field or "message", str(exc))
-        return await _show(request, svc, thread_id, form, 422, base="/service-medical")
-    await flash(request, "Réponse envoyée au médecin." if send else "Brouillon enregistré.", "succes")
-    return redirect(f"/service-medical/{thread_id}")
+    return await post_draft(request, svc, thread_id, message_id, "/service-medical")
 
 
 @router.post("/service-medical/{thread_id}/cloturer")

@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from fhir_server.auth.roles import MESSAGING_SYSTEM, NOPAT, WITHDRAWN
+from fhir_server.auth.roles import MESSAGING_SYSTEM, NOPAT, THREAD, WITHDRAWN
 
-CATEGORY_CODE = "echange-medecin-conseil"
+CATEGORY_CODE = THREAD.split("|")[1]  # the FHIR layer's rules key on it (fhir_server.auth.roles)
 CATEGORY = {"system": MESSAGING_SYSTEM, "code": CATEGORY_CODE, "display": "Échange avec le médecin conseil"}
 CATEGORY_TOKEN = f"{MESSAGING_SYSTEM}|{CATEGORY_CODE}"
 NOPAT_CODING = {

@@ -155,9 +155,8 @@ async def _show(
     return await render(request, "messaging/thread.html", ctx, status_code=status, form=form)
 
 
-@router.post("/messagerie/{thread_id}/repondre")
-async def reply(request: Request, thread_id: str, user: Practitioner, fhir: Fhir) -> Response:
-    svc = service_for(request, fhir, user.fhir_user)
+async def post_reply(request: Request, svc: MessagingService, thread_id: str, base: str) -> Response:
+    """A reply (or a reply kept as a draft), from either side; refused: the page again, as typed."""
     raw = await form_data(request)
     form = FormState(form_dict(raw))
     send = form.values.get("action") != "brouillon"
@@ -167,16 +166,15 @@ async def reply(request: Request, thread_id: str, user: Practitioner, fhir: Fhir
         raise HTTPException(404, "Conversation introuvable ou supprimée.") from exc
     except MessagingError as exc:
         form.error(exc.field or "message", str(exc))
-        return await _show(request, svc, thread_id, form, 422)
+        return await _show(request, svc, thread_id, form, 422, base=base)
     await flash(request, "Réponse envoyée." if send else "Brouillon enregistré.", "succes")
-    return redirect(f"/messagerie/{thread_id}")
+    return redirect(f"{base}/{thread_id}")
 
 
-@router.post("/messagerie/{thread_id}/brouillon/{message_id}")
-async def edit_draft(
-    request: Request, thread_id: str, message_id: str, user: Practitioner, fhir: Fhir
+async def post_draft(
+    request: Request, svc: MessagingService, thread_id: str, message_id: str, base: str
 ) -> Response:
-    svc = service_for(request, fhir, user.fhir_user)
+    """A draft edited (and sent with ``action=envoyer``); a refused one is left as it was stored."""
     raw = await form_data(request)
     form = FormState(form_dict(raw))
     send = form.values.get("action") == "envoyer"
@@ -186,11 +184,26 @@ async def edit_draft(
             thread_id, message_id, form.values.get("objet", ""), form.values.get("message", ""),
             await files_of(raw), remove=remove, send=send,
         )  # fmt: skip
+    except NotFound as exc:
+        raise HTTPException(404, "Brouillon introuvable.") from exc
     except MessagingError as exc:
         form.error(exc.field or "message", str(exc))
-        return await _show(request, svc, thread_id, form, 422)
+        return await _show(request, svc, thread_id, form, 422, base=base)
     await flash(request, "Message envoyé." if send else "Brouillon enregistré.", "succes")
-    return redirect(f"/messagerie/{thread_id}")
+    return redirect(f"{base}/{thread_id}")
+
+
+@router.post("/messagerie/{thread_id}/repondre")
+async def reply(request: Request, thread_id: str, user: Practitioner, fhir: Fhir) -> Response:
+    return await post_reply(request, service_for(request, fhir, user.fhir_user), thread_id, "/messagerie")
+
+
+@router.post("/messagerie/{thread_id}/brouillon/{message_id}")
+async def edit_draft(
+    request: Request, thread_id: str, message_id: str, user: Practitioner, fhir: Fhir
+) -> Response:
+    svc = service_for(request, fhir, user.fhir_user)
+    return await post_draft(request, svc, thread_id, message_id, "/messagerie")
 
 
 @router.post("/messagerie/{thread_id}/supprimer")

@@ -173,6 +173,9 @@ async def test_drafts_stay_with_their_author_until_sent(world: World) -> None:
     assert seen.topic == "Arrêt de travail prolongé" and seen.bin == A_TRAITER and not seen.draft
     assert seen.correspondent is not None and seen.correspondent.nam == GARNIER_NAM
     assert seen.correspondent.town == "Lyon" and seen.started_by is not None and seen.started_by.badge == "HG"
+    # a liberal doctor is notified at his own e-mail (from Pro Santé Connect) when the échelon writes
+    await lyon.reply(tid, "Bien reçu.")
+    world.smtp.mailbox.wait_for("henri.garnier@test.mssante.fr", "service médical")
     # a reply kept as a draft is invisible to the échelon
     mid = await garnier.reply(tid, "Brouillon de réponse", send=False)
     assert fhir_status(world, "conseil_lyon", f"Communication/{mid}") == 404
