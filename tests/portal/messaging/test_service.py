@@ -6,7 +6,10 @@ what a user must not see is checked both through the service and straight on the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -25,6 +28,18 @@ from fhir_server.auth.settings import AuthSettings
 from tests.fhir_server.auth_support import bearer
 from tests.portal.messaging import files
 from tests.portal.messaging.world import CENTRE_EMAIL, GARNIER_NAM, NIR, World, build_world
+
+
+def own_loop(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async test on its own event loop in a worker thread: the portal tests' Playwright
+    (sync API) keeps a loop running in the main thread, where pytest-asyncio cannot start one."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> None:
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, test(*args, **kwargs)).result()
+
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +67,7 @@ def ids_of(bundle: dict[str, Any]) -> set[str]:
     return {e["resource"]["id"] for e in bundle.get("entry", [])}
 
 
+@own_loop
 async def test_patient_card_comes_from_the_coverage_and_the_fund_table(world: World) -> None:
     martin = service(world, "martin")
     card = await martin.find_patient(NIR["centre_patient"])
@@ -71,6 +87,7 @@ async def test_patient_card_comes_from_the_coverage_and_the_fund_table(world: Wo
         await garnier.find_patient(NIR["no_cover"])
 
 
+@own_loop
 async def test_the_whole_exchange_between_a_centre_and_the_medecin_conseil(world: World) -> None:
     martin, bonnet = service(world, "martin"), service(world, "bonnet")
     paris, lyon = service(world, "conseil_paris"), service(world, "conseil_lyon")
@@ -147,6 +164,7 @@ async def test_the_whole_exchange_between_a_centre_and_the_medecin_conseil(world
         await paris.delete(tid)
 
 
+@own_loop
 async def test_drafts_stay_with_their_author_until_sent(world: World) -> None:
     garnier, lyon = service(world, "garnier"), service(world, "conseil_lyon")
     pid = world.ids["lyon_patient"]
@@ -182,6 +200,7 @@ async def test_drafts_stay_with_their_author_until_sent(world: World) -> None:
     assert next(t for t in await garnier.threads() if t.id == tid).draft
 
 
+@own_loop
 async def test_delete_hides_the_conversation_from_the_whole_centre_only(world: World) -> None:
     martin, bonnet, paris = (
         service(world, "martin"),
@@ -218,6 +237,7 @@ async def test_delete_hides_the_conversation_from_the_whole_centre_only(world: W
         await paris.reply(tid, "Encore ?")
 
 
+@own_loop
 async def test_search_on_both_sides(world: World) -> None:
     martin, paris = service(world, "martin"), service(world, "conseil_paris")
     tid = await martin.start(world.ids["centre_patient"], "Recherche", "Texte")
