@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from fastapi import Request
 
 from apps.portal.client import SCOPE, ClientSetupError, Credentials, PortalClient
 from apps.portal.sessions import Tokens
@@ -111,7 +110,7 @@ class PortalAuth:
             raise LoginError("Ce compte ne donne pas accès au portail.")
         return Tokens.from_response(body), who
 
-    async def refresh(self, request: Request, root: str, refresh_token: str) -> Tokens | None:
+    async def refresh(self, root: str, refresh_token: str) -> Tokens | None:
         try:
             response = await self._token(
                 root, {"grant_type": "refresh_token", "refresh_token": refresh_token}

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
 from starlette.datastructures import FormData, UploadFile
+from starlette.requests import HTTPConnection
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from apps.portal.areas import build_menu
@@ -49,19 +50,19 @@ class CsrfError(Exception):
     """A form without the session's CSRF token."""
 
 
-def portal_of(request: Request) -> Portal:
+def portal_of(request: HTTPConnection) -> Portal:
     portal: Portal = request.app.state.portal
     return portal
 
 
-def _next_url(request: Request) -> str:
+def _next_url(request: HTTPConnection) -> str:
     url = request.url.path
     if request.url.query:
         url += "?" + request.url.query
-    return url if request.method == "GET" else "/"
+    return url if getattr(request, "method", "GET") == "GET" else "/"
 
 
-async def optional_session(request: Request) -> Session | None:
+async def optional_session(request: HTTPConnection) -> Session | None:
     """The session of this request's cookie (loaded once per request), or None."""
     if hasattr(request.state, "portal_session"):
         cached: Session | None = request.state.portal_session
@@ -72,7 +73,7 @@ async def optional_session(request: Request) -> Session | None:
     return session
 
 
-async def live_session(request: Request) -> Session:
+async def live_session(request: HTTPConnection) -> Session:
     session = await optional_session(request)
     if session is None:
         raise LoginRequired(_next_url(request), getattr(request.state, "session_state", "none"))
@@ -82,7 +83,7 @@ async def live_session(request: Request) -> Session:
     return session
 
 
-async def _fresh_tokens(request: Request, session: Session) -> None:
+async def _fresh_tokens(request: HTTPConnection, session: Session) -> None:
     """Refresh the access token shortly before it expires (one refresh per session at a time)."""
     tokens = session.tokens
     if tokens is None:
@@ -98,7 +99,7 @@ async def _fresh_tokens(request: Request, session: Session) -> None:
             return
         new: Tokens | None = None
         if tokens.refresh_token:
-            new = await portal.auth.refresh(request, session.root, tokens.refresh_token)
+            new = await portal.auth.refresh(session.root, tokens.refresh_token)
         if new is None:
             await portal.store.destroy(session)
             raise LoginRequired(_next_url(request), "expired")
@@ -149,10 +150,12 @@ def form_dict(form: FormData) -> dict[str, str]:
     return {k: v.strip() for k, v in form.items() if isinstance(v, str)}
 
 
-async def csrf_protect(request: Request) -> None:
-    """Global dependency: unsafe methods need the session's CSRF token."""
-    if request.method not in UNSAFE:
+async def csrf_protect(conn: HTTPConnection) -> None:
+    """Global dependency: unsafe methods need the session's CSRF token (WebSockets check their Origin)."""
+    if conn.scope["type"] != "http" or conn.scope["method"] not in UNSAFE:
         return
+    assert isinstance(conn, Request)  # FastAPI gives the route's own Request (its form is parsed once)
+    request = conn
     session = await optional_session(request)
     if session is None:
         raise LoginRequired("/", getattr(request.state, "session_state", "none"))
@@ -201,8 +204,8 @@ async def render(
         "csrf_token": session.csrf if session is not None else "",
         "menu": build_menu(portal.areas, user.kind) if user else [],
         "messages": messages,
-        "form": form.values if form else {},
-        "errors": form.errors if form else {},
+        "form": form.values if form is not None else {},
+        "errors": form.errors if form is not None else {},
         "current_path": request.url.path,
         "home_url": portal.home_for(user),
     }

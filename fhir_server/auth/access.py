@@ -137,6 +137,12 @@ async def check_write(
             if not await _context_readable(policy, repository, resource, session):
                 raise forbidden("Le Binary doit désigner une ressource que vous consultez (securityContext).")
             return
+    if type_ == "Slot" and policy.kind == "practitioner" and policy.role == roles.CARE:
+        await _check_own_slot(policy, repository, resource, current, session)
+        return
+    if type_ == "PractitionerRole" and policy.kind == "practitioner" and policy.role == roles.CARE:
+        _check_profile_role(policy, resource, current)
+        return
     policy.check_write(type_, resource, code)
     if policy.role != roles.PHARMACIST:
         return
@@ -154,3 +160,56 @@ def concerned(type_: str, resource: Any, grant: Grant) -> list[str]:
         return []
     ids = {r.split("/", 1)[1] for r in patient_refs(type_, resource)}
     return sorted(ids if grant.unrestricted else ids & grant.patients) if grant.patients else sorted(ids)
+
+
+async def _check_own_slot(
+    policy: AccessPolicy,
+    repository: Any,
+    resource: dict[str, Any],
+    current: dict[str, Any] | None,
+    session: Any,
+) -> None:
+    """A care practitioner writes the Slots of their own agenda: a Schedule whose ``actor`` is them.
+
+    Slot is outside the Patient compartment (no patient to check); what makes it theirs is its
+    Schedule, looked up here, for the new content and for the version it replaces.
+    """
+    for body in (resource, current):
+        if body is None:
+            continue
+        ref = roles.ref_of(body.get("schedule"))
+        schedule = None
+        if ref is not None and ref.startswith("Schedule/"):
+            schedule = await current_body(repository, "Schedule", ref.split("/", 1)[1], session)
+        actors = roles.refs(schedule.get("actor")) if isinstance(schedule, dict) else set()
+        if not set(actors) & set(policy.actors):
+            raise forbidden("Un créneau ne peut être écrit que dans votre propre agenda (Schedule).")
+
+
+PROFILE_ROLE = ("https://passerelle.fr/fhir/CodeSystem/portal-role", "profil")
+# What a professional may say about themselves in their profile role: contact, hours, fees
+# (extensions). Never an organisation, a location or a service: those would widen their reach.
+PROFILE_ROLE_KEYS = frozenset(
+    {"resourceType", "id", "meta", "text", "practitioner", "active", "code", "telecom", "availableTime",
+     "notAvailable", "availabilityExceptions", "extension"}
+)  # fmt: skip
+
+
+def _check_profile_role(
+    policy: AccessPolicy, resource: dict[str, Any], current: dict[str, Any] | None
+) -> None:
+    """A care practitioner writes only their own profile role (see :data:`PROFILE_ROLE_KEYS`)."""
+    for body in (resource, current):
+        if body is None:
+            continue
+        codes = [
+            (c.get("system"), c.get("code")) for cc in body.get("code") or [] for c in cc.get("coding") or []
+        ]
+        if (
+            roles.ref_of(body.get("practitioner")) != policy.fhir_user
+            or codes != [PROFILE_ROLE]
+            or not set(body) <= PROFILE_ROLE_KEYS
+        ):
+            raise forbidden(
+                "Un professionnel n'écrit que son propre rôle de profil (coordonnées, horaires, tarifs)."
+            )

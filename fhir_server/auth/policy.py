@@ -86,6 +86,7 @@ OWN_PARAMS: dict[str, tuple[str, ...]] = {
     "Task": ("owner", "requester"),
     "CareTeam": ("participant",),
     "List": ("source",),
+    "DocumentReference": ("subject",),  # the professional's own papers (Ordre registration, insurance)
 }
 _PATIENT_REF = re.compile("^Patient/")
 UNRESTRICTED_ONLY = frozenset({"Bundle"})

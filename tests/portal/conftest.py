@@ -23,7 +23,7 @@ from tests.portal.browser import CHROMIUM, DR_MARTIN, launch, login_professional
 if not Path(CHROMIUM).exists():  # `make test` installs it (Makefile target `chromium`)
     pytest.skip("needs Debian chromium (make test installs it)", allow_module_level=True)
 
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from tests.fhir_server.auth_support import SmtpSink, backend_client_token
 
@@ -57,11 +57,16 @@ def portal(portal_server: ServerProcess) -> str:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+def playwright() -> Iterator[Playwright]:
     with sync_playwright() as pw:
-        b = launch(pw)
-        yield b
-        b.close()
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    b = launch(playwright)
+    yield b
+    b.close()
 
 
 @pytest.fixture()
@@ -111,3 +116,11 @@ def fhir_admin(portal_server: ServerProcess, portal: str) -> Iterator[httpx.Clie
         timeout=60,
     ) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def media_browser(playwright: Playwright) -> Iterator[Browser]:
+    """Chromium with a fake camera and microphone (video teleconsultation tests)."""
+    b = launch(playwright, media=True)
+    yield b
+    b.close()

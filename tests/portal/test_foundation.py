@@ -9,7 +9,8 @@ from collections.abc import Callable
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.portal.browser import DR_MARTIN, shot
+from bench.harness import ServerProcess
+from tests.portal.browser import DR_MARTIN, psc_steps, shot
 
 
 def test_home_offers_both_logins_and_pro_sante_connect_logs_in(page: Page) -> None:
@@ -19,10 +20,7 @@ def test_home_offers_both_logins_and_pro_sante_connect_logs_in(page: Page) -> No
     shot(page, "accueil-public")
     page.get_by_role("link", name="Se connecter (professionnel)").click()
     # the authorization server's login page, then the PSC look-alike, then consent
-    page.get_by_role("link", name=re.compile("Pro Santé Connect")).click()
-    page.locator(f'input[name="idnat"][value="{DR_MARTIN}"]').check()
-    page.get_by_role("button", name="Se connecter").click()
-    page.get_by_role("button", name="Autoriser").click()
+    psc_steps(page, DR_MARTIN)
     expect(page.locator(".greeting")).to_contain_text("Marie")
     cookie = next(c for c in page.context.cookies() if c["name"] == "passerelle_session")
     assert cookie["httpOnly"] is True
@@ -34,10 +32,7 @@ def test_deep_link_comes_back_after_login(page: Page) -> None:
     page.goto("/verrouille")  # not logged in: back home
     expect(page).to_have_url(re.compile(r"/$"))
     page.goto("/connexion?suite=/page-qui-n-existe-pas")
-    page.get_by_role("link", name=re.compile("Pro Santé Connect")).click()
-    page.locator(f'input[name="idnat"][value="{DR_MARTIN}"]').check()
-    page.get_by_role("button", name="Se connecter").click()
-    page.get_by_role("button", name="Autoriser").click()
+    psc_steps(page, DR_MARTIN)
     expect(page).to_have_url(re.compile("/page-qui-n-existe-pas$"))
     expect(page.get_by_role("heading", name="Page introuvable")).to_be_visible()
 
@@ -84,10 +79,7 @@ def test_lock_hides_everything_until_the_same_user_logs_in_again(
     expect(page.get_by_role("heading", name="Session verrouillée")).to_be_visible()
     assert page.locator(".greeting").count() == 0
     page.get_by_role("link", name="Déverrouiller").click()
-    page.get_by_role("link", name=re.compile("Pro Santé Connect")).click()
-    page.locator(f'input[name="idnat"][value="{DR_MARTIN}"]').check()
-    page.get_by_role("button", name="Se connecter").click()
-    page.get_by_role("button", name="Autoriser").click()
+    psc_steps(page, DR_MARTIN)
     expect(page.locator(".greeting")).to_contain_text("Marie")
 
 
@@ -99,3 +91,25 @@ def test_logout_ends_the_session(doctor: Page, portal: str) -> None:
     # the old cookie no longer opens anything
     r = httpx.get(f"{portal}/", cookies=cookies, follow_redirects=False)
     assert r.status_code == 200 and "Bienvenue" in r.text
+
+
+def test_an_idle_session_expires_with_a_french_page(doctor: Page, portal_server: ServerProcess) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from pymongo import MongoClient
+
+    from apps.portal.sessions import SESSIONS, digest
+
+    sid = next(c["value"] for c in doctor.context.cookies() if c["name"] == "passerelle_session")
+    uri = portal_server.mongodb_uri or (portal_server.data_dir / "db.uri").read_text().strip()
+    with MongoClient(uri, tz_aware=True) as client:
+        sessions = client[portal_server.env["PASSERELLE_DB"]][SESSIONS]
+        past = datetime.now(UTC) - timedelta(minutes=1)
+        assert sessions.update_one({"_id": digest(sid)}, {"$set": {"expires": past}}).matched_count == 1
+        response = doctor.goto("/patients")
+        assert response is not None and response.status == 401
+        expect(doctor.get_by_role("heading", name="Session expirée")).to_be_visible()
+        expect(doctor.get_by_role("link", name="Se reconnecter")).to_have_attribute(
+            "href", "/connexion?suite=%2Fpatients"
+        )
+        assert sessions.count_documents({"_id": digest(sid)}) == 0  # the expired record is gone
