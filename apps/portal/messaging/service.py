@@ -36,6 +36,7 @@ from apps.portal.messaging.model import (
 )
 from apps.portal.messaging.notify import Mailer
 from apps.portal.messaging.routing import ELSM_SYSTEM, FUND_SYSTEM, RoutingTable, routing_table
+from apps.portal.messaging.search import criterion, patient_matches
 from fhir_server.auth.roles import CONSEIL_CODE, ROLE_SYSTEM
 from fhir_server.identifiers import FINESS_SYSTEM, NIR_SYSTEM, is_nir, normalise
 
@@ -327,10 +328,10 @@ class MessagingService:
         found = await self.fhir.search("Communication", params)
         threads = await self._assemble(found, echelon is not None)
         if query:
-            threads = [t for t in threads if _patient_matches(t, query)]
+            threads = [t for t in threads if patient_matches(t, query)]
         for key, value in criteria.items():
             if value.strip():
-                threads = [t for t in threads if _criterion(t, key, value)]
+                threads = [t for t in threads if criterion(t, key, value)]
         threads.sort(key=lambda t: t.last_date, reverse=True)
         return threads
 
@@ -759,7 +760,10 @@ class MessagingService:
     async def _notify(self, thread: Thread) -> None:
         """E-mail the doctor (or their centre) that the échelon wrote: a link, never health data."""
         party = thread.correspondent
-        if self.mailer is None or party is None or not party.email:
+        if self.mailer is None or party is None:
+            return
+        if not party.email:
+            log.warning("no e-mail for %s (%s): the échelon's message is not notified", party.name, party.ref)
             return
         echelon = thread.echelon.name if thread.echelon else "l'échelon du service médical"
         link = (
@@ -788,39 +792,3 @@ def _checked(topic: str, text: str, send: bool) -> tuple[str, str]:
     if send and not text:
         raise MessagingError("Le message est obligatoire.", "message")
     return topic, text
-
-
-def _fold(value: str) -> str:
-    import unicodedata
-
-    decomposed = unicodedata.normalize("NFKD", value)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold().strip()
-
-
-def _patient_matches(thread: Thread, query: str) -> bool:
-    p = thread.patient
-    if p is None:
-        return False
-    q = _fold(query)
-    digits = normalise(query)
-    if digits[:1].isdigit() and p.nir:
-        return p.nir.startswith(digits)
-    return any(_fold(x).startswith(q) for x in (p.family, p.given, p.name) if x) or q in _fold(p.name)
-
-
-def _criterion(thread: Thread, key: str, value: str) -> bool:
-    v = _fold(value)
-    who = thread.correspondent
-    if key == "patient":
-        return _patient_matches(thread, value)
-    if key == "professional":
-        return who is not None and normalise(value) in (normalise(who.nam), normalise(who.finess))
-    if key == "postal_code":
-        return who is not None and who.postal_code.startswith(value.strip())
-    if key == "town":
-        return who is not None and _fold(who.town).startswith(v)
-    if key == "name":
-        return who is not None and v in _fold(who.name)
-    if key == "agent":
-        return v in _fold(thread.writer)
-    raise MessagingError(f"Critère de recherche inconnu : {key}.")
