@@ -28,8 +28,9 @@ from tests.fhir_server.auth_support import (
     patient_token,
     professional_token,
     register_client,
+    sms_codes,
 )
-from tests.portal.browser import DR_BONNET, DR_GARNIER, DR_MARTIN, shot
+from tests.portal.browser import DR_BONNET, DR_GARNIER, DR_MARTIN, login_patient, shot
 from tests.portal.messaging import files
 
 DR_ROUX = "899700009097"  # médecin conseil, ELSM de Paris
@@ -39,6 +40,7 @@ CENTRE_EMAIL = "accueil@cds-paris15.test"
 LAMBERT_NIR = "2 85 03 69 123 123 01"  # the centre's demo patient (CPAM de Paris)
 PATIENT_SCOPE = "openid fhirUser launch/patient patient/*.cruds"
 PRO_SCOPE = "openid fhirUser user/*.cruds"
+PASSWORD = "correct horse battery"  # auth_support.patient_signup's
 
 
 def _nir(body: str) -> str:
@@ -302,19 +304,29 @@ def test_search_on_both_sides(logged_in: Callable[[str], Page]) -> None:
 
 
 def test_other_echelon_other_doctor_and_patient_never_see_the_thread(
-    logged_in: Callable[[str], Page], portal_server: ServerProcess, portal: str, insured: dict[str, Any]
+    logged_in: Callable[[str], Page],
+    page: Page,
+    portal_server: ServerProcess,
+    portal: str,
+    insured: dict[str, Any],
 ) -> None:
     martin = logged_in(DR_MARTIN)
     tid = write_new(martin, insured["nir"], "Confidentiel", "Échange sur votre patiente")
     for idnat, url in ((DR_FAURE, "/service-medical"), (DR_GARNIER, "/messagerie")):
-        page = logged_in(idnat)
-        page.goto(url)
-        expect(page.locator("h1")).to_be_visible()
-        expect(row(page, tid)).to_have_count(0)
-        assert page.goto(f"{url}/{tid}").status == 404  # type: ignore[union-attr]
+        other = logged_in(idnat)
+        other.goto(url)
+        expect(other.locator("h1")).to_be_visible()
+        expect(row(other, tid)).to_have_count(0)
+        assert other.goto(f"{url}/{tid}").status == 404  # type: ignore[union-attr]
     # a doctor is no médecin conseil: the back office is closed to him
     garnier = logged_in(DR_GARNIER)
     assert garnier.goto("/service-medical").status == 403  # type: ignore[union-attr]
+    # the patient the thread is about: the professionals' screens are closed to her
+    login_patient(page, insured["email"], PASSWORD, lambda: sms_codes(portal_server, insured["phone"])[-1])
+    for url in ("/messagerie", f"/messagerie/{tid}", "/service-medical", f"/service-medical/{tid}"):
+        answer = page.goto(url)
+        assert answer is not None and answer.status == 403, url
+        expect(page.locator("main")).not_to_contain_text("Confidentiel")
     # the FHIR API agrees: another échelon, another doctor, the patient herself
     fhir = f"{portal}/fhir"
     tokens = {"faure": pro_token(portal_server, DR_FAURE), "garnier": pro_token(portal_server, DR_GARNIER)}
