@@ -57,6 +57,11 @@ async def check_instance(
     if grant.unrestricted:
         if code not in INSTANCE_READS:
             policy.check_glass_write(type_)
+        if policy.kind == "practitioner" and type_ in roles.WITHDRAWABLE:
+            # break-the-glass opens records, not the threads the doctor side withdrew (roles.py)
+            current = await current_body(repository, type_, id_, session)
+            if isinstance(current, dict) and not policy.within(grant, type_, current):
+                raise hidden(type_, id_)
         return grant, None
     if policy.role == roles.PHARMACIST and type_ == "Patient":
         if code != "read":
@@ -132,6 +137,14 @@ async def check_write(
     A care practitioner's own agenda Slots and profile role are outside the patient
     compartment: the token's scopes still apply (``grant``), then their own rules.
     """
+    if type_ == "Binary" and code == "create" and policy.role in (roles.CARE, roles.CONSEIL):
+        # A message's attachment: a professional files a Binary under a resource they already read
+        # (``securityContext``, e.g. their Communication); who reads it is decided by that resource.
+        grant = policy.grant(type_, code)
+        if not grant.unrestricted:
+            if not await _context_readable(policy, repository, resource, session):
+                raise forbidden("Le Binary doit désigner une ressource que vous consultez (securityContext).")
+            return
     if type_ in ("Slot", "PractitionerRole") and policy.kind == "practitioner" and policy.role == roles.CARE:
         policy.grant(type_, code)
         if type_ == "Slot":

@@ -195,8 +195,11 @@ async def enforce(
             403, "forbidden", f"Interaction {code} réservée aux accès sans restriction de dossier."
         )
     grant = policy.grant(type_, code)
-    if grant.unrestricted and (
-        policy.kind != "practitioner" or code in INSTANCE_READS or code == "history-type"
+    withdrawable = policy.kind == "practitioner" and type_ in roles.WITHDRAWABLE and code in INSTANCE_CODES
+    if (
+        grant.unrestricted
+        and (policy.kind != "practitioner" or code in INSTANCE_READS or code == "history-type")
+        and not withdrawable  # break-the-glass never reopens a thread the doctor side withdrew
     ):
         return []
     repository = request.app.state.repository

@@ -375,6 +375,8 @@ class AccessPolicy:
         """Whether ``resource`` (as stored) is in the reach ``grant`` gives (compartment or role rules)."""
         if grant.narrowing and not _narrowed_in(grant, resource_type, resource):
             return False
+        if self._withheld(resource_type, resource):
+            return False
         if grant.unrestricted or grant.everyone:
             return True
         if (
@@ -414,14 +416,33 @@ class AccessPolicy:
         Organization, Medication...) are reference data and are not restricted.
         """
         grant = self.grant(resource_type, interaction)
+        withheld = self._withheld_filter(resource_type)
         if grant.unrestricted:
-            return None
+            return withheld
         reach = None if grant.everyone else self._reach_filter(resource_type, grant)
         if not grant.narrowing:
-            return reach
+            return _excluding(reach, withheld)
         from fhir_server.search import scope_filter
 
-        return _conjunction(reach, [scope_filter(resource_type, q) for q in grant.narrowing])
+        return _excluding(
+            _conjunction(reach, [scope_filter(resource_type, q) for q in grant.narrowing]), withheld
+        )
+
+    def _withheld(self, resource_type: str, resource: dict[str, Any]) -> bool:
+        """Hidden from this user whatever their reach: the secure-messaging labels of :mod:`.roles`."""
+        if self.kind == "patient":
+            return roles.not_for_patient(resource)
+        if self.kind == "practitioner" and self.role == roles.CARE:
+            return roles.hidden_from_care(resource_type, resource, self.actors | self.inbox)
+        return False
+
+    def _withheld_filter(self, resource_type: str) -> dict[str, Any] | None:
+        """The search form of :meth:`_withheld` (None: nothing withheld)."""
+        if self.kind == "patient":
+            return roles.not_for_patient_filter() if in_patient_compartment_type(resource_type) else None
+        if self.kind == "practitioner" and self.role == roles.CARE:
+            return roles.hidden_from_care_filter(resource_type, self.actors | self.inbox)
+        return None
 
     def _reach_filter(self, resource_type: str, grant: Grant) -> dict[str, Any] | None:
         """The compartment or role part of :meth:`search_filter` (403 for what a role may not search)."""
@@ -479,6 +500,18 @@ def _narrowed_in(grant: Grant, resource_type: str, resource: dict[str, Any]) -> 
     from fhir_server.search import scope_matches
 
     return any(scope_matches(resource_type, q, resource) for q in grant.narrowing)
+
+
+def _excluding(reach: dict[str, Any] | None, clause: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``reach`` AND ``clause``, the clause repeated in each alternative of an ``$or`` (the flat shapes
+    :mod:`fhir_server.search.access` splits into indexed queries)."""
+    if clause is None:
+        return reach
+    if reach is None:
+        return clause
+    alternatives = reach["$or"] if list(reach) == ["$or"] else [reach]
+    combined = [{**a, **clause} if not set(a) & set(clause) else {"$and": [a, clause]} for a in alternatives]
+    return combined[0] if len(combined) == 1 else {"$or": combined}
 
 
 def _conjunction(reach: dict[str, Any] | None, narrowing: list[dict[str, Any]]) -> dict[str, Any]:

@@ -70,7 +70,13 @@ DIRECTORY = frozenset(
 )  # fmt: skip
 # Per role and type: the SMART interaction letters allowed (on top of what the scopes allow).
 ROLE_TYPES: dict[str, dict[str, str]] = {
-    CONSEIL: {"Communication": "crus", "Task": "crus", "Patient": "rs", **dict.fromkeys(DIRECTORY, "rs")},
+    CONSEIL: {
+        "Communication": "crus",
+        "Task": "crus",
+        "Patient": "rs",
+        "Binary": "cr",  # attachments, through their securityContext (auth.access)
+        **dict.fromkeys(DIRECTORY, "rs"),
+    },
     PHARMACIST: {
         "MedicationRequest": "rus",
         "MedicationDispense": "crus",
@@ -297,3 +303,82 @@ def pharmacist_update(current: dict[str, Any], new: dict[str, Any]) -> str | Non
 
 def masked_patient(resource: dict[str, Any]) -> dict[str, Any]:
     return {k: resource[k] for k in PHARMACIST_PATIENT_FIELDS if k in resource}
+
+
+# -- secure messaging with the médecin conseil: what stays hidden whatever the reach -----------------
+#
+# Two labels the messaging service puts on its resources (docs/france.md §4.c):
+#
+# - ``meta.security`` v3-ActCode ``NOPAT`` ("no disclosure to patient, family or caregivers without
+#   attending provider's authorization", HL7 security labels): the exchanges between a doctor and
+#   the médecin conseil are about the patient but not for the patient. A patient's token never reads
+#   a resource carrying it, even in their own compartment.
+# - ``meta.tag`` :data:`WITHDRAWN` on a thread's header, messages and Task: the doctor (or their
+#   health centre) deleted the conversation on their side. Care practitioners never read such a
+#   resource again (the deletion is definitive for the doctor and the whole centre); the échelon
+#   keeps it (the médecin conseil's rules ignore the tag) and records are never hard-deleted.
+
+#
+# And a thread's resources (Communication ``category`` / Task ``code`` :data:`THREAD`) are private
+# correspondence: a care practitioner reads them only as a party — ``sender`` / ``recipient``
+# (Communication), ``requester`` / ``owner`` (Task) is them or their structure — not because they
+# care for the patient the thread is about.
+
+NOPAT = "http://terminology.hl7.org/CodeSystem/v3-ActCode|NOPAT"
+MESSAGING_SYSTEM = "urn:passerelle:messagerie"
+THREAD = f"{MESSAGING_SYSTEM}|echange-medecin-conseil"
+WITHDRAWN = f"{MESSAGING_SYSTEM}|supprime-cote-professionnel"
+WITHDRAWABLE = frozenset({"Communication", "Task"})
+# per type: (the element and search parameter carrying THREAD, the parties' parameters)
+PARTIES = {"Communication": ("category", ("sender", "recipient")), "Task": ("code", ("requester", "owner"))}
+
+
+def _labels(resource: dict[str, Any], kind: str) -> set[str]:
+    meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+    return {f"{c.get('system')}|{c.get('code')}" for c in (meta or {}).get(kind) or [] if isinstance(c, dict)}
+
+
+def not_for_patient(resource: dict[str, Any]) -> bool:
+    return NOPAT in _labels(resource, "security")
+
+
+def withdrawn_by_professional(type_: str, resource: dict[str, Any]) -> bool:
+    return type_ in WITHDRAWABLE and WITHDRAWN in _labels(resource, "tag")
+
+
+def _codings(value: Any) -> set[str]:
+    items = value if isinstance(value, list) else [value]
+    return {
+        f"{c.get('system')}|{c.get('code')}"
+        for cc in items
+        if isinstance(cc, dict)
+        for c in cc.get("coding") or []
+        if isinstance(c, dict)
+    }
+
+
+def thread_party(type_: str, resource: dict[str, Any], mine: frozenset[str]) -> bool:
+    """Whether a care practitioner designated by ``mine`` may read ``resource`` as far as threads go."""
+    if type_ not in PARTIES:
+        return True
+    element, params = PARTIES[type_]
+    if THREAD not in _codings(resource.get(element)):
+        return True
+    return any(refs(resource.get(p)) & mine for p in params)
+
+
+def hidden_from_care(type_: str, resource: dict[str, Any], mine: frozenset[str]) -> bool:
+    return withdrawn_by_professional(type_, resource) or not thread_party(type_, resource, mine)
+
+
+def hidden_from_care_filter(type_: str, mine: frozenset[str]) -> dict[str, Any] | None:
+    """The search form of :func:`hidden_from_care`."""
+    if type_ not in PARTIES:
+        return None
+    element, params = PARTIES[type_]
+    party = [{f"s.{element}": {"$ne": THREAD}}, *({f"s.{p}": {"$in": sorted(mine)}} for p in params)]
+    return {"s._tag": {"$ne": WITHDRAWN}, "$or": party}
+
+
+def not_for_patient_filter() -> dict[str, Any]:
+    return {"s._security": {"$ne": NOPAT}}

@@ -30,6 +30,7 @@ import pytest
 from cda_transform.errors import TransformError
 from cda_transform.systems import canonical_uri
 from cda_transform.to_cda import to_cda
+from tests.conftest import shared_reason
 
 from . import test_to_cda_data as data
 from .test_to_cda import _synthea_patients
@@ -340,7 +341,7 @@ def _cda_samples_without_code_systems() -> list[Any]:
     return [folder / n for n in names if (folder / n).exists()]
 
 
-@pytest.mark.skipif(not _cda_samples_without_code_systems(), reason="needs ../shared/ehdsi/samples")
+@pytest.mark.skipif(not _cda_samples_without_code_systems(), reason=shared_reason("ehdsi", "samples"))
 @pytest.mark.parametrize("path", _cda_samples_without_code_systems(), ids=lambda p: p.name)
 def test_cda_codes_without_code_system_survive_cda_to_fhir_to_cda(path: Any) -> None:
     """Issue 14's known defect: a CDA code without codeSystem becomes a Coding without system in

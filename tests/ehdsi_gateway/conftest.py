@@ -11,17 +11,15 @@ import pytest
 from bench.harness import ServerProcess
 from ehdsi_gateway import FhirClient, GatewaySettings
 from ehdsi_gateway.fhir_client import BackendToken
-from tests.conftest import SHARED
+from tests.conftest import SHARED, needs_shared, shared_reason
 
 from .support import MockPeer, start_passerelle
 
 needs_ehdsi = pytest.mark.skipif(
     not (SHARED / "ehdsi/ihe-schemas").exists() or not (SHARED / "ehdsi/ncp-messages").exists(),
-    reason="needs ../shared/ehdsi/ihe-schemas and ../shared/ehdsi/ncp-messages",
+    reason=shared_reason("ehdsi", "ihe-schemas") + " (or ehdsi/ncp-messages)",
 )
-needs_samples = pytest.mark.skipif(
-    not (SHARED / "ehdsi/samples").exists(), reason="needs ../shared/ehdsi/samples"
-)
+needs_samples = needs_shared("ehdsi", "samples")
 
 
 @pytest.fixture(scope="session")

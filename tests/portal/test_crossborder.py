@@ -24,12 +24,12 @@ from cda_transform import to_fhir
 from ehdsi_gateway.mock_peer import home_community_of
 from fhir_server.embedded import free_port
 from fhir_server.identifiers import luhn_check_digit
-from tests.conftest import SHARED
+from tests.conftest import SHARED, shared_reason
 from tests.ehdsi_gateway.support import MockPeer
 from tests.portal.browser import DR_MARTIN, psc_steps, shot
 
 SAMPLES = SHARED / "ehdsi" / "samples"
-pytestmark = pytest.mark.skipif(not SAMPLES.exists(), reason="needs ../shared/ehdsi/samples")
+pytestmark = pytest.mark.skipif(not SAMPLES.exists(), reason=shared_reason("ehdsi", "samples"))
 
 V3 = {"v": "urn:hl7-org:v3"}
 DR_DURAND = "8" + "9970000101" + luhn_check_digit("9970000101")  # médecine du travail (SM25)

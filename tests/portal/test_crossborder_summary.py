@@ -8,13 +8,13 @@ from lxml import etree
 
 from apps.portal.crossborder.summary import sanitize, sections
 from cda_transform import to_fhir
-from tests.conftest import SHARED
+from tests.conftest import SHARED, shared_reason
 
 NO_INFO = SHARED / "ehdsi/samples/django__PT_2-1234-W7.xml"
 V3 = {"v": "urn:hl7-org:v3"}
 
 
-@pytest.mark.skipif(not NO_INFO.exists(), reason="needs ../shared/ehdsi/samples")
+@pytest.mark.skipif(not NO_INFO.exists(), reason=shared_reason("ehdsi", "samples"))
 def test_sections_without_entries_are_empty() -> None:
     root = etree.parse(str(NO_INFO)).getroot()
     without_entries = {

@@ -14,11 +14,8 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.conftest import make_server
-
-from .conftest import SHARED
+from tests.conftest import SHARED, make_server, needs_shared
 
 PASSERELLE = Path(sys.executable).parent / "passerelle"
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
@@ -83,10 +80,7 @@ def test_import_into_a_running_server(tmp_path: Path) -> None:
         assert broken.returncode == 1 and "LIBCIM10MULTI" in broken.stderr
 
 
-@pytest.mark.skipif(
-    not (SHARED / "terminology-sources" / "ans-atc-fr").is_dir(),
-    reason="needs ../shared/terminology-sources/ans-atc-fr",
-)
+@needs_shared("terminology-sources", "ans-atc-fr")
 def test_import_the_ans_atc_export(tmp_path: Path) -> None:
     path = SHARED / "terminology-sources" / "ans-atc-fr" / "ATC-2023.xls"
     with make_server(tmp_path / "var") as server:

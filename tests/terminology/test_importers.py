@@ -16,8 +16,7 @@ from terminology.content import load_default_content
 from terminology.importers import detect_format, import_file, imported_source
 from terminology.importers.common import MAX_CONCEPTS
 from terminology.service import TerminologyService
-
-from .conftest import SHARED
+from tests.conftest import SHARED, needs_shared
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 LOINC = "http://loinc.org"
@@ -217,9 +216,7 @@ def test_smt_csv_export_of_another_terminology_needs_its_system(tmp_path: Path) 
     assert result.resources[0]["concept"][0]["designation"][-1]["value"] == "Qualifié en médecine générale"
 
 
-@pytest.mark.skipif(
-    not (SOURCES / "ans-atc-fr").is_dir(), reason="needs ../shared/terminology-sources/ans-atc-fr"
-)
+@needs_shared("terminology-sources", "ans-atc-fr")
 def test_ans_smt_atc_export() -> None:
     import xlrd
 
@@ -236,9 +233,7 @@ def test_ans_smt_atc_export() -> None:
     assert "CC BY-ND 3.0 IGO" in result.resources[0]["copyright"]
 
 
-@pytest.mark.skipif(
-    not (SOURCES / "orphanet-fr").is_dir(), reason="needs ../shared/terminology-sources/orphanet-fr"
-)
+@needs_shared("terminology-sources", "orphanet-fr")
 def test_orphanet_csv_conversion() -> None:
     path = SOURCES / "orphanet-fr" / "orphanet-nomenclature-fr-2023-06-22.csv"
     result = import_file([path], "orphanet")

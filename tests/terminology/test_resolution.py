@@ -7,12 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from terminology import designation, display, validate_code
 from terminology.checkdigits import invalid_reason, loinc_valid, sctid_valid
+from tests.conftest import SHARED, needs_shared
 
-from .conftest import FIXTURES, SHARED
+from .conftest import FIXTURES
 
 PASSERELLE = Path(sys.executable).parent / "passerelle"
 EDQM = "http://standardterms.edqm.eu"
@@ -89,7 +88,7 @@ def test_coverage_categories_on_the_fixture() -> None:
     assert detail["source"].startswith("ATC, libellés français")
 
 
-@pytest.mark.skipif(not (SHARED / "ehdsi" / "samples").is_dir(), reason="needs ../shared/ehdsi/samples")
+@needs_shared("ehdsi", "samples")
 def test_coverage_of_the_samples_explains_every_untranslated_code() -> None:
     report = coverage(str(SHARED / "ehdsi" / "samples"))
     total = report["total"]
