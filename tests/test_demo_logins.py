@@ -42,6 +42,7 @@ from tests.fhir_server.auth_support import (
 DR_BONNET = "899700007075"  # same health centre (FINESS 750712184) as Dr Martin
 DR_BENALI = "899700011119"  # cardiologist
 DR_ROUX = "899700009097"  # médecin conseil, ELSM Paris
+DR_FAURE = "899700010103"  # médecin conseil, ELSM du Rhône
 PRO_SCOPE = "openid fhirUser user/*.rs"
 PATIENT_SCOPE = "openid fhirUser launch/patient patient/*.rs"
 HELENE = ("helene.dupont@exemple.fr", "+33612345678")
@@ -134,7 +135,15 @@ def test_every_professional_role_has_something_to_see(
     assert "demo-obs-nguyen-hr" in ids(http, server, benali, "Observation")
 
     roux = professional_token(http, server, pro_app, PRO_SCOPE, DR_ROUX)
-    assert ids(http, server, roux, "Communication") == {"demo-msg-conseil-dupont"}
+    # her échelon's messages: the request about Mme Dupont and the demo thread with the health centre
+    assert ids(http, server, roux, "Communication") == {
+        "demo-msg-conseil-dupont",
+        "demo-msg-thread-1",
+        "demo-msg-thread-1-1",
+        "demo-msg-thread-1-2",
+    }
+    faure = professional_token(http, server, pro_app, PRO_SCOPE, DR_FAURE)
+    assert not ids(http, server, faure, "Communication")  # ELSM du Rhône: none of Paris's
 
     petit = professional_token(http, server, pro_app, PRO_SCOPE, PHARMACIEN)
     found = ids(

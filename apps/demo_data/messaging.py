@@ -1,8 +1,9 @@
 """Demo content of the secure messaging with the médecin conseil (issue 18).
 
 Échelons (ELSM) and funds matching ``apps/portal/messaging/echelons.json``; the two dev PSC
-médecins conseils (Dr Nadia Roux, ELSM de Paris; Dr Olivier Faure, ELSM du Rhône) with fixed
-Practitioner ids and the PractitionerRole the Assurance Maladie declares; two insured patients
+médecins conseils (Dr Nadia Roux, ELSM de Paris; Dr Olivier Faure, ELSM du Rhône; their
+Practitioners are those of ``logins.json``) with the PractitionerRole the Assurance Maladie
+declares; two insured patients
 (one of the health centre Paris 15, one of Dr Garnier) with a valid NIR and a coverage; and one
 conversation between the health centre and the ELSM de Paris, answered by Dr Roux.
 """
@@ -15,15 +16,17 @@ from typing import Any
 from apps.portal.messaging.model import CATEGORY, NAM_SYSTEM, NOPAT_CODING
 from apps.portal.messaging.routing import ELSM_SYSTEM, FUND_SYSTEM
 from fhir_server.auth.roles import CONSEIL_CODE, ROLE_SYSTEM
-from fhir_server.identifiers import IDNATPS_SYSTEM, NIR_SYSTEM, RPPS_SYSTEM
+from fhir_server.identifiers import NIR_SYSTEM
 
-HEALTH_CENTRE = "demo-org-cds-paris15"  # apps/demo_data/portal.py
+HEALTH_CENTRE = "demo-org-centre-paris15"  # apps/demo_data/resources.json
 CONSEILS = {
-    "899700009097": ("demo-psc-roux", "Nadia", "Roux", "demo-org-elsm-75"),
-    "899700010103": ("demo-psc-faure", "Olivier", "Faure", "demo-org-elsm-69"),
+    "899700009097": ("demo-pra-roux", "demo-org-elsm-paris"),  # Dr Nadia Roux
+    "899700010103": ("demo-pra-faure", "demo-org-elsm-69"),  # Dr Olivier Faure
 }
 REGIME = {"system": "urn:passerelle:regime-assurance-maladie", "code": "01", "display": "Régime général"}
 THREAD = "demo-msg-thread-1"
+# the ELSM de Paris keeps the id the other demo files name
+ELSM_IDS = {"ELSM-75": "demo-org-elsm-paris"}
 
 
 def _meta() -> dict[str, Any]:
@@ -44,7 +47,7 @@ def _organisations() -> list[dict[str, Any]]:
         out.append(
             {
                 "resourceType": "Organization",
-                "id": f"demo-org-{code.lower()}",
+                "id": ELSM_IDS.get(code, f"demo-org-{code.lower()}"),
                 "active": True,
                 "name": name,
                 "identifier": [{"system": ELSM_SYSTEM, "value": code}],
@@ -75,19 +78,7 @@ def _organisations() -> list[dict[str, Any]]:
 
 def _people() -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for idnat, (pid, given, family, elsm) in CONSEILS.items():
-        out.append(
-            {
-                "resourceType": "Practitioner",
-                "id": pid,
-                "active": True,
-                "identifier": [
-                    {"system": IDNATPS_SYSTEM, "value": idnat},
-                    {"system": RPPS_SYSTEM, "value": idnat[1:]},
-                ],
-                "name": [{"use": "official", "prefix": ["Dr"], "family": family, "given": [given]}],
-            }
-        )
+    for pid, elsm in CONSEILS.values():
         out.append(
             {
                 "resourceType": "PractitionerRole",
@@ -103,9 +94,9 @@ def _people() -> list[dict[str, Any]]:
     out.append(
         {  # the Assurance Maladie's record of Dr Garnier's practice: his N° AM
             "resourceType": "PractitionerRole",
-            "id": "demo-psc-garnier-am",
+            "id": "demo-pra-garnier-am",
             "active": True,
-            "practitioner": {"reference": "Practitioner/demo-psc-garnier"},
+            "practitioner": {"reference": "Practitioner/demo-pra-garnier"},
             "organization": {"reference": "Organization/demo-org-cabinet-garnier"},
             "identifier": [{"system": NAM_SYSTEM, "value": "691234567"}],
         }
@@ -126,7 +117,7 @@ def _people() -> list[dict[str, Any]]:
             "Marc",
             "192017505604253",
             "1992-01-07",
-            {"generalPractitioner": [{"reference": "Practitioner/demo-psc-garnier"}]},
+            {"generalPractitioner": [{"reference": "Practitioner/demo-pra-garnier"}]},
             "demo-org-cpam-691",
         ),
     )
@@ -160,7 +151,7 @@ def _thread(today: date) -> list[dict[str, Any]]:
     subject = {"reference": "Patient/demo-msg-pat-lambert"}
     centre, elsm = (
         {"reference": f"Organization/{HEALTH_CENTRE}"},
-        {"reference": "Organization/demo-org-elsm-75"},
+        {"reference": "Organization/demo-org-elsm-paris"},
     )
     header = {"reference": f"Communication/{THREAD}"}
     category = [{"coding": [CATEGORY]}]
@@ -205,7 +196,7 @@ def _thread(today: date) -> list[dict[str, Any]]:
             "partOf": [header],
             "inResponseTo": [{"reference": f"Communication/{THREAD}-1"}],
             "subject": subject,
-            "sender": {"reference": "Practitioner/demo-psc-roux"},
+            "sender": {"reference": "Practitioner/demo-pra-roux"},
             "recipient": [centre],
             "sent": _stamp(answered, 11),
             "payload": [
@@ -235,11 +226,3 @@ def _thread(today: date) -> list[dict[str, Any]]:
 
 def resources(today: date) -> list[dict[str, Any]]:
     return [*_organisations(), *_people(), *_thread(today)]
-
-
-async def after_load(db: Any) -> None:
-    """Map the dev PSC médecins conseils to their fixed Practitioner (first login keeps it)."""
-    for idnat, (pid, *_rest) in CONSEILS.items():
-        await db["auth_professionals"].update_one(
-            {"_id": idnat}, {"$setOnInsert": {"practitioner": pid, "roles": {}}}, upsert=True
-        )

@@ -35,7 +35,7 @@ from tests.portal.messaging import files
 
 DR_ROUX = "899700009097"  # médecin conseil, ELSM de Paris
 DR_FAURE = "899700010103"  # médecin conseil, ELSM du Rhône
-CENTRE = "demo-org-cds-paris15"
+CENTRE = "demo-org-centre-paris15"
 CENTRE_EMAIL = "accueil@cds-paris15.test"
 LAMBERT_NIR = "2 85 03 69 123 123 01"  # the centre's demo patient (CPAM de Paris)
 PATIENT_SCOPE = "openid fhirUser launch/patient patient/*.cruds"
