@@ -85,6 +85,7 @@ CODE_SYSTEMS: Final[tuple[CodeSystem, ...]] = (
     CodeSystem(f"{V3}RoleClass", "2.16.840.1.113883.5.110", "RoleClass"),
     CodeSystem(f"{V3}TimingEvent", TIMING_EVENT, "TimingEvent"),
     CodeSystem(f"{V3}NullFlavor", "2.16.840.1.113883.5.1008", "NullFlavor"),
+    CodeSystem(f"{V3}ObservationInterpretation", "2.16.840.1.113883.5.83", "ObservationInterpretation"),
     CodeSystem(f"{V3}ParticipationFunction", PARTICIPATION_FUNCTION, "ParticipationFunction"),
     CodeSystem(f"{V3}substanceAdminSubstitution", "2.16.840.1.113883.5.1070", "SubstanceAdminSubstitution"),
     CodeSystem(

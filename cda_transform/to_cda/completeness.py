@@ -20,7 +20,8 @@ from .xmlns import Element
 
 #: FHIRPath patterns (indexes removed) of codings with no place in a pivot CDA
 NOT_CARRIED: Final = (
-    re.compile(r"^Observation\.category\."),  # expressed by the section the observation is in
+    # expressed by the section the observation is in (members contained in a panel too)
+    re.compile(r"^Observation\.(contained\.)?category\."),
     re.compile(r"\.doseAndRate\.type\."),  # calculated vs ordered dose: no CDA element
 )
 #: subtrees that are not clinical content of the statement

@@ -12,9 +12,9 @@ file twice stores nothing new, and carries:
 - the provenance extension (:data:`PROVENANCE_URL`): the importer's format, the file name,
   the release and a note.
 
-Big sources are split in parts of at most :data:`MAX_CONCEPTS` concepts and
-:data:`MAX_PART_BYTES` of JSON (``…-part-2``), so a stored resource stays far below MongoDB's
-16 MB document limit and the server's request body limit.
+Big sources are split in parts of at most :data:`MAX_CONCEPTS` concepts, :data:`MAX_PART_BYTES`
+of JSON and :data:`MAX_PART_ELEMENTS` JSON values (``…-part-2``), so a stored resource stays far
+below MongoDB's 16 MB document limit and the server's request body and element limits.
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ DESIGNATION_USAGE = "http://terminology.hl7.org/CodeSystem/designation-usage"
 MAX_CONCEPTS = 20_000
 # Also bounded in bytes: the server refuses bodies over 16 MB (PASSERELLE_MAX_BODY_BYTES).
 MAX_PART_BYTES = 8 * 1024 * 1024
+# And in JSON values: the server refuses a resource of more than 20,000 (PASSERELLE_MAX_ELEMENTS);
+# the header of a part (provenance, property, copyright) takes well under the margin left.
+MAX_PART_ELEMENTS = 18_000
 
 INACTIVE_PROPERTY = {
     "code": "inactive",
@@ -97,14 +100,19 @@ def supplements(
     concepts = [_concept(entry, language) for entry in entries if entry.labels]
     concepts.sort(key=lambda c: c["code"])
     parts: list[list[dict[str, Any]]] = [[]]
-    size = 0
+    size = values = 0
     for concept in concepts:
-        length = len(orjson.dumps(concept))
-        if parts[-1] and (len(parts[-1]) >= MAX_CONCEPTS or size + length > MAX_PART_BYTES):
+        length, count = len(orjson.dumps(concept)), _values(concept)
+        if parts[-1] and (
+            len(parts[-1]) >= MAX_CONCEPTS
+            or size + length > MAX_PART_BYTES
+            or values + count > MAX_PART_ELEMENTS
+        ):
             parts.append([])
-            size = 0
+            size = values = 0
         parts[-1].append(concept)
         size += length
+        values += count
     out = []
     for number, part in enumerate(parts, 1):
         suffix = "" if number == 1 else f"-part-{number}"
@@ -182,3 +190,12 @@ def clean(text: Any) -> str:
     if isinstance(text, float) and text.is_integer():
         text = int(text)
     return " ".join(str(text).split())
+
+
+def _values(node: Any) -> int:
+    """JSON values in ``node``, itself included (what the server's element limit counts)."""
+    if isinstance(node, dict):
+        return 1 + sum(_values(v) for v in node.values())
+    if isinstance(node, list):
+        return 1 + sum(_values(v) for v in node)
+    return 1

@@ -43,6 +43,8 @@ OID = {
     "http://terminology.hl7.org/CodeSystem/observation-category": "2.16.840.1.113883.4.642.4.1125",
     "http://terminology.hl7.org/CodeSystem/condition-category": "2.16.840.1.113883.4.642.4.1073",
     "http://terminology.hl7.org/CodeSystem/condition-ver-status": "2.16.840.1.113883.4.642.4.1075",
+    # HL7 v3 ObservationInterpretation (its published OID)
+    "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation": "2.16.840.1.113883.5.83",
 }
 MANDATORY = {  # section LOINC -> eHDSI section template
     "48765-2": f"{T}.2.12",
@@ -761,3 +763,14 @@ def test_narrative_only_composition_sections_are_kept(schema: etree.XMLSchema) -
         "Fin",
     ]
     assert one(section(root, "11369-6"), "v3:text/v3:paragraph").text == "Vaccins à jour selon le carnet."
+
+
+def test_result_interpretation_is_an_interpretation_code_after_the_value(schema: etree.XMLSchema) -> None:
+    """A result's interpretation (HL7 v3 ObservationInterpretation) goes to ``interpretationCode``,
+    which CDA R2 places right after ``value`` (found on a Czech PS: it used to be refused)."""
+    root = convert(data.collection_bundle(), schema)
+    obs = one(root, "//v3:observation[v3:code/@code='4548-4']")
+    interpretation = one(obs, "v3:interpretationCode")
+    assert interpretation.get("code") == "H"
+    assert interpretation.get("codeSystem") == "2.16.840.1.113883.5.83"  # the v3 code system's OID
+    assert interpretation.getprevious().tag == "{urn:hl7-org:v3}value"

@@ -408,6 +408,9 @@ def clinical_resources() -> list[tuple[str, dict[str, Any]]]:
             "code": cc((LOINC, "4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood")),
             "effectiveDateTime": "2024-04-02",
             "valueQuantity": {"value": 7.1, "unit": "%", "system": UCUM, "code": "%"},
+            "interpretation": [
+                cc(("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "H", "High"))
+            ],
         },
     )
     return res

@@ -30,7 +30,7 @@ import pytest
 from cda_transform.errors import TransformError
 from cda_transform.systems import canonical_uri
 from cda_transform.to_cda import to_cda
-from tests.conftest import shared_reason
+from tests.conftest import needs_shared, shared_reason
 
 from . import test_to_cda_data as data
 from .test_to_cda import _synthea_patients
@@ -386,3 +386,24 @@ def _codings_of(node: Any) -> list[dict[str, Any]]:
     if isinstance(node, list):
         return [c for item in node for c in _codings_of(item)]
     return []
+
+
+@needs_shared("ehdsi", "samples", "cz__input.xml")
+def test_czech_result_panel_with_an_interpretation_survives_cda_to_fhir_to_cda() -> None:
+    """The Czech PS ``cz__input.xml``: a results panel whose contained member carries an
+    interpretation (v3 ObservationInterpretation N) and its own category; ``to_cda`` used to
+    refuse it. It must give a CDA_Pharma.xsd document with the interpretation kept."""
+    from lxml import etree
+
+    from tests.conftest import REPO, SHARED
+
+    source = etree.parse(str(SHARED / "ehdsi/samples/cz__input.xml"))
+    expected = {
+        (n.get("codeSystem"), n.get("code")) for n in source.iter("{urn:hl7-org:v3}interpretationCode")
+    }
+    assert expected
+    cda = etree.fromstring(to_cda(to_fhir(etree.tostring(source)).bundle))
+    schema = etree.XMLSchema(etree.parse(str(REPO / "cda_transform/xsd/current/CDA_Pharma.xsd")))
+    assert schema.validate(cda), schema.error_log
+    written = {(n.get("codeSystem"), n.get("code")) for n in cda.iter("{urn:hl7-org:v3}interpretationCode")}
+    assert expected <= written

@@ -132,6 +132,9 @@ def _observation(
     el(obs, "statusCode", {"code": "completed"})
     _effective(obs, res, path, interval=interval)
     observation_value(obs, res, path, prefer=value_prefer)
+    # CDA R2 orders interpretationCode right after value (HL7 v3 ObservationInterpretation)
+    for i, interpretation in enumerate(res.get("interpretation") or []):
+        coded(obs, "interpretationCode", interpretation, f"{path}.interpretation[{i}]")
     return obs
 
 
