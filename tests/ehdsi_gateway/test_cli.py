@@ -97,13 +97,14 @@ def test_query_as_a_registered_professional_signs_their_identity(
     audit = gw_dir / "ehdsi" / "mock-HR-audit.jsonl"
     done = _cli(
         "query", "--country", "HR", "--id", "9999002M^^^&2.16.470.1.100.1.1.1000.990.1.1&ISO",
-        "--as", "10000000001", "--peer-url", mock_peer.url, "--data-dir", str(gw_dir),
+        "--as", "99700366240", "--peer-url", mock_peer.url, "--data-dir", str(gw_dir),
         "--fhir-url", passerelle.base,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     last = [json.loads(line) for line in audit.read_text().splitlines()][-1]
     names = [a.get("who", {}).get("display") for a in last["agent"]]
-    assert "Dr Claire Martin" in names  # the demo practitioner of the FHIR directory, as the peer saw it
+    # the demo GP of the FHIR directory (dev PSC idNat 899700366240), as the peer saw her
+    assert any("Marie Martin" in (name or "") for name in names), names
     unknown = _cli(
         "query", "--country", "HR", "--id", "NOMATCH^^^&2.999.1&ISO", "--as", "19999999999",
         "--peer-url", mock_peer.url, "--data-dir", str(gw_dir), "--fhir-url", passerelle.base,
