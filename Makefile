@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/passerelle serve --demo --host $(HOST) --port $(PORT)
 
-# The portal tests drive Debian's chromium (Playwright with executable_path, never `playwright install`).
+# The portal tests drive Debian's chromium (Playwright with executable_path, never a downloaded browser build).
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
