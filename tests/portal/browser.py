@@ -1,6 +1,6 @@
 """Portal tests in a real headless Chromium: Debian's ``chromium``, driven by Playwright's Python API.
 
-The browser is never downloaded (no ``playwright install``): ``make test`` installs the Debian
+The browser is never downloaded (Debian chromium only): ``make test`` installs the Debian
 package, and Playwright launches it through ``executable_path``.
 """
 
