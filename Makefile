@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 # make run PORT=8001 HOST=127.0.0.1
 PORT ?= 8000
 HOST ?= 127.0.0.1
+# make test TEST_WORKERS=0 runs the suite in one process. Most tests wait on server processes and a
+# browser, so more workers than cores still pays; one file stays on one worker (its fixtures).
+TEST_WORKERS ?= 4
 
 .PHONY: run test lint bench clean chromium
 
@@ -32,7 +35,7 @@ chromium:
 
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

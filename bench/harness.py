@@ -46,7 +46,9 @@ class ServerProcess:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}/fhir"
 
-    def start(self, timeout: float = 90.0) -> ServerProcess:
+    def start(self, timeout: float | None = None) -> ServerProcess:
+        # A loaded machine (parallel test workers on two cores) can take minutes to start a server.
+        timeout = timeout or float(os.environ.get("PASSERELLE_START_TIMEOUT", "240"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env}
         env.pop("MONGODB_URI", None)
