@@ -190,13 +190,23 @@ def to_resources(kept: dict[str, dict[str, tuple[str, set[str]]]]) -> list[dict[
                     {
                         "code": code,
                         "designation": [{"language": "fr", "value": text}],
-                        "extension": provenance("samples: " + ", ".join(sorted(files))),
+                        "extension": provenance(
+                            "samples: " + ", ".join(sorted(files)) + _corrected(code, text)
+                        ),
                     }
                     for code, (text, files) in sorted(codes.items())
                 ],
             }
         )
     return out
+
+
+def _corrected(code: str, text: str) -> str:
+    """The provenance note's tail when ``text`` is a reviewed correction of what the sample wrote."""
+    for (corrected_code, written), fixed in CORRECTED.items():
+        if corrected_code == code and fixed == text:
+            return f"; spelling corrected from the sample's {written!r}"
+    return ""
 
 
 def main(argv: list[str]) -> int:
