@@ -38,8 +38,9 @@ FR_FILES = (
     "fr-passerelle.json.gz",
 )
 EHDSI_EXTRA = "ehdsi-extra-valuesets.json"
-# Published national -> EDQM dose-form/route equivalences (see terminology.resolution).
-NATIONAL_MAPS = "national-doseform-route-to-edqm.json"
+# National -> international equivalences from the publishers' definitions (terminology.resolution):
+# dose forms/routes -> EDQM, administrative gender -> HL7 v3.
+NATIONAL_MAPS = ("national-doseform-route-to-edqm.json", "national-gender-to-v3.json")
 
 
 def read_json(path: Path) -> Any:
@@ -78,9 +79,10 @@ def load_default_content(service: TerminologyService, fr_files: Iterable[str] = 
     extra = EHDSI_DIR / EHDSI_EXTRA
     if extra.exists():
         service.load_resources(_resources(extra))
-    maps = EHDSI_DIR / NATIONAL_MAPS
-    if maps.exists():
-        service.load_resources(_resources(maps))
+    for name in NATIONAL_MAPS:
+        maps = EHDSI_DIR / name
+        if maps.exists():
+            service.load_resources(_resources(maps))
     timings["mvc"] = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -15,6 +15,7 @@ and so never match.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from terminology.resolution import candidates
 from terminology.service import TerminologyService
 from terminology.valuesets import compose_contains
 
+PART_SUFFIX = re.compile(r"\s*\(partie \d+\)$")
 CDA_NAMESPACES = frozenset({"urn:hl7-org:v3", "urn:epsos-org:ep:medication", "urn:hl7-org:pharm"})
 UCUM = "http://unitsofmeasure.org"
 
@@ -225,11 +227,36 @@ def measure(service: TerminologyService, files: Iterable[Path], lang: str = "fr"
         total[category] = sum(v[category] for v in value_sets.values())
     return {
         "total": total,
+        "breakdown": breakdown(per_vs.values()),
         "sources": {"loaded": loaded, "optional": [
             {"id": s.ident, "title": s.title, "system": s.system, "licence": s.licence} for s in SOURCES
         ]},
         "value_sets": value_sets,
     }  # fmt: skip
+
+
+def breakdown(coverages: Iterable[ValueSetCoverage]) -> dict[str, dict[str, int]]:
+    """Per category, how many codes (counted as in the totals) each reason accounts for.
+
+    ``translated``: the resource the French designation comes from (its title: publisher and
+    code system); ``licence``: the optional source that would translate the code, with its
+    licence; ``invalid`` and ``unknown_system``: each code with its reason.
+    """
+    out: dict[str, dict[str, int]] = {category: {} for category in CATEGORIES}
+    for coverage in coverages:
+        for (system, code), verdict in coverage.verdicts.items():
+            if verdict.category == "translated":
+                key = PART_SUFFIX.sub("", verdict.origin or "?")  # an importer's parts are one source
+            elif verdict.category == "licence":
+                source = BY_SYSTEM.get(verdict.system)
+                key = f"{source.title} — {source.licence}" if source else (verdict.source or "?")
+            else:
+                key = f"{system}#{code} — {verdict.reason or ''}"
+            out[verdict.category][key] = out[verdict.category].get(key, 0) + 1
+    return {
+        category: dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        for category, counts in out.items()
+    }
 
 
 def _pick_value_set(
@@ -268,6 +295,22 @@ def format_report(report: dict[str, Any], lang: str, max_missing: int = 10) -> s
         "Sources optionnelles chargées : "
         + (", ".join(f"{s['title']} ({s['version']})" for s in loaded) if loaded else "aucune")
     )
+    licence = total.get("licence", 0)
+    lines.append(
+        f"Avec toutes les sources sous licence chargées : au plus {total['translated'] + licence}/{found} "
+        f"({_pct(total['translated'] + licence, found)}) ; restent les codes invalides et de système inconnu"
+    )
+    parts = report.get("breakdown", {})
+    if parts:
+        lines.append("")
+        lines.append("Détail par catégorie (source de la désignation, source qui traduirait, raison) :")
+        for category in CATEGORIES:
+            counts = parts.get(category, {})
+            if not counts:
+                continue
+            lines.append(f"  {CATEGORY_LABELS[category]} : {total.get(category, 0)}")
+            for key, n in counts.items():
+                lines.append(f"    {n:>4}  {key}")
     lines.append("")
     width = max((len(url) for url in report["value_sets"]), default=10)
     for url, cov in sorted(report["value_sets"].items(), key=lambda kv: -kv[1]["found"]):

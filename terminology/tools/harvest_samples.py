@@ -6,12 +6,18 @@ Run from the repository root: ``python -m terminology.tools.harvest_samples [SAM
 Only documents whose ``INDEX.tsv`` language is French (fr-FR, fr-BE, fr-LU...) are read. In
 each, every coded element of the eHDSI coded element list and every ``translation`` child of
 one yields a (code system, code, displayName) candidate (older epSOS documents use IHE templates
-the list does not match, so any coded element with a displayName counts). SNOMED CT candidates
-are kept only for concepts the MVC carries. A candidate is kept as a French
-designation when its text is not the code system's English display and is not in
-:data:`REJECTED` — displayNames the reviewer found to be English or unusable although the
-document is French (pivot documents carry English MVC displays). Each designation records
-the sample file it comes from; the resource records the repositories and their licences.
+the list does not match, so any coded element with a displayName counts). A ``translation``
+that carries the *same code* as its ICD-10 parent (a national edition of ICD-10, e.g. the
+Luxembourg ``1.3.182.5.29`` under the eHDSI pivot) also yields its text for the ICD-10 code
+itself: the HL7 v3 CD data type makes a translation the same concept in another code system,
+and the identical code says the national system is an edition of the same classification.
+SNOMED CT candidates are kept only for concepts the MVC carries. A candidate is kept as a
+French designation when its text is not the code system's English display (unless the
+reviewer listed it in :data:`SAME_IN_FRENCH`: the French word is the English one) and is not
+in :data:`REJECTED` — displayNames the reviewer found to be English or unusable although the
+document is French (pivot documents carry English MVC displays); :data:`CORRECTED` fixes
+reviewed misspellings. Each designation records the sample file it comes from; the resource
+records the repositories and their licences.
 """
 
 from __future__ import annotations
@@ -68,9 +74,21 @@ REJECTED: set[tuple[str, str]] = {
     ("Z02", "Doses globules"),
     ("1.2.3.4", "123123"),
     ("D09.3", "Thyroïde et autres glandes endocrines"),
-    ("118955007", "Implantation sur le système cardio-vascuaire"),
     ("428214002", "Vaccin ant diphtérique"),
 }
+# (code, text) pairs equal to the English display that are also the French word (reviewed).
+SAME_IN_FRENCH: set[tuple[str, str]] = {
+    ("111088007", "Latex"),  # fr-LU patient summary, eHDSIAllergenNoDrug
+    ("47703008", "Lactose"),  # fr-LU patient summary, eHDSIAllergenNoDrug
+}
+# (code, text as written) -> the same text with a reviewed misspelling fixed.
+CORRECTED: dict[tuple[str, str], str] = {
+    ("118955007", "Implantation sur le système cardio-vascuaire"): (
+        "Implantation sur le système cardio-vasculaire"
+    ),
+}
+# Classifications whose national editions keep the international codes (see module doc).
+SAME_CODE_EDITIONS = frozenset({"http://hl7.org/fhir/sid/icd-10"})
 
 
 def french_files(samples: Path) -> list[Path]:
@@ -97,17 +115,43 @@ def candidates(path: Path, elements: list) -> list[tuple[str, str, str]]:
     return found
 
 
+def same_code_translations(path: Path) -> list[tuple[str, str, str]]:
+    """(parent code system, code, translation displayName) for each ``translation`` whose code
+    is its parent's code (the harvest keeps those whose parent is in :data:`SAME_CODE_EDITIONS`)."""
+    root = etree.parse(str(path), safe_parser()).getroot()
+    localise_cda(root)
+    found = []
+    for node in root.iter("translation"):
+        parent = node.getparent()
+        code, shown = (node.get("code") or "").strip(), (node.get("displayName") or "").strip()
+        if parent is None or not code or not shown or parent.get("nullFlavor"):
+            continue
+        parent_system = parent.get("codeSystem")
+        same_code = (parent.get("code") or "").strip() == code
+        if parent_system and same_code and parent_system != node.get("codeSystem"):
+            found.append((parent_system, code, shown))
+    return found
+
+
 def harvest(service: TerminologyService, samples: Path) -> dict[str, dict[str, tuple[str, set[str]]]]:
     elements = load_coded_elements()
     kept: dict[str, dict[str, tuple[str, set[str]]]] = defaultdict(dict)
     for path in french_files(samples):
-        for raw_system, code, text in candidates(path, elements):
+        editions = [
+            (raw, code, text)
+            for raw, code, text in same_code_translations(path)
+            if service.canonical_system(raw) in SAME_CODE_EDITIONS
+        ]
+        for raw_system, code, text in candidates(path, elements) + editions:
             system = service.canonical_system(raw_system)
             if system == SNOMED and service.index.concept(system, code) is None:
                 continue  # no SNOMED CT content beyond the concepts the MVC carries
             english = service.display(system, code, "en")
-            if (english and fold(english) == fold(text)) or (code, text) in REJECTED:
+            if (code, text) in REJECTED:
                 continue
+            if english and fold(english) == fold(text) and (code, text) not in SAME_IN_FRENCH:
+                continue
+            text = CORRECTED.get((code, text), text)
             previous = kept[system].get(code)
             if previous is None:
                 kept[system][code] = (text, {path.name})
@@ -146,13 +190,23 @@ def to_resources(kept: dict[str, dict[str, tuple[str, set[str]]]]) -> list[dict[
                     {
                         "code": code,
                         "designation": [{"language": "fr", "value": text}],
-                        "extension": provenance("samples: " + ", ".join(sorted(files))),
+                        "extension": provenance(
+                            "samples: " + ", ".join(sorted(files)) + _corrected(code, text)
+                        ),
                     }
                     for code, (text, files) in sorted(codes.items())
                 ],
             }
         )
     return out
+
+
+def _corrected(code: str, text: str) -> str:
+    """The provenance note's tail when ``text`` is a reviewed correction of what the sample wrote."""
+    for (corrected_code, written), fixed in CORRECTED.items():
+        if corrected_code == code and fixed == text:
+            return f"; spelling corrected from the sample's {written!r}"
+    return ""
 
 
 def main(argv: list[str]) -> int:

@@ -11,6 +11,7 @@ from cda_transform.parse import parse_xml
 from cda_transform.translate import ORIGINAL_DISPLAY, TRANSLATION_STATUS
 from tests.cda_transform import cda_builder as cb
 from tests.cda_transform.conftest import RICH
+from tests.conftest import SHARED, needs_shared
 
 FRENCH = {
     ("http://www.whocc.no/atc", "J01CA04"): "amoxicilline",
@@ -280,3 +281,24 @@ def test_resolved_codes_say_how_they_were_resolved() -> None:
     assert source["resolution"].startswith("correspondance publiée")
     assert source["resolvedCoding"] == {"system": "http://standardterms.edqm.eu", "code": "10221000"}
     assert source["publisher"] == "Passerelle project"
+
+
+@needs_shared("ehdsi", "samples")
+def test_a_national_gender_code_is_shown_in_french_with_its_mapping() -> None:
+    """The Czech DASTA gender F (žena) of a public Czech patient summary is shown with the
+    French label of HL7 v3 F, and its source names the mapping that resolved it."""
+    from terminology import get_service
+
+    (path,) = [p for p in (SHARED / "ehdsi" / "samples").glob("cz__W8_MRA*_VZOR_L3.xml")]
+    bundle = to_fhir(path.read_bytes(), terminology=get_service()).bundle
+    (patient,) = find(bundle, "Patient")
+    assert patient["gender"] == "female"
+    (coding,) = codings(patient["_gender"])
+    assert (coding["system"], coding["code"]) == ("urn:oid:1.2.203.24341.11.2.3", "F")
+    assert status(coding) == "translated" and coding["display"] == "Féminin"
+    source = _source(coding)
+    assert "national-gender-to-v3" in source["resolution"]
+    assert source["resolvedCoding"] == {
+        "system": "http://terminology.hl7.org/CodeSystem/v3-AdministrativeGender",
+        "code": "F",
+    }

@@ -49,6 +49,21 @@ def test_national_dose_forms_and_routes_map_to_edqm() -> None:
     assert display("urn:oid:2.16.620.1.101.20.9", "9999", "fr") is None  # no published mapping
 
 
+def test_czech_administrative_gender_maps_to_v3() -> None:
+    """DASTA 1.2.203.24341.11.2.3 defines M 'muž' (Male), F 'žena' (Female), X 'nerozlišeno'
+    (Undifferentiated); HL7 v3 AdministrativeGender has M, F and UN with those meanings."""
+    v3 = "http://terminology.hl7.org/CodeSystem/v3-AdministrativeGender"
+    found = designation("urn:oid:1.2.203.24341.11.2.3", "F", "fr")
+    assert found is not None and (found.system, found.code) == (v3, "F")
+    assert found.value == display(v3, "F", "fr") == "Féminin"
+    assert "national-gender-to-v3" in (found.note or "")
+    assert display("1.2.203.24341.11.2.3", "M", "fr") == "Masculin"
+    assert designation("1.2.203.24341.11.2.3", "X", "fr").code == "UN"  # type: ignore[union-attr]
+    assert display("1.2.203.24341.11.2.3", "Z", "fr") is None  # not in the code system
+    result = validate_code("F", "urn:oid:1.2.203.24341.11.2.3")
+    assert result.result and result.code == "F" and result.system == v3
+
+
 def test_validate_code_reports_invalid_codes_and_unknown_systems() -> None:
     bad = validate_code("29544-3", "http://loinc.org")
     assert not bad.result and "chiffre de contrôle" in (bad.message or "")
@@ -86,6 +101,22 @@ def test_coverage_categories_on_the_fixture() -> None:
     (detail,) = ingredient["details"]
     assert detail["category"] == "licence" and detail["code"] == "N02BE01"
     assert detail["source"].startswith("ATC, libellés français")
+    # the breakdown accounts for every code of each category, naming the source or the reason
+    parts = report["breakdown"]
+    for category in ("translated", "licence", "invalid", "unknown_system", "untranslated"):
+        assert sum(parts[category].values()) == report["total"][category], category
+    assert any(key.startswith("ATC, libellés français") and "CC BY-ND" in key for key in parts["licence"])
+
+
+def test_coverage_text_report_prints_the_breakdown_and_the_ceiling() -> None:
+    result = subprocess.run(
+        [str(PASSERELLE), "terminology", "coverage", str(FIXTURES / "mini_ps.xml")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Détail par catégorie" in result.stdout
+    assert "Avec toutes les sources sous licence chargées : au plus" in result.stdout
+    assert "ATC, libellés français" in result.stdout
 
 
 @needs_shared("ehdsi", "samples")
@@ -99,6 +130,17 @@ def test_coverage_of_the_samples_explains_every_untranslated_code() -> None:
                if d["category"] == "invalid"}  # fmt: skip
     assert ("http://loinc.org", "29544-3") in invalid
     assert ("http://hl7.org/fhir/sid/icd-10", "YNEZMYSEL49") in invalid
+    untranslated = {(d["system"], d["code"]) for v in report["value_sets"].values() for d in v["details"]}
+    for closed in (
+        ("urn:oid:1.2.203.24341.11.2.3", "F"),  # Czech gender -> v3 F (national-gender-to-v3)
+        ("http://hl7.org/fhir/sid/icd-10", "A06.6"),  # French LU sample: same-code national translation
+        ("http://hl7.org/fhir/sid/icd-10", "B20"),
+        ("http://snomed.info/sct", "111088007"),  # "Latex" in the French LU sample
+        ("http://snomed.info/sct", "47703008"),  # "Lactose"
+        ("http://snomed.info/sct", "118955007"),  # misspelling corrected
+    ):
+        assert closed not in untranslated, closed
+    assert sum(report["breakdown"]["licence"].values()) == total["licence"]
     licensed = {
         d["source"] for v in report["value_sets"].values() for d in v["details"] if d["category"] == "licence"
     }
