@@ -53,7 +53,9 @@ class EmbeddedMongo:
         log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child, closed in stop()
         self._log = log
         cmd = [
-            sys.executable, "-m", "secantus",
+            # SecantusDB's own command line, with the pinned limit-streaming patch applied first
+            # (run as a file: the database process does not import the server's package)
+            sys.executable, str(Path(__file__).with_name("secantus_patch.py")),
             "--host", "127.0.0.1",
             "--port", str(self.port),
             "--storage-path", str(self.storage_dir),
