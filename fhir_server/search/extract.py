@@ -39,6 +39,7 @@ from fhir_server.search.dates import MAX, date_range, period_range
 from fhir_server.search.folding import fold
 from fhir_server.search.fulltext import text_values
 from fhir_server.search.geo import position_values
+from fhir_server.search.layout import current as current_layout
 from fhir_server.search.pairs import pair_values
 from fhir_server.search.params import SearchParam, params_for, split_union
 
@@ -493,7 +494,8 @@ def index_resource(type_: str, resource: dict[str, Any]) -> dict[str, Any]:
             if bounds is not None:
                 out[code + ":<"], out[code + ":>"] = bounds
     out["~k"] = _aux_keys(type_, out)
-    out.update(text_values(resource))
+    if current_layout().words:  # opt-in per deployment (layout.py)
+        out.update(text_values(resource))
     out.update(position_values(type_, resource))
     out.update(pair_values(type_, out))
     out["~v"] = EXTRACTOR_VERSION
