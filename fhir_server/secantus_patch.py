@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -158,6 +159,64 @@ def _stream(storage: Any, st: Any, db: str, coll: str, filter_: Mapping[str, Any
     return out[skip:]
 
 
+_scope = threading.local()  # the index catalog read by the write in progress on this thread
+
+
+def _patch_catalog(st: Any) -> None:
+    """Read a collection's index catalog once per write command instead of once per document.
+
+    Each insert, update or delete read and BSON-decoded every index definition of the collection
+    several times per document (``_iter_indexes`` behind ``_all_indexes``, ``_partial_filters``
+    and ``_index_options_map``): a third to half of a write's time with the server's ~40 indexes
+    per collection. Within one write command (``_insert_chunk``, ``update_matching``,
+    ``delete_matching``, which hold the collection's lock that index creation and removal also
+    take) the catalog cannot change, except for the multikey flag this very command may set:
+    after ``_maybe_mark_multikey`` the collection's entry is read afresh. Nothing outlives the
+    command, so transactions, rollbacks and index DDL see exactly what they saw before.
+    """
+    iter_indexes = st.Storage._iter_indexes
+
+    def cached_iter_indexes(self: Any, db: str, coll: str) -> Any:
+        memo = getattr(_scope, "memo", None)
+        if memo is None:
+            return iter_indexes(self, db, coll)
+        key = (id(self), db, coll)
+        if key not in memo:
+            memo[key] = list(iter_indexes(self, db, coll))
+        return iter(memo[key])
+
+    def scoped(method: Any) -> Any:
+        def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if getattr(_scope, "memo", None) is not None:  # nested: the outer call owns the scope
+                return method(self, *args, **kwargs)
+            _scope.memo = {}
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                _scope.memo = None
+
+        return run
+
+    mark_multikey = st.Storage._maybe_mark_multikey
+
+    def marking(
+        self: Any, db: str, coll: str, doc: Any, indexes: Any, already_multikey: set[str]
+    ) -> set[str]:
+        before = len(already_multikey)
+        try:
+            return mark_multikey(self, db, coll, doc, indexes, already_multikey)  # type: ignore[no-any-return]
+        finally:
+            memo = getattr(_scope, "memo", None)
+            # a flag may have been written only when an index joined the set
+            if memo is not None and len(already_multikey) != before:
+                memo.pop((id(self), db, coll), None)
+
+    st.Storage._iter_indexes = cached_iter_indexes
+    st.Storage._maybe_mark_multikey = marking
+    for name in ("_insert_chunk", "update_matching", "delete_matching"):
+        setattr(st.Storage, name, scoped(getattr(st.Storage, name)))
+
+
 def apply() -> bool:
     """Patch the installed SecantusDB if it is the pinned version; whether it was patched."""
     import secantus
@@ -194,6 +253,7 @@ def apply() -> bool:
 
     find_matching._passerelle_patched = True  # type: ignore[attr-defined]
     st.Storage.find_matching = find_matching  # type: ignore[method-assign]
+    _patch_catalog(st)
     return True
 
 

@@ -72,6 +72,22 @@ def _type_names() -> frozenset[str]:
     return frozenset(names)
 
 
+@cache
+def _choice_names() -> frozenset[str]:
+    """The names of R4's choice elements (``value[x]``, ``effective[x]``...): only they can be
+    found under a typed key (``valueQuantity``)."""
+    from profiles import r4_bundle
+
+    names = set()
+    for bundle in ("profiles-types", "profiles-resources"):
+        for entry in r4_bundle(bundle)["entry"]:
+            for element in (entry["resource"].get("snapshot") or {}).get("element", []):
+                path = element.get("path", "")
+                if path.endswith("[x]"):
+                    names.add(path.rsplit(".", 1)[-1][:-3])
+    return frozenset(names)
+
+
 def _children(node: Any, name: str, type_: str | None) -> list[Value]:
     """The values of element ``name`` of ``node`` (a choice element found by its typed key)."""
     if not isinstance(node, dict):
@@ -81,6 +97,8 @@ def _children(node: Any, name: str, type_: str | None) -> list[Value]:
         value = node[name]
         items = value if isinstance(value, list) else [value]
         out.extend((v, type_) for v in items if v is not None)
+        return out
+    if name not in _choice_names():  # absent, and no typed key can stand for it (the common case)
         return out
     prefix_len = len(name)
     for key, value in node.items():
