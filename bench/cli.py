@@ -12,6 +12,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     p.add_argument("--ingest-bundles", type=int, default=None, help="Synthea Bundles to ingest (all)")
     p.add_argument("--ingest-concurrency", type=int, default=2, help="transaction Bundles in flight at once")
+    p.add_argument("--ingest-before-bundles", type=int, default=None,
+                   help="Bundles the 'before #13' ingest takes (all; fewer: compared on 1-10)")  # fmt: skip
     p.add_argument("--search-patients", type=int, default=11, help="Synthea patients for the search mix")
     p.add_argument("--search-growth", type=int, nargs="+", default=[11, 117],
                    help="patient counts the search mix's growth compares (smallest, largest)")  # fmt: skip
@@ -30,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.ingest import main as ingest_main
 
     print()
-    print(ingest_main(args.ingest_bundles, args.ingest_concurrency))
+    print(ingest_main(args.ingest_bundles, args.ingest_concurrency, before_limit=args.ingest_before_bundles))
     from bench.search import main as search_main
 
     print()
