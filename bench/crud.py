@@ -106,7 +106,7 @@ async def run_crud(
 ) -> list[tuple[Result, Result, Result | None]]:
     pairs: list[tuple[Result, Result, Result | None]] = []
     with EmbeddedMongo(workdir / "db") as db:
-        server = ServerProcess(workdir / "server", mongodb_uri=db.uri).start()
+        server = ServerProcess(workdir / "server", mongodb_uri=db.uri).start(timeout=900)
         try:
             mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(db.uri, tz_aware=True)
             raw = mongo["bench_raw"]["Patient"]

@@ -132,7 +132,7 @@ async def _server_side(
 ) -> LayoutRun:
     """All Bundles through a server with ``env`` on a fresh database, step by step."""
     with EmbeddedMongo(workdir / "db", patched=patched) as db:
-        server = ServerProcess(workdir / "server", mongodb_uri=db.uri, env=env).start()
+        server = ServerProcess(workdir / "server", mongodb_uri=db.uri, env=env).start(timeout=900)
         try:
             steps: list[Step] = []
             assert server.process is not None and db.process is not None

@@ -197,7 +197,7 @@ async def run_search(
     with EmbeddedMongo(workdir / "db") as db:
         server = ServerProcess(
             workdir / "server", mongodb_uri=db.uri, env={"PASSERELLE_DB": database, **(env or {})}
-        ).start()
+        ).start(timeout=900)  # a shared, loaded machine starts slowly
         try:
             assert server.process is not None and db.process is not None
             loaded_patients = 0
