@@ -23,7 +23,8 @@ Normalised forms (one list per parameter code, absent when the resource has no v
   parameters the resource has (``:missing=false``), ``code:i`` ␟ identifier token or
   ``system|`` (``:identifier``), ``code:b`` ␟ each ``/``-ended beginning of a uri (``:below``);
 - sort keys: ``code:<`` (smallest) and ``code:>`` (largest) scalars, for ``_sort`` and keyset paging;
-- ``_text``/``_content``: folded words (:mod:`.fulltext`); ``near``: Location positions (:mod:`.geo`);
+- ``_text``/``_content``: folded words (:mod:`.fulltext`, when the deployment turns them on:
+  :mod:`.layout`); ``near``: Location positions (:mod:`.geo`);
   ``a+b``: two parameters' values combined, for the pairs searched together (:mod:`.pairs`).
 """
 
