@@ -7,7 +7,7 @@ match, and grew with the data (11.6 ms at 11 patients, 126 ms at 117, issue #13)
 streams an index scan into the limit when the index order is the sort order; this patch
 makes SecantusDB do the same in that one case, and changes nothing else:
 
-- the filter has a top-level equality ``{F: v}`` (v a plain scalar), the find has a
+- the filter's first clause is an equality ``{F: v}`` (v a plain scalar), the find has a
   ``limit`` and a ``sort``, no hint, collation, ``min``/``max`` or ``$meta`` projection, on a
   user collection;
 - an index exists on ``[F, *S]`` (no partial filter, no collation) where the sort is a
@@ -64,6 +64,7 @@ def _pick_index(
 ) -> Any:
     """(index name, leading field, its value, its direction, walk backwards) or ``None``."""
     options = storage._index_options_map(db, coll)
+    first, value = next(iter(filter_.items()))
     for name, key_spec, _sparse, _unique in storage._all_indexes(db, coll):
         fields = list(key_spec.items())
         if len(fields) < 1 + len(sort) or any(d not in (1, -1) for _, d in fields):
@@ -72,8 +73,9 @@ def _pick_index(
         if opts.get("partialFilterExpression") or opts.get("collation"):
             continue
         lead, lead_dir = fields[0]
-        value = filter_.get(lead)
-        if lead.startswith("$") or not _scalar(value) or value is None:
+        # only the filter's FIRST clause, the one SecantusDB's executor looks up (and the server
+        # puts its narrowest indexed clause first): a walk led by a broader clause could read more
+        if lead != first or lead.startswith("$") or not _scalar(value) or value is None:
             continue
         trailing = fields[1 : 1 + len(sort)]
         if [f for f, _ in trailing] != [f for f, _ in sort]:
