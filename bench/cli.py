@@ -12,7 +12,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     p.add_argument("--ingest-bundles", type=int, default=None, help="Synthea Bundles to ingest (all)")
     p.add_argument("--ingest-concurrency", type=int, default=2, help="transaction Bundles in flight at once")
-    p.add_argument("--search-patients", type=int, default=20, help="Synthea patients for the search mix")
+    p.add_argument("--ingest-before-bundles", type=int, default=None,
+                   help="Bundles the 'before #13' ingest takes (all; fewer: compared on 1-10)")  # fmt: skip
+    p.add_argument("--search-patients", type=int, default=11, help="Synthea patients for the search mix")
+    p.add_argument("--search-growth", type=int, nargs="+", default=[11, 117],
+                   help="patient counts the search mix's growth compares (smallest, largest)")  # fmt: skip
     p.add_argument("--search-requests", type=int, default=200, help="requests per search of the mix")
     p.add_argument("--ehdsi-flows", type=int, default=30, help="NCP-B flows against the mock peer (0: skip)")
     p.add_argument("--export", action="store_true", help="also the Bulk Data export benchmark")
@@ -28,11 +32,11 @@ def run(args: argparse.Namespace) -> int:
     from bench.ingest import main as ingest_main
 
     print()
-    print(ingest_main(args.ingest_bundles, args.ingest_concurrency))
+    print(ingest_main(args.ingest_bundles, args.ingest_concurrency, before_limit=args.ingest_before_bundles))
     from bench.search import main as search_main
 
     print()
-    print(search_main(args.search_requests, args.search_patients))
+    print(search_main(args.search_requests, args.search_patients, tuple(args.search_growth)))
     if args.ehdsi_flows:
         from bench.ehdsi import main as ehdsi_main
 

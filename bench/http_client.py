@@ -9,7 +9,11 @@ does only what a load generator needs: one persistent connection per worker,
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
+
+# Seconds a connection may sit idle and still be reused (the server's keep-alive timeout is 5 s).
+IDLE_REUSE = 2.0
 
 
 @dataclass
@@ -24,6 +28,7 @@ class Connection:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.used = 0.0
 
     async def _connect(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
@@ -31,6 +36,8 @@ class Connection:
     async def request(
         self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
     ) -> Reply:
+        if self.writer is not None and time.monotonic() - self.used > IDLE_REUSE:
+            await self.close()  # the server may be closing it (keep-alive timeout): never race it
         if self.writer is None:
             await self._connect()
         assert self.reader is not None and self.writer is not None
@@ -50,6 +57,9 @@ class Connection:
                 parsed[key.strip().lower()] = value.strip()
         length = int(parsed.get("content-length", "0"))
         data = await self.reader.readexactly(length) if length else b""
+        self.used = time.monotonic()
+        if parsed.get("connection", "").lower() == "close":
+            await self.close()
         return Reply(status, parsed, data)
 
     async def close(self) -> None:

@@ -16,6 +16,7 @@ import random
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +26,7 @@ from pymongo import AsyncMongoClient
 
 from bench.harness import ServerProcess
 from bench.http_client import Pool
+from bench.proc import CpuMeter
 from bench.shared import synthea_archive
 from bench.stats import Result, measure_alternating
 from fhir_server.embedded import EmbeddedMongo
@@ -34,15 +36,15 @@ JSON = "application/fhir+json"
 READ = "read Patient by id"
 
 
-async def _load(uri: str, database: str, patients: int) -> dict[str, list[dict[str, Any]]]:
+async def _load(uri: str, database: str, bundles: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Write ``bundles`` through the repository; the Patient/Observation/Condition/Encounter now stored."""
     from fhir_server.search import ensure_search_indexes, index_resource
-    from fhir_server.search.synthea import load, read_bundles
+    from fhir_server.search.synthea import load
     from fhir_server.storage import MongoRepository
 
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
     repository = MongoRepository(client, database, indexer=index_resource)
     await repository.ensure_indexes()
-    bundles = list(read_bundles(ARCHIVE, patients))
     types = sorted({e["resource"]["resourceType"] for b in bundles for e in b["entry"]})
     await ensure_search_indexes(repository, types)
     await load(repository, bundles)
@@ -63,7 +65,14 @@ def _queries(data: dict[str, list[dict[str, Any]]], rng: random.Random) -> dict[
     def many(
         make: Callable[[], dict[str, str] | list[tuple[str, str]]], type_: str, n: int = 50
     ) -> list[str]:
-        return [f"/fhir/{type_}?{urlencode(make())}" for _ in range(n)]
+        out = []
+        for _ in range(n):
+            params = make()
+            items = list(params.items()) if isinstance(params, dict) else list(params)
+            if not any(k == "_count" for k, _ in items):
+                items.append(("_count", "20"))  # every search of the mix asks for one page of 20
+            out.append(f"/fhir/{type_}?{urlencode(items)}")
+        return out
 
     def patient() -> dict[str, Any]:
         return rng.choice(patients)
@@ -131,40 +140,114 @@ def _family_of(patients: list[dict[str, Any]], o: dict[str, Any]) -> str:
     return str(match["name"][0]["family"])
 
 
-async def run_search(requests: int, patients: int, workdir: Path) -> tuple[list[tuple[Result, Result]], int]:
-    """Each search of the mix, alternating request by request with a read-by-id (its baseline)."""
+async def _measure_mix(
+    pool: Pool, urls: dict[str, list[str]], requests: int, meter: CpuMeter
+) -> tuple[list[tuple[Result, Result]], float, float, dict[str, float]]:
+    """Each search of the mix alternating with a read-by-id; server and DB CPU ms per request, and
+    per search of the mix (server + DB, its read-by-id included)."""
+    headers = {"Accept": JSON}
+    urls = dict(urls)
+    reads = urls.pop(READ)
+
+    def caller(paths: list[str]) -> Callable[[int], Awaitable[None]]:
+        async def op(i: int) -> None:
+            r = await pool.request("GET", paths[i % len(paths)], headers=headers)
+            assert r.status == 200, r.body[:300]
+
+        return op
+
+    read = caller(reads)
+    results = []
+    cpu: dict[str, float] = {}
+    whole = CpuMeter(meter.server_pid, meter.db_pid).start()
+    for name, paths in urls.items():
+        op = caller(paths)
+        for i in range(min(10, len(paths))):  # warm-up: connections, caches, lazy indexes
+            await read(i)
+            await op(i)
+        line = CpuMeter(meter.server_pid, meter.db_pid).start()
+        results.append(await measure_alternating((READ, name), (read, op), requests))
+        line.stop()
+        cpu[name] = 1000 * (line.server + line.db) / requests  # per search, its read-by-id included
+    whole.stop()
+    meter.server, meter.db = whole.server, whole.db
+    n = 2 * requests * len(results)
+    return results, 1000 * meter.server / n, 1000 * meter.db / n, cpu
+
+
+@dataclass
+class MixRun:
+    patients: int
+    loaded: int
+    results: list[tuple[Result, Result]]
+    server_ms: float  # CPU per request (searches and reads alike)
+    db_ms: float
+    line_cpu: dict[str, float]  # per search of the mix: server + DB CPU ms (with its read-by-id)
+
+
+async def run_search(
+    requests: int, sizes: tuple[int, ...], workdir: Path, env: dict[str, str] | None = None
+) -> list[MixRun]:
+    """The mix at each number of patients (the same URLs, built from the first ones' data)."""
     database = f"bench_search_{uuid.uuid4().hex[:8]}"
+    from fhir_server.search.synthea import read_bundles
+
+    bundles = list(read_bundles(ARCHIVE, max(sizes)))
+    runs: list[MixRun] = []
     with EmbeddedMongo(workdir / "db") as db:
-        data = await _load(db.uri, database, patients)
-        loaded = sum(len(v) for v in data.values())
         server = ServerProcess(
-            workdir / "server", mongodb_uri=db.uri, env={"PASSERELLE_DB": database}
-        ).start()
+            workdir / "server", mongodb_uri=db.uri, env={"PASSERELLE_DB": database, **(env or {})}
+        ).start(timeout=900)  # a shared, loaded machine starts slowly
         try:
-            pool = Pool("127.0.0.1", server.port, 1)
-            headers = {"Accept": JSON}
-            urls = _queries(data, random.Random(7))
-            reads = urls.pop(READ)
-
-            def caller(paths: list[str]) -> Callable[[int], Awaitable[None]]:
-                async def op(i: int) -> None:
-                    r = await pool.request("GET", paths[i % len(paths)], headers=headers)
-                    assert r.status == 200, r.body[:300]
-
-                return op
-
-            read = caller(reads)
-            results = []
-            for name, paths in urls.items():
-                op = caller(paths)
-                for i in range(min(10, len(paths))):  # warm-up: connections, caches, lazy indexes
-                    await read(i)
-                    await op(i)
-                results.append(await measure_alternating((READ, name), (read, op), requests))
-            await pool.close()
-            return results, loaded
+            assert server.process is not None and db.process is not None
+            loaded_patients = 0
+            urls: dict[str, list[str]] | None = None
+            for size in sorted(sizes):
+                data = await _load(db.uri, database, bundles[loaded_patients:size])
+                loaded_patients = size
+                if urls is None:
+                    urls = _queries(data, random.Random(7))
+                pool = Pool("127.0.0.1", server.port, 1)
+                meter = CpuMeter(server.process.pid, db.process.pid)
+                results, server_ms, db_ms, lines = await _measure_mix(pool, urls, requests, meter)
+                await pool.close()
+                loaded = sum(len(v) for v in data.values())
+                runs.append(MixRun(size, loaded, results, server_ms, db_ms, lines))
         finally:
             server.stop()
+    return runs
+
+
+def format_growth(runs: list[MixRun]) -> str:
+    """Goal 1 of issue #13: a page costs a page (p50 at the largest size / at the smallest, aim 2x)."""
+    small, large = runs[0], runs[-1]
+    lines = [
+        f"Search mix, every search with _count=20: p50 ms at {small.patients} and {large.patients} Synthea "
+        "patients (same URLs, same server and database, data added between the two)",
+        f"{'query':58} {f'p50 @{small.patients}':>9} {f'p50 @{large.patients}':>10} {'growth':>7}"
+        f" {f'CPU @{small.patients}':>9} {f'CPU @{large.patients}':>10} {'growth':>7}",
+    ]
+    worst = worst_cpu = 0.0
+    for (_, a), (_, b) in zip(small.results, large.results, strict=True):
+        growth = b.percentile(50) / (a.percentile(50) or 1.0)
+        worst = max(worst, growth)
+        ca, cb = small.line_cpu[a.name], large.line_cpu[a.name]
+        worst_cpu = max(worst_cpu, cb / (ca or 1.0))
+        lines.append(
+            f"{a.name:58} {a.percentile(50):9.2f} {b.percentile(50):10.2f} {growth:6.2f}x"
+            f" {ca:9.2f} {cb:10.2f} {cb / (ca or 1.0):6.2f}x"
+        )
+    lines.append(
+        "CPU: server + database CPU ms per search, its alternating read-by-id included (steadier than "
+        "wall time on a shared machine)"
+    )
+    lines.append(
+        f"worst growth {small.patients} -> {large.patients} patients: p50 {worst:.2f}x, CPU {worst_cpu:.2f}x "
+        "(aim: at most 2x); "
+        f"CPU per request (searches and reads): server {small.server_ms:.2f} -> {large.server_ms:.2f} ms, "
+        f"DB {small.db_ms:.2f} -> {large.db_ms:.2f} ms"
+    )
+    return "\n".join(lines)
 
 
 def format_table(results: list[tuple[Result, Result]], patients: int, loaded: int) -> str:
@@ -185,9 +268,25 @@ def format_table(results: list[tuple[Result, Result]], patients: int, loaded: in
     return "\n".join(lines)
 
 
-def main(requests: int = 200, patients: int = 20) -> str:
+def main(requests: int = 200, patients: int = 11, growth: tuple[int, ...] = (11, 117)) -> str:
+    """The mix at ``patients`` (each search against a read-by-id) and its growth across ``growth``."""
     if not ARCHIVE.exists():
         return f"search bench skipped: {ARCHIVE} is missing (set PASSERELLE_SHARED)"
+    out = []
     with tempfile.TemporaryDirectory(prefix="passerelle-bench-search-") as tmp:
-        results, loaded = asyncio.run(run_search(requests, patients, Path(tmp)))
-    return format_table(results, patients, loaded)
+        sizes = tuple(sorted({patients, *growth}))
+        runs = asyncio.run(run_search(requests, sizes, Path(tmp)))
+    by_size = {r.patients: r for r in runs}
+    mix = by_size[patients]
+    out.append(format_table(mix.results, patients, mix.loaded))
+    if len(growth) > 1:
+        out.append("")
+        out.append(format_growth([by_size[min(growth)], by_size[max(growth)]]))
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sizes = tuple(int(a) for a in sys.argv[2:]) or (11, 117)
+    print(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200, min(sizes), sizes))

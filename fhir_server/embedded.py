@@ -38,8 +38,18 @@ def free_port() -> int:
 class EmbeddedMongo:
     """Start, wait for and stop a SecantusDB server whose data lives in ``storage_dir``."""
 
-    def __init__(self, storage_dir: Path, port: int | None = None, log_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        storage_dir: Path,
+        port: int | None = None,
+        log_file: Path | None = None,
+        *,
+        patched: bool = True,
+    ) -> None:
+        """``patched=False`` runs SecantusDB as released, without :mod:`fhir_server.secantus_patch`
+        (the benchmark's "before" figures)."""
         self.storage_dir = storage_dir
+        self.patched = patched
         self.port = port or free_port()
         self.log_file = log_file or storage_dir.parent / "secantusdb.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -53,7 +63,10 @@ class EmbeddedMongo:
         log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child, closed in stop()
         self._log = log
         cmd = [
-            sys.executable, "-m", "secantus",
+            # SecantusDB's own command line, with the pinned patch applied first (run as a file:
+            # the database process does not import the server's package)
+            sys.executable,
+            *([str(Path(__file__).with_name("secantus_patch.py"))] if self.patched else ["-m", "secantus"]),
             "--host", "127.0.0.1",
             "--port", str(self.port),
             "--storage-path", str(self.storage_dir),

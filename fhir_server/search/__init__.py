@@ -8,6 +8,7 @@ Exports:
 - :func:`search_filter` / :func:`search_query`: the MongoDB filter a search runs (for
   ``explain`` checks);
 - :func:`ensure_search_indexes`: the indexes the queries need, created idempotently;
+- :mod:`layout`: the search-index layout of the deployment (words on or off; v1 kept for the bench);
 - :func:`scope_filter` / :func:`scope_matches` / :func:`check_scope_query`: SMART v2
   granular scopes (``?category=…``) as a filter and as a test of one resource.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from fhir_server.search import layout
 from fhir_server.search.extract import EXTRACTOR_VERSION, index_resource
 from fhir_server.search.indexes import ensure_search_indexes
 from fhir_server.search.narrowing import NarrowingError, check_scope_query, scope_filter, scope_matches
@@ -84,6 +86,7 @@ __all__ = [
     "ensure_search_indexes",
     "find_matching",
     "index_resource",
+    "layout",
     "scope_filter",
     "scope_matches",
     "search_filter",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from fhir_server.search.layout import current as current_layout
 from fhir_server.search.params import params_for
 
 # Parameters every type answers without a stored expression (query.py and its modules handle them).
@@ -49,6 +50,8 @@ def search_capability(type_: str) -> dict[str, Any]:
     entries: list[dict[str, Any]] = []
     for code, kind, url, doc in _BUILT_IN:
         if code == "_text" and type_ in ("Bundle", "Binary", "Parameters"):  # not DomainResources
+            continue
+        if code in ("_text", "_content") and not current_layout().words:  # layout.py: opt-in
             continue
         entry: dict[str, Any] = {"name": code, "type": kind}
         if url:

@@ -23,7 +23,8 @@ Normalised forms (one list per parameter code, absent when the resource has no v
   parameters the resource has (``:missing=false``), ``code:i`` ␟ identifier token or
   ``system|`` (``:identifier``), ``code:b`` ␟ each ``/``-ended beginning of a uri (``:below``);
 - sort keys: ``code:<`` (smallest) and ``code:>`` (largest) scalars, for ``_sort`` and keyset paging;
-- ``_text``/``_content``: folded words (:mod:`.fulltext`); ``near``: Location positions (:mod:`.geo`);
+- ``_text``/``_content``: folded words (:mod:`.fulltext`, when the deployment turns them on:
+  :mod:`.layout`); ``near``: Location positions (:mod:`.geo`);
   ``a+b``: two parameters' values combined, for the pairs searched together (:mod:`.pairs`).
 """
 
@@ -39,6 +40,7 @@ from fhir_server.search.dates import MAX, date_range, period_range
 from fhir_server.search.folding import fold
 from fhir_server.search.fulltext import text_values
 from fhir_server.search.geo import position_values
+from fhir_server.search.layout import current as current_layout
 from fhir_server.search.pairs import pair_values
 from fhir_server.search.params import SearchParam, params_for, split_union
 
@@ -71,6 +73,22 @@ def _type_names() -> frozenset[str]:
     return frozenset(names)
 
 
+@cache
+def _choice_names() -> frozenset[str]:
+    """The names of R4's choice elements (``value[x]``, ``effective[x]``...): only they can be
+    found under a typed key (``valueQuantity``)."""
+    from profiles import r4_bundle
+
+    names = set()
+    for bundle in ("profiles-types", "profiles-resources"):
+        for entry in r4_bundle(bundle)["entry"]:
+            for element in (entry["resource"].get("snapshot") or {}).get("element", []):
+                path = element.get("path", "")
+                if path.endswith("[x]"):
+                    names.add(path.rsplit(".", 1)[-1][:-3])
+    return frozenset(names)
+
+
 def _children(node: Any, name: str, type_: str | None) -> list[Value]:
     """The values of element ``name`` of ``node`` (a choice element found by its typed key)."""
     if not isinstance(node, dict):
@@ -80,6 +98,8 @@ def _children(node: Any, name: str, type_: str | None) -> list[Value]:
         value = node[name]
         items = value if isinstance(value, list) else [value]
         out.extend((v, type_) for v in items if v is not None)
+        return out
+    if name not in _choice_names():  # absent, and no typed key can stand for it (the common case)
         return out
     prefix_len = len(name)
     for key, value in node.items():
@@ -493,7 +513,8 @@ def index_resource(type_: str, resource: dict[str, Any]) -> dict[str, Any]:
             if bounds is not None:
                 out[code + ":<"], out[code + ":>"] = bounds
     out["~k"] = _aux_keys(type_, out)
-    out.update(text_values(resource))
+    if current_layout().words:  # opt-in per deployment (layout.py)
+        out.update(text_values(resource))
     out.update(position_values(type_, resource))
     out.update(pair_values(type_, out))
     out["~v"] = EXTRACTOR_VERSION

@@ -32,8 +32,10 @@ from fhir_server.search.codesets import terminology_condition
 from fhir_server.search.folding import fold
 from fhir_server.search.fulltext import CODES as WORD_CODES
 from fhir_server.search.fulltext import text_condition
+from fhir_server.search.layout import current as current_layout
 from fhir_server.search.params import params_for
 from fhir_server.search.query import (
+    WORDS_OFF,
     Context,
     Parsed,
     date_condition,
@@ -259,6 +261,8 @@ async def _comparison(ctx: Context, type_: str, cmp: Compare, depth: int) -> dic
             return {"_id": {"$ne": cmp.value}}
         raise _unsupported(cmp.op, "_id")
     if code in WORD_CODES and not dot:
+        if not current_layout().words:
+            raise FhirError(400, "not-supported", f"_filter : {WORDS_OFF}", expression=[NAME])
         if cmp.op not in ("eq", "co", "sw"):
             raise _unsupported(cmp.op, code)
         return text_condition(NAME, code, None, [cmp.value])

@@ -13,7 +13,9 @@ R4 defines both without an expression and leaves the matching to the server. Her
 
 The words are extracted at write time into ``s._text`` and ``s._content`` (distinct words,
 at most :data:`MAX_WORDS`, each at most :data:`MAX_WORD` characters) and indexed, so each
-searched word is an anchored regex on a multikey index: a range scan.
+searched word is an anchored regex on a multikey index: a range scan. Only in deployments that
+turn it on (``PASSERELLE_SEARCH_WORDS=1``, :mod:`.layout`): the words were a third of all index
+entries.
 """
 
 from __future__ import annotations

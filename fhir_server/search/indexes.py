@@ -15,11 +15,13 @@ first time it is searched (``createIndexes`` on existing indexes is a no-op).
 
 from __future__ import annotations
 
+import sys
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from pymongo import ASCENDING, DESCENDING
 
+from fhir_server.search.layout import current as current_layout
 from fhir_server.search.pairs import pair_fields
 from fhir_server.search.params import SearchParam, composite_lead, params_for
 
@@ -39,13 +41,29 @@ WALKED = frozenset({"s_lu", "s_date_sort"})
 _done: set[tuple[int, str]] = set()
 
 
+# The parameters searched for pages of results (a patient's resources, a code, a name): in
+# layout v2 their index continues with ``_id``, the default order of results, so that a page of
+# one value's matches is read in index order (see :mod:`.layout`). Only parameters nearly every
+# resource of its type has: a compound index holds an entry for every document that has any of
+# its fields (sparse or not), and every document has an ``_id``.
+ORDERED = frozenset({"code", "subject", "patient", "name", "family"})
+IDENTIFIED = frozenset({"Patient", "Practitioner", "PractitionerRole", "Organization", "Location", "Device"})
+
+
+def _equality(param: SearchParam, fld: str) -> list[tuple[str, int]]:
+    ordered = param.code in ORDERED or (param.code == "identifier" and param.resource_type in IDENTIFIED)
+    if current_layout().ordered and ordered:
+        return [(fld, ASCENDING), ("_id", ASCENDING)]
+    return [(fld, ASCENDING)]
+
+
 def index_keys(param: SearchParam) -> list[list[tuple[str, int]]]:
     """The index key patterns of one parameter (none, one, or two for a date)."""
     fld = param.field
     if param.type == "date":
         return [[(f"{fld}.l", ASCENDING), (f"{fld}.h", ASCENDING)], [(f"{fld}.h", ASCENDING)]]
     if param.type == "string":
-        return [[(f"{fld}:p", ASCENDING)]]
+        return [_equality(param, f"{fld}:p")]
     if param.type in ("quantity", "number"):
         return [[(f"{fld}.v", ASCENDING)]]
     if param.type == "composite":
@@ -53,7 +71,7 @@ def index_keys(param: SearchParam) -> list[list[tuple[str, int]]]:
             return []
         return [[(f"{fld}.c0", ASCENDING)]]
     if param.type in ("token", "reference", "uri"):
-        return [[(fld, ASCENDING)]]
+        return [_equality(param, fld)]
     return []
 
 
@@ -71,18 +89,22 @@ def type_indexes(type_: str) -> tuple[tuple[str, list[tuple[str, int]]], ...]:
         ("s_lu", [("s._lastUpdated:>", DESCENDING), ("_id", DESCENDING)]),
     ]
     out.append(("s_~k", [("s.~k", ASCENDING)]))
-    # word search (:mod:`.fulltext`) on every type, positions (:mod:`.geo`) on Location
-    out.append(("s__text", [("s._text", ASCENDING)]))
-    out.append(("s__content", [("s._content", ASCENDING)]))
+    # word search (:mod:`.fulltext`) on every type when enabled, positions (:mod:`.geo`) on Location
+    if current_layout().words:
+        out.append(("s__text", [("s._text", ASCENDING)]))
+        out.append(("s__content", [("s._content", ASCENDING)]))
     if type_ == "Location":
         out.append(("s_near", [("s.near.lat", ASCENDING), ("s.near.lon", ASCENDING)]))
-    for key in pair_fields(type_):  # :mod:`.pairs`
-        out.append((f"s_{key}", [(f"s.{key}", ASCENDING)]))
+    by_date = DATE_ORDERED.get(type_)
+    for key in pair_fields(type_):  # :mod:`.pairs`; read newest first (``subject&code&_sort=-date``)
+        if by_date is not None and current_layout().ordered:
+            out.append((f"s_{key}", [(f"s.{key}", ASCENDING), (by_date[0], DESCENDING), ("_id", ASCENDING)]))
+        else:
+            out.append((f"s_{key}", [(f"s.{key}", ASCENDING)]))
     for code, param in params_for(type_).items():
         if code == "_id":  # the document key itself (``_id_``)
             continue
         for n, keys in enumerate(index_keys(param)):
-            by_date = DATE_ORDERED.get(type_)
             if n == 0 and by_date is not None and code in by_date[1]:
                 keys = [keys[0], (by_date[0], DESCENDING), ("_id", ASCENDING)]
             out.append((f"s_{code}" + (f".{keys[0][0].rsplit('.', 1)[1]}" if n else ""), keys))
@@ -108,6 +130,8 @@ async def ensure_type_indexes(repository: MongoRepository, type_: str) -> None:
     models = {
         name: IndexModel(keys, name=name, sparse=name not in WALKED) for name, keys in type_indexes(type_)
     }
+    existing: set[str] = set()
+    dropped = 0
     async for info in await coll.list_indexes():
         name = info["name"]
         if not name.startswith("s_"):
@@ -119,7 +143,16 @@ async def ensure_type_indexes(repository: MongoRepository, type_: str) -> None:
             or bool(info.get("sparse")) != bool(model.document.get("sparse"))
         ):
             await coll.drop_index(name)
-    await coll.create_indexes(list(models.values()))
+            dropped += 1
+        else:
+            existing.add(name)
+    missing = [m for name, m in models.items() if name not in existing]
+    if existing and missing:  # an upgrade of a collection that had indexes (layout.py): say so
+        size = await coll.estimated_document_count()
+        print(f"passerelle: search indexes of {type_}: {len(missing)} to build, {dropped} dropped "
+              f"({size} documents, layout {current_layout().name})", file=sys.stderr, flush=True)  # fmt: skip
+    if missing:
+        await coll.create_indexes(missing)
     _done.add(key)
 
 

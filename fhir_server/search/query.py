@@ -29,6 +29,7 @@ from fhir_server.search.fulltext import CODES as WORD_CODES
 from fhir_server.search.fulltext import text_condition
 from fhir_server.search.geo import near_condition
 from fhir_server.search.indexes import type_indexes
+from fhir_server.search.layout import current as current_layout
 from fhir_server.search.pairs import apply_pairs
 from fhir_server.search.params import RESULT_PARAMS, UNSUPPORTED, SearchParam, composite_lead, params_for
 from fhir_server.validation.limits import MAX_PATTERN, SEARCH_VALUE_MAX
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
 
     from fhir_server.storage import MongoRepository
 
+WORDS_OFF = (
+    "Recherche par mots (_text, _content) non activée sur ce serveur (PASSERELLE_SEARCH_WORDS=1 l'active)."
+)
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 MAX_CHAIN_IDS = 10_000
 # parameters every type answers (a chain may end on them whatever its target)
@@ -444,6 +448,9 @@ async def _conditions(
 async def _special(ctx: Context, type_: str, p: Parsed, depth: int) -> list[dict[str, Any]] | None:
     """The conditions of the parameters with their own module (``None``: not one of them)."""
     if p.code in WORD_CODES and p.chain is None:
+        if not current_layout().words:
+            _unknown(ctx, p.name, WORDS_OFF)
+            return []
         values = [unescape(v) for v in split_escaped(p.value, ",")]
         return [text_condition(p.name, p.code, p.modifier, values)]
     if p.code == "near" and type_ == "Location" and p.chain is None:

@@ -207,7 +207,21 @@ def test_values_written_before_search_are_reindexed_and_found(repository: tuple[
     asyncio.run(run())
 
 
-def test_words_positions_and_pairs_of_older_data_are_reindexed(repository: tuple[str, str]) -> None:
+@pytest.fixture()
+def words_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process as a deployment with word search on (``PASSERELLE_SEARCH_WORDS=1``)."""
+    from fhir_server.search import layout
+
+    monkeypatch.setenv("PASSERELLE_SEARCH_WORDS", "1")
+    layout.reset()
+    yield
+    monkeypatch.delenv("PASSERELLE_SEARCH_WORDS")
+    layout.reset()
+
+
+def test_words_positions_and_pairs_of_older_data_are_reindexed(
+    repository: tuple[str, str], words_on: None
+) -> None:
     """Resources stored before ``_text``/``_content``, ``near`` and pair keys existed are found by them
     once the start-up re-extraction has run (the same path as an extractor version change)."""
     from pymongo import AsyncMongoClient
@@ -280,7 +294,7 @@ def test_indexes_of_an_older_version_are_rebuilt(repository: tuple[str, str]) ->
         await coll.create_index([("other", ASCENDING)], name="other")  # not a search index: kept
         await indexes.ensure_type_indexes(repo, "Patient")
         found = {i["name"]: i async for i in await coll.list_indexes()}
-        assert dict(found["s_family"]["key"]) == {"s.family:p": 1}
+        assert dict(found["s_family"]["key"]) == {"s.family:p": 1, "_id": 1}  # layout v2: paged in _id order
         assert found["s_family"].get("sparse") is True
         assert found["s_gender"].get("sparse") is True
         assert not found["s_lu"].get("sparse")  # walked for the default order: holds every document
@@ -328,3 +342,81 @@ def test_a_server_started_on_older_data_finds_it_from_the_first_request(
             assert missing["total"] == 3
     finally:
         server.stop()
+
+
+def test_a_database_of_the_previous_layout_is_upgraded_once_at_start(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database written by the layout before issue #13 (v1: words of ``_text``/``_content``
+    stored and indexed, single-field indexes, a marker without a layout) is upgraded when the
+    server starts, before its first request, with its progress on the console: the search values
+    are recomputed (no words), the indexes rebuilt (equality indexes continued by ``_id``); a
+    second start does nothing."""
+    import httpx
+    from pymongo import AsyncMongoClient
+
+    from bench.harness import ServerProcess
+    from fhir_server import EmbeddedMongo
+    from fhir_server.search import ensure_search_indexes, index_resource, layout
+    from fhir_server.storage import MongoRepository
+
+    data_dir = Path(tmp_path_factory.mktemp("v1"))
+    database = f"v1_{uuid.uuid4().hex[:8]}"
+    uri = os.environ.get("MONGODB_URI")
+
+    async def write_v1(uri: str) -> None:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
+        repo = MongoRepository(client, database, indexer=index_resource)
+        await repo.ensure_indexes()
+        await ensure_search_indexes(repo, ["Patient"])
+        for i, family in enumerate(("Lemaître-Fontaine", "Lemoine", "Martin")):
+            body = {"resourceType": "Patient", "name": [{"family": family}], "gender": "female"}
+            await repo.update("Patient", f"p{i}", body)
+        await repo.db["search_meta"].replace_one(
+            {"_id": "extractor"}, {"_id": "extractor", "v": 6}, upsert=True
+        )
+        stored = await repo.db["Patient"].find_one({"_id": "p0"})
+        assert stored is not None and "lemaitre" in stored["s"]["_content"]  # v1 stores the words
+        await client.close()
+
+    async def check(uri: str) -> None:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
+        coll = client[database]["Patient"]
+        stored = await coll.find_one({"_id": "p0"})
+        assert stored is not None and "_content" not in stored["s"] and "_text" not in stored["s"]
+        found = {i["name"]: dict(i["key"]) async for i in await coll.list_indexes()}
+        assert found["s_name"] == {"s.name:p": 1, "_id": 1} and "s__content" not in found
+        await client.close()
+
+    monkeypatch.setenv("PASSERELLE_SEARCH_LAYOUT", "v1")
+    layout.reset()
+    try:
+        if uri:
+            asyncio.run(write_v1(uri))
+        else:
+            with EmbeddedMongo(data_dir / "db") as db:
+                asyncio.run(write_v1(db.uri))
+    finally:
+        monkeypatch.delenv("PASSERELLE_SEARCH_LAYOUT")
+        layout.reset()
+    for start in (1, 2):
+        server = ServerProcess(data_dir, mongodb_uri=uri, env={"PASSERELLE_DB": database})
+        seen = server.log_path.stat().st_size if server.log_path.exists() else 0  # the log is appended to
+        server.start()
+        try:
+            with httpx.Client(base_url=server.base, timeout=30) as http:
+                bundle = http.get("/Patient", params={"family": "lem"}).json()
+                assert sorted(e["resource"]["id"] for e in bundle.get("entry", [])) == ["p0", "p1"]
+        finally:
+            server.stop()
+        log = server.log_path.read_bytes()[seen:].decode(errors="replace")
+        upgraded = "search values of Patient: recomputing 3 resources" in log
+        assert upgraded == (start == 1), log  # once: the second start finds the marker up to date
+        if start == 1:
+            assert "search values of Patient: 3/3 done" in log
+            assert "search indexes of Patient:" in log
+    if uri:
+        asyncio.run(check(uri))
+    else:
+        with EmbeddedMongo(data_dir / "db") as db:
+            asyncio.run(check(db.uri))

@@ -15,11 +15,14 @@ from __future__ import annotations
 import math
 import unicodedata
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.conftest import make_server
 from tests.fhir_server.test_search import FHIR_JSON, _create, _marker
 
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -193,7 +196,37 @@ def test_terminology_modifiers_refuse_what_they_cannot_answer(http: httpx.Client
 # -- _text, _content ---------------------------------------------------------------------------------
 
 
-def test_text_searches_the_narrative_and_content_the_whole_resource(http: httpx.Client) -> None:
+@pytest.fixture(scope="module")
+def words_http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """A server of a deployment that turned word search on (``PASSERELLE_SEARCH_WORDS=1``)."""
+    server = make_server(Path(tmp_path_factory.mktemp("words")), PASSERELLE_SEARCH_WORDS="1").start()
+    try:
+        with httpx.Client(base_url=server.base, headers={"Accept": FHIR_JSON}, timeout=60) as client:
+            yield client
+    finally:
+        server.stop()
+
+
+def test_word_search_is_off_unless_the_deployment_turns_it_on(http: httpx.Client) -> None:
+    """Off by default (search/layout.py): a clear 400, ignored with a warning when lenient, not offered."""
+    for name in ("_text", "_content", "subject._content"):
+        r = http.get("/Observation", params={name: "diabete"})
+        assert "PASSERELLE_SEARCH_WORDS" in _outcome(r, 400, name.split(".")[-1], "not-supported")
+    r = http.get("/Observation", params={"_filter": '_content eq "diabete"'})
+    _outcome(r, 400, "_filter", "not-supported")
+    lenient = http.get(
+        "/Patient", params={"_content": "x", "_count": "1"}, headers={"Prefer": "handling=lenient"}
+    )
+    assert lenient.status_code == 200
+    outcomes = [e["resource"] for e in lenient.json()["entry"] if e["search"]["mode"] == "outcome"]
+    assert outcomes and outcomes[0]["issue"][0]["expression"] == ["_content"]
+    statement = http.get("/metadata").json()
+    observation = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Observation")
+    assert not {"_text", "_content"} & {p["name"] for p in observation["searchParam"]}
+
+
+def test_text_searches_the_narrative_and_content_the_whole_resource(words_http: httpx.Client) -> None:
+    http = words_http
     marker = _marker()
     family = "Zf" + uuid.uuid4().hex[:8]
     narratives = {
@@ -237,6 +270,14 @@ def test_text_searches_the_narrative_and_content_the_whole_resource(http: httpx.
     _outcome(r, 400, "_text")
     r = http.get("/Patient", params={"_content:exact": "x"})
     _outcome(r, 400, "_content:exact", "not-supported")
+    # chains may end on _content
+    subject = {"reference": f"Patient/{ids['c']}"}
+    obs = _create(
+        http,
+        {"resourceType": "Observation", "status": "final", "meta": _tag(marker), "code": {"text": "poids"},
+         "subject": subject},
+    )  # fmt: skip
+    assert _ids(http, "/Observation", [("subject._content", family), tag]) == {obs["id"]}
 
 
 # -- near ------------------------------------------------------------------------------------------------
@@ -364,8 +405,7 @@ def test_filter_combines_parameters_with_and_or_not(http: httpx.Client) -> None:
         http, "/Observation", [("_filter", 'subject.name sw "dup" and code eq http://loinc.org|8302-2'), tag]
     )
     assert got == {obs["Dupont"]}
-    # chains may end on _content and _filter too
-    assert _ids(http, "/Observation", [("subject._content", "helene"), tag]) == {obs["Dupont"]}
+    # chains may end on _filter too (and on _content: test_text_searches_…)
     chained = [("subject:Patient._filter", 'family sw "mart"'), tag]
     assert _ids(http, "/Observation", chained) == {obs["Martin"]}
     # repeating _filter ANDs the filters, like any parameter
@@ -438,8 +478,8 @@ def test_in_matches_code_elements_by_their_implied_system(http: httpx.Client) ->
     assert {by[i] for i in _ids(http, "/Patient", [("gender:not-in", url), tag])} == {"male", "unknown"}
 
 
-def test_capability_statement_lists_the_new_parameters(http: httpx.Client) -> None:
-    statement = http.get("/metadata").json()
+def test_capability_statement_lists_the_new_parameters(words_http: httpx.Client) -> None:
+    statement = words_http.get("/metadata").json()
     resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
 
     def params(type_: str) -> dict[str, dict[str, Any]]:
