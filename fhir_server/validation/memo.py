@@ -45,7 +45,8 @@ _stats = {"hits": 0, "misses": 0}
 
 
 def enabled() -> bool:
-    return os.environ.get("PASSERELLE_VALIDATION_MEMO", "1").strip().lower() not in ("0", "false", "off", "no")
+    setting = os.environ.get("PASSERELLE_VALIDATION_MEMO", "1").strip().lower()
+    return setting not in ("0", "false", "off", "no")
 
 
 def clear() -> None:
@@ -114,7 +115,9 @@ class Substitution:
             elif isinstance(item, list) and item and isinstance(item[0], dict):
                 below = f"{path}.{name}"
                 item = [
-                    self.element(below, part, (*steps, (name, index))) if isinstance(part, dict) and part else part
+                    self.element(below, part, (*steps, (name, index)))
+                    if isinstance(part, dict) and part
+                    else part
                     for index, part in enumerate(item)
                 ]
             out[name] = item
