@@ -17,6 +17,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--ehdsi-flows", type=int, default=30, help="NCP-B flows against the mock peer (0: skip)")
     p.add_argument("--export", action="store_true", help="also the Bulk Data export benchmark")
     p.add_argument("--export-bundles", type=int, default=None, help="Synthea Bundles for the export (all)")
+    p.add_argument(
+        "--cpu-bundles", type=int, default=10, help="Synthea Bundles per server-CPU variant (0: skip)"
+    )
+    p.add_argument("--cpu-baseline", default=None, help="commit whose code is the server-CPU baseline")
     p.set_defaults(func=run)
 
 
@@ -33,6 +37,12 @@ def run(args: argparse.Namespace) -> int:
 
     print()
     print(search_main(args.search_requests, args.search_patients))
+    if args.cpu_bundles:
+        from bench.server_cpu import BASELINE
+        from bench.server_cpu import main as cpu_main
+
+        print()
+        print(cpu_main(args.cpu_bundles, args.ingest_concurrency, args.cpu_baseline or BASELINE))
     if args.ehdsi_flows:
         from bench.ehdsi import main as ehdsi_main
 
