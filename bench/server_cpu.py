@@ -122,7 +122,7 @@ def run_variant(
         mongodb_uri=db.uri,
         env={"PASSERELLE_DB": f"bench_cpu_{slug}", **(env or {})},
         cwd=cwd,
-    ).start()
+    ).start(timeout=600)  # a loaded machine: the first start builds every index
     try:
         assert server.process is not None
         pid = server.process.pid
