@@ -21,6 +21,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--cpu-bundles", type=int, default=10, help="Synthea Bundles per server-CPU variant (0: skip)"
     )
     p.add_argument("--cpu-baseline", default=None, help="commit whose code is the server-CPU baseline")
+    p.add_argument(
+        "--cpu-concurrency",
+        type=int,
+        default=1,
+        help="Bundles in flight in the server-CPU bench (1: no retries)",
+    )
     p.set_defaults(func=run)
 
 
@@ -42,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         from bench.server_cpu import main as cpu_main
 
         print()
-        print(cpu_main(args.cpu_bundles, args.ingest_concurrency, args.cpu_baseline or BASELINE))
+        print(cpu_main(args.cpu_bundles, args.cpu_concurrency, args.cpu_baseline or BASELINE))
     if args.ehdsi_flows:
         from bench.ehdsi import main as ehdsi_main
 

@@ -12,9 +12,13 @@ compared, per resource, between:
 - this code as it runs by default.
 
 Each variant runs its own ``passerelle serve`` process against its own database of one embedded
-SecantusDB, ingests the same Bundles (each one FHIR transaction, two in flight), after one
-warm-up Bundle that is not counted. The database's CPU over the same window is printed beside it
-(it is not the figure of goal 3; ``bench.ingest`` and ``bench.search`` cover the database side).
+SecantusDB, ingests the same Bundles (each one FHIR transaction), after one warm-up Bundle that
+is not counted. One Bundle at a time by default: with two in flight, SecantusDB makes concurrent
+transactions conflict and the server runs a Bundle's transaction body again (about 2.2 times per
+Bundle, search-value extraction included), a random extra cost that drowns the differences
+measured here; ``concurrency`` makes that visible when wanted. The database's CPU over the same
+window is printed beside it (not the figure of goal 3: ``bench.ingest`` and ``bench.search``
+cover the database side).
 """
 
 from __future__ import annotations
@@ -189,7 +193,7 @@ def format_cpu(results: list[CpuResult], limit: int, note: str = "") -> str:
     return "\n".join(lines)
 
 
-def main(limit: int = 10, concurrency: int = 2, baseline: str | None = BASELINE) -> str:
+def main(limit: int = 10, concurrency: int = 1, baseline: str | None = BASELINE) -> str:
     if not SYNTHEA.exists():
         return f"server CPU bench skipped: {SYNTHEA} is missing (set PASSERELLE_SHARED)"
     with tempfile.TemporaryDirectory(prefix="passerelle-cpu-") as tmp:
