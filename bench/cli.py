@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
         from bench.server_cpu import main as cpu_main
 
         print()
-        print(cpu_main(args.cpu_bundles, args.cpu_concurrency, args.cpu_baseline or BASELINE))
+        print(
+            cpu_main(args.cpu_bundles, args.cpu_concurrency, args.cpu_baseline or BASELINE, args.cpu_rounds)
+        )
     if args.ehdsi_flows:
         from bench.ehdsi import main as ehdsi_main
 

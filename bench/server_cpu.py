@@ -124,7 +124,7 @@ def run_variant(
     server = ServerProcess(
         workdir / slug,
         mongodb_uri=db.uri,
-        env={"PASSERELLE_DB": f"bench_cpu_{slug}", **(env or {})},
+        env={"PASSERELLE_DB": f"bench_cpu_{workdir.name}_{slug}"[:60], **(env or {})},
         cwd=cwd,
     ).start(timeout=600)  # a loaded machine: the first start builds every index
     try:
@@ -145,25 +145,42 @@ def run_variant(
     return CpuResult(name, sum(_entries(b) for b in bundles), server_cpu, db_cpu, seconds)
 
 
-def run_all(workdir: Path, limit: int, concurrency: int, baseline: str | None) -> tuple[list[CpuResult], str]:
+def run_all(
+    workdir: Path, limit: int, concurrency: int, baseline: str | None, rounds: int = 1
+) -> tuple[list[CpuResult], str]:
+    """Every variant ``rounds`` times, in reversed order every other round (drift of a shared machine
+    falls on all variants alike); the figures of one variant are summed over its rounds."""
     bundles = synthea_bundles(limit)
-    results: list[CpuResult] = []
     note = ""
+    variants: list[tuple[str, dict[str, str], Path | None]] = []
+    if baseline:
+        tree = extract_commit(baseline, workdir / "baseline")
+        if tree is None:
+            note = f"baseline {baseline[:10]} not available (git archive failed): not measured"
+        else:
+            variants.append((f"code of {baseline[:10]} (baseline)", {}, tree))
+    variants.append(("this code, validation memo off", {"PASSERELLE_VALIDATION_MEMO": "0"}, None))
+    variants.append(("this code", {}, None))
+    runs: dict[str, list[CpuResult]] = {name: [] for name, _, _ in variants}
     with EmbeddedMongo(workdir / "db") as db:
-        if baseline:
-            tree = extract_commit(baseline, workdir / "baseline")
-            if tree is None:
-                note = f"baseline {baseline[:10]} not available (git archive failed): not measured"
-            else:
-                results.append(
-                    run_variant(f"code of {baseline[:10]} (baseline)", workdir, db, bundles,
-                                concurrency=concurrency, cwd=tree)
-                )  # fmt: skip
-        results.append(
-            run_variant("this code, validation memo off", workdir, db, bundles, concurrency=concurrency,
-                        env={"PASSERELLE_VALIDATION_MEMO": "0"})
-        )  # fmt: skip
-        results.append(run_variant("this code", workdir, db, bundles, concurrency=concurrency))
+        for round_ in range(rounds):
+            for name, env, cwd in variants if round_ % 2 == 0 else reversed(variants):
+                run_dir = workdir / f"round{round_}"
+                runs[name].append(
+                    run_variant(name, run_dir, db, bundles, concurrency=concurrency, env=env, cwd=cwd)
+                )
+    results = [
+        CpuResult(
+            name,
+            sum(r.resources for r in done),
+            sum(r.server_cpu for r in done),
+            sum(r.db_cpu for r in done),
+            sum(r.seconds for r in done),
+        )
+        for name, done in runs.items()
+    ]
+    if rounds > 1:
+        note = (note + "\n" if note else "") + f"{rounds} rounds, variants in alternating order; sums"
     return results, note
 
 
@@ -193,15 +210,19 @@ def format_cpu(results: list[CpuResult], limit: int, note: str = "") -> str:
     return "\n".join(lines)
 
 
-def main(limit: int = 10, concurrency: int = 1, baseline: str | None = BASELINE) -> str:
+def main(limit: int = 10, concurrency: int = 1, baseline: str | None = BASELINE, rounds: int = 1) -> str:
     if not SYNTHEA.exists():
         return f"server CPU bench skipped: {SYNTHEA} is missing (set PASSERELLE_SHARED)"
     with tempfile.TemporaryDirectory(prefix="passerelle-cpu-") as tmp:
-        results, note = run_all(Path(tmp), limit, concurrency, baseline)
+        results, note = run_all(Path(tmp), limit, concurrency, baseline, rounds)
     return format_cpu(results, limit, note)
 
 
 if __name__ == "__main__":
     import sys
 
-    print(main(int(sys.argv[1]) if len(sys.argv) > 1 else 10))
+    print(
+        main(
+            int(sys.argv[1]) if len(sys.argv) > 1 else 10, rounds=int(sys.argv[2]) if len(sys.argv) > 2 else 1
+        )
+    )
