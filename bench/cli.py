@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=1,
         help="Bundles in flight in the server-CPU bench (1: no retries)",
     )
+    p.add_argument(
+        "--cpu-rounds", type=int, default=1, help="rounds of the server-CPU variants (order alternates)"
+    )
     p.set_defaults(func=run)
 
 
