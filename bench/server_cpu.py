@@ -184,10 +184,11 @@ def run_all(
     return results, note
 
 
-def format_cpu(results: list[CpuResult], limit: int, note: str = "") -> str:
+def format_cpu(results: list[CpuResult], limit: int, note: str = "", rounds: int = 1) -> str:
     first = results[0]
+    times = f" x {rounds} rounds" if rounds > 1 else ""
     lines = [
-        f"server CPU per resource (Synthea transaction ingest: {limit} Bundles, "
+        f"server CPU per resource (Synthea transaction ingest: {limit} Bundles{times}, "
         f"{first.resources} resources, each variant its own server process and database)",
         f"{'variant':<42} {'server CPU s':>12} {'ms/resource':>12} {'vs first':>9} "
         f"{'DB ms/res':>10} {'wall s':>7}",
@@ -215,7 +216,7 @@ def main(limit: int = 10, concurrency: int = 1, baseline: str | None = BASELINE,
         return f"server CPU bench skipped: {SYNTHEA} is missing (set PASSERELLE_SHARED)"
     with tempfile.TemporaryDirectory(prefix="passerelle-cpu-") as tmp:
         results, note = run_all(Path(tmp), limit, concurrency, baseline, rounds)
-    return format_cpu(results, limit, note)
+    return format_cpu(results, limit, note, rounds)
 
 
 if __name__ == "__main__":
