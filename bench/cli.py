@@ -21,6 +21,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--ehdsi-flows", type=int, default=30, help="NCP-B flows against the mock peer (0: skip)")
     p.add_argument("--export", action="store_true", help="also the Bulk Data export benchmark")
     p.add_argument("--export-bundles", type=int, default=None, help="Synthea Bundles for the export (all)")
+    p.add_argument(
+        "--cpu-bundles", type=int, default=10, help="Synthea Bundles per server-CPU variant (0: skip)"
+    )
+    p.add_argument("--cpu-baseline", default=None, help="commit whose code is the server-CPU baseline")
+    p.add_argument(
+        "--cpu-concurrency",
+        type=int,
+        default=1,
+        help="Bundles in flight in the server-CPU bench (1: no retries)",
+    )
+    p.add_argument(
+        "--cpu-rounds", type=int, default=1, help="rounds of the server-CPU variants (order alternates)"
+    )
     p.set_defaults(func=run)
 
 
@@ -37,6 +50,14 @@ def run(args: argparse.Namespace) -> int:
 
     print()
     print(search_main(args.search_requests, args.search_patients, tuple(args.search_growth)))
+    if args.cpu_bundles:
+        from bench.server_cpu import BASELINE
+        from bench.server_cpu import main as cpu_main
+
+        print()
+        print(
+            cpu_main(args.cpu_bundles, args.cpu_concurrency, args.cpu_baseline or BASELINE, args.cpu_rounds)
+        )
     if args.ehdsi_flows:
         from bench.ehdsi import main as ehdsi_main
 

@@ -32,6 +32,7 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
         auth: bool = False,
+        cwd: Path | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
@@ -39,6 +40,7 @@ class ServerProcess:
         self.env = env or {}
         self.extra_args = extra_args or []
         self.auth = auth  # True: enforce authorization (no --no-auth)
+        self.cwd = cwd  # another checkout of the code to serve (its own apps/ and fhir_server/)
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "server.log"
 
@@ -65,6 +67,7 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
+            cwd=self.cwd,
             start_new_session=True,
         )
         log.close()

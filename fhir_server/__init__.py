@@ -5,10 +5,14 @@ Public surface: :func:`create_app` (the ASGI app to mount at ``/fhir``), :class:
 :class:`FhirError`.
 """
 
-from fhir_server.config import Settings
-from fhir_server.embedded import EmbeddedMongo
-from fhir_server.errors import FhirError
-from fhir_server.rest.app import create_app
-from fhir_server.storage import MongoRepository
+from fhir_server.dbshapes import install_from_env as _record_query_shapes
+
+_record_query_shapes()  # PASSERELLE_QUERY_SHAPES set: record every database command's shape (docs/scaling.md)
+
+from fhir_server.config import Settings  # noqa: E402
+from fhir_server.embedded import EmbeddedMongo  # noqa: E402
+from fhir_server.errors import FhirError  # noqa: E402
+from fhir_server.rest.app import create_app  # noqa: E402
+from fhir_server.storage import MongoRepository  # noqa: E402
 
 __all__ = ["EmbeddedMongo", "FhirError", "MongoRepository", "Settings", "create_app"]

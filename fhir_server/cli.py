@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="bearer token for a server with authorization (passerelle clients token NAME prints one)",
     )
     p.set_defaults(func=run)
+    from fhir_server import dbcopy
+
+    dbcopy.register(sub)  # passerelle db copy
 
 
 def iter_bundles(paths: list[Path]) -> Iterator[tuple[str, bytes]]:

@@ -279,6 +279,9 @@ class BundleProcessor:
         self._check_duplicates(entries)
         await self._ensure_collections({e.type for e in entries if e.type and e.method != "GET"})
         order = sorted(entries, key=lambda e: (_ORDER[e.method], e.index))
+        # the database may run the body several times (write conflicts): the rewritten resources
+        # depend only on the mapping, so an attempt that resolves the same mapping reuses them
+        rewritten: list[tuple[dict[str, str], dict[int, dict[str, Any]]]] = []
 
         async def body(session: AsyncClientSession) -> dict[int, Outcome]:
             local = dict(mapping)
@@ -287,7 +290,11 @@ class BundleProcessor:
                 entry.target_id = None
                 await self._resolve_conditional(entry, local, session)
             await self._resolve_conditional_references(entries, local, session)
-            resources = self._rewrite(entries, local)
+            if rewritten and rewritten[0][0] == local:
+                resources = rewritten[0][1]
+            else:
+                resources = self._rewrite(entries, local)
+                rewritten[:] = [(dict(local), resources)]
             currents = await self._check_all(entries, resources, session)
             results: dict[int, Outcome] = {}
             creates = [e for e in order if e.method == "POST" and e.existing is None]

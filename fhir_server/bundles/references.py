@@ -38,6 +38,18 @@ def conditional_references(value: Any, found: set[str]) -> set[str]:
 
 def rewrite(value: Any, mapping: dict[str, str], unresolved: list[str], path: str) -> Any:
     """A copy of ``value`` with mapped references replaced; unresolved placeholders listed by path."""
+    return _rewrite(value, mapping, unresolved, [path])
+
+
+def _path(steps: list[Any]) -> str:
+    """The FHIRPath of the steps walked so far (built only for an unresolved reference)."""
+    return steps[0] + "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in steps[1:])
+
+
+def _rewrite(value: Any, mapping: dict[str, str], unresolved: list[str], steps: list[Any]) -> Any:
+    # ``steps``: the root path then the keys and list indexes down to ``value``, shared and
+    # pushed/popped along the walk, so that no path string is built for the (many) elements
+    # that hold nothing to report
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
@@ -46,18 +58,24 @@ def rewrite(value: Any, mapping: dict[str, str], unresolved: list[str], path: st
                 if target is not None:
                     item = target
                 elif is_placeholder(item) or CONDITIONAL.match(item):
-                    unresolved.append(f"{path}.reference")
+                    unresolved.append(f"{_path(steps)}.reference")
             elif key == "div" and isinstance(item, str) and "urn:" in item:
                 item = _HREF.sub(
                     lambda m: m.group(1) + mapping.get(m.group(2), m.group(2)) + m.group(3), item
                 )
             elif isinstance(item, dict | list):
-                item = rewrite(item, mapping, unresolved, f"{path}.{key}")
+                steps.append(key)
+                item = _rewrite(item, mapping, unresolved, steps)
+                steps.pop()
             out[key] = item
         return out
     if isinstance(value, list):
-        return [
-            rewrite(item, mapping, unresolved, f"{path}[{i}]") if isinstance(item, dict | list) else item
-            for i, item in enumerate(value)
-        ]
+        items: list[Any] = []
+        for index, item in enumerate(value):
+            if isinstance(item, dict | list):
+                steps.append(index)
+                item = _rewrite(item, mapping, unresolved, steps)
+                steps.pop()
+            items.append(item)
+        return items
     return value

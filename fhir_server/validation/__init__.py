@@ -23,7 +23,7 @@ from fhir_server.validation.bindings import skipped_bindings, terminology_resour
 from fhir_server.validation.definitions import definitions as _definitions
 from fhir_server.validation.ids import bad_id, is_valid_id
 from fhir_server.validation.issues import Issue, dedupe, error, operation_outcome, short
-from fhir_server.validation.limits import MAX_DEPTH, too_costly, too_deep
+from fhir_server.validation.limits import MAX_DEPTH, too_costly, too_deep, within_limits
 from fhir_server.validation.structural import validate_structure
 from fhir_server.validation.types import resource_types
 from fhir_server.validation.walker import Walker
@@ -140,11 +140,13 @@ def validate_resource(
         issues, resource_type = _identity(resource, expected_type, expected_id, known)
         if resource_type is None:
             return issues
-        costly = too_costly(resource, resource_type)  # first: it stops early, too_deep walks all
+        # within_limits answers the common case in one pass; else the exact checks say which limit
+        within = within_limits(resource)
+        costly = None if within else too_costly(resource, resource_type)
         if costly is not None:
             issues.append(error("too-costly", costly[0], costly[1]))
             return issues
-        if too_deep(resource):
+        if not within and too_deep(resource):
             issues.append(
                 error(
                     "too-costly",

@@ -43,6 +43,38 @@ MAX_STRING_LENGTH = _env_int("PASSERELLE_MAX_STRING_LENGTH", 262_144)
 SEARCH_VALUE_MAX = _env_int("PASSERELLE_SEARCH_VALUE_MAX", 256)
 
 
+def within_limits(resource: dict[str, Any]) -> bool:
+    """True when ``resource`` is surely within every limit: no more than ``PASSERELLE_MAX_ELEMENTS``
+    JSON values in all (a Bundle included), no string longer than ``PASSERELLE_MAX_STRING_LENGTH``
+    (``data`` included) and no more than :data:`MAX_DEPTH` levels.
+
+    The common case, answered in one breadth-first pass that builds no path: when it says False,
+    :func:`too_costly` and :func:`too_deep` find which limit is crossed, and where. It is
+    stricter than they are (a whole Bundle counted at once, ``data`` bounded too), never laxer.
+    """
+    max_elements, max_string = MAX_ELEMENTS, MAX_STRING_LENGTH
+    level: list[Any] = [resource]
+    count = 1
+    depth = 1
+    while level:
+        if depth > MAX_DEPTH:
+            return False
+        below: list[Any] = []
+        for container in level:
+            items = container.values() if isinstance(container, dict) else container
+            count += len(items)
+            for item in items:
+                if isinstance(item, dict | list):
+                    below.append(item)
+                elif isinstance(item, str) and len(item) > max_string:
+                    return False
+        if count > max_elements:
+            return False
+        level = below
+        depth += 1
+    return True
+
+
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     """True when ``value`` nests dicts/lists more than ``limit`` levels (breadth first)."""
     level = [value] if isinstance(value, dict | list) else []

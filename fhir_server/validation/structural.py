@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from fhir_server.validation import memo
 from fhir_server.validation.expressions import choice_base, loc_to_expression
 from fhir_server.validation.issues import Issue, error, short
 from fhir_server.validation.types import model_class
@@ -125,6 +126,15 @@ def _clean(value: Any, path: str, known_types: Set[str], issues: list[Issue], ne
 def validate_structure(resource_type: str, resource: dict[str, Any], known_types: Set[str]) -> list[Issue]:
     """Issues the R4B model of ``resource_type`` finds in ``resource`` (known to the library)."""
     model = model_class(resource_type)
+    if memo.enabled():
+        try:
+            sub = memo.substitute(resource_type, resource)
+            instance = model.model_validate(sub.data)
+        except Exception:
+            pass  # validated again below, untouched, for the exact report
+        else:
+            memo.remember(instance, sub)
+            return []
     try:
         model.model_validate(resource)
         return []
