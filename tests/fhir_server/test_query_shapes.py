@@ -259,7 +259,12 @@ def test_scaling_document_lists_every_query_shape(tmp_path: Path) -> None:
     with SmtpSink() as smtp:
         # a short lease and a slow export: the export always spans lease renewals, whose shapes
         # would otherwise appear or not with the timing
-        env = {dbshapes.ENV: str(shapes), "PASSERELLE_BULK_LEASE": "1", "PASSERELLE_BULK_MAX_RATE": "3"}
+        env = {
+            dbshapes.ENV: str(shapes),
+            "PASSERELLE_SEARCH_WORDS": "1",
+            "PASSERELLE_BULK_LEASE": "1",
+            "PASSERELLE_BULK_MAX_RATE": "3",
+        }
         server = _start(tmp_path / "server", smtp.port, env)
         try:
             base = f"http://127.0.0.1:{server.port}/fhir"
