@@ -488,6 +488,13 @@ class AccessPolicy:
     # -- audit -------------------------------------------------------------------------
 
     @property
+    def assurance(self) -> str | None:
+        """How the user authenticated (the token's ``acr``): PSC's eidas1, a local account's lower
+        level (:data:`fhir_server.auth.pro_accounts.ACCOUNT_ACR`); None for backend services."""
+        acr = self.claims.get("acr")
+        return str(acr) if acr and self.kind in ("practitioner", "patient") else None
+
+    @property
     def who(self) -> dict[str, Any]:
         """The AuditEvent ``agent.who`` of this token's user (or client, for backend services)."""
         if self.fhir_user:
