@@ -37,6 +37,7 @@ from tests.fhir_server.auth_support import (
 )
 
 SCOPE = "openid fhirUser user/*.cruds"
+DR_GARNIER = "899700008081"  # a GP of the dev PSC provider, no patient in common with Dr Martin
 PASSWORD = "un mot de passe sûr"
 
 
@@ -408,3 +409,53 @@ def test_parallel_signups_with_one_rpps_create_one_account(http: httpx.Client, s
     with ThreadPoolExecutor(6) as pool:
         statuses = list(pool.map(attempt, range(6)))
     assert statuses.count(201) == 1 and statuses.count(409) == 5, statuses
+
+
+# -- the account history: a professional reads the AuditEvents where they are the agent --------
+
+
+def test_a_practitioner_reads_only_the_audit_events_where_they_are_the_agent(
+    http: httpx.Client, server: ServerProcess, admin: dict[str, str]
+) -> None:
+    scope = "openid fhirUser user/*.cruds user/AuditEvent.rs"
+    portal_like = register_client(server, "confidential", scope, name="Portail (audit)")
+    mine = professional_token(http, server, portal_like, scope, DR_MARTIN)
+    other = professional_token(http, server, portal_like, scope, DR_GARNIER)
+    me = claims(mine["access_token"])["fhirUser"]
+    them = claims(other["access_token"])["fhirUser"]
+    http.get(f"{root(server)}/fhir/{them}", headers=bearer(other))  # an event of theirs
+    url = f"{root(server)}/fhir/AuditEvent"
+    # every AuditEvent of the bundle names me as agent, whatever the query asks
+    for params in ({"_count": "200"}, {"agent": them}, {"agent": f"{me},{them}"}, {"_count": "5"}):
+        bundle = http.get(url, params=params, headers=bearer(mine))
+        assert bundle.status_code == 200, bundle.text
+        for entry in bundle.json().get("entry", []):
+            assert me in {a["who"].get("reference") for a in entry["resource"]["agent"]}, params
+    own = http.get(url, params={"agent": me, "_count": "200"}, headers=bearer(mine)).json()
+    assert any(e["resource"]["type"]["code"] == "110114" for e in own["entry"])  # my own logins
+    assert http.get(url, params={"agent": them}, headers=bearer(mine)).json().get("entry", []) == []
+    # one of theirs by id: 404 as if it did not exist; break-the-glass does not open the trail
+    theirs = http.get(url, params={"agent": them, "_count": "1"}, headers=admin).json()["entry"][0]
+    event_id = theirs["resource"]["id"]
+    assert http.get(f"{url}/{event_id}", headers=bearer(mine)).status_code == 404
+    glass = {**bearer(mine), "X-Break-Glass-Reason": "urgence vitale patient inconscient"}
+    assert http.get(f"{url}/{event_id}", headers=glass).status_code == 404
+    wide = http.get(url, params={"_count": "200"}, headers=glass).json()
+    assert all(
+        me in {a["who"].get("reference") for a in e["resource"]["agent"]} for e in wide.get("entry", [])
+    )
+    # a token without the explicit AuditEvent scope gets none, and nobody writes one
+    plain = professional_token(
+        http, server, register_client(server, "confidential", SCOPE, name="sans audit"), SCOPE, DR_MARTIN
+    )
+    assert http.get(url, headers=bearer(plain)).status_code == 403
+    event = {
+        "resourceType": "AuditEvent",
+        **{k: theirs["resource"][k] for k in ("type", "recorded", "agent", "source")},
+    }
+    assert (
+        http.post(
+            url, json=event, headers=bearer(mine) | {"Content-Type": "application/fhir+json"}
+        ).status_code
+        == 403
+    )
