@@ -241,7 +241,7 @@ class ProfessionalSignup:
             return None
         ref = f"Practitioner/{version.id}"
         who = {"reference": ref}
-        await self.owner.record_writes(request, who, [("create", ref)])
+        await self.owner.record_writes(request, who, [("create", ref)], pro_accounts.ACCOUNT_ACR)
         await self.owner.record(
             audit.security_event(
                 who=who,

@@ -190,7 +190,11 @@ class AuthRoutes:
             await audit.record(self.repository, event)
 
     async def record_writes(
-        self, request: Request, who: dict[str, Any], writes: list[tuple[str, str]]
+        self,
+        request: Request,
+        who: dict[str, Any],
+        writes: list[tuple[str, str]],
+        assurance: str | None = None,
     ) -> None:
         """AuditEvents for the resources the login and account flows write outside the REST layer."""
         for interaction, ref in writes:
@@ -203,6 +207,7 @@ class AuthRoutes:
                     source_ip=self.ip(request),
                     entities=[ref],
                     patients=[ref.split("/", 1)[1]] if ref.startswith("Patient/") else [],
+                    assurance=assurance,
                 )
             )
 
@@ -474,12 +479,13 @@ class AuthRoutes:
             )
             return HTMLResponse(pages.refused(reason, FAQ_REASONS), 403)
         pid, writes = await upsert_professional(self.repository, claims, list(decision.exercices))
-        await self.record_writes(request, {"reference": f"Practitioner/{pid}"}, writes)
+        acr = str(claims.get("acr") or "eidas1")
+        await self.record_writes(request, {"reference": f"Practitioner/{pid}"}, writes, acr)
         user = AuthUser(
             kind="practitioner",
             subject=idnat,
             fhir_user=f"Practitioner/{pid}",
-            acr=str(claims.get("acr") or "eidas1"),
+            acr=acr,
             name=f"{claims.get('given_name', '')} {claims.get('family_name', '')}".strip(),
             exercices=practice_situations(claims, list(decision.exercices)),
         )

@@ -108,6 +108,15 @@ def test_signup_confirm_sms_login_and_no_cross_border(
     ).json()
     assert len(found["entry"]) == 1
     assert found["entry"][0]["resource"]["name"][0]["family"] == "Carpentier"
+    # the account history (AuditEvents where she is the agent): sign-up, login at the lower level
+    page.goto("/profil/historique")
+    rows = page.locator("table tbody tr")
+    expect(rows.filter(has_text="Inscription terminée")).to_have_count(1)
+    login_row = rows.filter(has_text="Connexion professionnel sans carte e-CPS").first
+    expect(login_row).to_contain_text("Mot de passe + code SMS (niveau inférieur à Pro Santé Connect)")
+    shot(page, "profil-historique-sans-ecps")
+    page.goto("/profil")
+    expect(page.get_by_role("heading", name=re.compile("compte sans carte e-CPS"))).to_be_visible()
     # 7. the cross-border service: refused, in French, naming Pro Santé Connect
     page.goto(f"/transfrontalier/connexion?cgu={XB_TERMS}")
     expect(page.get_by_role("heading", name="Accès refusé")).to_be_visible()
@@ -144,3 +153,18 @@ def test_demo_account_without_ecps_logs_in_and_is_refused_cross_border(page: Pag
         csrf,
     )
     assert status == 403 and "Pro Santé Connect" in text
+
+
+def test_history_shows_psc_logins_and_profile_changes_and_nobody_elses(doctor: Page) -> None:
+    doctor.goto("/profil")
+    doctor.get_by_label("Ville").fill("Paris 15e")
+    doctor.get_by_role("button", name="Enregistrer mon profil").click()
+    doctor.get_by_role("link", name="Historique du compte").click()
+    rows = doctor.locator("table tbody tr")
+    expect(rows.filter(has_text="Connexion Pro Santé Connect").first).to_contain_text(
+        "Pro Santé Connect (eidas1)"
+    )
+    expect(rows.filter(has_text="profil d'exercice").first).to_be_visible()
+    # nothing of the other professionals (their logins name them, never Dr Martin)
+    expect(rows.filter(has_text="sans carte e-CPS")).to_have_count(0)
+    shot(doctor, "profil-historique")
