@@ -16,6 +16,7 @@ from apps.portal.clinician import (
     patients,
     profile,
     record,
+    regulation,
     teleexpertise,
     vitals,
 )
@@ -29,6 +30,7 @@ _ = (
     documents,
     history,
     patients,
+    regulation,
     profile,
     record,
     teleexpertise,
