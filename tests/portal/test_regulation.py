@@ -139,3 +139,10 @@ def test_regulated_request_goes_through_the_regulating_doctor(
     expect(garnier.get_by_text(re.compile("Électrocardiogramme \\(ECG\\)"))).to_be_visible()
     expect(garnier.get_by_role("button", name="Prendre en charge")).to_be_visible()
     shot(garnier, "regulation-medecin-choisi")
+
+
+def test_demo_regulated_request_waits_with_the_regulating_doctor(doctor: Page) -> None:
+    doctor.goto("/accueil")
+    doctor.get_by_role("link", name="DA-2026-0003").first.click()
+    expect(doctor.get_by_role("heading", name="Régulation")).to_be_visible()
+    expect(doctor.get_by_role("button", name="Transmettre au Dr Henri GARNIER")).to_be_visible()
