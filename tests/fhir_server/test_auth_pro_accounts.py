@@ -459,3 +459,17 @@ def test_a_practitioner_reads_only_the_audit_events_where_they_are_the_agent(
         ).status_code
         == 403
     )
+
+
+def test_the_shared_lockout_applies_to_professional_accounts(
+    http: httpx.Client, server: ServerProcess, mailbox: Mailbox, app: dict[str, Any]
+) -> None:
+    data = sign_up(http, server, mailbox)
+    _, challenge = pkce()
+    wrong = {**data, "password": "pas le bon mot de passe"}
+    for _ in range(3):  # PASSERELLE_LOCKOUT_THRESHOLD=3 on the test server
+        assert password_step(http, server, app, wrong, challenge).status_code == 401
+    locked = password_step(http, server, app, data, challenge)  # even the right password now
+    assert locked.status_code == 401 and "verrouillé" in locked.text
+    codes = sms_codes(server, data["phone"])
+    assert len(codes) == 1  # only the sign-up's: no login code sent while locked

@@ -65,14 +65,15 @@ def test_signup_confirm_sms_login_and_no_cross_border(
     expect(page.get_by_label("Adresse e-mail")).to_have_value(email)
     expect(page.get_by_label("Prénom")).to_have_value("Inès")
     expect(page.get_by_label("Numéro RPPS (Ordre)")).to_have_value(bad)
+    expect(page.get_by_label(re.compile("J'accepte les conditions"))).to_be_checked()
     shot(page, "inscription-pro-refus")
     # 2. an RPPS already held by a PSC professional (Dr Martin, demo data)
     fill_form(page, email, DR_MARTIN[1:], phone)
-    page.get_by_label(re.compile("J'accepte les conditions")).check()
     page.get_by_role("button", name="Créer mon compte").click()
     expect(page.locator("#rpps-erreur")).to_contain_text("déjà associé")
     # 3. the terms must be accepted
     fill_form(page, email, rpps, phone)
+    page.get_by_label(re.compile("J'accepte les conditions")).uncheck()
     page.get_by_role("button", name="Créer mon compte").click()
     expect(page.locator("#cgu-erreur")).to_contain_text("conditions générales")
     # 4. accepted: the mail goes out; "renvoyer le lien" voids the first one

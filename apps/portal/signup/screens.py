@@ -60,7 +60,7 @@ async def signup_form(request: Request) -> Response:
 @router.post(BASE)
 async def signup(request: Request) -> Response:
     values = form_dict(await form_data(request))
-    form = FormState({k: values.get(k, "") for k in FIELDS})
+    form = FormState({k: values.get(k, "") for k in (*FIELDS, "cgu")})
     if values.get("password", "") != values.get("password2", ""):
         form.error("password2", "Les deux mots de passe ne sont pas identiques.")
         return await _page(request, "signup/form.html", status=422, form=form)
