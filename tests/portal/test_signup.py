@@ -156,7 +156,11 @@ def test_demo_account_without_ecps_logs_in_and_is_refused_cross_border(page: Pag
     assert status == 403 and "Pro Santé Connect" in text
 
 
-def test_history_shows_psc_logins_and_profile_changes_and_nobody_elses(doctor: Page) -> None:
+DR_BENALI = "899700011119"  # the demo cardiologist: no other test changes his profile
+
+
+def test_history_shows_psc_logins_and_profile_changes_and_nobody_elses(logged_in) -> None:
+    doctor = logged_in(DR_BENALI)
     doctor.goto("/profil")
     doctor.get_by_label("Ville").fill("Paris 15e")
     doctor.get_by_role("button", name="Enregistrer mon profil").click()
