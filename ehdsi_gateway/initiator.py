@@ -200,6 +200,7 @@ class CrossBorderQuery:
             raise EhdsiError(
                 "ERROR_POLICY_VIOLATION", f"finalité inconnue : {purpose} (TREATMENT ou EMERGENCY)"
             )
+        await self._require_psc(professional, country)
         peer = await self.resolve_peer(country, peer_url)
         mask = peer.search_mask
         pid = mask.patient_id(patient_id) if mask is not None else PatientId.parse(patient_id)
@@ -239,6 +240,21 @@ class CrossBorderQuery:
         ident = Identification(peer, found, match, professional, purpose, hcp, peer_seconds=peer_time)
         await self._audit("ITI-55", professional=professional, peer=peer, patient=found.cx)
         return ident
+
+    async def _require_psc(self, professional: saml.Professional, country: str) -> None:
+        """The service is for professionals authenticated by Pro Santé Connect (CPS/e-CPS) only:
+        anything lower (a local account's password + SMS code) is refused before any network
+        call, and the refusal is audited."""
+        if professional.assurance in saml.PSC_ASSURANCE:
+            return
+        error = EhdsiError(
+            "ERROR_POLICY_VIOLATION",
+            "service transfrontalier réservé aux professionnels connectés avec Pro Santé Connect "
+            f"(CPS ou e-CPS) ; niveau d'authentification « {professional.assurance} » insuffisant",
+        )
+        peer = self.peers.peers.get(country.upper()) or Peer(country.upper(), "", "", "")
+        await self._audit("ITI-55", professional=professional, peer=peer, error=error)
+        raise error
 
     def _hcp(self, professional: saml.Professional, purpose: str, peer: Peer) -> etree._Element:
         assertion = saml.build_hcp(
@@ -384,6 +400,7 @@ class CrossBorderQuery:
     async def list_documents(self, ident: Identification, consent: dict[str, Any]) -> list[xca.DocumentEntry]:
         """ITI-38 FindDocuments for the Patient Summary: the pivot (L3) and PDF (L1) entries."""
         self._require_consent(ident, consent)
+        await self._require_psc(ident.professional, ident.peer.country)
         peer, pid, prof = ident.peer, ident.patient_id, ident.professional
         if ident.trc is None:
             ident.trc = await asyncio.to_thread(self._trc, ident)

@@ -37,6 +37,9 @@ LOCALITY = "urn:oasis:names:tc:xspa:1.0:environment:locality"
 PERMISSION = "urn:oasis:names:tc:xspa:1.0:subject:hl7:permission"
 PURPOSES = {"TREATMENT": "Treatment", "EMERGENCY": "Emergency"}
 #: XSPA permissions an HP needs to read a Patient Summary (PRD-003/004/005/010/016, PPD-046...)
+# Authentication levels (the professional's ``acr``) the French NCP-B accepts: Pro Santé Connect's.
+# A professional without CPS/e-CPS (password + SMS code, acr "2fa") never gets the service.
+PSC_ASSURANCE = frozenset({"eidas1", "eidas2", "eidas3"})
 DEFAULT_PERMISSIONS = ("PRD-003", "PRD-004", "PRD-005", "PRD-006", "PRD-010", "PRD-016", "PPD-046")
 VALIDITY = dt.timedelta(hours=4)
 SKEW = dt.timedelta(seconds=120)
@@ -56,6 +59,8 @@ class Professional:
     facility_type: str = "Hospital"
     locality: str = "France"
     permissions: tuple[str, ...] = DEFAULT_PERMISSIONS
+    # how the professional authenticated (token ``acr``); the CLI's operator-asserted identity is PSC's
+    assurance: str = "eidas1"
 
 
 def _now() -> dt.datetime:

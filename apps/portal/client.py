@@ -28,7 +28,7 @@ from fhir_server.auth.store import CLIENTS, sync_db
 CLIENT_ID = "passerelle-portal"
 # What the portal asks for: the user's identity and, within the FHIR API's own rules
 # (care relationships for professionals, their record for patients), every resource type.
-SCOPE = "openid fhirUser profile online_access user/*.cruds"
+SCOPE = "openid fhirUser profile online_access user/*.cruds user/AuditEvent.rs"  # own audit trail
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
@@ -109,6 +109,8 @@ class PortalClient:
                     stored = secrets.token_urlsafe(32)
                     db[CLIENTS].update_one({"_id": CLIENT_ID}, {"$set": {"secret_sha256": _digest(stored)}})
                     self._write_secret(stored)
+                if doc.get("scope") != SCOPE:  # the portal's own registration follows its code
+                    db[CLIENTS].update_one({"_id": CLIENT_ID}, {"$set": {"scope": SCOPE}})
                 if redirect_uri not in (doc.get("redirect_uris") or []):
                     db[CLIENTS].update_one({"_id": CLIENT_ID}, {"$addToSet": {"redirect_uris": redirect_uri}})
             self._credentials = Credentials(CLIENT_ID, stored)

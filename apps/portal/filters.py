@@ -34,8 +34,8 @@ def parse_fhir_date(value: str | None) -> datetime | date | None:
 def date_fr(value: Any, long: bool = False) -> str:
     """``12/03/2026`` (or ``jeudi 12 mars 2026`` with ``long``); partial FHIR dates as given."""
     v = parse_fhir_date(value) if isinstance(value, str) else value
-    if v is None:
-        return str(value or "")
+    if v is None or not isinstance(v, date):  # absent (a Jinja Undefined) or unreadable
+        return value if isinstance(value, str) else ""
     if long:
         return f"{DAYS[v.weekday()]} {v.day} {MONTHS[v.month - 1]} {v.year}"
     return f"{v.day:02d}/{v.month:02d}/{v.year}"

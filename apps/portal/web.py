@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 
 SESSION_COOKIE = "passerelle_session"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+# Forms shown to visitors without a session (professional sign-up): double-submit CSRF token,
+# the cookie (HttpOnly, SameSite=Strict) and the hidden field must match.
+ANON_CSRF_COOKIE = "passerelle_anon_csrf"
 
 
 class LoginRequired(Exception):
@@ -157,7 +161,8 @@ async def csrf_protect(conn: HTTPConnection) -> None:
     assert isinstance(conn, Request)  # FastAPI gives the route's own Request (its form is parsed once)
     request = conn
     session = await optional_session(request)
-    if session is None:
+    expected = session.csrf if session is not None else request.cookies.get(ANON_CSRF_COOKIE)
+    if not expected:
         raise LoginRequired("/", getattr(request.state, "session_state", "none"))
     sent = request.headers.get("x-csrf-token")
     if sent is None:
@@ -165,8 +170,21 @@ async def csrf_protect(conn: HTTPConnection) -> None:
         if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             value = (await request.form()).get("csrf")
             sent = value if isinstance(value, str) else None
-    if not sent or not hmac.compare_digest(sent, session.csrf):
+    if not sent or not hmac.compare_digest(sent, expected):
         raise CsrfError()
+
+
+def anonymous_csrf(request: Request) -> str:
+    """The visitor's CSRF token for a form shown without a session (set it with
+    :func:`set_anonymous_csrf` on the response)."""
+    return request.cookies.get(ANON_CSRF_COOKIE) or secrets.token_urlsafe(24)
+
+
+def set_anonymous_csrf(response: Response, token: str, secure: bool) -> Response:
+    response.set_cookie(
+        ANON_CSRF_COOKIE, token, max_age=3600, path="/", httponly=True, samesite="strict", secure=secure
+    )
+    return response
 
 
 # -- rendering --------------------------------------------------------------------------

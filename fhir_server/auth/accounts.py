@@ -1,4 +1,7 @@
-"""Patient accounts: credentials live outside FHIR, the person is a Patient resource.
+"""Local accounts: credentials live outside FHIR, the person is a Patient (or a Practitioner).
+
+Patients sign up here; so do professionals without a CPS/e-CPS card (``kind`` =
+"practitioner", see :mod:`.pro_accounts`), with the same hashing, lockout and single-use links.
 
 Passwords are hashed with argon2id (argon2-cffi defaults). An account must confirm
 its e-mail address (a single-use link) before it can log in, and every login needs a
@@ -23,6 +26,8 @@ from pymongo import ReturnDocument
 
 from fhir_server.auth.ratelimit import in_hash_pool
 from fhir_server.auth.store import ACCOUNTS, now
+
+CONFIRM_TTL = timedelta(hours=24)  # the e-mail confirmation link
 
 _hasher = PasswordHasher()
 V3_ROLE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
@@ -108,34 +113,71 @@ class Accounts:
         self.threshold = threshold
         self.lock_seconds = lock_seconds
 
-    async def register(self, data: dict[str, Any], patient_id: str) -> tuple[dict[str, Any], str]:
-        """Create an unconfirmed account; returns it and the confirmation token (sent by e-mail)."""
+    async def register(
+        self, data: dict[str, Any], patient_id: str | None = None, *, extra: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], str]:
+        """Create an unconfirmed account; returns it and the confirmation token (sent by e-mail).
+
+        A patient account names its Patient; ``extra`` adds the fields of other kinds (a
+        professional's ``kind``, ``rpps``, ``profession``...). The e-mail (and an RPPS) are unique
+        indexes: a parallel duplicate raises ``DuplicateKeyError``."""
         token = secrets.token_urlsafe(32)
         hashed = await in_hash_pool(hash_password, data["password"])
-        account = {
+        account: dict[str, Any] = {
             "_id": secrets.token_urlsafe(12),
             "email": data["email"].strip().lower(),
             "phone": data["phone"],
             "password": hashed,
             "given": data["given"],
             "family": data["family"],
-            "patient": patient_id,
-            "dependents": [],
             "confirmed": False,
             "confirm_token": _digest(token),
+            "confirm_expires": now() + CONFIRM_TTL,
             "failures": 0,
             "locked_until": None,
             "created": now(),
         }
+        if patient_id is not None:
+            account |= {"patient": patient_id, "dependents": []}
+        account |= extra or {}
         await self.coll.insert_one(account)
         return account, token
+
+    async def purge_abandoned(self, email: str, **fields: Any) -> None:
+        """Forget never-confirmed sign-ups whose link has expired and that hold this e-mail (or
+        these fields, e.g. an RPPS), so that an abandoned sign-up blocks no one for ever."""
+        clauses = [{"email": email.strip().lower()}, *({k: v} for k, v in fields.items())]
+        await self.coll.delete_many({"$or": clauses, "confirmed": False, "confirm_expires": {"$lte": now()}})
+
+    async def renew_confirmation(self, email: str) -> tuple[dict[str, Any], str] | None:
+        """A new confirmation link for a still unconfirmed account (the previous one stops working)."""
+        token = secrets.token_urlsafe(32)
+        account = await self.coll.find_one_and_update(
+            {"email": email.strip().lower(), "confirmed": False},
+            {"$set": {"confirm_token": _digest(token), "confirm_expires": now() + CONFIRM_TTL}},
+        )
+        return None if account is None else (account, token)
 
     async def exists(self, email: str) -> bool:
         return await self.coll.find_one({"email": email.strip().lower()}, {"_id": 1}) is not None
 
-    async def confirm(self, token: str) -> dict[str, Any] | None:
+    async def confirm(
+        self, token: str, also: dict[str, Any] | None = None, where: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """Consume a confirmation link, atomically (of two uses, one wins), before it expires.
+
+        ``also`` is more ``$set`` done in the same step (a professional's mobile check); ``where``
+        narrows the accounts the link may confirm (a kind)."""
         return await self.coll.find_one_and_update(
-            {"confirm_token": _digest(token)}, {"$set": {"confirmed": True}, "$unset": {"confirm_token": 1}}
+            {
+                **(where or {}),
+                "confirm_token": _digest(token),
+                "$or": [{"confirm_expires": {"$exists": False}}, {"confirm_expires": {"$gt": now()}}],
+            },
+            {
+                "$set": {"confirmed": True, **(also or {})},
+                "$unset": {"confirm_token": 1, "confirm_expires": 1},
+            },
         )
 
     async def check_password(self, email: str, password: str) -> Login:
@@ -177,6 +219,13 @@ class Accounts:
         await self.coll.update_one({"_id": account["_id"]}, {"$set": {"failures": 0, "locked_until": None}})
         if not account.get("confirmed"):
             return Login(account, False, "Adresse e-mail non confirmée : suivez le lien reçu par e-mail.")
+        if account.get("kind") == "practitioner" and not account.get("practitioner"):
+            return Login(
+                account,
+                False,
+                "Inscription non terminée : saisissez le code reçu par SMS après la confirmation de "
+                "votre adresse e-mail.",
+            )
         return Login(account, True)
 
     async def start_reset(self, email: str) -> tuple[dict[str, Any], str] | None:

@@ -26,6 +26,10 @@ ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+# The user's authentication assurance (the token's ``acr``) on ``agent``: Pro Santé Connect
+# (eidas1...) or a local account's password + SMS code (lower), see fhir_server.auth.pro_accounts.
+ASSURANCE_URL = "https://passerelle.fr/fhir/StructureDefinition/auth-assurance"
+ACR_SYSTEM = "urn:passerelle:acr"
 
 REST = {"system": EVENT_TYPE, "code": "rest", "display": "RESTful Operation"}
 USER_AUTHENTICATION = {"system": DCM, "code": "110114", "display": "User Authentication"}
@@ -66,6 +70,7 @@ def rest_event(
     query: str | None = None,
     description: str | None = None,
     break_glass: str | None = None,
+    assurance: str | None = None,
 ) -> dict[str, Any]:
     """The AuditEvent of one FHIR interaction (``entities`` are ``Type/id`` references)."""
     event: dict[str, Any] = {
@@ -86,7 +91,7 @@ def rest_event(
                 "text": break_glass,
             }
         ]
-    event["agent"] = [_agent(who, client_id, source_ip)]
+    event["agent"] = [_agent(who, client_id, source_ip, assurance)]
     event["source"] = _source()
     ents: list[dict[str, Any]] = []
     for ref in entities:
@@ -113,6 +118,7 @@ def login_event(
     source_ip: str | None,
     description: str,
     client_id: str | None = None,
+    assurance: str | None = None,
 ) -> dict[str, Any]:
     return {
         "resourceType": "AuditEvent",
@@ -122,12 +128,14 @@ def login_event(
         "recorded": fhir_instant(now_ms()),
         "outcome": "0" if success else "4",
         "outcomeDesc": description,
-        "agent": [_agent(who, client_id, source_ip)],
+        "agent": [_agent(who, client_id, source_ip, assurance)],
         "source": _source(),
     }
 
 
-def security_event(*, who: dict[str, Any], source_ip: str | None, description: str) -> dict[str, Any]:
+def security_event(
+    *, who: dict[str, Any], source_ip: str | None, description: str, assurance: str | None = None
+) -> dict[str, Any]:
     """A change of a user's security attributes (password reset): DICOM 110113 / 110137."""
     return {
         "resourceType": "AuditEvent",
@@ -137,17 +145,30 @@ def security_event(*, who: dict[str, Any], source_ip: str | None, description: s
         "recorded": fhir_instant(now_ms()),
         "outcome": "0",
         "outcomeDesc": description,
-        "agent": [_agent(who, None, source_ip)],
+        "agent": [_agent(who, None, source_ip, assurance)],
         "source": _source(),
     }
 
 
-def _agent(who: dict[str, Any], client_id: str | None, source_ip: str | None) -> dict[str, Any]:
+def assurance_extension(acr: str) -> dict[str, Any]:
+    from fhir_server.auth.pro_accounts import assurance_label
+
+    return {
+        "url": ASSURANCE_URL,
+        "valueCoding": {"system": ACR_SYSTEM, "code": acr, "display": assurance_label(acr)},
+    }
+
+
+def _agent(
+    who: dict[str, Any], client_id: str | None, source_ip: str | None, assurance: str | None = None
+) -> dict[str, Any]:
     agent: dict[str, Any] = {
         "type": {"coding": [{"system": PARTICIPATION, "code": "IRCP", "display": "information recipient"}]},
         "who": who,
         "requestor": True,
     }
+    if assurance:
+        agent["extension"] = [assurance_extension(assurance)]
     if client_id:
         agent["altId"] = client_id
     if source_ip:

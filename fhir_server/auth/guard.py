@@ -415,6 +415,7 @@ def protect(interaction: Interaction) -> Handler:
                 query=query,
                 description=description,
                 break_glass=policy.break_glass if policy else None,
+                assurance=policy.assurance if policy else None,
             )
             await audit.record(request.app.state.repository, event)
 

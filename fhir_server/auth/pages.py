@@ -25,12 +25,14 @@ def login(session: str, client_name: str, error: str | None = None, psc: bool = 
         else ""
     )
     patient = (
-        "<section><h2>Patient</h2>"
+        "<section><h2>Patient, ou professionnel sans carte e-CPS</h2>"
         '<form method="post" action="/auth/login/patient">'
         f'<input type="hidden" name="session" value="{s}">'
         '<label>Adresse e-mail <input type="email" name="email" required></label> '
         '<label>Mot de passe <input type="password" name="password" required></label> '
-        "<button>Continuer</button></form></section>"
+        "<button>Continuer</button></form>"
+        '<p>Médecin sans carte e-CPS ? <a href="/inscription/professionnel">Créer un compte '
+        "professionnel</a> (accès limité : pas de service transfrontalier).</p></section>"
     )
     return _page(
         "Connexion à Passerelle",
@@ -137,4 +139,73 @@ def patient_picker(session: str, error: str | None = None) -> str:
         '<label>Identifiant du patient (Patient/…) <input name="patient" required></label> '
         "<button>Continuer</button></form>",
         _error(error),
+    )
+
+
+# -- professionals without e-CPS: confirmation link and mobile check ------------------------------
+
+SIGNUP_URL = "/inscription/professionnel"
+
+
+def pro_confirm(token: str) -> str:
+    t = html.escape(token)
+    return _page(
+        "Confirmer votre adresse e-mail",
+        "<p>Confirmez votre adresse pour poursuivre votre inscription : un code de vérification "
+        "sera ensuite envoyé par SMS à votre mobile.</p>"
+        '<form method="post" action="/auth/professionals/confirm">'
+        f'<input type="hidden" name="token" value="{t}">'
+        "<button>Confirmer mon adresse</button></form>",
+    )
+
+
+def pro_link_invalid() -> str:
+    return _page(
+        "Lien invalide",
+        '<p role="alert">Ce lien de confirmation est invalide, expiré ou déjà utilisé.</p>'
+        f'<p><a href="{SIGNUP_URL}/renvoyer">Renvoyer le lien de confirmation</a></p>',
+    )
+
+
+def _masked(phone: str) -> str:
+    return ("•" * max(len(phone) - 2, 0)) + phone[-2:] if phone else "votre mobile"
+
+
+def pro_phone(ticket: str, phone: str, error: str | None = None, info: str | None = None) -> str:
+    t = html.escape(ticket)
+    note = _error(error) + (f'<p role="status">{html.escape(info)}</p>' if info else "")
+    return _page(
+        "Vérification de votre mobile",
+        "<p>Adresse e-mail confirmée. Un code à 6 chiffres vient d'être envoyé par SMS au "
+        f"{html.escape(_masked(phone))}.</p>"
+        '<form method="post" action="/auth/professionals/phone">'
+        f'<input type="hidden" name="ticket" value="{t}">'
+        '<label>Code reçu par SMS <input name="code" inputmode="numeric" autocomplete="one-time-code" '
+        'pattern="[0-9]{6}" required></label> <button>Valider</button></form>'
+        '<form method="post" action="/auth/professionals/phone/resend">'
+        f'<input type="hidden" name="ticket" value="{t}">'
+        "<button>Renvoyer un code</button></form>",
+        note,
+    )
+
+
+def pro_code_expired(ticket: str, why: str = "Code expiré ou déjà utilisé.") -> str:
+    t = html.escape(ticket)
+    again = (
+        '<form method="post" action="/auth/professionals/phone/resend">'
+        f'<input type="hidden" name="ticket" value="{t}"><button>Renvoyer un code</button></form>'
+        if ticket
+        else ""
+    )
+    return _page("Code non valable", f'<p role="alert">{html.escape(why)}</p>{again}')
+
+
+def pro_done(given: str, family: str) -> str:
+    return _page(
+        "Inscription terminée",
+        f"<p>Bienvenue, Dr {html.escape(given)} {html.escape(family.upper())}. Votre compte est "
+        "activé : connectez-vous avec votre adresse e-mail, votre mot de passe et un code reçu par "
+        "SMS.</p><p>Ce compte sans carte e-CPS a un niveau d'authentification inférieur à Pro Santé "
+        "Connect : le service transfrontalier (dossiers patients européens) lui reste fermé.</p>"
+        '<p><a href="/connexion">Se connecter</a></p>',
     )

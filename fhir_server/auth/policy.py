@@ -96,6 +96,9 @@ OWN_PARAMS: dict[str, tuple[str, ...]] = {
 }
 _PATIENT_REF = re.compile("^Patient/")
 UNRESTRICTED_ONLY = frozenset({"Bundle"})
+# Types a practitioner token (with an explicit scope on them) reads only where they are the agent:
+# their own logins, sign-up and security events, their own accesses (the account history screen).
+SELF_AGENT_ONLY = frozenset({"AuditEvent"})
 BREAK_GLASS_HEADER = "x-break-glass-reason"  # percent-encoded UTF-8
 BREAK_GLASS_MIN = 10
 
@@ -236,6 +239,10 @@ class AccessPolicy:
                     grants = False
             if grants:
                 queries.append(scope.query)
+        if practitioner and resource_type in SELF_AGENT_ONLY and scopes and not self.is_unrestricted:
+            # a professional reads the audit trail of their own actions only (agent.who = themself),
+            # whatever their patients, and break-the-glass does not widen it
+            unrestricted, covered, patients = False, True, set()
         if not unrestricted and not patients and not covered:
             raise forbidden(
                 f"Le jeton ne donne pas accès à {resource_type} ({interaction}) : portée insuffisante."
@@ -358,6 +365,15 @@ class AccessPolicy:
                         expression=[path],
                     )
 
+    def _is_agent(self, resource: dict[str, Any]) -> bool:
+        """Whether the caller is an ``agent.who`` of this AuditEvent (by its reference)."""
+        if not self.fhir_user:
+            return False
+        for agent in resource.get("agent") or []:
+            if isinstance(agent, dict) and roles.ref_of(agent.get("who")) == self.fhir_user:
+                return True
+        return False
+
     def _own(self, resource_type: str, resource: dict[str, Any]) -> bool:
         """A care practitioner's own resource that names no patient (see :data:`OWN_PARAMS`)."""
         params = OWN_PARAMS.get(resource_type)
@@ -396,6 +412,8 @@ class AccessPolicy:
             )
         if self.role == roles.PHARMACIST:
             return roles.pharmacist_sees(resource_type, resource, actors=self.actors)
+        if self.kind == "practitioner" and resource_type in SELF_AGENT_ONLY:
+            return self._is_agent(resource)
         if resource_type in THROUGH_CONTEXT or resource_type in UNRESTRICTED_ONLY:
             return False  # a Binary read by id is decided on its securityContext (auth.access)
         if resource_type == "Device":
@@ -460,6 +478,8 @@ class AccessPolicy:
                     "Un pharmacien ne recherche pas de patients : lecture par l'ordonnance seulement."
                 )
             return roles.pharmacist_filter(resource_type, actors=self.actors)
+        if self.kind == "practitioner" and resource_type in SELF_AGENT_ONLY:
+            return {"s.agent": {"$in": [self.fhir_user or "-"]}}
         if resource_type in THROUGH_CONTEXT or resource_type in UNRESTRICTED_ONLY:
             raise forbidden(f"Recherche de {resource_type} réservée aux accès sans restriction de dossier.")
         if resource_type == "Device":
@@ -486,6 +506,13 @@ class AccessPolicy:
         return out
 
     # -- audit -------------------------------------------------------------------------
+
+    @property
+    def assurance(self) -> str | None:
+        """How the user authenticated (the token's ``acr``): PSC's eidas1, a local account's lower
+        level (:data:`fhir_server.auth.pro_accounts.ACCOUNT_ACR`); None for backend services."""
+        acr = self.claims.get("acr")
+        return str(acr) if acr and self.kind in ("practitioner", "patient") else None
 
     @property
     def who(self) -> dict[str, Any]:

@@ -18,14 +18,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749 import OAuth2Error
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from fhir_server.auth import audit, pages, psc
+from fhir_server.auth import audit, otp, pages, pro_accounts, psc
 from fhir_server.auth.accounts import (
     RELATIONSHIPS,
     AccountError,
@@ -42,13 +41,14 @@ from fhir_server.auth.keys import public_jwks
 from fhir_server.auth.models import AuthUser
 from fhir_server.auth.notify import MailError, send_mail, sms_gateway
 from fhir_server.auth.practitioners import practice_situations, upsert_professional
+from fhir_server.auth.pro_signup import ProfessionalSignup
 from fhir_server.auth.ratelimit import LoginThrottle
 from fhir_server.auth.relationships import cares_for
 from fhir_server.auth.server import PasserelleAuthorizationServer, ascii_text
 from fhir_server.auth.server import Request as OAuthRequest
 from fhir_server.auth.settings import AuthSettings, auth_settings
 from fhir_server.auth.smart import smart_document
-from fhir_server.auth.store import LAUNCHES, SESSIONS, ensure_indexes, now, sync_db
+from fhir_server.auth.store import ACCOUNTS, LAUNCHES, SESSIONS, ensure_indexes, now, sync_db
 from fhir_server.config import Settings
 from fhir_server.errors import FhirError
 from fhir_server.rest.http import ID_RE
@@ -87,6 +87,16 @@ def _authlib_response(status: int, body: Any, headers: list[tuple[str, str]]) ->
 
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def account_who(account: dict[str, Any]) -> dict[str, Any]:
+    """The AuditEvent ``agent.who`` of a local account: its Patient, its Practitioner once it has
+    one, else the account itself."""
+    if account.get("patient"):
+        return {"reference": f"Patient/{account['patient']}"}
+    if account.get("practitioner"):
+        return {"reference": f"Practitioner/{account['practitioner']}"}
+    return {"identifier": {"system": "urn:passerelle:account", "value": str(account.get("_id"))}}
 
 
 class AuthRoutes:
@@ -180,7 +190,11 @@ class AuthRoutes:
             await audit.record(self.repository, event)
 
     async def record_writes(
-        self, request: Request, who: dict[str, Any], writes: list[tuple[str, str]]
+        self,
+        request: Request,
+        who: dict[str, Any],
+        writes: list[tuple[str, str]],
+        assurance: str | None = None,
     ) -> None:
         """AuditEvents for the resources the login and account flows write outside the REST layer."""
         for interaction, ref in writes:
@@ -193,6 +207,7 @@ class AuthRoutes:
                     source_ip=self.ip(request),
                     entities=[ref],
                     patients=[ref.split("/", 1)[1]] if ref.startswith("Patient/") else [],
+                    assurance=assurance,
                 )
             )
 
@@ -275,6 +290,7 @@ class AuthRoutes:
                 who={"reference": user.fhir_user},
                 source_ip=self.ip(request),
                 description=description,
+                assurance=user.acr,
             )
         )
         return await self._complete(request, session, user)
@@ -463,12 +479,13 @@ class AuthRoutes:
             )
             return HTMLResponse(pages.refused(reason, FAQ_REASONS), 403)
         pid, writes = await upsert_professional(self.repository, claims, list(decision.exercices))
-        await self.record_writes(request, {"reference": f"Practitioner/{pid}"}, writes)
+        acr = str(claims.get("acr") or "eidas1")
+        await self.record_writes(request, {"reference": f"Practitioner/{pid}"}, writes, acr)
         user = AuthUser(
             kind="practitioner",
             subject=idnat,
             fhir_user=f"Practitioner/{pid}",
-            acr=str(claims.get("acr") or "eidas1"),
+            acr=acr,
             name=f"{claims.get('given_name', '')} {claims.get('family_name', '')}".strip(),
             exercices=practice_situations(claims, list(decision.exercices)),
         )
@@ -497,11 +514,7 @@ class AuthRoutes:
             return refused
         result = await self.accounts().check_password(email, str(form.get("password", "")))
         if not result.ok:
-            who = (
-                {"reference": f"Patient/{result.account['patient']}"}
-                if result.account
-                else {"display": email[:200]}
-            )
+            who = account_who(result.account) if result.account else {"display": email[:200]}
             await self.record(
                 audit.login_event(
                     success=False, who=who, source_ip=self.ip(request), description=result.reason
@@ -509,19 +522,10 @@ class AuthRoutes:
             )
             name = await self._client_name(session)
             return HTMLResponse(pages.login(session["_id"], name, result.reason, self._psc_available()), 401)
-        code = f"{secrets.randbelow(10**6):06d}"
+        code = otp.new_code()
         await self.db[SESSIONS].update_one(
             {"_id": session["_id"]},
-            {
-                "$set": {
-                    "otp": {
-                        "hash": _digest(session["_id"] + code),
-                        "expires": now() + OTP_TTL,
-                        "tries": 0,
-                        "account": result.account["_id"],
-                    }
-                }
-            },
+            {"$set": {"otp": otp.pending(session["_id"], code, OTP_TTL, account=result.account["_id"])}},
         )
         await sms_gateway(self.auth).send(
             result.account["phone"], f"Passerelle : votre code de connexion est {code} (valable 5 minutes)."
@@ -536,46 +540,45 @@ class AuthRoutes:
             return refused
         if session is None or (session.get("otp") or {}).get("expires", now()) <= now():
             return HTMLResponse(pages.message("Code expiré", "Recommencez la connexion."), 400)
-        code = str(form.get("code", "")).strip()
-        # One atomic update consumes the right code (N parallel submissions: one login), and one
-        # atomic increment counts each wrong one (never more than OTP_TRIES guesses).
-        won = await self.db[SESSIONS].find_one_and_update(
-            {
-                "_id": session["_id"],
-                "otp.hash": _digest(session["_id"] + code),
-                "otp.expires": {"$gt": now()},
-                "otp.tries": {"$lt": OTP_TRIES},
-            },
-            {"$unset": {"otp": 1}},
-        )
-        if won is None:
-            counted = await self.db[SESSIONS].find_one_and_update(
-                {"_id": session["_id"], "otp.tries": {"$lt": OTP_TRIES}},
-                {"$inc": {"otp.tries": 1}},
-                return_document=ReturnDocument.AFTER,
-            )
-            if counted is None:  # used, or out of tries
+        # the shared single-use code: N parallel submissions, one login; OTP_TRIES guesses at most
+        result = await otp.redeem(
+            self.db[SESSIONS], {"_id": session["_id"]}, "otp", session["_id"], str(form.get("code", "")),
+            tries=OTP_TRIES,
+        )  # fmt: skip
+        if not result.ok:
+            if result.seen is None and not result.tries:  # used, expired, or out of tries
                 return HTMLResponse(pages.message("Code expiré", "Recommencez la connexion."), 400)
-            otp = counted["otp"]
-            account = await self.db["auth_accounts"].find_one({"_id": otp["account"]})
+            account = await self.db[ACCOUNTS].find_one({"_id": (result.seen or session)["otp"]["account"]})
             await self.record(
                 audit.login_event(
                     success=False,
-                    who={"reference": f"Patient/{account['patient']}"} if account else {"display": "?"},
+                    who=account_who(account) if account else {"display": "?"},
                     source_ip=self.ip(request),
                     description="Code SMS erroné",
                 )
             )
-            if otp["tries"] >= OTP_TRIES:
-                await self.db[SESSIONS].update_one({"_id": session["_id"]}, {"$unset": {"otp": 1}})
+            if result.exhausted:
                 return HTMLResponse(
                     pages.message("Code erroné", "Trop d'essais : recommencez la connexion."), 401
                 )
             return HTMLResponse(pages.otp(session["_id"], "Code erroné."), 401)
-        otp = won["otp"]
-        account = await self.db["auth_accounts"].find_one({"_id": otp["account"]})
+        assert result.doc is not None
+        account = await self.db[ACCOUNTS].find_one({"_id": result.doc["otp"]["account"]})
         if account is None:
             return HTMLResponse(pages.message("Compte introuvable", "Recommencez la connexion."), 400)
+        name = f"{account['given']} {account['family']}"
+        if account.get("kind") == "practitioner":
+            user = AuthUser(
+                kind="practitioner",
+                subject=account["_id"],
+                fhir_user=f"Practitioner/{account['practitioner']}",
+                amr=["pwd", "sms"],
+                acr=pro_accounts.ACCOUNT_ACR,
+                name=name,
+                exercices=pro_accounts.exercices(account),
+            )
+            text = "Connexion professionnel sans carte e-CPS (mot de passe + code SMS)"
+            return await self._logged_in(request, session, user, text)
         patients = [account["patient"], *(d["patient"] for d in account.get("dependents", []))]
         user = AuthUser(
             kind="patient",
@@ -584,7 +587,7 @@ class AuthRoutes:
             patients=patients,
             amr=["pwd", "sms"],
             acr="2fa",
-            name=f"{account['given']} {account['family']}",
+            name=name,
         )
         return await self._logged_in(request, session, user, "Connexion patient (mot de passe + code SMS)")
 
@@ -845,6 +848,7 @@ class AuthRoutes:
             Route("/auth/patients/reset", self.reset_password, methods=["POST"]),
             Route("/auth/patients/dependents", self.add_dependent, methods=["POST"]),
         ]
+        routes.extend(ProfessionalSignup(self).routes())
         if self.devpsc is not None:
             routes.extend(self.devpsc.routes())
         return routes

@@ -20,7 +20,7 @@ CLIENTS = "auth_clients"
 CODES = "auth_codes"
 TOKENS = "auth_tokens"
 SESSIONS = "auth_sessions"  # an authorization request while the user logs in
-ACCOUNTS = "auth_accounts"  # patient credentials (outside FHIR)
+ACCOUNTS = "auth_accounts"  # patient and e-CPS-less professional credentials (outside FHIR)
 ASSERTIONS = "auth_assertions"  # client-assertion jti already used (replay protection)
 LAUNCHES = "auth_launches"  # EHR launch contexts
 
@@ -49,6 +49,10 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[TOKENS].create_index([("refresh_token", ASCENDING)], name="refresh", sparse=True)
     db[TOKENS].create_index([("purge", ASCENDING)], expireAfterSeconds=0, name="ttl")
     db[ACCOUNTS].create_index([("email", ASCENDING)], unique=True, name="email")
+    # professionals without e-CPS: one account per RPPS; the single-use links and codes by digest
+    db[ACCOUNTS].create_index([("rpps", ASCENDING)], unique=True, sparse=True, name="rpps")
+    db[ACCOUNTS].create_index([("confirm_token", ASCENDING)], sparse=True, name="confirm_token")
+    db[ACCOUNTS].create_index([("phone_ticket", ASCENDING)], sparse=True, name="phone_ticket")
 
 
 def coll(db: Database[dict[str, Any]], name: str) -> Collection[dict[str, Any]]:

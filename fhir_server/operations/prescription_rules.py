@@ -185,10 +185,4 @@ async def rule(
 
 def install(repository: Any) -> None:
     """Register the rules on ``repository`` (at application start)."""
-
-    async def bound(
-        session: Any, type_: str, id_: str, new: dict[str, Any] | None, current: dict[str, Any] | None
-    ) -> None:
-        await rule(repository.db, session, type_, id_, new, current)
-
-    repository.add_rule(TYPES, bound)
+    repository.add_db_rule(TYPES, rule)

@@ -127,6 +127,9 @@ def create_app(settings: Settings, client: AsyncMongoClient[dict[str, Any]] | No
         from fhir_server.operations.prescription_rules import install as install_prescription_rules
 
         install_prescription_rules(repository)  # ordonnances: drafts, signature, no edit after it
+        from fhir_server.operations.regulation_rules import install as install_regulation_rules
+
+        install_regulation_rules(repository)  # a regulated patient's requests reach the regulator first
         warm_up()  # build the binding tables before the first request, not during it
         # Every type's search indexes exist before the first request (about 3 s on an empty
         # database, 1.5 s when they exist): built lazily while writes landed, the embedded

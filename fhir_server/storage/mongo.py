@@ -114,6 +114,21 @@ class MongoRepository:
         PATCH, operations alike): a refusal rolls the whole transaction back."""
         self._rules.append((types, rule))
 
+    def add_db_rule(self, types: frozenset[str], rule: Callable[..., Awaitable[None]]) -> None:
+        """:meth:`add_rule` for a rule that also needs the database: ``rule(db, session, type, id,
+        new, current)``."""
+
+        async def bound(
+            session: AsyncClientSession,
+            type_: str,
+            id_: str,
+            new: dict[str, Any] | None,
+            current: dict[str, Any] | None,
+        ) -> None:
+            await rule(self.db, session, type_, id_, new, current)
+
+        self.add_rule(types, bound)
+
     async def _check_rules(
         self,
         session: AsyncClientSession,

@@ -300,3 +300,18 @@ def test_the_mock_peer_publishes_a_valid_search_mask_of_its_documents_domains(mo
     Schemas.assert_valid("ism", root)
     domains = {n.get("domain") for n in root.iter("{http://ec.europa.eu/sante/ehncp/ism}id")}
     assert {"2.999.1", "2.16.470.1.100.1.1.1000.990.1.1", "1.3.182.2.4.2"} <= domains
+
+
+async def test_a_professional_without_pro_sante_connect_never_reaches_a_peer(
+    flow: CrossBorderQuery, mock_peer: MockPeer, gw_dir: Path
+) -> None:
+    """A local account's password + SMS code (acr "2fa") is below PSC: refused before any message
+    leaves France, with a French reason naming Pro Santé Connect."""
+    audit = gw_dir / "ehdsi" / "mock-HR-audit.jsonl"
+    before = audit.read_text().count("\n") if audit.exists() else 0
+    weak = saml.Professional(identifier="99700012349", name="Dr Antoine Lemaire", assurance="2fa")
+    with pytest.raises(EhdsiError) as caught:
+        await flow.identify("HR", MARIO, professional=weak, peer_url=mock_peer.url)
+    assert caught.value.code == "ERROR_POLICY_VIOLATION"
+    assert "Pro Santé Connect" in caught.value.french() and "2fa" in caught.value.french()
+    assert (audit.read_text().count("\n") if audit.exists() else 0) == before

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from apps.portal.clinician.model import ACT_CODE, LOINC, entries, now_iso, ref, ref_id
 from apps.portal.clinician.opinion import opinion_context, request_task
+from apps.portal.clinician.regulation import regulation_context
 from apps.portal.clinician.routing import router
 from apps.portal.clinician.vitals import VITALS, check_vitals, latest, observations
 from apps.portal.fhir import FhirClient, FhirError, version_etag
@@ -188,6 +189,13 @@ async def consultation_page(request: Request, encounter_id: str, user: Practitio
             "conditions": conditions,
             "history": history,
             **await opinion_context(fhir, request, encounter, patient, tab),
+            **(
+                await regulation_context(
+                    fhir, user.fhir_user, encounter_id, await request_task(fhir, encounter_id)
+                )
+                if tab == "demande"
+                else {}
+            ),
         },
     )
 

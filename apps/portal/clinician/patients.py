@@ -29,6 +29,7 @@ from fhir_server.auth.settings import auth_settings
 from fhir_server.identifiers import FINESS_SYSTEM, is_nir, normalise
 
 CARETEAM_CS = "https://passerelle.fr/fhir/CodeSystem/portal-careteam"
+REGULATOR_ROLE = {"coding": [{"system": CARETEAM_CS, "code": "regulateur", "display": "Médecin régulateur"}]}
 GENDERS = [("female", "Femme"), ("male", "Homme"), ("other", "Autre"), ("unknown", "Inconnu")]
 
 
@@ -160,9 +161,14 @@ async def accept_invitation(request: Request, team_id: str, user: Practitioner, 
         return redirect("/patients/recherche")
     team["status"] = "active"
     if form.get("regulation") == "oui":
+        # the accepting doctor regulates: the FHIR layer routes the patient's requests to them
+        # (fhir_server.operations.regulation_rules)
         team.setdefault("category", []).append(
             {"coding": [{"system": CARETEAM_CS, "code": "regulation", "display": "Patient régulé"}]}
         )  # fmt: skip
+        for p in team.get("participant", []):
+            if (p.get("member") or {}).get("reference") == user.fhir_user:
+                p.setdefault("role", []).append(REGULATOR_ROLE)
     await fhir.update(team, if_match=_etag(team))
     patient_id = ref_id(team.get("subject"), "Patient")
     await flash(request, "Patient ajouté à vos patients.", "succes")

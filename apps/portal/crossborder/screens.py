@@ -209,6 +209,7 @@ async def search_post(request: Request, user: Practitioner) -> Response:
     professional = Professional(
         identifier=decision.rpps or user.id, name=user.name or "Professionnel de santé",
         role_code=role[0], role_display=role[1],
+        assurance=str(token_claims(session.tokens.access_token if session.tokens else "").get("acr") or ""),
     )  # fmt: skip
     query = gw.query()
     try:

@@ -1,0 +1,104 @@
+"""``/inscription/professionnel``: the form, the "check your mailbox" page, "renvoyer le lien"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import Request
+from starlette.responses import Response
+
+from apps.portal.signup import router
+from apps.portal.web import (
+    FormState,
+    anonymous_csrf,
+    form_data,
+    form_dict,
+    optional_session,
+    portal_of,
+    redirect,
+    render,
+    set_anonymous_csrf,
+)
+from fhir_server.auth.pro_accounts import PROFESSIONS, TERMS_VERSION
+
+BASE = "/inscription/professionnel"
+FIELDS = ("email", "profession", "rpps", "given", "family", "phone")
+
+
+def _secure(request: Request) -> bool:
+    setting = portal_of(request).config.secure_cookies
+    return setting in ("1", "true", "yes", "on") or request.url.scheme == "https"
+
+
+async def _page(
+    request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200,
+    form: FormState | None = None,
+) -> Response:  # fmt: skip
+    token = anonymous_csrf(request)
+    ctx = {"csrf_token": token, "professions": PROFESSIONS, "terms_version": TERMS_VERSION, **(context or {})}
+    response = await render(request, template, ctx, status, form=form)
+    return set_anonymous_csrf(response, token, _secure(request))
+
+
+async def _auth_post(request: Request, path: str, body: dict[str, Any]) -> httpx.Response | None:
+    portal = portal_of(request)
+    root = portal.auth.auth_root(portal.root_of(request))
+    try:
+        return await portal.http.post(f"{root}{path}", json=body, headers={"Accept": "application/json"})
+    except httpx.HTTPError:
+        return None
+
+
+@router.get(BASE)
+async def signup_form(request: Request) -> Response:
+    if await optional_session(request) is not None:
+        return redirect("/")
+    return await _page(request, "signup/form.html")
+
+
+@router.post(BASE)
+async def signup(request: Request) -> Response:
+    values = form_dict(await form_data(request))
+    form = FormState({k: values.get(k, "") for k in (*FIELDS, "cgu")})
+    if values.get("password", "") != values.get("password2", ""):
+        form.error("password2", "Les deux mots de passe ne sont pas identiques.")
+        return await _page(request, "signup/form.html", status=422, form=form)
+    body = {k: values.get(k, "") for k in (*FIELDS, "password")}
+    body["terms"] = values.get("cgu", "")
+    answer = await _auth_post(request, "/auth/professionals", body)
+    if answer is None or answer.status_code >= 500:
+        form.error("email", "Service d'inscription indisponible : réessayez dans quelques minutes.")
+        return await _page(request, "signup/form.html", status=503, form=form)
+    if answer.status_code == 429:
+        form.error("email", answer.json().get("error_description", "Trop de tentatives."))
+        return await _page(request, "signup/form.html", status=429, form=form)
+    if answer.status_code != 201:
+        data = answer.json()
+        field = {"terms": "cgu"}.get(data.get("field", "email"), data.get("field", "email"))
+        form.error(field or "email", data.get("error_description", "Inscription refusée."))
+        return await _page(request, "signup/form.html", status=answer.status_code, form=form)
+    return await _page(request, "signup/sent.html", {"email": answer.json().get("email", "")}, 201)
+
+
+@router.get(f"{BASE}/renvoyer")
+async def resend_form(request: Request) -> Response:
+    return await _page(request, "signup/resend.html")
+
+
+@router.post(f"{BASE}/renvoyer")
+async def resend(request: Request) -> Response:
+    values = form_dict(await form_data(request))
+    email = values.get("email", "")
+    form = FormState({"email": email})
+    if "@" not in email:
+        form.error("email", "Indiquez l'adresse e-mail utilisée à l'inscription.")
+        return await _page(request, "signup/resend.html", status=422, form=form)
+    answer = await _auth_post(request, "/auth/professionals/confirm/resend", {"email": email})
+    if answer is None or answer.status_code not in (202, 429):
+        form.error("email", "Envoi impossible : réessayez dans quelques minutes.")
+        return await _page(request, "signup/resend.html", status=503, form=form)
+    if answer.status_code == 429:
+        form.error("email", answer.json().get("error_description", "Trop de tentatives."))
+        return await _page(request, "signup/resend.html", status=429, form=form)
+    return await _page(request, "signup/sent.html", {"email": email, "resent": True})
