@@ -1,6 +1,6 @@
 """Demo content of the secure messaging with the médecin conseil (issue 18).
 
-Échelons (ELSM) and funds matching ``apps/portal/messaging/echelons.json``; the two dev PSC
+Échelons (ELSM) and funds matching ``fhir_server/auth/echelons.json``; the two dev PSC
 médecins conseils (Dr Nadia Roux, ELSM de Paris; Dr Olivier Faure, ELSM du Rhône; their
 Practitioners are those of ``logins.json``) with the PractitionerRole the Assurance Maladie
 declares; two insured patients
