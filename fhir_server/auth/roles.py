@@ -158,9 +158,9 @@ def conseil_sees(
     """Whether a médecin conseil sees ``resource`` (``inbox``: the ELSM references)."""
     thread_refs = {f"Communication/{t}" for t in threads}
     if type_ == "Communication":
-        mine = bool(refs(resource.get("sender")) & actors)
+        mine = bool(refs(resource.get("sender")) & (actors | inbox))
         if _status(resource) == "preparation" and not mine:
-            return False  # drafts are the author's alone
+            return False  # drafts are the author's alone (a header drafted in the échelon's name: its)
         return (
             resource.get("id") in threads
             or bool(refs(resource.get("partOf")) & thread_refs)
@@ -192,7 +192,7 @@ def conseil_filter(
 ) -> dict[str, Any] | None:
     """The Mongo filter (on ``s``) equivalent to :func:`conseil_sees`."""
     thread_refs = sorted(f"Communication/{t}" for t in threads)
-    mine = sorted(actors)
+    mine = sorted(actors | inbox)
     if type_ == "Communication":
         return {
             "$and": [

@@ -963,8 +963,14 @@ class MessagingService:
                     "version": _version(message),
                 },
                 {"resource": {**header, "status": "in-progress", "sent": stamp}, "version": _version(header)},
-                {
-                    "resource": {**task, "status": "in-progress", "lastModified": stamp},
+                {  # from now on the addressee is the party the back office waits for (as in the
+                    # threads doctors open, whose requester they are): they see and move the Task
+                    "resource": {
+                        **task,
+                        "status": "in-progress",
+                        "lastModified": stamp,
+                        "requester": recipient[0],
+                    },
                     "version": _version(task),
                 },
             ]

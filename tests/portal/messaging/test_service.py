@@ -6,41 +6,16 @@ what a user must not see is checked both through the service and straight on the
 
 from __future__ import annotations
 
-import asyncio
-import functools
-from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from apps.portal.messaging import (
-    A_TRAITER,
-    CLOS,
-    EN_COURS,
-    Mailer,
-    MessagingError,
-    MessagingService,
-    NotFound,
-    Thread,
-)
-from fhir_server.auth.settings import AuthSettings
+from apps.portal.messaging import A_TRAITER, CLOS, EN_COURS, MessagingError, NotFound
 from tests.fhir_server.auth_support import bearer
 from tests.portal.messaging import files
+from tests.portal.messaging.helpers import fhir_status, ids_of, listed, own_loop, service
 from tests.portal.messaging.world import CENTRE_EMAIL, GARNIER_NAM, NIR, World, build_world
-
-
-def own_loop(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
-    """Run an async test on its own event loop in a worker thread: the portal tests' Playwright
-    (sync API) keeps a loop running in the main thread, where pytest-asyncio cannot start one."""
-
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> None:
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, test(*args, **kwargs)).result()
-
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -48,36 +23,6 @@ def world() -> Iterator[World]:
     w = build_world()
     yield w
     w.stop()
-
-
-def mailer(world: World) -> Mailer:
-    return Mailer(AuthSettings(data_dir=world.tmp, smtp_host="127.0.0.1", smtp_port=world.smtp.port))
-
-
-def service(world: World, who: str) -> MessagingService:
-    return MessagingService(
-        world.client(who), world.refs[who], mailer=mailer(world), portal_url="http://portail.test"
-    )
-
-
-async def listed(svc: MessagingService, *args: str, **criteria: str) -> list[Thread]:
-    """Every thread of the user's list (all pages; each page is one FHIR search)."""
-    out: list[Thread] = []
-    cursor = None
-    while True:
-        page = await svc.threads(*args, cursor=cursor, **criteria)
-        out += page.threads
-        if not page.next:
-            return out
-        cursor = page.next
-
-
-def fhir_status(world: World, who: str, path: str) -> int:
-    return world.get(who, path).status_code
-
-
-def ids_of(bundle: dict[str, Any]) -> set[str]:
-    return {e["resource"]["id"] for e in bundle.get("entry", [])}
 
 
 @own_loop
@@ -275,7 +220,8 @@ async def test_search_on_both_sides_is_a_paged_fhir_search(world: World) -> None
     ):
         assert tid not in {t.id for t in await listed(paris, **criteria)}, criteria
     garnier_threads = await listed(service(world, "conseil_lyon"), professional=GARNIER_NAM)
-    assert garnier_threads and all(t.correspondent and t.correspondent.nam == GARNIER_NAM for t in garnier_threads)
+    assert garnier_threads
+    assert all(t.correspondent and t.correspondent.nam == GARNIER_NAM for t in garnier_threads)
 
     # any number of threads: the server sorts (latest activity first) and pages
     extra = [await martin.start(world.ids["centre_patient"], f"Page {i}", "Texte") for i in range(3)]
