@@ -108,7 +108,10 @@ def _people() -> list[dict[str, Any]]:
             "Sophie",
             "285036912312301",
             "1985-03-14",
-            {"managingOrganization": {"reference": f"Organization/{HEALTH_CENTRE}"}},
+            {  # her médecin traitant is Dr Martin, salaried at the centre: the échelon writes to the centre
+                "managingOrganization": {"reference": f"Organization/{HEALTH_CENTRE}"},
+                "generalPractitioner": [{"reference": "Practitioner/demo-pra-martin"}],
+            },
             "demo-org-cpam-751",
         ),
         (
