@@ -216,20 +216,9 @@ def conseil_filter(
     return None
 
 
-def _codes(value: Any) -> set[str]:
-    items = value if isinstance(value, list) else [value]
-    return {
-        f"{c.get('system')}|{c.get('code')}"
-        for cc in items
-        if isinstance(cc, dict)
-        for c in cc.get("coding") or []
-        if isinstance(c, dict)
-    }
-
-
 def opens_thread(resource: dict[str, Any]) -> bool:
     """Whether a Communication is a secure-messaging thread header (category THREAD, no ``partOf``)."""
-    return not resource.get("partOf") and THREAD in _codes(resource.get("category"))
+    return not resource.get("partOf") and THREAD in _codings(resource.get("category"))
 
 
 def conseil_thread_over(

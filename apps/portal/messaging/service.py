@@ -127,6 +127,7 @@ class MessagingService:
         self.mailer = mailer
         self.portal_url = portal_url.rstrip("/")
         self._parties: dict[str, Party] = {}
+        self._lists: dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[str, str]] | None] = {}
         self._me: tuple[Party, Party | None, Party | None, frozenset[str]] | None = None
 
     # -- who is speaking -------------------------------------------------------------------------
@@ -462,6 +463,14 @@ class MessagingService:
         }
 
     async def _list_params(self, query: str, criteria: dict[str, str]) -> list[tuple[str, str]] | None:
+        """The search parameters of a list (the directory look-ups of the criteria made once per page)."""
+        key = (query, tuple(sorted(criteria.items())))
+        if key not in self._lists:
+            self._lists[key] = await self._criteria(query, criteria)
+        found = self._lists[key]
+        return None if found is None else list(found)
+
+    async def _criteria(self, query: str, criteria: dict[str, str]) -> list[tuple[str, str]] | None:
         base = [("category", CATEGORY_TOKEN), ("part-of:missing", "true")]
         if query.strip():
             return base + patient_params(query)
