@@ -99,16 +99,44 @@ PHARMACIST_PATIENT_FIELDS = ("resourceType", "id", "meta", "name", "birthDate", 
 PRESCRIPTION_PARAMS = frozenset({"group-identifier", "identifier"})
 
 
+def _names_one(params: list[tuple[str, str]], keys: frozenset[str]) -> bool:
+    """Whether one of ``keys`` (no modifier, no chain) has one exact value (no comma), ``value`` or
+    ``system|value`` with a non-empty value: ``system|`` alone would match everything of that system."""
+    for key, value in params:
+        if key not in keys or not value or "," in value or "\\" in value:
+            continue
+        tail = value.rsplit("|", 1)[-1] if "|" in value else value
+        if tail.strip() and tail != "*":
+            return True
+    return False
+
+
 def exact_prescription_number(params: list[tuple[str, str]]) -> bool:
     """Whether search parameters name one prescription number exactly: ``group-identifier`` or
-    ``identifier`` (no modifier, no chain), one value (no comma), ``value`` or ``system|value``
-    with a non-empty value. ``system|`` alone would match every prescription of that system."""
+    ``identifier`` (see :func:`_names_one`)."""
+    return _names_one(params, PRESCRIPTION_PARAMS)
+
+
+# A médecin conseil finds an insured person by NIR, never lists the funds' insured: their top-level
+# searches of these types must name one patient exactly (these parameters, see :func:`_names_one`).
+CONSEIL_EXACT = {
+    "Patient": frozenset({"identifier", "_id"}),
+    "Coverage": frozenset({"beneficiary", "patient"}),
+}
+
+
+def exact_patient_lookup(type_: str | None, params: list[tuple[str, str]]) -> bool:
+    """Whether a médecin conseil's search of ``type_`` (None: a system search) names its patients
+    exactly: each value of one of the :data:`CONSEIL_EXACT` parameters (no modifier, no chain) a
+    complete identifier or id — a list of known NIRs or ids is a look-up, not a listing."""
+    wanted = frozenset({"_id", "identifier"}) if type_ is None else CONSEIL_EXACT.get(type_)
+    if wanted is None:
+        return True
     for key, value in params:
-        if key not in PRESCRIPTION_PARAMS or not value or "," in value or "\\" in value:
-            continue
-        number = value.rsplit("|", 1)[-1] if "|" in value else value
-        if number.strip() and number != "*":
-            return True
+        if key in wanted and value and "\\" not in value:
+            tails = [v.rsplit("|", 1)[-1] for v in value.split(",")]
+            if all(t.strip() and t != "*" for t in tails):
+                return True
     return False
 
 

@@ -101,8 +101,18 @@ async def test_an_echelon_finds_by_nir_only_the_insured_of_its_funds(world: Worl
         assert fhir_status(world, who, f"Patient/{pid}") == (200 if visible else 404), (who, key)
         covers = world.get(who, "Coverage", beneficiary=f"Patient/{pid}").json()
         assert bool(ids_of(covers)) is visible, (who, key)
-        chained = world.get(who, "Coverage", **{"beneficiary:Patient.identifier": f"{NIR_SYSTEM}|{NIR[key]}"})
-        assert bool(ids_of(chained.json())) is visible, (who, key)
+        chained = world.get(
+            who, "Communication", **{"subject:Patient.identifier": f"{NIR_SYSTEM}|{NIR[key]}"}
+        )
+        assert chained.status_code == 200 and not ids_of(chained.json())  # no thread about them yet
+    # the insured of the échelon's funds are found one NIR at a time, never listed
+    for path, params in (
+        ("Patient", {}), ("Patient", {"identifier": f"{NIR_SYSTEM}|"}), ("Patient", {"birthdate": "ge1900"}),
+        ("Patient", {"identifier:missing": "false"}), ("Coverage", {"status": "active"}),
+        ("", {"_type": "Patient"}), ("Coverage", {"beneficiary:Patient.birthdate": "ge1900"}),
+    ):  # fmt: skip
+        answer = world.get("conseil_paris", path, **params)
+        assert answer.status_code == 403 and "NIR" in answer.text, (path, params)
     # no coverage, no thread: nobody's insured
     assert not ids_of(
         world.get("conseil_lyon", "Patient", identifier=f"{NIR_SYSTEM}|{NIR['no_cover']}").json()
