@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from email.message import Message
 from typing import Any
 
 from apps.portal.messaging import Mailer, MessagingService, Thread
 from fhir_server.auth.settings import AuthSettings
+from tests.fhir_server.auth_support import SmtpSink
 from tests.portal.messaging.world import World
 
 
@@ -53,3 +56,15 @@ def fhir_status(world: World, who: str, path: str) -> int:
 
 def ids_of(bundle: dict[str, Any]) -> set[str]:
     return {e["resource"]["id"] for e in bundle.get("entry", [])}
+
+
+def mail_about(smtp: SmtpSink, to: str, tid: str, timeout: float = 15) -> Message:
+    """The notification to ``to`` that links to thread ``tid`` (not any earlier one)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for msg in list(smtp.mailbox.messages):
+            body = msg.get_body().get_content()  # type: ignore[union-attr]
+            if msg["To"] == to and f"/messagerie/{tid}" in body:
+                return msg
+        time.sleep(0.1)
+    raise AssertionError(f"no e-mail to {to} about thread {tid}")

@@ -9,10 +9,8 @@ conseil, Dr Olivier Faure the ELSM du Rhône's.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
-from email.message import Message
 from typing import Any
 
 import httpx
@@ -23,6 +21,7 @@ from fhir_server.identifiers import NIR_SYSTEM
 from tests.fhir_server.auth_support import SmtpSink, bearer
 from tests.portal.browser import DR_BONNET, DR_GARNIER, DR_MARTIN, shot
 from tests.portal.messaging import files
+from tests.portal.messaging.helpers import mail_about
 from tests.portal.messaging.test_screens import (  # noqa: F401  (admin: a fixture)
     CENTRE,
     CENTRE_EMAIL,
@@ -40,18 +39,6 @@ GARNIER_NAM = "691234567"
 GARNIER_EMAIL = "henri.garnier@test.mssante.fr"  # his e-mail from Pro Santé Connect
 MEDECIN = "Écrire à un médecin"
 STRUCTURE = "Écrire à un centre de santé / établissement"
-
-
-def mail_about(smtp: SmtpSink, to: str, tid: str, timeout: float = 15) -> Message:
-    """The notification to ``to`` that links to thread ``tid`` (not any earlier one)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for msg in list(smtp.mailbox.messages):
-            body = msg.get_body().get_content()  # type: ignore[union-attr]
-            if msg["To"] == to and f"/messagerie/{tid}" in body:
-                return msg
-        time.sleep(0.1)
-    raise AssertionError(f"no e-mail to {to} about thread {tid}")
 
 
 def find_addressee(page: Page, target: str, way: str, nir: str, other: str = "") -> None:
