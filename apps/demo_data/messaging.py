@@ -1,6 +1,6 @@
 """Demo content of the secure messaging with the médecin conseil (issue 18).
 
-Échelons (ELSM) and funds matching ``apps/portal/messaging/echelons.json``; the two dev PSC
+Échelons (ELSM) and funds matching ``fhir_server/auth/echelons.json``; the two dev PSC
 médecins conseils (Dr Nadia Roux, ELSM de Paris; Dr Olivier Faure, ELSM du Rhône; their
 Practitioners are those of ``logins.json``) with the PractitionerRole the Assurance Maladie
 declares; two insured patients
@@ -108,7 +108,10 @@ def _people() -> list[dict[str, Any]]:
             "Sophie",
             "285036912312301",
             "1985-03-14",
-            {"managingOrganization": {"reference": f"Organization/{HEALTH_CENTRE}"}},
+            {  # her médecin traitant is Dr Martin, salaried at the centre: the échelon writes to the centre
+                "managingOrganization": {"reference": f"Organization/{HEALTH_CENTRE}"},
+                "generalPractitioner": [{"reference": "Practitioner/demo-pra-martin"}],
+            },
             "demo-org-cpam-751",
         ),
         (

@@ -23,7 +23,9 @@ import orjson
 from fhir_server.auth import roles
 from fhir_server.auth.compartment import in_patient_compartment_type, patient_refs
 from fhir_server.auth.policy import THROUGH_CONTEXT, AccessPolicy, Grant, forbidden, hidden
-from fhir_server.auth.relationships import check_dispense, prescribed_to
+from fhir_server.auth.relationships import check_dispense, prescribed_to, structure_cares_for
+from fhir_server.errors import FhirError
+from fhir_server.identifiers import FINESS_SYSTEM
 from fhir_server.storage import history_key
 
 INSTANCE_READS = frozenset({"read", "vread", "history-instance"})
@@ -153,6 +155,12 @@ async def check_write(
             _check_profile_role(policy, resource, current)
         return
     policy.check_write(type_, resource, code, current)
+    if policy.role == roles.CONSEIL and type_ == "Communication" and code != "delete":
+        await check_conseil_addressee(policy, repository, resource, current, session)
+    if policy.role == roles.CARE and type_ == "Communication" and code != "delete":
+        why = roles.writer_claim(resource, current, policy.actors)
+        if why:
+            raise FhirError(403, "forbidden", why, expression=["Communication.extension"])
     if policy.role != roles.PHARMACIST:
         return
     if type_ == "MedicationRequest":
@@ -241,3 +249,114 @@ def _check_profile_role(
             raise forbidden(
                 "Un professionnel n'écrit que son propre rôle de profil (coordonnées, horaires, tarifs)."
             )
+
+
+# -- médecin conseil: whom a message of the échelon may be addressed to -------------------------------
+
+
+async def check_conseil_addressee(
+    policy: AccessPolicy,
+    repository: Any,
+    resource: dict[str, Any],
+    current: dict[str, Any] | None,
+    session: Any = None,
+) -> None:
+    """403 unless every recipient of a médecin conseil's Communication may receive it.
+
+    A recipient is their échelon, a liberal doctor (a Practitioner none of whose practice
+    situations is in a FINESS structure) or a structure (an Organization with a FINESS: health
+    centre, establishment) — never a salaried doctor individually (issue 18: the structure is the
+    addressee, its salaried doctors share its inbox). A new addressee (a thread the échelon opens,
+    or a message to someone who is not yet a party of the thread) must already care for the
+    patient the thread is about (:func:`structure_cares_for`), so that the message never opens a
+    record to its reader. Recipients already in ``current`` are not checked again (read marks).
+    """
+    before = roles.refs((current or {}).get("recipient"))
+    parties: set[str] = set()
+    for part in sorted(roles.refs(resource.get("partOf"))):
+        type_, _, id_ = part.partition("/")
+        header = await current_body(repository, type_, id_, session) if type_ == "Communication" else None
+        if isinstance(header, dict):
+            parties |= roles.refs(header.get("sender")) | roles.refs(header.get("recipient"))
+    subjects = sorted(
+        r.split("/", 1)[1] for r in roles.refs(resource.get("subject")) if r.startswith("Patient/")
+    )
+    for index, item in enumerate(resource.get("recipient") or []):
+        ref = roles.ref_of(item)
+        path = f"Communication.recipient[{index}]"
+        if ref is None or ref in policy.inbox or ref in before:
+            continue
+        type_, _, id_ = ref.partition("/")
+        body = (
+            await current_body(repository, type_, id_, session)
+            if type_ in ("Practitioner", "Organization")
+            else None
+        )
+        if not isinstance(body, dict):
+            raise _addressee(
+                "Destinataire inconnu : un médecin (Practitioner) ou une structure (Organization).", path
+            )
+        if type_ == "Organization" and not _finess(body):
+            raise _addressee("Une structure destinataire doit être identifiée par son FINESS.", path)
+        if type_ == "Practitioner" and await _salaried(repository.db, ref, session):
+            raise _addressee(
+                "Un médecin salarié d'une structure ne reçoit pas de message à titre individuel : "
+                "écrivez à la structure (centre de santé ou établissement, par son FINESS).",
+                path,
+            )
+        if ref in parties:
+            continue
+        for patient in subjects:
+            if not await structure_cares_for(repository.db, ref, _finess(body), patient):
+                raise _addressee(
+                    "Ce destinataire ne suit pas ce patient (ni médecin traitant, ni prise en charge "
+                    "connue) : le message n'est pas envoyé.",
+                    path,
+                )
+
+
+def _addressee(text: str, path: str) -> FhirError:
+    return FhirError(403, "forbidden", text, expression=[path])
+
+
+def _finess(body: dict[str, Any]) -> str:
+    return next(
+        (
+            str(i["value"])
+            for i in body.get("identifier") or []
+            if isinstance(i, dict) and i.get("system") == FINESS_SYSTEM and i.get("value")
+        ),
+        "",
+    )
+
+
+async def _salaried(db: Any, practitioner: str, session: Any) -> bool:
+    """Whether a practice situation of ``practitioner`` is in a structure with a FINESS (a role naming
+    it by identifier, as Pro Santé Connect's do, or referencing an Organization that has one): the
+    same rule by which the doctor side writes as the structure."""
+    orgs: set[str] = set()
+    async for doc in db["PractitionerRole"].find(
+        {"s.practitioner": practitioner}, {"j": 1, "d": 1}, session=session
+    ):
+        if doc.get("d") or doc.get("j") is None:
+            continue
+        role = orjson.loads(bytes(doc["j"]))
+        if roles.has_conseil_code(role):
+            continue
+        org = role.get("organization") or {}
+        ident = org.get("identifier") if isinstance(org, dict) else None
+        if isinstance(ident, dict) and ident.get("system") == FINESS_SYSTEM and ident.get("value"):
+            return True
+        orgs |= {r.split("/", 1)[1] for r in roles.refs(org) if r.startswith("Organization/")}
+    for id_ in sorted(orgs):
+        body = await current_body_db(db, "Organization", id_, session)
+        if isinstance(body, dict) and _finess(body):
+            return True
+    return False
+
+
+async def current_body_db(db: Any, type_: str, id_: str, session: Any = None) -> dict[str, Any] | None:
+    doc = await db[type_].find_one({"_id": id_}, {"d": 1, "j": 1}, session=session)
+    if doc is None or doc.get("d") or doc.get("j") is None:
+        return None
+    return orjson.loads(bytes(doc["j"]))  # type: ignore[no-any-return]

@@ -187,6 +187,8 @@ async def enforce(
             raise FhirError(403, "forbidden", "Un pharmacien recherche par type (prescription par numéro).")
         if policy.role == roles.PHARMACIST and type_ == "MedicationRequest":
             await _prescription_number_only(request)
+        if policy.role == roles.CONSEIL and (code == "search-system" or type_ in roles.CONSEIL_EXACT):
+            await _one_insured_only(request, type_ if code != "search-system" else None)
         return _search_patients(request, policy, code, type_, id_, aware)
     if type_ is None:
         if policy.kind == "system" and policy.grant("Resource", code).unrestricted:
@@ -312,6 +314,25 @@ async def _prescription_number_only(request: Request) -> None:
             403,
             "forbidden",
             "Un pharmacien recherche une prescription par son numéro (group-identifier ou identifier).",
+        )
+
+
+async def _one_insured_only(request: Request, type_: str | None) -> None:
+    """A médecin conseil finds an insured person by NIR (or one patient's coverage), one at a time:
+    the insured of their échelon's funds are within reach, not a list to browse (SECURITY.md)."""
+    from urllib.parse import parse_qsl
+
+    params = list(request.query_params.multi_items())
+    if request.method == "POST":
+        data = await request.body()  # cached: the handler reads the same bytes again
+        params += parse_qsl(data.decode("utf-8", "replace"), keep_blank_values=True)
+        request._body = data
+    if not roles.exact_patient_lookup(type_, params):
+        raise FhirError(
+            403,
+            "forbidden",
+            "Un médecin conseil recherche un assuré par son NIR (Patient?identifier=…) ou la couverture "
+            "d'un patient nommé (Coverage?beneficiary=…) : pas de liste des assurés.",
         )
 
 

@@ -150,6 +150,9 @@ class AccessPolicy:
     # médecin conseil: the échelon (ELSM Organization); care: their organisations (shared inbox)
     inbox: frozenset[str] = frozenset()
     threads: frozenset[str] = frozenset()  # médecin conseil: ids of the Communications of their échelon
+    # médecin conseil: thread headers deleted on the doctor side / closed by the échelon (no new message)
+    withdrawn: frozenset[str] = frozenset()
+    closed: frozenset[str] = frozenset()
     claims: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -304,9 +307,17 @@ class AccessPolicy:
             self.check_glass_write(resource_type)
             return
         self.check_named(grant, resource_type, resource, current)
+        if self.role == roles.CONSEIL:
+            stale = roles.conseil_thread_over(
+                resource_type, resource, current, withdrawn=self.withdrawn, closed=self.closed
+            )
+            if stale:
+                raise FhirError(422, "business-rule", stale[0], expression=[stale[1]])
         if self.role == roles.CONSEIL or self.role == roles.PHARMACIST:
             why = (
-                roles.conseil_may_write(resource_type, resource, threads=self.threads, patients=self.patients)
+                roles.conseil_may_write(
+                    resource_type, resource, threads=self.threads, patients=self.patients, inbox=self.inbox
+                )
                 if self.role == roles.CONSEIL
                 else roles.pharmacist_may_write(resource_type, resource, actors=self.actors)
             )

@@ -30,8 +30,10 @@ A care relationship with a patient exists when a member of the team is:
   of its organisations, within ``provision.period`` when there is one (day precision for
   the end; nested provisions are not read);
 - addressed a message about the patient: a ``Communication`` whose ``recipient`` is a
-  member of the team or one of its organisations (a referral letter, the centre's shared
-  inbox of docs/france.md §4.c) — its sender could already write in that record;
+  member of the team or one of its organisations (a referral letter) — its sender could
+  already write in that record; not the secure-messaging threads with the médecin conseil
+  (category ``roles.THREAD``): the Assurance Maladie writes about any insured person of its
+  funds, and its message must not open that person's record to the doctor it writes to;
 - ``Patient.generalPractitioner``; and a patient whose ``managingOrganization`` is one of
   the organisations is a patient of the whole centre.
 """
@@ -46,6 +48,7 @@ from typing import Any
 import orjson
 
 from fhir_server.auth import roles
+from fhir_server.auth.echelons import ELSM_SYSTEM, FUND_SYSTEM, routing_table
 from fhir_server.auth.policy import AccessPolicy, forbidden, hidden
 from fhir_server.errors import FhirError
 from fhir_server.identifiers import FINESS_SYSTEM
@@ -84,9 +87,12 @@ def _statuses(doc: dict[str, Any]) -> set[str]:
 async def _related(db: Any, type_: str, param: str, refs: list[str], read: str) -> set[str]:
     """Patients of the ``type_`` resources whose ``param`` is one of ``refs`` (still standing)."""
     fields = [f"s.{read}", "s.status"] + (["s.focus"] if type_ == "Task" else [])
+    fields += ["s.category"] if type_ == "Communication" else []
     out: set[str] = set()
     for doc in await _find(db, type_, {f"s.{param}": {"$in": refs}}, fields):
         status = _statuses(doc)
+        if type_ == "Communication" and roles.THREAD in {str(c) for c in _s(doc, "category")}:
+            continue  # the médecin conseil's correspondence is no care relationship (roles.py)
         if type_ == "Task":
             if not status & set(TELE_EXPERTISE_ACCEPTED):
                 continue
@@ -157,24 +163,68 @@ async def _nothing() -> list[dict[str, Any]]:
 async def _conseil(
     policy: AccessPolicy, db: Any, actors: frozenset[str], conseil: list[dict[str, Any]]
 ) -> AccessPolicy:
+    """A médecin conseil's reach: their échelon's threads (addressed to it, or opened by it) and the
+    patients they are about, plus the insured of the funds attached to the échelon (the fund → ELSM
+    table of :mod:`.echelons`: an ELSM serves the insured of its funds, whom it may write about)."""
     if policy.break_glass:
         raise forbidden("Le bris de glace n'est pas ouvert à ce rôle.")
     inbox = frozenset(r for role in conseil for r in roles.refs(role.get("organization")))
-    headers = await _find(
-        db, "Communication", {"s.recipient": {"$in": sorted(inbox)}}, ["s.subject", "s.patient"]
+    clause = {"$in": sorted(inbox)}
+    fields = ["s.subject", "s.patient", "s.part-of", "s.status", "s._tag"]
+    found, insured = await asyncio.gather(
+        _find(db, "Communication", {"$or": [{"s.recipient": clause}, {"s.sender": clause}]}, fields),
+        _insured(db, inbox),
     )
-    patients: set[str] = set()
-    for doc in headers:
+    patients: set[str] = set(insured)
+    withdrawn: set[str] = set()
+    closed: set[str] = set()
+    for doc in found:
         patients |= _patient_ids(_s(doc, "subject")) | _patient_ids(_s(doc, "patient"))
+        if _s(doc, "part-of"):
+            continue
+        if roles.WITHDRAWN in {str(t) for t in _s(doc, "_tag")}:
+            withdrawn.add(doc["_id"])
+        if "completed" in _statuses(doc):
+            closed.add(doc["_id"])
     return replace(
         policy,
         role=roles.CONSEIL,
         actors=actors,
         inbox=inbox,
-        threads=frozenset(d["_id"] for d in headers),
+        threads=frozenset(d["_id"] for d in found),
         patients=frozenset(patients),
+        withdrawn=frozenset(withdrawn),
+        closed=frozenset(closed),
         resolved=True,
     )
+
+
+async def _insured(db: Any, echelons: frozenset[str]) -> set[str]:
+    """The patients whose active Coverage is paid by a fund attached to one of ``echelons``."""
+    ids = sorted(r.split("/", 1)[1] for r in echelons if r.startswith("Organization/"))
+    if not ids:
+        return set()
+    table = routing_table()
+    codes: set[str] = set()
+    for doc in await _find(db, "Organization", {"_id": {"$in": ids}}, ["j"]):
+        body = orjson.loads(bytes(doc["j"])) if doc.get("j") else {}
+        for ident in body.get("identifier") or []:
+            if isinstance(ident, dict) and ident.get("system") == ELSM_SYSTEM and ident.get("value"):
+                codes.update(table.funds_of(str(ident["value"])))
+    if not codes:
+        return set()
+    tokens = sorted(f"{FUND_SYSTEM}|{code}" for code in codes)
+    funds = [
+        f"Organization/{d['_id']}"
+        for d in await _find(db, "Organization", {"s.identifier": {"$in": tokens}}, [])
+    ]
+    if not funds:
+        return set()
+    out: set[str] = set()
+    for doc in await _find(db, "Coverage", {"s.payor": {"$in": funds}}, ["s.beneficiary", "s.status"]):
+        if "active" in _statuses(doc):
+            out |= _patient_ids(_s(doc, "beneficiary"))
+    return out
 
 
 def _organisations(
@@ -276,6 +326,22 @@ async def check_dispense(db: Any, resource: dict[str, Any], session: Any = None)
                 f"La dispensation ne peut citer que le patient de la prescription (pas {ref}).",
                 expression=[path],
             )
+
+
+async def structure_cares_for(db: Any, addressee: str, finess: str, patient_id: str) -> bool:
+    """Whether a doctor (``Practitioner/x``) or a structure (``Organization/y`` with its FINESS) already
+    reaches ``patient_id`` as a care practitioner would: the structure through any of its members."""
+    from fhir_server.auth.scopes import ScopeSet
+
+    policy = AccessPolicy(kind="practitioner", scopes=ScopeSet.parse(""), fhir_user=addressee)
+    if addressee.startswith("Practitioner/"):
+        reach = await resolve(policy, db)
+        return reach.role == roles.CARE and patient_id in reach.patients
+    if not addressee.startswith("Organization/"):
+        return False
+    tokens = [f"{FINESS_SYSTEM}|{finess}"] if finess else []
+    reach = await _care(policy, db, frozenset(), [], {addressee}, tokens)
+    return patient_id in reach.patients
 
 
 async def cares_for(db: Any, fhir_user: str | None, exercices: Any, patient_id: str) -> bool:

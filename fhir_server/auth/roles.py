@@ -18,14 +18,20 @@ A practitioner token (``kind == "practitioner"``) gets one role, decided per req
     say who is a médecin conseil (no such code in the claims), so the Assurance Maladie
     (a backend client) declares it with that PractitionerRole; PSC-derived roles never
     carry that code, and a non-médecin with such a role gets no conseil rights.
-    They see only the secure-messaging threads addressed to their échelon — the thread
-    headers (``Communication.recipient`` = the ELSM), their messages (``partOf`` = a
-    header) except other people's drafts (``status = preparation``), the back-office
-    Tasks (``owner`` = the ELSM or themselves, or ``focus`` = a header) — and the Patients
-    those headers are about (read/search). Directory types are readable. They may reply
-    in a thread (create a Communication ``partOf`` one of its headers) and create/update
-    the Tasks of those threads; they never delete (retention) and never open a thread,
-    and nothing they write may name a patient outside their threads.
+    They see only the secure-messaging threads of their échelon — the thread headers
+    addressed to it or opened in its name (``Communication.recipient`` / ``sender`` = the
+    ELSM), their messages (``partOf`` = a header) except other people's drafts (``status =
+    preparation``), the back-office Tasks (``owner`` = the ELSM or themselves, or ``focus`` =
+    a header) — and two sets of Patients (read/search) with their Coverages: those the
+    threads are about, and the insured of the funds attached to their échelon (the fund →
+    ELSM table, :mod:`.echelons`: an échelon serves the insured of its funds, as the
+    Assurance Maladie is organised). Directory types are readable. They may reply in a
+    thread, open one in their échelon's name about a patient they reach (addressed to a
+    liberal doctor or a structure, never to a salaried doctor individually, and only to
+    someone who already cares for the patient: :func:`fhir_server.auth.access.check_conseil_addressee`),
+    and create/update the Tasks of those threads; no new message in a thread the doctor
+    deleted or the échelon closed (422, :func:`conseil_thread_over`); they never delete
+    (retention), and nothing they write may name a patient outside their reach.
 
 ``pharmacist`` — PSC profession 21 (pharmacien, TRE_G15; docs/france.md §3.4, §4.b)
     What the prescription check needs, nothing more:
@@ -75,6 +81,7 @@ ROLE_TYPES: dict[str, dict[str, str]] = {
         "Task": "crus",
         "Patient": "rs",
         "Binary": "cr",  # attachments, through their securityContext (auth.access)
+        "Coverage": "rs",  # the insured's fund, rank and regime (the compose screen's patient card)
         **dict.fromkeys(DIRECTORY, "rs"),
     },
     PHARMACIST: {
@@ -92,16 +99,44 @@ PHARMACIST_PATIENT_FIELDS = ("resourceType", "id", "meta", "name", "birthDate", 
 PRESCRIPTION_PARAMS = frozenset({"group-identifier", "identifier"})
 
 
+def _names_one(params: list[tuple[str, str]], keys: frozenset[str]) -> bool:
+    """Whether one of ``keys`` (no modifier, no chain) has one exact value (no comma), ``value`` or
+    ``system|value`` with a non-empty value: ``system|`` alone would match everything of that system."""
+    for key, value in params:
+        if key not in keys or not value or "," in value or "\\" in value:
+            continue
+        tail = value.rsplit("|", 1)[-1] if "|" in value else value
+        if tail.strip() and tail != "*":
+            return True
+    return False
+
+
 def exact_prescription_number(params: list[tuple[str, str]]) -> bool:
     """Whether search parameters name one prescription number exactly: ``group-identifier`` or
-    ``identifier`` (no modifier, no chain), one value (no comma), ``value`` or ``system|value``
-    with a non-empty value. ``system|`` alone would match every prescription of that system."""
+    ``identifier`` (see :func:`_names_one`)."""
+    return _names_one(params, PRESCRIPTION_PARAMS)
+
+
+# A médecin conseil finds an insured person by NIR, never lists the funds' insured: their top-level
+# searches of these types must name one patient exactly (these parameters, see :func:`_names_one`).
+CONSEIL_EXACT = {
+    "Patient": frozenset({"identifier", "_id"}),
+    "Coverage": frozenset({"beneficiary", "patient"}),
+}
+
+
+def exact_patient_lookup(type_: str | None, params: list[tuple[str, str]]) -> bool:
+    """Whether a médecin conseil's search of ``type_`` (None: a system search) names its patients
+    exactly: each value of one of the :data:`CONSEIL_EXACT` parameters (no modifier, no chain) a
+    complete identifier or id — a list of known NIRs or ids is a look-up, not a listing."""
+    wanted = frozenset({"_id", "identifier"}) if type_ is None else CONSEIL_EXACT.get(type_)
+    if wanted is None:
+        return True
     for key, value in params:
-        if key not in PRESCRIPTION_PARAMS or not value or "," in value or "\\" in value:
-            continue
-        number = value.rsplit("|", 1)[-1] if "|" in value else value
-        if number.strip() and number != "*":
-            return True
+        if key in wanted and value and "\\" not in value:
+            tails = [v.rsplit("|", 1)[-1] for v in value.split(",")]
+            if all(t.strip() and t != "*" for t in tails):
+                return True
     return False
 
 
@@ -151,9 +186,9 @@ def conseil_sees(
     """Whether a médecin conseil sees ``resource`` (``inbox``: the ELSM references)."""
     thread_refs = {f"Communication/{t}" for t in threads}
     if type_ == "Communication":
-        mine = bool(refs(resource.get("sender")) & actors)
+        mine = bool(refs(resource.get("sender")) & (actors | inbox))
         if _status(resource) == "preparation" and not mine:
-            return False  # drafts are the author's alone
+            return False  # drafts are the author's alone (a header drafted in the échelon's name: its)
         return (
             resource.get("id") in threads
             or bool(refs(resource.get("partOf")) & thread_refs)
@@ -166,6 +201,12 @@ def conseil_sees(
         )
     if type_ == "Patient":
         return resource.get("id") in patients
+    if type_ == "Coverage":
+        return any(
+            r.split("/", 1)[1] in patients
+            for r in refs(resource.get("beneficiary"))
+            if r.startswith("Patient/")
+        )
     return type_ in DIRECTORY
 
 
@@ -179,7 +220,7 @@ def conseil_filter(
 ) -> dict[str, Any] | None:
     """The Mongo filter (on ``s``) equivalent to :func:`conseil_sees`."""
     thread_refs = sorted(f"Communication/{t}" for t in threads)
-    mine = sorted(actors)
+    mine = sorted(actors | inbox)
     if type_ == "Communication":
         return {
             "$and": [
@@ -198,13 +239,72 @@ def conseil_filter(
         return {"$or": [{"s.owner": {"$in": sorted(inbox | actors)}}, {"s.focus": {"$in": thread_refs}}]}
     if type_ == "Patient":
         return {"_id": {"$in": sorted(patients)}}
+    if type_ == "Coverage":
+        return {"s.beneficiary": {"$in": sorted(f"Patient/{p}" for p in patients)}}
+    return None
+
+
+def opens_thread(resource: dict[str, Any]) -> bool:
+    """Whether a Communication is a secure-messaging thread header (category THREAD, no ``partOf``)."""
+    return not resource.get("partOf") and THREAD in _codings(resource.get("category"))
+
+
+def conseil_thread_over(
+    type_: str,
+    resource: dict[str, Any],
+    current: dict[str, Any] | None,
+    *,
+    withdrawn: frozenset[str],
+    closed: frozenset[str],
+) -> tuple[str, str] | None:
+    """(why, FHIRPath) when a médecin conseil writes in a conversation that is over for the échelon.
+
+    Deleted on the doctor side: the échelon keeps it (reads it, may mark messages read) but writes
+    no new message in it — it starts a new conversation instead. Closed by the échelon: the same
+    until the doctor writes again (which reopens it). Neither may be undone by the échelon.
+    """
+    if type_ != "Communication":
+        return None
+    parts = {r.split("/", 1)[1] for r in refs(resource.get("partOf")) if r.startswith("Communication/")}
+    new_message = current is None or _status(current) == "preparation"
+    if parts and new_message:
+        if parts & withdrawn:
+            return (
+                "Le médecin a supprimé cette conversation : l'échelon la conserve en lecture mais n'y "
+                "écrit plus ; ouvrez une nouvelle conversation.",
+                "Communication.partOf",
+            )
+        if parts & closed:
+            return (
+                "Conversation close : l'échelon n'y écrit plus (elle se rouvre quand le médecin écrit).",
+                "Communication.partOf",
+            )
+    if current is not None and not parts:
+        if withdrawn_by_professional(type_, current) and not withdrawn_by_professional(type_, resource):
+            return ("La suppression faite par le médecin ne peut pas être annulée.", "Communication.meta.tag")
+        if _status(current) == "completed" and _status(resource) != "completed":
+            return (
+                "Une conversation close ne se rouvre que lorsque le médecin écrit de nouveau.",
+                "Communication.status",
+            )
     return None
 
 
 def conseil_may_write(
-    type_: str, resource: dict[str, Any], *, threads: frozenset[str], patients: frozenset[str]
+    type_: str,
+    resource: dict[str, Any],
+    *,
+    threads: frozenset[str],
+    patients: frozenset[str],
+    inbox: frozenset[str] = frozenset(),
 ) -> str | None:
-    """Why a médecin conseil may not write ``resource`` (None when allowed)."""
+    """Why a médecin conseil may not write ``resource`` (None when allowed).
+
+    They write in their échelon's threads, and open a thread (a header of category THREAD) in
+    their échelon's name (``sender`` = the ELSM) about a patient they reach — an insured person of
+    the échelon's funds. Whom they may address is checked against the directory by
+    :func:`fhir_server.auth.access.check_conseil_addressee`.
+    """
     thread_refs = {f"Communication/{t}" for t in threads}
     named = {
         r.split("/", 1)[1]
@@ -216,7 +316,11 @@ def conseil_may_write(
     if type_ == "Communication":
         if resource.get("id") in threads or refs(resource.get("partOf")) & thread_refs:
             return None
-        return "Un médecin conseil répond dans un échange existant (partOf) : il n'en ouvre pas."
+        if opens_thread(resource):
+            if refs(resource.get("sender")) and refs(resource.get("sender")) <= inbox:
+                return None
+            return "Une conversation s'ouvre au nom de votre échelon (sender = l'ELSM)."
+        return "Un médecin conseil écrit dans un échange de son échelon (partOf) ou en ouvre un (en-tête)."
     if type_ == "Task":
         if refs(resource.get("focus")) & thread_refs:
             return None
@@ -322,13 +426,35 @@ def masked_patient(resource: dict[str, Any]) -> dict[str, Any]:
 # And a thread's resources (Communication ``category`` / Task ``code`` :data:`THREAD`) are private
 # correspondence: a care practitioner reads them only as a party — ``sender`` / ``recipient``
 # (Communication), ``requester`` / ``owner`` (Task) is them or their structure — not because they
-# care for the patient the thread is about.
+# care for the patient the thread is about; a draft (``preparation``) only as its sender.
 
 NOPAT = "http://terminology.hl7.org/CodeSystem/v3-ActCode|NOPAT"
 MESSAGING_SYSTEM = "urn:passerelle:messagerie"
 THREAD = f"{MESSAGING_SYSTEM}|echange-medecin-conseil"
 WITHDRAWN = f"{MESSAGING_SYSTEM}|supprime-cote-professionnel"
 WITHDRAWABLE = frozenset({"Communication", "Task"})
+# Who, of a structure's salaried doctors, wrote a message the structure sends (``sender`` stays the
+# structure: it is the addressee of the replies; this extension records the individual author).
+WRITER_URL = "https://passerelle.fr/fhir/StructureDefinition/messagerie-redacteur"
+
+
+def writer_of(resource: dict[str, Any]) -> str | None:
+    for ext in resource.get("extension") or []:
+        if isinstance(ext, dict) and ext.get("url") == WRITER_URL:
+            return ref_of(ext.get("valueReference"))
+    return None
+
+
+def writer_claim(
+    resource: dict[str, Any], current: dict[str, Any] | None, actors: frozenset[str]
+) -> str | None:
+    """Why a care practitioner may not name this author (None: unchanged, or themselves)."""
+    writer = writer_of(resource)
+    if writer is None or (current is not None and writer_of(current) == writer) or writer in actors:
+        return None
+    return "L'auteur d'un message (extension messagerie-redacteur) ne peut être que vous-même."
+
+
 # per type: (the element and search parameter carrying THREAD, the parties' parameters)
 PARTIES = {"Communication": ("category", ("sender", "recipient")), "Task": ("code", ("requester", "owner"))}
 
@@ -364,6 +490,8 @@ def thread_party(type_: str, resource: dict[str, Any], mine: frozenset[str]) -> 
     element, params = PARTIES[type_]
     if THREAD not in _codings(resource.get(element)):
         return True
+    if type_ == "Communication" and _status(resource) == "preparation":
+        params = ("sender",)  # a draft is its author's (the échelon's drafts stay in the back office)
     return any(refs(resource.get(p)) & mine for p in params)
 
 
@@ -376,7 +504,12 @@ def hidden_from_care_filter(type_: str, mine: frozenset[str]) -> dict[str, Any] 
     if type_ not in PARTIES:
         return None
     element, params = PARTIES[type_]
-    party = [{f"s.{element}": {"$ne": THREAD}}, *({f"s.{p}": {"$in": sorted(mine)}} for p in params)]
+    party: list[dict[str, Any]] = [{f"s.{element}": {"$ne": THREAD}}]
+    for p in params:
+        clause: dict[str, Any] = {f"s.{p}": {"$in": sorted(mine)}}
+        if type_ == "Communication" and p != "sender":
+            clause["s.status"] = {"$ne": "preparation"}
+        party.append(clause)
     return {"s._tag": {"$ne": WITHDRAWN}, "$or": party}
 
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 KEY_TYPES = (
     "Patient", "Practitioner", "PractitionerRole", "Organization", "Encounter", "Observation", "Condition",
     "MedicationRequest", "Communication", "Appointment", "Slot", "Schedule", "Consent", "DocumentReference",
-    "Task", "ServiceRequest", "List",
+    "Task", "ServiceRequest", "List", "Coverage",
 )  # fmt: skip
 MAX_INDEXES = 60
 # Indexes walked in order for a sort, so they must hold every document; the others are

@@ -48,9 +48,11 @@ def _refs(world: RoleWorld) -> list[str]:
 
 
 def read_set(http: httpx.Client, world: RoleWorld, who: str) -> set[str]:
-    """The patients ``who`` can read: a Patient search (restricted by the caller's policy), every page."""
+    """The patients of the world ``who`` can read: a Patient search by their ids (restricted by the
+    caller's policy; a médecin conseil may not list patients without naming them), every page."""
     out: set[str] = set()
-    url: str | None = f"{world.base}/Patient?_count=500&_elements=id"
+    every = ",".join(sorted(world.patients.values()))
+    url: str | None = f"{world.base}/Patient?_id={every}&_count=500&_elements=id"
     while url:
         resp = http.get(url, headers=world.headers(who))
         assert resp.status_code == 200, resp.text

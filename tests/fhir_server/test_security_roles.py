@@ -173,7 +173,10 @@ def test_medecin_conseil_sees_only_their_echelon(http: httpx.Client, world: Role
         searched = _ids(world.get(http, who, "Communication", params={"_count": "200"}))
         assert ids[f"header_{mine}"] in searched and ids[f"header_{theirs}"] not in searched
         assert ids["draft_a"] not in searched  # someone else's draft
-        patients = _ids(world.get(http, who, "Patient", params={"_count": "200"}))
+        # no listing of patients (the insured of their funds are found one NIR at a time)
+        assert world.get(http, who, "Patient", params={"_count": "200"}).status_code == 403
+        every = ",".join(p.values())
+        patients = _ids(world.get(http, who, "Patient", params={"_id": every, "_count": "200"}))
         assert patients == {p[f"thread_{mine}"]}
 
 

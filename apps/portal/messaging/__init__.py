@@ -11,7 +11,17 @@ from fastapi import APIRouter
 from apps.portal.areas import Area, MenuEntry
 from apps.portal.messaging.attachments import MAX_BYTES, MAX_FILES, AttachmentError, check_attachments, sniff
 from apps.portal.messaging.fhir import MessagingError, NotFound
-from apps.portal.messaging.model import A_TRAITER, BINS, CLOS, EN_COURS, Message, Party, PatientCard, Thread
+from apps.portal.messaging.model import (
+    A_TRAITER,
+    BINS,
+    CLOS,
+    EN_COURS,
+    Message,
+    Party,
+    PatientCard,
+    Thread,
+    ThreadPage,
+)
 from apps.portal.messaging.notify import Mailer
 from apps.portal.messaging.routing import ELSM_SYSTEM, FUND_SYSTEM, RoutingTable, parse_table, routing_table
 from apps.portal.messaging.service import MessagingService, check_nir
@@ -39,6 +49,6 @@ __all__ = [
     "AREA",
     "A_TRAITER", "BINS", "CLOS", "ELSM_SYSTEM", "EN_COURS", "FUND_SYSTEM", "MAX_BYTES", "MAX_FILES",
     "AttachmentError", "Mailer", "Message", "MessagingError", "MessagingService", "NotFound", "Party",
-    "PatientCard", "RoutingTable", "Thread", "check_attachments", "check_nir", "parse_table",
+    "PatientCard", "RoutingTable", "Thread", "ThreadPage", "check_attachments", "check_nir", "parse_table",
     "routing_table", "sniff",
 ]  # fmt: skip

@@ -90,6 +90,26 @@ class Fhir:
                 return out
             resp = await self._call("GET", nxt)
 
+    async def page(
+        self, type_: str, params: list[tuple[str, str]]
+    ) -> tuple[list[dict[str, Any]], str | None, str | None]:
+        """One page of a search: (its resources, the ``_cursor`` of the next page, of the previous one)."""
+        resp = await self._call("GET", type_, params=params)
+        _raise_for(resp)
+        bundle = resp.json()
+        cursors: dict[str, str | None] = {"next": None, "previous": None}
+        for link in bundle.get("link") or []:
+            if link.get("relation") in cursors:
+                query = httpx.URL(str(link.get("url") or "")).params
+                cursors[link["relation"]] = query.get("_cursor")
+        found = [e["resource"] for e in bundle.get("entry") or [] if "resource" in e]
+        return found, cursors["next"], cursors["previous"]
+
+    async def count(self, type_: str, params: list[tuple[str, str]]) -> int:
+        resp = await self._call("GET", type_, params=[*params, ("_summary", "count")])
+        _raise_for(resp)
+        return int(resp.json().get("total") or 0)
+
     async def create(self, resource: dict[str, Any]) -> dict[str, Any]:
         resp = await self._call(
             "POST",

@@ -8,7 +8,15 @@
   ``payload`` = text + attachments (``Binary`` whose ``securityContext`` is the message);
   ``preparation`` = a draft; ``received`` = opened by the other side (the read mark);
 - back office: one ``Task`` per thread (``focus`` = header, ``owner`` = the échelon): ``requested``
-  = À traiter, ``in-progress`` = En cours, ``completed`` = Clos.
+  = À traiter, ``in-progress`` = En cours, ``completed`` = Clos (``draft``: a conversation the
+  échelon is composing, in À traiter).
+- a conversation the échelon opens: the header's ``sender`` is the échelon, its ``recipient`` the
+  doctor (liberal) or the structure (FINESS); the messages' ``sender`` is the médecin conseil.
+- a structure's message: ``sender`` = the structure (the addressee of the replies), and the
+  extension :data:`fhir_server.auth.roles.WRITER_URL` names the salaried doctor who wrote it.
+
+Every thread header is updated with each message sent (its ``_lastUpdated`` is the thread's last
+activity), so that lists are one FHIR search sorted by ``-_lastUpdated`` and paged by the server.
 
 Every resource carries the category/code :data:`CATEGORY`, the security label NOPAT (never shown
 to the patient) and, once the doctor side deleted the conversation, the tag WITHDRAWN (see
@@ -36,7 +44,7 @@ NAM_SYSTEM = "urn:passerelle:numero-assurance-maladie"  # N° AM of a liberal do
 A_TRAITER, EN_COURS, CLOS = "a-traiter", "en-cours", "clos"
 BINS = {A_TRAITER: "À traiter", EN_COURS: "En cours", CLOS: "Clos"}
 BIN_STATUSES = {
-    A_TRAITER: ("requested", "received"),
+    A_TRAITER: ("requested", "received", "draft"),
     EN_COURS: ("accepted", "in-progress"),
     CLOS: ("completed",),
 }
@@ -125,6 +133,7 @@ class Message:
     received: str = ""
     attachments: list[AttachmentInfo] = field(default_factory=list)
     version: str = ""
+    writer: str = ""  # the salaried doctor who wrote for their structure (name)
 
 
 @dataclass
@@ -156,6 +165,11 @@ class Thread:
     task: dict[str, Any] | None = None
     header: dict[str, Any] = field(default_factory=dict)
     writer: str = ""  # the agent of the échelon who last wrote ("Rédacteur")
+    doctor_writer: str = ""  # the structure's doctor who last wrote for it
+
+    @property
+    def opened_by_echelon(self) -> bool:
+        return self.started_by is not None and self.started_by.kind == "echelon"
 
     @property
     def bin(self) -> str:
@@ -183,3 +197,12 @@ class Thread:
         """ "[Lu]": the last sent message of this side has been opened by the other side."""
         mine = [m for m in self.messages if not m.draft and m.from_echelon == echelon_side]
         return bool(mine) and bool(mine[-1].received)
+
+
+@dataclass
+class ThreadPage:
+    """One page of a list of threads, as the FHIR search returned it (newest activity first)."""
+
+    threads: list[Thread]
+    next: str | None = None  # the server's paging cursors
+    previous: str | None = None

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from apps.portal.messaging import router
 from apps.portal.messaging.attachments import MAX_BYTES, MAX_FILES
 from apps.portal.messaging.fhir import MessagingError, NotFound
+from apps.portal.messaging.model import ThreadPage
 from apps.portal.messaging.notify import Mailer
 from apps.portal.messaging.service import MessagingService, check_nir
 from apps.portal.web import Fhir, FormState, Practitioner, flash, form_data, form_dict, redirect, render
@@ -60,12 +61,19 @@ async def inbox(request: Request, user: Practitioner, fhir: Fhir) -> Response:
     if (other := await _doctor(request, svc)) is not None:
         return other
     query = request.query_params.get("q", "").strip()
-    threads = await svc.threads(query)
+    form = FormState({"q": query})
+    try:
+        page = await svc.threads(query, cursor=request.query_params.get("curseur") or None)
+    except MessagingError as exc:
+        form.error("q", str(exc))
+        page = ThreadPage([])
     me, structure, _, _ = await svc.whoami()
     return await render(
         request,
         "messaging/inbox.html",
-        {"threads": threads, "q": query, "me": me, "structure": structure},
+        {"threads": page.threads, "page": page, "q": query, "me": me, "structure": structure},
+        status_code=422 if form else 200,
+        form=form,
     )
 
 

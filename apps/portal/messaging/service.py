@@ -22,6 +22,8 @@ import httpx
 from apps.portal.messaging.attachments import Attachment, check_attachments
 from apps.portal.messaging.fhir import Fhir, MessagingError, NotFound
 from apps.portal.messaging.model import (
+    BIN_STATUSES,
+    BINS,
     CATEGORY_TOKEN,
     NAM_SYSTEM,
     WITHDRAWN_CODING,
@@ -30,15 +32,16 @@ from apps.portal.messaging.model import (
     Party,
     PatientCard,
     Thread,
+    ThreadPage,
     labelled,
     ref,
     ref_of,
 )
 from apps.portal.messaging.notify import Mailer
 from apps.portal.messaging.routing import ELSM_SYSTEM, FUND_SYSTEM, RoutingTable, routing_table
-from apps.portal.messaging.search import criterion, patient_matches
-from fhir_server.auth.roles import CONSEIL_CODE, ROLE_SYSTEM
-from fhir_server.identifiers import FINESS_SYSTEM, NIR_SYSTEM, is_nir, normalise
+from apps.portal.messaging.search import CRITERIA, criteria_params, patient_params
+from fhir_server.auth.roles import CONSEIL_CODE, ROLE_SYSTEM, WRITER_URL, writer_of
+from fhir_server.identifiers import FINESS_SYSTEM, NIR_SYSTEM, is_finess, is_nir, normalise
 
 log = logging.getLogger("passerelle.portal.messaging")
 MAX_TOPIC = 200
@@ -124,6 +127,7 @@ class MessagingService:
         self.mailer = mailer
         self.portal_url = portal_url.rstrip("/")
         self._parties: dict[str, Party] = {}
+        self._lists: dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[str, str]] | None] = {}
         self._me: tuple[Party, Party | None, Party | None, frozenset[str]] | None = None
 
     # -- who is speaking -------------------------------------------------------------------------
@@ -137,21 +141,25 @@ class MessagingService:
             "PractitionerRole", {"practitioner": self.fhir_user, "_include": "PractitionerRole:organization"}
         )
         roles = [r for r in found if r["resourceType"] == "PractitionerRole"]
-        structure: Party | None = None
         echelon: Party | None = None
         refs = {self.fhir_user, *(ref(r) for r in roles)}
         for role in roles:
-            codes = {
-                (c.get("system"), c.get("code"))
-                for cc in role.get("code") or []
-                for c in cc.get("coding") or []
-            }
             org = role.get("organization") or {}
-            if (ROLE_SYSTEM, CONSEIL_CODE) in codes and ref_of(org):
+            if _is_conseil(role) and ref_of(org):
                 echelon = await self.party(str(ref_of(org)))
+        structure = await self._structure(roles)
+        if structure:
+            refs.add(structure.ref)
+        self._me = (me, structure, echelon, frozenset(refs))
+        return self._me
+
+    async def _structure(self, roles: list[dict[str, Any]]) -> Party | None:
+        """The structure (with a FINESS: health centre, establishment) of one of these practice
+        situations, if any: a doctor salaried there writes — and is written to — as the structure."""
+        for role in roles:
+            if _is_conseil(role):
                 continue
-            # a practice situation in a structure with a FINESS (health centre, establishment): the
-            # doctor writes as the structure, like the FHIR layer's shared inbox (same FINESS)
+            org = role.get("organization") or {}
             org_ref = ref_of(org)
             ident = org.get("identifier") or {}
             if org_ref is None and ident.get("system") == FINESS_SYSTEM and ident.get("value"):
@@ -159,14 +167,15 @@ class MessagingService:
                     "Organization", {"identifier": f"{FINESS_SYSTEM}|{ident['value']}"}
                 )
                 org_ref = ref(orgs[0]) if orgs else None
-            if org_ref and structure is None:
+            if org_ref:
                 candidate = await self.party(org_ref)
                 if candidate.kind == "structure" and candidate.finess:
-                    structure = candidate
-        if structure:
-            refs.add(structure.ref)
-        self._me = (me, structure, echelon, frozenset(refs))
-        return self._me
+                    return candidate
+        return None
+
+    async def structure_of(self, practitioner: str) -> Party | None:
+        found = await self.fhir.search("PractitionerRole", {"practitioner": practitioner})
+        return await self._structure([r for r in found if r["resourceType"] == "PractitionerRole"])
 
     async def is_echelon(self) -> bool:
         return (await self.whoami())[2] is not None
@@ -254,6 +263,106 @@ class MessagingService:
             raise MessagingError("Aucun de vos patients n'a ce NIR.", "nir")
         return await self.patient_card(patients[0]["id"])
 
+    async def find_insured(self, nir_input: str) -> PatientCard:
+        """An insured person of the médecin conseil's échelon by NIR: the FHIR layer answers only for
+        the insured of the funds attached to the échelon (and the patients of its threads)."""
+        nir = check_nir(nir_input)
+        found = await self.fhir.search("Patient", {"identifier": f"{NIR_SYSTEM}|{nir}"})
+        patients = [p for p in found if p["resourceType"] == "Patient"]
+        if not patients:
+            raise MessagingError("Aucun assuré des caisses de votre échelon n'a ce NIR.", "nir")
+        try:
+            return await self.patient_card(patients[0]["id"])
+        except MessagingError:
+            return await self.patient_card(patients[0]["id"], route=False)
+
+    async def treating_doctor(self, patient_id: str) -> Party | None:
+        """The patient's médecin traitant (``Patient.generalPractitioner``: the déclaration de médecin
+        traitant), as a doctor (Practitioner) or, when it names one, a structure."""
+        patient = await self.fhir.read(f"Patient/{patient_id}")
+        for gp in patient.get("generalPractitioner") or []:
+            target = ref_of(gp) or ""
+            if target.startswith("PractitionerRole/"):
+                try:
+                    role = await self.fhir.read(target)
+                except MessagingError:
+                    continue
+                target = ref_of(role.get("practitioner")) or ""
+            if target.startswith(("Practitioner/", "Organization/")):
+                return await self.party(target)
+        return None
+
+    async def addressee(self, target: str, by: str, values: dict[str, str]) -> tuple[PatientCard, Party]:
+        """(the patient, whom to write to) for the médecin conseil's "new conversation" form.
+
+        ``target``: ``medecin`` (a liberal doctor) or ``structure`` (health centre, establishment);
+        ``by``: ``nir`` (the patient's treating doctor, or the structure they work in), ``nam`` (the
+        doctor's N° AM) or ``finess`` (the structure's). The patient's NIR is always required: every
+        exchange is about an insured person. A salaried doctor is never an addressee: their structure is.
+        """
+        if target not in ("medecin", "structure") or by not in ("nir", "nam", "finess"):
+            raise MessagingError("Choisissez le destinataire : un médecin ou une structure.", "cible")
+        card = await self.find_insured(values.get("nir", ""))
+        if by == "nir":
+            gp = await self.treating_doctor(card.id)
+            if gp is None:
+                raise MessagingError(
+                    "Aucun médecin traitant n'est déclaré pour ce patient : écrivez au médecin par son "
+                    "N° AM ou à la structure par son FINESS.",
+                    "nir",
+                )
+            structure = gp if gp.kind == "structure" else await self.structure_of(gp.ref)
+            if target == "structure":
+                if structure is None:
+                    raise MessagingError(
+                        f"Le médecin traitant de ce patient ({gp.name}) n'exerce pas dans un centre de santé "
+                        "ou un établissement : utilisez « Écrire à un médecin ».",
+                        "nir",
+                    )
+                return card, structure
+            if structure is not None:
+                raise MessagingError(
+                    f"Le médecin traitant de ce patient ({gp.name}) exerce comme salarié de {structure.name} "
+                    f"(FINESS {structure.finess}) : un médecin salarié ne reçoit pas de message à titre "
+                    "individuel, utilisez « Écrire à un centre de santé / établissement ».",
+                    "nir",
+                )
+            return card, gp
+        if by == "nam" and target == "medecin":
+            nam = normalise(values.get("nam", ""))
+            if not (len(nam) == 9 and nam.isdigit()):
+                raise MessagingError("Le N° AM compte 9 chiffres.", "nam")
+            found = await self.fhir.search("PractitionerRole", {"identifier": f"{NAM_SYSTEM}|{nam}"})
+            doctor = next(
+                (ref_of(r.get("practitioner")) for r in found if ref_of(r.get("practitioner"))), None
+            )
+            if doctor is None:
+                raise MessagingError("Aucun médecin n'a ce N° AM dans l'annuaire.", "nam")
+            party = await self.party(doctor)
+            structure = await self.structure_of(doctor)
+            if structure is not None:
+                raise MessagingError(
+                    f"{party.name} exerce comme salarié de {structure.name} (FINESS {structure.finess}) : "
+                    "écrivez à la structure.",
+                    "nam",
+                )
+            return card, party
+        if by == "finess" and target == "structure":
+            finess = normalise(values.get("finess", "")).upper()
+            if not is_finess(finess):
+                raise MessagingError(
+                    "FINESS invalide : 9 caractères dont la clé (contrôle de Luhn).", "finess"
+                )
+            found = await self.fhir.search("Organization", {"identifier": f"{FINESS_SYSTEM}|{finess}"})
+            if not found:
+                raise MessagingError("Aucune structure n'a ce FINESS dans l'annuaire.", "finess")
+            return card, await self.party(ref(found[0]))
+        raise MessagingError(
+            "Un médecin se trouve par le NIR du patient ou son N° AM, "
+            "une structure par le NIR ou son FINESS.",
+            "cible",
+        )
+
     async def patient_card(self, patient_id: str, *, route: bool = True) -> PatientCard:
         patient = await self.fhir.read(f"Patient/{patient_id}")
         family, given = _name(patient)
@@ -307,33 +416,72 @@ class MessagingService:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    async def threads(self, query: str = "", **criteria: str) -> list[Thread]:
-        """The user's threads, newest first: a doctor's (and their centre's), or the échelon's.
+    async def threads(
+        self,
+        query: str = "",
+        *,
+        bin: str | None = None,
+        cursor: str | None = None,
+        count: int = 20,
+        **criteria: str,
+    ) -> ThreadPage:
+        """One page of the user's threads, newest activity first: a FHIR search the server filters,
+        sorts (``-_lastUpdated``: every message sent updates its header) and pages (``cursor``).
 
-        ``query`` (doctor side): patient name or NIR. ``criteria`` (échelon side): ``patient``
-        (name, first name or NIR), ``professional`` (N° AM or FINESS), ``postal_code``, ``town``,
-        ``name`` (doctor's or centre's name), ``agent`` (the agent who wrote).
+        What the user may see is the FHIR layer's decision (a doctor's and their centre's threads,
+        or the échelon's). ``query`` (doctor side): patient name or NIR. ``criteria`` (échelon
+        side): see :mod:`apps.portal.messaging.search`. ``bin``: one of :data:`BINS` (échelon).
         """
-        _, _, echelon, refs = await self.whoami()
-        params: list[tuple[str, str]] = [
-            ("category", CATEGORY_TOKEN),
-            ("part-of:missing", "true"),
+        params = await self._list_params(query, criteria)
+        if params is None:
+            return ThreadPage([])
+        if bin is not None:
+            params.append(("_has:Task:focus:status", ",".join(BIN_STATUSES[bin])))
+        params += [
             ("_include", "Communication:subject"),
             ("_revinclude", "Communication:part-of"),
             ("_revinclude", "Task:focus"),
-            ("_count", "200"),
+            ("_sort", "-_lastUpdated"),
+            ("_count", str(count)),
         ]
-        if echelon is None:
-            params.append(("sender", ",".join(sorted(refs))))
-        found = await self.fhir.search("Communication", params)
-        threads = await self._assemble(found, echelon is not None)
-        if query:
-            threads = [t for t in threads if patient_matches(t, query)]
-        for key, value in criteria.items():
-            if value.strip():
-                threads = [t for t in threads if criterion(t, key, value)]
-        threads.sort(key=lambda t: t.last_date, reverse=True)
-        return threads
+        if cursor:
+            params.append(("_cursor", cursor))
+        found, nxt, previous = await self.fhir.page("Communication", params)
+        threads = await self._assemble(found, await self.is_echelon())
+        return ThreadPage(threads, nxt, previous)
+
+    async def bin_counts(self, **criteria: str) -> dict[str, int]:
+        """How many of the échelon's threads (matching ``criteria``) each bin holds: counted by the server."""
+        params = await self._list_params("", criteria)
+        if params is None:
+            return dict.fromkeys(BINS, 0)
+        return {
+            b: await self.fhir.count(
+                "Communication", [*params, ("_has:Task:focus:status", ",".join(BIN_STATUSES[b]))]
+            )
+            for b in BINS
+        }
+
+    async def _list_params(self, query: str, criteria: dict[str, str]) -> list[tuple[str, str]] | None:
+        """The search parameters of a list (the directory look-ups of the criteria made once per page)."""
+        key = (query, tuple(sorted(criteria.items())))
+        if key not in self._lists:
+            self._lists[key] = await self._criteria(query, criteria)
+        found = self._lists[key]
+        return None if found is None else list(found)
+
+    async def _criteria(self, query: str, criteria: dict[str, str]) -> list[tuple[str, str]] | None:
+        base = [("category", CATEGORY_TOKEN), ("part-of:missing", "true")]
+        if query.strip():
+            return base + patient_params(query)
+        chosen = {k: v for k, v in criteria.items() if v and v.strip()}
+        if not chosen:
+            return base
+        unknown = set(chosen) - set(CRITERIA)
+        if unknown:
+            raise MessagingError(f"Critère de recherche inconnu : {', '.join(sorted(unknown))}.")
+        extra = await criteria_params(self.fhir.search, chosen)
+        return None if extra is None else base + extra
 
     async def _assemble(self, found: list[dict[str, Any]], echelon_side: bool) -> list[Thread]:
         headers = [r for r in found if r["resourceType"] == "Communication" and not r.get("partOf")]
@@ -395,11 +543,14 @@ class MessagingService:
             from_echelon = party is not None and (
                 party.kind in ("echelon", "agent") or await self._is_agent(who)
             )
+            writer = writer_of(m)
+            writer_name = (await self.party(writer)).name if writer and writer != who else ""
             parsed.append(
                 Message(
                     id=m["id"],
                     sender=who,
                     sender_name=party.name if party else "",
+                    writer=writer_name,
                     from_echelon=from_echelon,
                     sent=str(m.get("sent") or ""),
                     text=_text(m),
@@ -410,6 +561,7 @@ class MessagingService:
                 )
             )
         writer = next((m.sender_name for m in reversed(parsed) if m.from_echelon and not m.draft), "")
+        doctor_writer = next((m.writer for m in reversed(parsed) if not m.from_echelon and not m.draft), "")
         return Thread(
             id=header["id"],
             topic=str((header.get("topic") or {}).get("text") or ""),
@@ -422,6 +574,7 @@ class MessagingService:
             task=task,
             header=header,
             writer=writer,
+            doctor_writer=doctor_writer,
         )
 
     async def _is_agent(self, reference: str) -> bool:
@@ -499,7 +652,7 @@ class MessagingService:
         """A new conversation from the doctor side (sent, or kept as a draft); returns its id."""
         if await self.is_echelon():
             raise MessagingError(
-                "Un médecin conseil répond dans les conversations ouvertes par les médecins."
+                "Un médecin conseil ouvre une conversation depuis le back-office (« Écrire à un médecin »)."
             )
         topic, text = _checked(topic, text, send)
         attachments = check_attachments(list(files))
@@ -519,6 +672,61 @@ class MessagingService:
         message = await self._new_message(header, sender.ref, text, attachments, None)
         if send:
             await self._send_first(header, message, card)
+        return str(header["id"])
+
+    async def open_thread(
+        self,
+        patient_id: str,
+        addressee: str,
+        topic: str,
+        text: str,
+        files: list[tuple[str, bytes]] = (),  # type: ignore[assignment]
+        *,
+        send: bool = True,
+    ) -> str:
+        """A new conversation opened by the médecin conseil, in their échelon's name, with a doctor or
+        a structure (``addressee``, from :meth:`addressee`); returns its id.
+
+        The header names the échelon as sender and the addressee as recipient from the start (the
+        FHIR layer checks the addressee then: liberal doctor or structure, already caring for the
+        patient); the back-office Task is created with it (``draft`` while it is a draft).
+        """
+        _, _, echelon, _ = await self.whoami()
+        if echelon is None:
+            raise MessagingError("Seul un médecin conseil ouvre une conversation depuis le back-office.")
+        topic, text = _checked(topic, text, send)
+        attachments = check_attachments(list(files))
+        header: dict[str, Any] = labelled(
+            {
+                "resourceType": "Communication",
+                "status": "preparation",
+                "subject": {"reference": f"Patient/{patient_id}"},
+                "sender": {"reference": echelon.ref},
+                "recipient": [{"reference": addressee}],
+            }
+        )
+        if topic:
+            header["topic"] = {"text": topic}
+        header = await self.fhir.create(header)
+        message = await self._new_message(header, self.fhir_user, text, attachments, None)
+        stamp = now()
+        task = labelled(
+            {
+                "resourceType": "Task",
+                "status": "draft",
+                "intent": "order",
+                "focus": {"reference": ref(header)},
+                "for": header["subject"],
+                "owner": {"reference": echelon.ref},
+                "requester": {"reference": self.fhir_user},
+                "authoredOn": stamp,
+                "lastModified": stamp,
+                "description": "Échange avec le médecin conseil (ouvert par l'échelon)",
+            }
+        )
+        task = await self.fhir.create(task)
+        if send:
+            await self._send_opened(header, message, task)
         return str(header["id"])
 
     async def save_draft(
@@ -555,13 +763,18 @@ class MessagingService:
         ]
         payload += await self._binaries(message_id, attachments)
         body = {**body, "payload": payload} if payload else {k: v for k, v in body.items() if k != "payload"}
+        body = await self._authored(body)
         if not send:
             entries = [{"resource": body, "version": draft.version}]
             if new_thread:
                 entries.append({"resource": header, "version": _version(thread.header)})
             await self.fhir.transaction(entries)
             return
-        if new_thread:
+        if new_thread and thread.opened_by_echelon:
+            if thread.task is None:
+                raise MessagingError("Cette conversation n'a pas de suivi dans le back-office.")
+            await self._send_opened(header, body, thread.task)
+        elif new_thread:
             card = await self.patient_card(str(thread.patient.id if thread.patient else ""))
             await self._send_first(header, body, card)
         else:
@@ -666,13 +879,26 @@ class MessagingService:
             message["inResponseTo"] = [{"reference": f"Communication/{in_response_to}"}]
         if text:
             message["payload"] = [{"contentString": text}]
-        message = await self.fhir.create(message)
+        message = await self.fhir.create(await self._authored(message))
         files = await self._binaries(message["id"], attachments)
         if files:
             message = {**message, "payload": [*(message.get("payload") or []), *files]}
             await self.fhir.transaction([{"resource": message, "version": _version(message)}])
             message = await self.fhir.read(ref(message))
         return message
+
+    async def _authored(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A structure's message names the doctor who wrote it (the sender stays the structure)."""
+        others = [e for e in message.get("extension") or [] if e.get("url") != WRITER_URL]
+        if ref_of(message.get("sender")) == self.fhir_user:
+            return (
+                {**message, "extension": others}
+                if others
+                else {k: v for k, v in message.items() if k != "extension"}
+            )
+        me = await self.party(self.fhir_user)
+        writer = {"url": WRITER_URL, "valueReference": {"reference": self.fhir_user, "display": me.name}}
+        return {**message, "extension": [*others, writer]}
 
     async def _binaries(self, message_id: str, attachments: list[Attachment]) -> list[dict[str, Any]]:
         """Each attachment as a Binary filed under the message: who reads the message reads it."""
@@ -733,15 +959,39 @@ class MessagingService:
             ]
         )
 
+    async def _send_opened(
+        self, header: dict[str, Any], message: dict[str, Any], task: dict[str, Any]
+    ) -> None:
+        """Send a conversation the échelon opened: it waits for the doctor's answer (En cours)."""
+        stamp = now()
+        recipient = header.get("recipient") or []
+        await self.fhir.transaction(
+            [
+                {
+                    "resource": {**message, "status": "completed", "sent": stamp, "recipient": recipient},
+                    "version": _version(message),
+                },
+                {"resource": {**header, "status": "in-progress", "sent": stamp}, "version": _version(header)},
+                {  # from now on the addressee is the party the back office waits for (as in the
+                    # threads doctors open, whose requester they are): they see and move the Task
+                    "resource": {
+                        **task,
+                        "status": "in-progress",
+                        "lastModified": stamp,
+                        "requester": recipient[0],
+                    },
+                    "version": _version(task),
+                },
+            ]
+        )
+        await self._notify(await self.thread(str(header["id"]), mark_read=False))
+
     async def _send_reply(self, thread: Thread, message: dict[str, Any]) -> None:
         echelon_side = await self.is_echelon()
         stamp = now()
-        if echelon_side:
-            recipient = thread.header.get("sender")
-            task_status = "in-progress"
-        else:
-            recipient = (thread.header.get("recipient") or [None])[0]
-            task_status = "requested"
+        other = thread.correspondent if echelon_side else thread.echelon
+        recipient = {"reference": other.ref} if other is not None else None
+        task_status = "in-progress" if echelon_side else "requested"
         sent = {**message, "status": "completed", "sent": stamp}
         if recipient:
             sent["recipient"] = [recipient]
@@ -749,10 +999,12 @@ class MessagingService:
         if thread.task is not None and thread.task.get("status") != task_status:
             task = {**thread.task, "status": task_status, "lastModified": stamp}
             entries.append({"resource": task, "version": _version(thread.task)})
-        if not echelon_side and thread.status == "completed":
-            entries.append(
-                {"resource": {**thread.header, "status": "in-progress"}, "version": _version(thread.header)}
-            )
+        # the header is written with every message: its _lastUpdated is the thread's last activity
+        # (lists sort on it); the doctor writing in a closed conversation reopens it
+        reopened = "in-progress" if not echelon_side and thread.status == "completed" else thread.status
+        entries.append(
+            {"resource": {**thread.header, "status": reopened}, "version": _version(thread.header)}
+        )
         await self.fhir.transaction(entries)
         if echelon_side:
             await self._notify(thread)
@@ -775,6 +1027,14 @@ class MessagingService:
             f"{link}\n\nCe message ne contient aucune donnée de santé. Merci de ne pas y répondre."
         )
         await self.mailer.send(party.email, "Nouveau message du service médical de l'Assurance Maladie", body)
+
+
+def _is_conseil(role: dict[str, Any]) -> bool:
+    return any(
+        c.get("system") == ROLE_SYSTEM and c.get("code") == CONSEIL_CODE
+        for cc in role.get("code") or []
+        for c in cc.get("coding") or []
+    )
 
 
 def _version(resource: dict[str, Any]) -> str:

@@ -6,40 +6,16 @@ what a user must not see is checked both through the service and straight on the
 
 from __future__ import annotations
 
-import asyncio
-import functools
-from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from apps.portal.messaging import (
-    A_TRAITER,
-    CLOS,
-    EN_COURS,
-    Mailer,
-    MessagingError,
-    MessagingService,
-    NotFound,
-)
-from fhir_server.auth.settings import AuthSettings
+from apps.portal.messaging import A_TRAITER, CLOS, EN_COURS, MessagingError, NotFound
 from tests.fhir_server.auth_support import bearer
 from tests.portal.messaging import files
+from tests.portal.messaging.helpers import fhir_status, ids_of, listed, own_loop, service
 from tests.portal.messaging.world import CENTRE_EMAIL, GARNIER_NAM, NIR, World, build_world
-
-
-def own_loop(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
-    """Run an async test on its own event loop in a worker thread: the portal tests' Playwright
-    (sync API) keeps a loop running in the main thread, where pytest-asyncio cannot start one."""
-
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> None:
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, test(*args, **kwargs)).result()
-
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -47,24 +23,6 @@ def world() -> Iterator[World]:
     w = build_world()
     yield w
     w.stop()
-
-
-def mailer(world: World) -> Mailer:
-    return Mailer(AuthSettings(data_dir=world.tmp, smtp_host="127.0.0.1", smtp_port=world.smtp.port))
-
-
-def service(world: World, who: str) -> MessagingService:
-    return MessagingService(
-        world.client(who), world.refs[who], mailer=mailer(world), portal_url="http://portail.test"
-    )
-
-
-def fhir_status(world: World, who: str, path: str) -> int:
-    return world.get(who, path).status_code
-
-
-def ids_of(bundle: dict[str, Any]) -> set[str]:
-    return {e["resource"]["id"] for e in bundle.get("entry", [])}
 
 
 @own_loop
@@ -102,7 +60,7 @@ async def test_the_whole_exchange_between_a_centre_and_the_medecin_conseil(world
     assert header["recipient"] == [{"reference": f"Organization/{world.ids['ELSM-75']}"}]
 
     # the médecin conseil of the patient's échelon sees it in À traiter, unread
-    inbox = await paris.threads()
+    inbox = await listed(paris)
     thread = next(t for t in inbox if t.id == tid)
     assert thread.bin == A_TRAITER and thread.unread_by(echelon_side=True)
     assert thread.correspondent is not None and thread.correspondent.finess == "750712184"
@@ -113,10 +71,10 @@ async def test_the_whole_exchange_between_a_centre_and_the_medecin_conseil(world
         ("bilan.pdf", "application/pdf", len(report)), ("plaie.png", "image/png", len(photo))
     ]  # fmt: skip
     assert await paris.attachment(files_seen[0].binary) == ("application/pdf", report)
-    assert not next(t for t in await paris.threads() if t.id == tid).unread_by(echelon_side=True)
+    assert not next(t for t in await listed(paris) if t.id == tid).unread_by(echelon_side=True)
 
     # another échelon, a patient, a doctor outside the centre: nothing (service and FHIR)
-    assert tid not in {t.id for t in await lyon.threads()}
+    assert tid not in {t.id for t in await listed(lyon)}
     for who in ("conseil_lyon", "patient", "garnier"):
         assert fhir_status(world, who, f"Communication/{tid}") == 404, who
         assert fhir_status(world, who, f"Communication/{opened.messages[0].id}") == 404, who
@@ -131,22 +89,22 @@ async def test_the_whole_exchange_between_a_centre_and_the_medecin_conseil(world
     mail = world.smtp.mailbox.wait_for(CENTRE_EMAIL, "service médical")
     body = mail.get_body().get_content()  # type: ignore[union-attr]
     assert f"http://portail.test/messagerie/{tid}" in body and "Reprise" not in body
-    after = next(t for t in await paris.threads() if t.id == tid)
+    after = next(t for t in await listed(paris) if t.id == tid)
     assert after.bin == EN_COURS and after.writer == "Dr Nadia Roux"
     assert not after.read_by_other(echelon_side=True)
 
     # the colleague of the centre sees the thread she did not start, in bold until she opens it
-    shared = next(t for t in await bonnet.threads() if t.id == tid)
+    shared = next(t for t in await listed(bonnet) if t.id == tid)
     assert shared.unread_by(echelon_side=False)
     await bonnet.thread(tid)
-    assert not next(t for t in await martin.threads() if t.id == tid).unread_by(echelon_side=False)
-    assert next(t for t in await paris.threads() if t.id == tid).read_by_other(echelon_side=True)  # [Lu]
+    assert not next(t for t in await listed(martin) if t.id == tid).unread_by(echelon_side=False)
+    assert next(t for t in await listed(paris) if t.id == tid).read_by_other(echelon_side=True)  # [Lu]
 
     # the doctor replies: back in À traiter; the échelon closes: Clos, and may not write any more
     await martin.reply(tid, "Reprise prévue le 4 janvier.")
-    assert next(t for t in await paris.threads() if t.id == tid).bin == A_TRAITER
+    assert next(t for t in await listed(paris) if t.id == tid).bin == A_TRAITER
     await paris.close(tid)
-    closed = next(t for t in await paris.threads() if t.id == tid)
+    closed = next(t for t in await listed(paris) if t.id == tid)
     assert closed.bin == CLOS and closed.status == "completed"
     with pytest.raises(MessagingError, match="close"):
         await paris.reply(tid, "Encore une question")
@@ -154,7 +112,7 @@ async def test_the_whole_exchange_between_a_centre_and_the_medecin_conseil(world
 
     # the doctor writes again: the conversation is back in À traiter
     await bonnet.reply(tid, "Complément : certificat joint.", [("certificat.docx", files.docx())])
-    reopened = next(t for t in await paris.threads() if t.id == tid)
+    reopened = next(t for t in await listed(paris) if t.id == tid)
     assert reopened.bin == A_TRAITER and reopened.status == "in-progress" and reopened.unread_by(True)
 
     # a médecin conseil never opens a thread, never deletes
@@ -169,11 +127,11 @@ async def test_drafts_stay_with_their_author_until_sent(world: World) -> None:
     garnier, lyon = service(world, "garnier"), service(world, "conseil_lyon")
     pid = world.ids["lyon_patient"]
     tid = await garnier.start(pid, "", "Début du message…", [("tableau.xlsx", files.xlsx())], send=False)
-    listed = next(t for t in await garnier.threads() if t.id == tid)
-    assert listed.draft and listed.status == "preparation"
-    assert tid not in {t.id for t in await lyon.threads()}
+    shown = next(t for t in await listed(garnier) if t.id == tid)
+    assert shown.draft and shown.status == "preparation"
+    assert tid not in {t.id for t in await listed(lyon)}
     assert fhir_status(world, "conseil_lyon", f"Communication/{tid}") == 404
-    draft = listed.messages[0]
+    draft = shown.messages[0]
     # sending without an object: refused, the draft is untouched
     with pytest.raises(MessagingError, match="objet est obligatoire"):
         await garnier.save_draft(tid, draft.id, "", "Texte complet", send=True)
@@ -187,7 +145,7 @@ async def test_drafts_stay_with_their_author_until_sent(world: World) -> None:
     kept = (await garnier.thread(tid)).messages[0]
     assert kept.text == "Début du message…" and [a.title for a in kept.attachments] == ["tableau.xlsx"]
     await garnier.save_draft(tid, draft.id, "Arrêt de travail prolongé", "Texte complet", send=True)
-    seen = next(t for t in await lyon.threads() if t.id == tid)
+    seen = next(t for t in await listed(lyon) if t.id == tid)
     assert seen.topic == "Arrêt de travail prolongé" and seen.bin == A_TRAITER and not seen.draft
     assert seen.correspondent is not None and seen.correspondent.nam == GARNIER_NAM
     assert seen.correspondent.town == "Lyon" and seen.started_by is not None and seen.started_by.badge == "HG"
@@ -197,7 +155,7 @@ async def test_drafts_stay_with_their_author_until_sent(world: World) -> None:
     # a reply kept as a draft is invisible to the échelon
     mid = await garnier.reply(tid, "Brouillon de réponse", send=False)
     assert fhir_status(world, "conseil_lyon", f"Communication/{mid}") == 404
-    assert next(t for t in await garnier.threads() if t.id == tid).draft
+    assert next(t for t in await listed(garnier) if t.id == tid).draft
 
 
 @own_loop
@@ -212,7 +170,7 @@ async def test_delete_hides_the_conversation_from_the_whole_centre_only(world: W
     before = await paris.thread(tid)
     await bonnet.delete(tid)  # a colleague deletes it for the centre
     for svc in (martin, bonnet):
-        assert tid not in {t.id for t in await svc.threads()}
+        assert tid not in {t.id for t in await listed(svc)}
         with pytest.raises(NotFound):
             await svc.thread(tid)
     for who in ("martin", "bonnet"):
@@ -238,27 +196,44 @@ async def test_delete_hides_the_conversation_from_the_whole_centre_only(world: W
 
 
 @own_loop
-async def test_search_on_both_sides(world: World) -> None:
+async def test_search_on_both_sides_is_a_paged_fhir_search(world: World) -> None:
     martin, paris = service(world, "martin"), service(world, "conseil_paris")
     tid = await martin.start(world.ids["centre_patient"], "Recherche", "Texte")
     await paris.reply(tid, "Vu")
-    assert tid in {t.id for t in await martin.threads("dupont")}
-    assert tid in {t.id for t in await martin.threads("2550814")}
-    assert tid not in {t.id for t in await martin.threads("Moreau")}
+    assert tid in {t.id for t in await listed(martin, "dupont")}
+    assert tid in {t.id for t in await listed(martin, NIR["centre_patient"])}
+    assert tid not in {t.id for t in await listed(martin, "Moreau")}
+    with pytest.raises(MessagingError, match="NIR complet"):
+        await listed(martin, "2550814")  # a token search: the whole NIR, never a prefix
     for criteria in (
         {"patient": "Alice"}, {"patient": NIR["centre_patient"]}, {"professional": "750712184"},
         {"postal_code": "75015"}, {"town": "paris"}, {"name": "centre de sante"}, {"agent": "Roux"},
+        {"patient": "dupont", "town": "Paris", "agent": "nadia"},
     ):  # fmt: skip
-        assert tid in {t.id for t in await paris.threads(**criteria)}, criteria
+        assert tid in {t.id for t in await listed(paris, **criteria)}, criteria
     for criteria in (
         {"patient": "Moreau"},
         {"professional": GARNIER_NAM},
         {"town": "Lyon"},
         {"agent": "Faure"},
+        {"patient": "dupont", "town": "Lyon"},
     ):
-        assert tid not in {t.id for t in await paris.threads(**criteria)}, criteria
-    garnier_threads = await service(world, "conseil_lyon").threads(professional=GARNIER_NAM)
+        assert tid not in {t.id for t in await listed(paris, **criteria)}, criteria
+    garnier_threads = await listed(service(world, "conseil_lyon"), professional=GARNIER_NAM)
+    assert garnier_threads
     assert all(t.correspondent and t.correspondent.nam == GARNIER_NAM for t in garnier_threads)
-    # newest first
-    listed = await martin.threads()
-    assert [t.last_date for t in listed] == sorted((t.last_date for t in listed), reverse=True)
+
+    # any number of threads: the server sorts (latest activity first) and pages
+    extra = [await martin.start(world.ids["centre_patient"], f"Page {i}", "Texte") for i in range(3)]
+    first = await martin.threads(count=2)
+    assert [t.id for t in first.threads] == [extra[2], extra[1]] and first.next and not first.previous
+    second = await martin.threads(count=2, cursor=first.next)
+    assert second.threads[0].id == extra[0] and second.previous
+    await paris.reply(tid, "Une activité récente")  # the thread's header moves to the top
+    assert (await martin.threads(count=1)).threads[0].id == tid
+    bins = await paris.bin_counts(patient="dupont")
+    assert bins[EN_COURS] >= 1 and sum(bins.values()) == len(await listed(paris, patient="dupont"))
+    en_cours = await listed(paris, bin=EN_COURS, patient="dupont")
+    assert tid in {t.id for t in en_cours} and all(t.bin == EN_COURS for t in en_cours)
+    everything = await listed(martin)
+    assert [t.last_date for t in everything] == sorted((t.last_date for t in everything), reverse=True)

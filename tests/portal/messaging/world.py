@@ -9,9 +9,10 @@ Users (the dev Pro Santé Connect's default professionals, tokens through the re
   (PractitionerRole coded medecin-conseil, declared by the Assurance Maladie's backend);
 - ``patient``: a signed-up patient, who is also the subject of the centre's threads.
 
-Patients: ``centre_patient`` (the signed-up patient; managed by the centre, CPAM de Paris →
-ELSM de Paris), ``lyon_patient`` (Dr Garnier's, CPAM du Rhône → ELSM du Rhône),
-``no_cover`` (Dr Garnier's, no coverage).
+Patients: ``centre_patient`` (the signed-up patient; managed by the centre, Dr Martin her
+médecin traitant, CPAM de Paris → ELSM de Paris), ``lyon_patient`` (Dr Garnier's, CPAM du
+Rhône → ELSM du Rhône), ``no_cover`` (Dr Garnier's, no coverage), ``paris_insured`` (CPAM de
+Paris, no médecin traitant, in no thread).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ NIR = {  # valid keys (docs/france.md §2.2 test vectors and the mod-97 rule)
     "centre_patient": "255081416802538",
     "lyon_patient": "295109912611193",
     "no_cover": "253072B07300470",
+    "paris_insured": "253072A07300443",
 }
 CENTRE_EMAIL = "secretariat@centre-paris15.test"
 GARNIER_NAM = "691234567"
@@ -183,6 +185,7 @@ def _populate(http: httpx.Client, world: World) -> None:
         {"system": NIR_SYSTEM, "value": NIR["centre_patient"]},
     ]
     patient["managingOrganization"] = {"reference": f"Organization/{ids['centre']}"}
+    patient["generalPractitioner"] = [{"reference": world.refs["martin"]}]  # salaried at the centre
     _put(http, world, patient)
     ids["centre_patient"] = pid
     for key, family, given in (("lyon_patient", "Moreau", "Lucie"), ("no_cover", "Blanc", "Jules")):
@@ -191,7 +194,11 @@ def _populate(http: httpx.Client, world: World) -> None:
             "birthDate": "1995-10-12", "identifier": [{"system": NIR_SYSTEM, "value": NIR[key]}],
             "generalPractitioner": [{"reference": world.refs["garnier"]}],
         })  # fmt: skip
-    for key, fund in (("centre_patient", "01-751"), ("lyon_patient", "01-691")):
+    ids["paris_insured"] = _post(http, world, {  # insured at the CPAM de Paris, no thread, no GP
+        "resourceType": "Patient", "name": [{"use": "official", "family": "Petit", "given": ["Léa"]}],
+        "birthDate": "1953-07-02", "identifier": [{"system": NIR_SYSTEM, "value": NIR["paris_insured"]}],
+    })  # fmt: skip
+    for key, fund in (("centre_patient", "01-751"), ("lyon_patient", "01-691"), ("paris_insured", "01-751")):
         _post(http, world, {
             "resourceType": "Coverage", "status": "active",
             "type": {"coding": [{"system": REGIME_SYSTEM, "code": "01", "display": "Régime général"}]},
