@@ -11,12 +11,17 @@
       cell.textContent = Math.floor(left / 60) + " min " + ("0" + (left % 60)).slice(-2) + " s";
     });
   }, 1000);
+  var leaving = false;  // a question is being taken: no reload may cancel that navigation
+  document.querySelectorAll("#file form").forEach(function (f) {
+    f.addEventListener("submit", function () { leaving = true; });
+  });
   setInterval(function () {
+    if (leaving) { return; }
     fetch(list.getAttribute("data-etat"), { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; })
       .then(function (s) {
         if (!s) { return; }
         var now = s.questions.map(function (q) { return q.id; }).join(",");
-        if (now !== shown) { window.location.reload(); }
+        if (now !== shown && !leaving) { window.location.reload(); }
       }).catch(function () { /* next time */ });
   }, 3000);
 })();
