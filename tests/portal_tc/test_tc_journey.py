@@ -96,7 +96,7 @@ def test_ask_wait_take_chat_report_prescription_rating(
     expect(row).not_to_contain_text("Claire")
     shot(doctor, "tc-file-attente")
     row.get_by_role("button", name="Prendre la question").click()
-    expect(doctor.get_by_role("heading", name="Téléconsultation — Claire QUESTION")).to_be_visible()
+    expect(doctor.get_by_text("Question prise en charge")).to_be_visible()
     expect(doctor.locator("dd.symptomes")).to_contain_text("toux sèche")
     expect(doctor.get_by_role("link", name="gorge.png")).to_be_visible()
     # the waiting page moves on by itself

@@ -133,7 +133,7 @@ async def patient_room(request: Request, encounter_id: str, user: CurrentUser, f
         {
             "q": view(task),
             "eid": encounter_id,
-            "messages": await thread(fhir, encounter_id, names),
+            "fil": await thread(fhir, encounter_id, names),
             "appointment": _appointment(encounter),
             "doctor": names.get(view(task)["owner"], "le médecin"),
         },

@@ -124,7 +124,7 @@ async def _page(
             "eid": encounter_id,
             "patient": patient,
             **await record(fhir, encounter_id, patient_id),
-            "messages": await thread(fhir, encounter_id, names),
+            "fil": await thread(fhir, encounter_id, names),
             "appointment": _appointment(encounter),
             "mine": view(task)["owner"] == user.fhir_user,
         },
