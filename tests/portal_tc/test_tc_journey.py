@@ -149,7 +149,7 @@ def test_ask_wait_take_chat_report_prescription_rating(
         "Virose probable. Paracétamol, repos, hydratation ; reconsulter si gêne respiratoire."
     )
     doctor.get_by_role("button", name="Enregistrer le compte rendu et clore").click()
-    expect(doctor.get_by_text("Compte rendu enregistré")).to_be_visible()
+    expect(doctor.get_by_text("Compte rendu enregistré : le patient est prévenu")).to_be_visible()
     mail = smtp.mailbox.wait_for(who["email"], "Compte rendu disponible")
     link = Mailbox.link(mail)
     assert fhir_admin.get(f"Task/{task['id']}").json()["status"] == "completed"

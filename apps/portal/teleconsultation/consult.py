@@ -25,15 +25,12 @@ from apps.portal.fhir import FhirClient, FhirError
 from apps.portal.teleconsultation.ask import _files
 from apps.portal.teleconsultation.model import task_for, view
 from apps.portal.teleconsultation.routing import router
+from apps.portal.video.rooms import open_socket
 from apps.portal.web import (
     CurrentUser,
     Fhir,
     FormState,
-    LoginRequired,
-    SessionLocked,
     form_data,
-    live_session,
-    portal_of,
     redirect,
     render,
 )
@@ -237,23 +234,12 @@ async def download(
     )
 
 
-def _same_origin(ws: WebSocket) -> bool:
-    origin, host = ws.headers.get("origin", ""), ws.headers.get("host", "")
-    return bool(host) and origin in (f"http://{host}", f"https://{host}")
-
-
 @router.websocket("/teleconsultation/{encounter_id}/ws")
 async def chat(ws: WebSocket, encounter_id: str) -> None:
-    if not _same_origin(ws):
-        await ws.close(code=4403)
+    opened = await open_socket(ws)
+    if opened is None:
         return
-    try:
-        session = await live_session(ws)
-    except (LoginRequired, SessionLocked):
-        await ws.close(code=4401)
-        return
-    assert session.tokens is not None
-    fhir = FhirClient(portal_of(ws).http, session.root, session.tokens.access_token)
+    session, fhir = opened
     me = session.user.fhir_user
     try:
         encounter, task = await question(fhir, encounter_id, me)
