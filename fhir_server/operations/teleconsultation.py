@@ -132,6 +132,18 @@ def open_now(specialty: str, moment: datetime) -> bool:
     )
 
 
+def route(specialty: str, covid: bool, moment: datetime, specialists_online: int) -> tuple[str, str]:
+    """Who answers: the COVID-19 pathway goes to GPs (video); a specialty outside its hours goes to a
+    connected specialist if there is one, else to a GP. Returns (specialty, note for the doctors)."""
+    if covid:
+        return "generaliste", "parcours COVID-19"
+    if open_now(specialty, moment):
+        return specialty, ""
+    if specialists_online:
+        return specialty, "hors horaires : spécialiste connecté"
+    return "generaliste", "hors horaires : orientée vers un médecin généraliste"
+
+
 def online(specialty: str | None = None) -> int:
     """Doctors who opened the queue in the last two minutes (of ``specialty`` when given)."""
     limit = time.monotonic() - ONLINE_FOR
@@ -180,14 +192,27 @@ def _doctor(call: Call) -> str:
     return user
 
 
+# The teleconsultation specialties of a professional's practice situations (Pro Santé Connect):
+# TRE_R38 savoir-faire codes, and the chirurgien-dentiste profession (TRE_G15 "40").
+R38_SPECIALTIES = {
+    "SM15": "dermatologie",
+    "SM19": "gynecologie",
+    "SM20": "gynecologie",
+    "SM38": "ophtalmologie",
+    "SM42": "psychiatrie",
+    "SM43": "psychiatrie",
+}
+
+
 def _specialties(call: Call) -> frozenset[str]:
+    """What the calling doctor answers: general questions, plus their specialty's."""
     policy = policy_of(call)
     found = {"generaliste"}
     for exercice in getattr(policy, "exercices", ()) or ():
-        text = " ".join(str(v) for v in exercice.values()).lower()
-        for code in SPECIALTIES:
-            if code[:6] in text:
-                found.add(code)
+        if exercice.get("specialty") in R38_SPECIALTIES:
+            found.add(R38_SPECIALTIES[exercice["specialty"]])
+        if exercice.get("profession") == "40":
+            found.add("dentaire")
     return frozenset(found)
 
 
@@ -342,16 +367,9 @@ async def _submit(call: Call) -> Response:
             expression=["QuestionnaireResponse.item.where(linkId='symptomes').answer.value"],
         )
     now = clock()
-    routed = specialty
-    note = ""
+    routed, note = route(specialty, covid, now, online(specialty))
     if covid:
-        routed, channel = "generaliste", "video"
-    elif not open_now(specialty, now):
-        if online(specialty):
-            note = "hors horaires : spécialiste connecté"
-        else:
-            routed = "generaliste"
-            note = "hors horaires : orientée vers un médecin généraliste"
+        channel = "video"
     asker = policy.fhir_user if policy is not None and policy.fhir_user else f"Patient/{patient}"
     task: dict[str, Any] = {
         "resourceType": "Task",
