@@ -511,6 +511,10 @@ async def _take(call: Call) -> Response:
                     {"actor": {"reference": me}, "status": "accepted"},
                 ],
             }
+            asker = _ref(current.get("requester"))
+            if asker.startswith("Patient/") and asker != _ref(current.get("for")):
+                # a dependent's call: the account holder who asked joins it (a child's parent)
+                appointment["participant"].append({"actor": {"reference": asker}, "status": "accepted"})
             stored = await repository.create("Appointment", appointment, session=session)
             encounter["appointment"] = [{"reference": f"Appointment/{stored.id}"}]
         await repository.update("Encounter", encounter_id, encounter, session=session)

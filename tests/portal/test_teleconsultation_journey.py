@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect
 from bench.harness import ServerProcess
 from tests.fhir_server.auth_support import Mailbox, SmtpSink, sms_codes
 from tests.portal.browser import DR_MARTIN, shot
-from tests.portal_tc.support import SYMPTOMS, TC, login_patient, new_patient
+from tests.portal.tc_support import SYMPTOMS, TC, login_patient, new_patient
 
 MARTIN_MOBILE = "+33600000040"
 

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 from bench.harness import ServerProcess
 from tests.fhir_server.auth_support import SmtpSink
 from tests.portal.browser import DR_BONNET, DR_GARNIER, DR_MARTIN, login_professional, new_context, shot
-from tests.portal_tc.support import SYMPTOMS, TC, login_patient, new_patient
+from tests.portal.tc_support import SYMPTOMS, TC, login_patient, new_patient
 
 HELENE = {"email": "helene.dupont@exemple.fr", "password": "demo-passerelle", "phone": "+33612345678"}
 
@@ -74,6 +74,10 @@ def test_covid_question_for_a_dependent_and_the_doctors_form(
     texts = sms_texts(portal_server, HELENE["phone"])
     assert len(texts) == before + 1 and "COVID-19" in texts[-1]
     expect(patient.get_by_role("link", name="Rejoindre l'appel visio")).to_be_visible(timeout=15_000)
+    # the mother joins her son's call: the room lets her in (camera check first)
+    patient.get_by_role("link", name="Rejoindre l'appel visio").click()
+    expect(patient.locator("#salle")).to_be_visible()
+    expect(patient.locator(".facts")).to_contain_text("Hélène DUPONT")
     # the doctors' form, three steps (back and forth keeps the answers)
     doctor.get_by_role("link", name="Remplir le formulaire COVID-19").click()
     doctor.get_by_role("button", name="Étape suivante").click()

@@ -16,7 +16,7 @@ import pytest
 from bench.harness import ServerProcess
 from tests.fhir_server.auth_support import SmtpSink
 from tests.portal.browser import DR_BONNET, DR_GARNIER, DR_MARTIN
-from tests.portal_tc.support import TC, ask, doctor_api, new_patient, params, patient_api, task_of
+from tests.portal.tc_support import TC, ask, doctor_api, new_patient, params, patient_api, task_of
 
 
 @pytest.fixture(scope="module")
