@@ -59,7 +59,8 @@ async def record(fhir: FhirClient, encounter_id: str, patient_id: str) -> dict[s
     profile = []
     for obs in observations:
         coding = (obs.get("code", {}).get("coding") or [{}])[0]
-        label = {"29463-7": "Poids", "8302-2": "Taille", "82810-3": "Grossesse"}.get(coding.get("code"), "")
+        # pregnancy is shown from the patient's own answer (the QuestionnaireResponse)
+        label = {"29463-7": "Poids", "8302-2": "Taille"}.get(coding.get("code"), "")
         if "valueQuantity" in obs:
             value = f"{obs['valueQuantity']['value']:g} {obs['valueQuantity'].get('unit', '')}"
         else:
