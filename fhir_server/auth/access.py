@@ -139,6 +139,12 @@ async def check_write(
     A care practitioner's own agenda Slots and profile role are outside the patient
     compartment: the token's scopes still apply (``grant``), then their own rules.
     """
+    if type_ == "Task" and not policy.is_unrestricted and policy.kind != "system":
+        from fhir_server.operations.teleconsultation import is_queue_task
+
+        if is_queue_task(resource) or is_queue_task(current):
+            # the deadline and the owner are the server's word: only the $tc-* operations write them
+            raise forbidden("La file de téléconsultation ne s'écrit que par ses opérations ($tc-…).")
     if type_ == "Binary" and code == "create" and policy.role in (roles.CARE, roles.CONSEIL):
         # A message's attachment: a professional files a Binary under a resource they already read
         # (``securityContext``, e.g. their Communication); who reads it is decided by that resource.

@@ -21,6 +21,7 @@ _MODULES = (
     "prescription_sign",
     "prescription_document",
     "prescription_pharmacy",
+    "teleconsultation",
 )
 # Operations living in their own package (full module names).
 _PACKAGES = ("fhir_server.bulk.http",)

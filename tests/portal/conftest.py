@@ -46,6 +46,8 @@ def portal_server(smtp: SmtpSink) -> Iterator[ServerProcess]:
         # every browser test logs in from 127.0.0.1: the login rate limits are tested elsewhere
         "PASSERELLE_LOGIN_RATE_IP": "100000",
         "PASSERELLE_LOGIN_RATE_ACCOUNT": "100000",
+        # the teleconsultation deadline's clock, moved by the ``tc_clock`` fixture
+        "PASSERELLE_TC_CLOCK_FILE": str(tmp / "tc-clock"),
     }
     server = ServerProcess(
         tmp, mongodb_uri=os.environ.get("MONGODB_URI"), env=env, extra_args=["--demo"], auth=True
@@ -129,3 +131,15 @@ def media_browser(playwright: Playwright) -> Iterator[Browser]:
     b = launch(playwright, media=True)
     yield b
     b.close()
+
+
+@pytest.fixture()
+def tc_clock(portal_server: ServerProcess) -> Iterator[Callable[[float], None]]:
+    """``tc_clock(seconds)`` moves the server's teleconsultation clock forward (put back after the test)."""
+    path = Path(portal_server.env["PASSERELLE_TC_CLOCK_FILE"])
+
+    def move(seconds: float) -> None:
+        path.write_text(str(seconds))
+
+    yield move
+    path.write_text("0")

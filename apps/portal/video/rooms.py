@@ -84,18 +84,28 @@ def _same_origin(ws: WebSocket) -> bool:
     return bool(host) and origin in (f"http://{host}", f"https://{host}")
 
 
-@router.websocket("/video/{appointment_id}/ws")
-async def signalling(ws: WebSocket, appointment_id: str) -> None:
+async def open_socket(ws: WebSocket) -> tuple[Any, FhirClient] | None:
+    """The session and FHIR client of a WebSocket opened by this portal's own pages (Origin) with a
+    live session; None after closing it otherwise (4403 other site, 4401 no session). Shared by
+    every real-time screen (signalling here, the teleconsultation chat)."""
     if not _same_origin(ws):
         await ws.close(code=4403)
-        return
+        return None
     try:
         session = await live_session(ws)
     except (LoginRequired, SessionLocked):
         await ws.close(code=4401)
-        return
+        return None
     assert session.tokens is not None
-    fhir = FhirClient(portal_of(ws).http, session.root, session.tokens.access_token)
+    return session, FhirClient(portal_of(ws).http, session.root, session.tokens.access_token)
+
+
+@router.websocket("/video/{appointment_id}/ws")
+async def signalling(ws: WebSocket, appointment_id: str) -> None:
+    opened = await open_socket(ws)
+    if opened is None:
+        return
+    session, fhir = opened
     try:
         await participants(fhir, appointment_id, session.user.fhir_user)
     except (HTTPException, FhirError):

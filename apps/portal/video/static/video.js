@@ -22,9 +22,10 @@
     });
   }
 
-  navigator.mediaDevices.getUserMedia({ video: true, audio: true }).then(function (s) {
+  var audioOnly = room.getAttribute("data-audio") === "1";  // an audio call: the microphone only
+  navigator.mediaDevices.getUserMedia({ video: !audioOnly, audio: true }).then(function (s) {
     stream = s; local.srcObject = s;
-    verif.textContent = "Caméra et micro fonctionnent.";
+    verif.textContent = audioOnly ? "Le micro fonctionne." : "Caméra et micro fonctionnent.";
     room.setAttribute("data-state", "pret");
     enter.disabled = false;
   }).catch(function (err) {
