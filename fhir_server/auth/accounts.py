@@ -296,14 +296,6 @@ class Accounts:
         )
         return None if account is None else (account, token)
 
-    async def mail_recipient(self, patient_id: str) -> str | None:
-        """Where e-mails about ``patient_id`` go: the account holder's address, also for their
-        dependents (ayants droit: a minor's messages go to the main insured person)."""
-        account = await self.coll.find_one(
-            {"$or": [{"patient": patient_id}, {"dependents.patient": patient_id}]}, {"email": 1}
-        )
-        return None if account is None else str(account["email"])
-
     async def start_phone_change(self, account_id: str, phone: str) -> str | None:
         """A single-use 6-digit code for ``phone`` (sent there by SMS): the last one asked replaces
         any earlier one, valid ``PHONE_TTL``, ``PHONE_TRIES`` wrong codes at most. None when a code
@@ -432,7 +424,7 @@ def validate_signup(data: dict[str, Any]) -> None:
     if data.get("member") and not MEMBER_RE.fullmatch(str(data["member"])):
         raise AccountError("Numéro d'adhérent invalide : 6 à 20 lettres ou chiffres.")
     for key in ("terms", "healthConsent"):
-        if data.get(key) is not None and not VERSION_RE.fullmatch(str(data[key])):
+        if data.get(key) and not VERSION_RE.fullmatch(str(data[key])):
             raise AccountError("Version de texte accepté invalide.")
     if data.get("nir"):
         from fhir_server.identifiers import is_nir, normalise

@@ -96,6 +96,7 @@ async def _page(
             "mobile": _mobile(person.resource),
             "genders": GENDERS,
             "action": lambda path: _url(person, path),
+            "number": lambda value: f"{value:g}".replace(".", ","),
         },
         status_code=status,
         form=state,

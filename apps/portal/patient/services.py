@@ -89,7 +89,10 @@ async def _terms_page(request: Request, user: CurrentUser, fhir: Fhir, form: For
         "patient/terms.html",
         {
             "texts": texts,
-            "suite": safe_next(request.query_params.get("suite"), "/mon-espace"),
+            "suite": safe_next(
+                (form.values.get("suite") if form else None) or request.query_params.get("suite"),
+                "/mon-espace",
+            ),
             "fields": FIELDS,
         },
         status_code=status,
