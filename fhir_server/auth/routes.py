@@ -90,6 +90,15 @@ def _authlib_response(status: int, body: Any, headers: list[tuple[str, str]]) ->
     return JSONResponse(body, status_code=status, headers=hdrs)
 
 
+def _account_error(error: str, description: str, status: int = 400) -> JSONResponse:
+    """A refusal of the patient-account routes: French text as is (shown to the user by the portal)."""
+    return JSONResponse(
+        {"error": error, "error_description": description},
+        status_code=status,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
@@ -772,7 +781,7 @@ class AuthRoutes:
             else None
         )
         if account is None:
-            return oauth_error("insufficient_scope", "Réservé aux titulaires d'un compte patient.", 403)
+            return _account_error("insufficient_scope", "Réservé aux titulaires d'un compte patient.", 403)
         return policy, account
 
     async def add_dependent(self, request: Request) -> Response:
@@ -832,13 +841,13 @@ class AuthRoutes:
         try:
             data = await self._json(request)
         except AccountError as exc:
-            return oauth_error("invalid_request", str(exc))
+            return _account_error("invalid_request", str(exc))
         phone = mobile_e164(str(data.get("phone", "")))
         if phone is None:
-            return oauth_error("invalid_request", "Numéro de mobile invalide (ex. 06 12 34 56 78).")
+            return _account_error("invalid_request", "Numéro de mobile invalide (ex. 06 12 34 56 78).")
         code = await self.accounts().start_phone_change(account["_id"], phone)
         if code is None:
-            return oauth_error(
+            return _account_error(
                 "slow_down",
                 "Un code vient d'être envoyé : attendez un instant avant d'en redemander un.",
                 429,
@@ -858,10 +867,10 @@ class AuthRoutes:
         try:
             data = await self._json(request)
         except AccountError as exc:
-            return oauth_error("invalid_request", str(exc))
+            return _account_error("invalid_request", str(exc))
         phone, why = await self.accounts().verify_phone_change(account["_id"], str(data.get("code", "")))
         if phone is None:
-            return oauth_error("invalid_grant", why)
+            return _account_error("invalid_grant", why)
         await self._set_patient_mobile(account["patient"], phone)
         ref = f"Patient/{account['patient']}"
         await self.record_writes(request, policy.who, [("update", ref)])

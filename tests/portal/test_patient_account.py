@@ -347,7 +347,7 @@ def test_profile_phone_and_data_download(
     code = sms_codes(portal_server, new_phone)[-1]
     page.get_by_label("Code reçu par SMS").fill("000000" if code != "000000" else "111111")
     page.get_by_role("button", name="Valider").click()
-    expect(page.get_by_text("Code erroné (2 essais restants)")).to_be_visible()
+    expect(page.locator("#code-erreur")).to_have_text("Code erroné (2 essais restants).")
     page.get_by_label("Code reçu par SMS").fill(code)
     page.get_by_role("button", name="Valider").click()
     expect(page.get_by_text("Numéro de mobile validé")).to_be_visible()
