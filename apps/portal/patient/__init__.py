@@ -23,6 +23,7 @@ AREA = Area(
     router=router,
     order=30,
     templates=Path(__file__).parent / "templates",
+    static=Path(__file__).parent / "static",
     home={PATIENT: "/mon-espace"},
     sections={"Mon dossier": 35},
     menu=(
