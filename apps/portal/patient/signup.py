@@ -152,6 +152,23 @@ def check(values: dict[str, str], today: date | None = None) -> tuple[FormState,
     return form, body
 
 
+# The authorization server's refusals (French), by the field they are about.
+REFUSED_FIELDS = {
+    "date de naissance": "naissance",
+    "code postal": "code_postal",
+    "adhérent": "adherent",
+    "mot de passe": "mot_de_passe",
+    "mobile": "telephone",
+    "prénom": "prenom",
+    "nom": "nom",
+}
+
+
+def _field_of(message: str) -> str:
+    text = message.lower()
+    return next((field for words, field in REFUSED_FIELDS.items() if words in text), "email")
+
+
 @router.post(SIGNUP)
 async def signup(request: Request) -> Response:
     raw = await form_data(request)
@@ -167,9 +184,7 @@ async def signup(request: Request) -> Response:
             form.error("email", "Un compte existe déjà pour cette adresse e-mail : connectez-vous, ou "
                        "réinitialisez votre mot de passe.")  # fmt: skip
         else:
-            form.error(
-                "email" if "mail" in answer.message else "adherent", answer.message or "Création impossible."
-            )
+            form.error(_field_of(answer.message), answer.message or "Création impossible : réessayez.")
         return await _page(request, form, answer.status if answer.status in (400, 409, 429, 503) else 400)
     response = redirect("/inscription/verifiez")
     secure = request.url.scheme == "https" or portal_of(request).config.secure_cookies in ("1", "true")
