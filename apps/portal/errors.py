@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from apps.portal.fhir import FhirError
-from apps.portal.web import CsrfError, LoginRequired, SessionLocked, login_url, redirect, render
+from apps.portal.web import CsrfError, GateRedirect, LoginRequired, SessionLocked, login_url, redirect, render
 
 log = logging.getLogger("passerelle.portal")
 
@@ -66,6 +66,10 @@ def install(app: FastAPI) -> None:
                 status_code=401,
             )
         return redirect(login_url(exc.next_url))
+
+    @app.exception_handler(GateRedirect)
+    async def gate(request: Request, exc: GateRedirect) -> Response:
+        return redirect(exc.url)
 
     @app.exception_handler(SessionLocked)
     async def locked(request: Request, exc: SessionLocked) -> Response:

@@ -85,6 +85,8 @@ class Session:
     expires: datetime
     deadline: datetime
     flash: list[dict[str, str]] = field(default_factory=list)
+    # What areas remember for the session's life (the terms version already checked...).
+    marks: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Session:
@@ -101,6 +103,7 @@ class Session:
             expires=_aware(doc["expires"]),
             deadline=_aware(doc["deadline"]),
             flash=list(doc.get("flash") or []),
+            marks=dict(doc.get("marks") or {}),
         )
 
 
@@ -193,6 +196,10 @@ class SessionStore:
 
     async def destroy(self, session: Session) -> None:
         await self.db[SESSIONS].delete_one({"_id": session.key})
+
+    async def mark(self, session: Session, key: str, value: str) -> None:
+        session.marks[key] = value
+        await self.db[SESSIONS].update_one({"_id": session.key}, {"$set": {f"marks.{key}": value}})
 
     async def flash(self, session: Session, level: str, text: str) -> None:
         await self.db[SESSIONS].update_one(

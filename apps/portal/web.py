@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
@@ -33,9 +34,6 @@ if TYPE_CHECKING:
 
 SESSION_COOKIE = "passerelle_session"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
-# Forms shown to visitors without a session (professional sign-up): double-submit CSRF token,
-# the cookie (HttpOnly, SameSite=Strict) and the hidden field must match.
-ANON_CSRF_COOKIE = "passerelle_anon_csrf"
 
 
 class LoginRequired(Exception):
@@ -52,6 +50,22 @@ class SessionLocked(Exception):
 
 class CsrfError(Exception):
     """A form without the session's CSRF token."""
+
+
+class GateRedirect(Exception):
+    """A patient must go through a page first (the terms to accept): sent there, then back."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+# Pages a patient must see before any patient screen (the terms of use accepted at first access):
+# each gate answers the URL to send them to, or None. Areas append theirs at import time.
+PATIENT_GATES: list[Callable[[Request, PortalUser], Awaitable[str | None]]] = []
+# Forms posted before there is a session (sign-up, resending the confirmation e-mail): their CSRF
+# token is a double-submit cookie instead of the session's. Areas add their paths at import time.
+PUBLIC_FORMS: set[str] = set()
+PUBLIC_CSRF_COOKIE = "passerelle_csrf"
 
 
 def portal_of(request: HTTPConnection) -> Portal:
@@ -126,6 +140,10 @@ async def require_patient(request: Request) -> PortalUser:
     user = await current_user(request)
     if user.kind != "patient":
         raise HTTPException(403, "Cet espace est réservé aux patients.")
+    for gate in PATIENT_GATES:
+        target = await gate(request, user)
+        if target:
+            raise GateRedirect(target)
     return user
 
 
@@ -161,29 +179,28 @@ async def csrf_protect(conn: HTTPConnection) -> None:
     assert isinstance(conn, Request)  # FastAPI gives the route's own Request (its form is parsed once)
     request = conn
     session = await optional_session(request)
-    expected = session.csrf if session is not None else request.cookies.get(ANON_CSRF_COOKIE)
-    if not expected:
+    if session is None and request.url.path not in PUBLIC_FORMS:
         raise LoginRequired("/", getattr(request.state, "session_state", "none"))
+    expected = session.csrf if session is not None else request.cookies.get(PUBLIC_CSRF_COOKIE, "")
     sent = request.headers.get("x-csrf-token")
     if sent is None:
         ctype = request.headers.get("content-type", "")
         if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             value = (await request.form()).get("csrf")
             sent = value if isinstance(value, str) else None
-    if not sent or not hmac.compare_digest(sent, expected):
+    if not sent or not expected or not hmac.compare_digest(sent, expected):
         raise CsrfError()
 
 
-def anonymous_csrf(request: Request) -> str:
-    """The visitor's CSRF token for a form shown without a session (set it with
-    :func:`set_anonymous_csrf` on the response)."""
-    return request.cookies.get(ANON_CSRF_COOKIE) or secrets.token_urlsafe(24)
+def public_csrf(request: Request) -> str:
+    """The double-submit token of a public form (kept from the cookie, or a new one to set)."""
+    return request.cookies.get(PUBLIC_CSRF_COOKIE) or secrets.token_urlsafe(32)
 
 
-def set_anonymous_csrf(response: Response, token: str, secure: bool) -> Response:
-    response.set_cookie(
-        ANON_CSRF_COOKIE, token, max_age=3600, path="/", httponly=True, samesite="strict", secure=secure
-    )
+def set_public_csrf(request: Request, response: Response, token: str) -> Response:
+    setting = portal_of(request).config.secure_cookies
+    secure = setting in ("1", "true", "yes", "on") or request.url.scheme == "https"
+    response.set_cookie(PUBLIC_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure)
     return response
 
 

@@ -15,9 +15,10 @@ account holder by a RelatedPerson; the holder's tokens cover their compartments 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -31,6 +32,20 @@ CONFIRM_TTL = timedelta(hours=24)  # the e-mail confirmation link
 
 _hasher = PasswordHasher()
 V3_ROLE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+# The insurer's membership number (N° d'adhérent), typed "MB" (member number) in HL7 v2 table 0203.
+MEMBER_SYSTEM = "https://passerelle.fr/fhir/sid/adherent"
+V2_ID_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
+# What a patient agrees to when signing up (Consent.category), each text versioned (Consent.policy).
+CONSENT_SYSTEM = "https://passerelle.fr/fhir/CodeSystem/portal-consent"
+CONSENT_KINDS = {
+    "cgu": "Conditions générales d'utilisation",
+    "donnees-sante": "Consentement au traitement des données de santé",
+}
+POLICY_BASE = "https://passerelle.fr/conditions"
+PHONE_TTL = timedelta(minutes=10)
+PHONE_TRIES = 3
+PHONE_RESEND = timedelta(seconds=20)
+ADULT = 18
 RELATIONSHIPS = {"PRN": "parent", "GUARD": "tuteur", "SPS": "conjoint", "CHILD": "enfant"}
 MIN_PASSWORD = 10
 LOCKED = (
@@ -79,9 +94,73 @@ def patient_resource(data: dict[str, Any]) -> dict[str, Any]:
         telecom.append({"system": "phone", "value": data["phone"], "use": "mobile"})
     if telecom:
         resource["telecom"] = telecom
+    identifiers = []
     if data.get("nir"):
-        resource["identifier"] = [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": data["nir"]}]
+        identifiers.append({"system": "urn:oid:1.2.250.1.213.1.4.8", "value": data["nir"]})
+    if data.get("member"):
+        identifiers.append(
+            {
+                "type": {"coding": [{"system": V2_ID_TYPE, "code": "MB", "display": "Member Number"}]},
+                "system": MEMBER_SYSTEM,
+                "value": data["member"],
+            }
+        )
+    if identifiers:
+        resource["identifier"] = identifiers
+    if data.get("postalCode") or data.get("city"):
+        address = {"use": "home", "country": "FR"}
+        if data.get("line"):
+            address["line"] = [data["line"]]
+        if data.get("postalCode"):
+            address["postalCode"] = data["postalCode"]
+        if data.get("city"):
+            address["city"] = data["city"]
+        resource["address"] = [address]
     return resource
+
+
+def age_on(birth: date, day: date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def is_minor(birth_date: str | None, today: date | None = None) -> bool:
+    """Under 18 on ``today`` (an unknown or partial birth date is not taken for a minor's)."""
+    try:
+        birth = date.fromisoformat(str(birth_date or ""))
+    except ValueError:
+        return False
+    return age_on(birth, today or date.today()) < ADULT
+
+
+def consent_resource(patient_id: str, kind: str, version: str, when: str) -> dict[str, Any]:
+    """The record of one text the patient accepted (terms of use, or processing of health data).
+
+    R4 Consent: ``scope`` patient-privacy, ``category`` our code plus LOINC 59284-0 (consent
+    document), ``policy.uri`` names the exact version of the text, ``dateTime`` when it was
+    accepted, ``provision.type`` permit without actor (it grants nobody access to the record).
+    """
+    return {
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                    "code": "patient-privacy",
+                    "display": "Privacy Consent",
+                }
+            ]
+        },
+        "category": [
+            {"coding": [{"system": CONSENT_SYSTEM, "code": kind, "display": CONSENT_KINDS[kind]}]},
+            {"coding": [{"system": "http://loinc.org", "code": "59284-0", "display": "Consent Document"}]},
+        ],
+        "patient": {"reference": f"Patient/{patient_id}"},
+        "dateTime": when,
+        "performer": [{"reference": f"Patient/{patient_id}"}],
+        "policy": [{"uri": f"{POLICY_BASE}/{kind}/{version}"}],
+        "provision": {"type": "permit"},
+    }
 
 
 def related_person(dependent_id: str, holder: dict[str, Any], relationship: str) -> dict[str, Any]:
@@ -257,10 +336,118 @@ class Accounts:
     async def by_patient(self, patient_id: str) -> dict[str, Any] | None:
         return await self.coll.find_one({"patient": patient_id})
 
+    async def new_confirmation(self, email: str) -> tuple[dict[str, Any], str] | None:
+        """A fresh confirmation link for an account not confirmed yet (the previous link stops working)."""
+        token = secrets.token_urlsafe(32)
+        account = await self.coll.find_one_and_update(
+            {"email": email.strip().lower(), "confirmed": False},
+            {"$set": {"confirm_token": _digest(token)}},
+        )
+        return None if account is None else (account, token)
+
+    async def start_phone_change(self, account_id: str, phone: str) -> str | None:
+        """A single-use 6-digit code for ``phone`` (sent there by SMS): the last one asked replaces
+        any earlier one, valid ``PHONE_TTL``, ``PHONE_TRIES`` wrong codes at most. None when a code
+        was sent less than ``PHONE_RESEND`` ago (no SMS flooding)."""
+        code = f"{secrets.randbelow(10**6):06d}"
+        current = now()
+        done = await self.coll.update_one(
+            {
+                "_id": account_id,
+                "$or": [
+                    {"phone_change": {"$exists": False}},
+                    {"phone_change.sent": {"$lte": current - PHONE_RESEND}},
+                ],
+            },
+            {
+                "$set": {
+                    "phone_change": {
+                        "phone": phone,
+                        "hash": _digest(f"{account_id}|{phone}|{code}"),
+                        "expires": current + PHONE_TTL,
+                        "sent": current,
+                        "tries": 0,
+                    }
+                }
+            },
+        )
+        return code if done.modified_count == 1 else None
+
+    async def verify_phone_change(self, account_id: str, code: str) -> tuple[str | None, str]:
+        """Consume the code: (the new phone, "") once; (None, why) otherwise.
+
+        One conditional update takes the right code and sets the phone (of N parallel
+        submissions, exactly one wins); one conditional increment counts each wrong code.
+        """
+        pending = await self.coll.find_one({"_id": account_id}, {"phone_change": 1})
+        change = (pending or {}).get("phone_change")
+        if not change:
+            return None, "Aucune validation en cours : demandez un nouveau code."
+        phone = str(change["phone"])
+        won = await self.coll.find_one_and_update(
+            {
+                "_id": account_id,
+                "phone_change.hash": _digest(f"{account_id}|{phone}|{code.strip()}"),
+                "phone_change.expires": {"$gt": now()},
+                "phone_change.tries": {"$lt": PHONE_TRIES},
+            },
+            {"$set": {"phone": phone, "phone_verified": now()}, "$unset": {"phone_change": 1}},
+        )
+        if won is not None:
+            return phone, ""
+        counted = await self.coll.find_one_and_update(
+            {"_id": account_id, "phone_change.tries": {"$lt": PHONE_TRIES}},
+            {"$inc": {"phone_change.tries": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if counted is None:
+            return None, "Code déjà utilisé ou trop d'essais : demandez un nouveau code."
+        change = counted["phone_change"]
+        if change["expires"] <= now():
+            return None, "Code expiré : demandez un nouveau code."
+        left = PHONE_TRIES - int(change["tries"])
+        if left <= 0:
+            await self.coll.update_one({"_id": account_id}, {"$unset": {"phone_change": 1}})
+            return None, "Code erroné. Trop d'essais : demandez un nouveau code."
+        return None, f"Code erroné ({left} essai{'s' if left > 1 else ''} restant{'s' if left > 1 else ''})."
+
     async def add_dependent(self, account_id: str, patient_id: str, related_id: str) -> None:
         await self.coll.update_one(
             {"_id": account_id}, {"$push": {"dependents": {"patient": patient_id, "related": related_id}}}
         )
+
+
+EMAIL_RE = re.compile(
+    r"[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
+POSTAL_RE = re.compile(r"(?!00)\d{5}")
+MEMBER_RE = re.compile(r"[A-Za-z0-9]{6,20}")
+VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,31}")
+
+
+def mobile_e164(text: str) -> str | None:
+    """A mobile number that can receive SMS, in E.164 (+33612345678): French 06/07 numbers in any
+    usual spelling (06 12 34 56 78, +33 6…, 0033 6…), or an international +CC number."""
+    compact = re.sub(r"[\s.\-()]", "", text or "")
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    if re.fullmatch(r"0[67]\d{8}", compact):
+        return "+33" + compact[1:]
+    if compact.startswith("+33"):
+        return compact if re.fullmatch(r"\+33[67]\d{8}", compact) else None
+    return compact if re.fullmatch(r"\+[1-9]\d{7,14}", compact) else None
+
+
+def parse_birth_date(text: str, today: date | None = None) -> date | None:
+    """A full birth date (YYYY-MM-DD), not in the future and not more than 130 years ago."""
+    try:
+        birth = date.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    today = today or date.today()
+    if len(text.strip()) != 10 or birth > today or birth.year < today.year - 130:
+        return None
+    return birth
 
 
 def validate_signup(data: dict[str, Any]) -> None:
@@ -273,10 +460,21 @@ def validate_signup(data: dict[str, Any]) -> None:
     ):
         if not str(data.get(key) or "").strip():
             raise AccountError(f"Champ obligatoire manquant : {label}.")
-    if "@" not in data["email"]:
+    if not EMAIL_RE.fullmatch(data["email"]):
         raise AccountError("Adresse e-mail invalide.")
     if len(data["password"]) < MIN_PASSWORD:
         raise AccountError(f"Le mot de passe doit compter au moins {MIN_PASSWORD} caractères.")
+    if data.get("birthDate"):
+        birth = parse_birth_date(str(data["birthDate"]))
+        if birth is None:
+            raise AccountError("Date de naissance invalide (AAAA-MM-JJ, dans le passé).")
+    if data.get("postalCode") and not POSTAL_RE.fullmatch(str(data["postalCode"])):
+        raise AccountError("Code postal invalide : 5 chiffres.")
+    if data.get("member") and not MEMBER_RE.fullmatch(str(data["member"])):
+        raise AccountError("Numéro d'adhérent invalide : 6 à 20 lettres ou chiffres.")
+    for key in ("terms", "healthConsent"):
+        if data.get(key) and not VERSION_RE.fullmatch(str(data[key])):
+            raise AccountError("Version de texte accepté invalide.")
     if data.get("nir"):
         from fhir_server.identifiers import is_nir, normalise
 

@@ -29,6 +29,10 @@ from fhir_server.auth.accounts import (
     RELATIONSHIPS,
     AccountError,
     Accounts,
+    consent_resource,
+    is_minor,
+    mobile_e164,
+    parse_birth_date,
     patient_resource,
     related_person,
     validate_signup,
@@ -52,6 +56,7 @@ from fhir_server.auth.store import ACCOUNTS, LAUNCHES, SESSIONS, ensure_indexes,
 from fhir_server.config import Settings
 from fhir_server.errors import FhirError
 from fhir_server.rest.http import ID_RE
+from fhir_server.storage.records import fhir_instant, now_ms
 
 log = logging.getLogger("passerelle.auth")
 
@@ -83,6 +88,15 @@ def _authlib_response(status: int, body: Any, headers: list[tuple[str, str]]) ->
     hdrs.pop("Content-Type", None)
     hdrs["Cache-Control"] = "no-store"
     return JSONResponse(body, status_code=status, headers=hdrs)
+
+
+def _account_error(error: str, description: str, status: int = 400) -> JSONResponse:
+    """A refusal of the patient-account routes: French text as is (shown to the user by the portal)."""
+    return JSONResponse(
+        {"error": error, "error_description": description},
+        status_code=status,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def _digest(value: str) -> str:
@@ -602,7 +616,25 @@ class AuthRoutes:
             raise AccountError("Objet JSON attendu.")
         return {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
 
+    def _confirm_link(self, request: Request, token: str, portal: bool) -> str:
+        """The link of the confirmation e-mail: the portal's page (same root) when the sign-up came
+        from the portal, else the authorization server's own page. Never a URL the caller chose."""
+        path = "/inscription/confirmer" if portal else "/auth/patients/confirm"
+        return f"{root_url(request, self.auth)}{path}?{urlencode({'token': token})}"
+
+    async def _send_confirmation(self, request: Request, email: str, token: str, portal: bool) -> None:
+        await send_mail(
+            self.auth,
+            email,
+            "Confirmez votre adresse e-mail — Passerelle",
+            "Bonjour,\n\nPour activer votre compte Passerelle, ouvrez ce lien :\n"
+            f"{self._confirm_link(request, token, portal)}\n\n"
+            "Si vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n",
+        )
+
     async def register_patient(self, request: Request) -> Response:
+        """Create an account and its Patient; with ``terms`` / ``healthConsent`` (the versions of
+        the texts the person accepted), one Consent each, dated now."""
         refused = await self.throttled(request, page=False)
         if refused is not None:
             return refused
@@ -621,16 +653,17 @@ class AuthRoutes:
         except AccountError as exc:
             return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, exc.status)
         ref = f"Patient/{version.id}"
-        await self.record_writes(request, {"reference": ref}, [("create", ref)])
-        link = f"{root_url(request, self.auth)}/auth/patients/confirm?{urlencode({'token': token})}"
+        writes = [("create", ref)]
+        when = fhir_instant(now_ms())
+        for key, kind in (("terms", "cgu"), ("healthConsent", "donnees-sante")):
+            if data.get(key):
+                consent = await self.repository.create(
+                    "Consent", consent_resource(version.id, kind, str(data[key]), when)
+                )
+                writes.append(("create", f"Consent/{consent.id}"))
+        await self.record_writes(request, {"reference": ref}, writes)
         try:
-            await send_mail(
-                self.auth,
-                data["email"],
-                "Confirmez votre adresse e-mail — Passerelle",
-                "Bonjour,\n\nPour activer votre compte Passerelle, ouvrez ce lien :\n"
-                f"{link}\n\nSi vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n",
-            )
+            await self._send_confirmation(request, data["email"], token, data.get("link") == "portal")
         except MailError:
             log.exception("confirmation e-mail not sent")
             return oauth_error("temporarily_unavailable", "Envoi de l'e-mail impossible : réessayez.", 503)
@@ -650,6 +683,34 @@ class AuthRoutes:
             )
         return HTMLResponse(
             pages.message("Adresse confirmée", "Votre compte est activé : vous pouvez vous connecter.")
+        )
+
+    async def resend_confirmation(self, request: Request) -> Response:
+        """A new confirmation link for an account not confirmed yet; the same answer for any address."""
+        refused = await self.throttled(request, page=False)
+        if refused is not None:
+            return refused
+        try:
+            data = await self._json(request)
+        except AccountError as exc:
+            return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, 400)
+        email = str(data.get("email", ""))
+        refused = await self.throttled(request, email.strip().lower(), page=False)
+        if refused is not None:
+            return refused
+        found = await self.accounts().new_confirmation(email)
+        if found is not None:
+            account, token = found
+            try:
+                await self._send_confirmation(request, account["email"], token, data.get("link") == "portal")
+            except MailError:
+                log.exception("confirmation e-mail not sent again")
+                return oauth_error(
+                    "temporarily_unavailable", "Envoi de l'e-mail impossible : réessayez.", 503
+                )
+        return JSONResponse(
+            {"message": "Si un compte non confirmé existe pour cette adresse, un nouveau lien a été envoyé."},
+            202,
         )
 
     async def start_reset(self, request: Request) -> Response:
@@ -708,8 +769,8 @@ class AuthRoutes:
         )
         return JSONResponse({"message": "Mot de passe modifié."})
 
-    async def add_dependent(self, request: Request) -> Response:
-        """Create a dependent (ayant droit): a Patient plus the RelatedPerson of the account holder."""
+    async def _patient_account(self, request: Request) -> tuple[Any, dict[str, Any]] | Response:
+        """The bearer token's policy and the account of the patient it was issued to, or the refusal."""
         issuer = root_url(request, self.auth)
         try:
             policy = await verify_bearer(
@@ -723,17 +784,35 @@ class AuthRoutes:
             else None
         )
         if account is None:
-            return oauth_error("insufficient_scope", "Réservé aux titulaires d'un compte patient.", 403)
+            return _account_error("insufficient_scope", "Réservé aux titulaires d'un compte patient.", 403)
+        return policy, account
+
+    async def add_dependent(self, request: Request) -> Response:
+        """Create a dependent (ayant droit): a Patient plus the RelatedPerson of the account holder.
+
+        A minor's Patient carries no e-mail or phone of its own: everything about them goes to the
+        account holder (the RelatedPerson's telecom: ``apps.portal.patient.notification_email``)."""
+        found = await self._patient_account(request)
+        if isinstance(found, Response):
+            return found
+        policy, account = found
         try:
             data = await self._json(request)
             for key, label in (("given", "prénom"), ("family", "nom"), ("birthDate", "date de naissance")):
                 if not data.get(key):
                     raise AccountError(f"Champ obligatoire manquant : {label}.")
+            if parse_birth_date(str(data["birthDate"])) is None:
+                raise AccountError("Date de naissance invalide (AAAA-MM-JJ, dans le passé).")
             relationship = str(data.get("relationship") or "PRN")
             if relationship not in RELATIONSHIPS:
                 raise AccountError("Lien de parenté inconnu (PRN, GUARD, SPS, CHILD).")
+            if data.get("member") or data.get("nir") or data.get("postalCode"):
+                validate_signup({**data, "email": account["email"], "password": "x" * 10,
+                                 "phone": account["phone"]})  # fmt: skip
         except AccountError as exc:
             return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, exc.status)
+        if is_minor(str(data["birthDate"])):
+            data = {k: v for k, v in data.items() if k not in ("email", "phone")}
         dependent = await self.repository.create("Patient", patient_resource(data))
         related = await self.repository.create(
             "RelatedPerson", related_person(dependent.id, account, relationship)
@@ -752,6 +831,83 @@ class AuthRoutes:
             },
             201,
         )
+
+    async def start_phone(self, request: Request) -> Response:
+        """Send a code by SMS to the new mobile number the patient gives (``{"phone": …}``)."""
+        found = await self._patient_account(request)
+        if isinstance(found, Response):
+            return found
+        _, account = found
+        refused = await self.throttled(request, account["_id"], page=False)
+        if refused is not None:
+            return refused
+        try:
+            data = await self._json(request)
+        except AccountError as exc:
+            return _account_error("invalid_request", str(exc))
+        phone = mobile_e164(str(data.get("phone", "")))
+        if phone is None:
+            return _account_error("invalid_request", "Numéro de mobile invalide (ex. 06 12 34 56 78).")
+        code = await self.accounts().start_phone_change(account["_id"], phone)
+        if code is None:
+            return _account_error(
+                "slow_down",
+                "Un code vient d'être envoyé : attendez un instant avant d'en redemander un.",
+                429,
+            )
+        await sms_gateway(self.auth).send(
+            phone, f"Passerelle : votre code de validation du numéro est {code} (valable 10 minutes)."
+        )
+        return JSONResponse({"phone": phone, "message": "Code envoyé par SMS."}, 202)
+
+    async def verify_phone(self, request: Request) -> Response:
+        """Check the code (``{"code": …}``): the account's SMS number and the Patient's mobile become
+        the new number, once."""
+        found = await self._patient_account(request)
+        if isinstance(found, Response):
+            return found
+        policy, account = found
+        try:
+            data = await self._json(request)
+        except AccountError as exc:
+            return _account_error("invalid_request", str(exc))
+        phone, why = await self.accounts().verify_phone_change(account["_id"], str(data.get("code", "")))
+        if phone is None:
+            return _account_error("invalid_grant", why)
+        await self._set_patient_mobile(account["patient"], phone)
+        ref = f"Patient/{account['patient']}"
+        await self.record_writes(request, policy.who, [("update", ref)])
+        await self.record(
+            audit.security_event(
+                who={"reference": ref},
+                source_ip=self.ip(request),
+                description="Numéro de mobile validé par code SMS",
+            )
+        )
+        return JSONResponse({"phone": phone, "message": "Numéro de mobile validé."})
+
+    async def _set_patient_mobile(self, patient_id: str, phone: str) -> None:
+        """The validated number replaces the Patient's mobile phones (other contacts are kept)."""
+        import orjson
+
+        from fhir_server.storage.records import VersionConflict
+
+        for _ in range(5):
+            current = await self.repository.read("Patient", patient_id)
+            if current is None or current.deleted or current.body is None:
+                return
+            patient = orjson.loads(current.body)
+            telecom = [
+                t for t in patient.get("telecom", [])
+                if not (t.get("system") in ("phone", "sms") and t.get("use") == "mobile")
+            ]  # fmt: skip
+            telecom.insert(0, {"system": "phone", "value": phone, "use": "mobile", "rank": 1})
+            patient["telecom"] = telecom
+            try:
+                await self.repository.update("Patient", patient_id, patient, if_match=current.version)
+                return
+            except VersionConflict:
+                continue
 
     # -- token, revocation, introspection ----------------------------------------------
 
@@ -843,6 +999,9 @@ class AuthRoutes:
             Route("/auth/launch", self.create_launch, methods=["POST"]),
             Route("/auth/patients", self.register_patient, methods=["POST"]),
             Route("/auth/patients/confirm", self.confirm_patient),
+            Route("/auth/patients/confirm/resend", self.resend_confirmation, methods=["POST"]),
+            Route("/auth/patients/phone", self.start_phone, methods=["POST"]),
+            Route("/auth/patients/phone/verify", self.verify_phone, methods=["POST"]),
             Route("/auth/patients/password-reset", self.start_reset, methods=["POST"]),
             Route("/auth/patients/reset", self.reset_form, methods=["GET"]),
             Route("/auth/patients/reset", self.reset_password, methods=["POST"]),

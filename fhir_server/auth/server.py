@@ -48,7 +48,7 @@ from fhir_server.auth.keys import ALG, signing_key, signing_keys
 from fhir_server.auth.models import AuthorizationCode, AuthUser, TokenRecord
 from fhir_server.auth.scopes import ScopeError, ScopeSet, validate_scope_string
 from fhir_server.auth.settings import AuthSettings
-from fhir_server.auth.store import ASSERTIONS, CODES, TOKENS, now
+from fhir_server.auth.store import ACCOUNTS, ASSERTIONS, CODES, TOKENS, now
 
 SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
 ALL_METHODS = [*SECRET_METHODS, "private_key_jwt", "none"]
@@ -280,7 +280,17 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidGrantError(description="Jeton de rafraichissement deja utilise.")
 
     def authenticate_user(self, refresh_token: TokenRecord) -> AuthUser | None:
-        return refresh_token.get_user()
+        """The user of the refresh token; a patient's records (self + dependents) are read again from
+        the account, so that a dependent added (or removed) since the login counts at the refresh."""
+        user = refresh_token.get_user()
+        if user is not None and user.kind == "patient":
+            account = self.server.db[ACCOUNTS].find_one(
+                {"_id": user.subject}, {"patient": 1, "dependents": 1}
+            )
+            if account is None:
+                return None
+            user.patients = [account["patient"], *(d["patient"] for d in account.get("dependents", []))]
+        return user
 
     def revoke_old_credential(self, refresh_token: TokenRecord) -> None:
         """Already revoked when it was claimed (:meth:`validate_token_request`)."""

@@ -292,6 +292,14 @@ def sms_codes(server: ServerProcess, phone: str) -> list[str]:
     return out
 
 
+def _accepted_texts() -> dict[str, str]:
+    """The current terms and health-data consent, accepted at sign-up as the portal's form does
+    (otherwise the portal asks for them before any patient screen)."""
+    from apps.portal.patient.terms import CURRENT_VERSIONS
+
+    return {"terms": CURRENT_VERSIONS["cgu"], "healthConsent": CURRENT_VERSIONS["donnees-sante"]}
+
+
 def patient_signup(
     http: httpx.Client,
     server: ServerProcess,
@@ -310,6 +318,7 @@ def patient_signup(
         "family": "Dupont",
         "birthDate": "1980-05-17",
         "gender": "female",
+        **_accepted_texts(),
         **extra,
     }
     resp = http.post(f"{root(server)}/auth/patients", json=body)

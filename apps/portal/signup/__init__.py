@@ -3,7 +3,7 @@
 The form keeps what was typed and shows the authorization server's refusals on their field;
 the e-mail link and the SMS code are then handled by the authorization server's own pages
 (``fhir_server.auth.pro_signup``). Visitors have no session: the forms carry a double-submit
-CSRF token (``apps.portal.web.anonymous_csrf``).
+CSRF token (``apps.portal.web.public_csrf``).
 """
 
 from pathlib import Path

@@ -10,35 +10,32 @@ from starlette.responses import Response
 
 from apps.portal.signup import router
 from apps.portal.web import (
+    PUBLIC_FORMS,
     FormState,
-    anonymous_csrf,
     form_data,
     form_dict,
     optional_session,
     portal_of,
+    public_csrf,
     redirect,
     render,
-    set_anonymous_csrf,
+    set_public_csrf,
 )
 from fhir_server.auth.pro_accounts import PROFESSIONS, TERMS_VERSION
 
 BASE = "/inscription/professionnel"
+PUBLIC_FORMS.update({BASE, f"{BASE}/renvoyer"})  # posted before any session: double-submit CSRF
 FIELDS = ("email", "profession", "rpps", "given", "family", "phone")
-
-
-def _secure(request: Request) -> bool:
-    setting = portal_of(request).config.secure_cookies
-    return setting in ("1", "true", "yes", "on") or request.url.scheme == "https"
 
 
 async def _page(
     request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200,
     form: FormState | None = None,
 ) -> Response:  # fmt: skip
-    token = anonymous_csrf(request)
+    token = public_csrf(request)
     ctx = {"csrf_token": token, "professions": PROFESSIONS, "terms_version": TERMS_VERSION, **(context or {})}
     response = await render(request, template, ctx, status, form=form)
-    return set_anonymous_csrf(response, token, _secure(request))
+    return set_public_csrf(request, response, token)
 
 
 async def _auth_post(request: Request, path: str, body: dict[str, Any]) -> httpx.Response | None:
