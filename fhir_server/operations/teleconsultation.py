@@ -25,16 +25,20 @@ operations write (:func:`is_queue_task`: a direct create/update/delete is refuse
   the "compte rendu disponible" e-mail when a report (Composition) exists.
 
 Expiry is computed by the server's clock plus ``PASSERELLE_TC_CLOCK_FILE`` (a file holding an
-offset in seconds, read at each call: tests move time forward without waiting).
+offset in seconds, read at each call: tests move time forward without waiting). Besides the
+patient's page and the doctors' queue, a background sweep (:class:`ExpirySweep`) expires the
+questions nobody is looking at.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -262,16 +266,37 @@ async def recipient(repository: Any, task: dict[str, Any]) -> str | None:
     return None
 
 
-async def mail(call: Call, task: dict[str, Any], subject: str, text: str, path: str) -> None:
+@dataclass(frozen=True)
+class Notifier:
+    """What an e-mail about a question needs, inside a request or in the background sweep."""
+
+    repository: Any
+    settings: Any  # fhir_server.auth.settings.AuthSettings
+    root: str  # the public root URL the links start with
+
+    @classmethod
+    def of(cls, call: Call) -> Notifier:
+        root = root_url(call.request)
+        LAST_ROOT[0] = root
+        return cls(call.request.app.state.repository, keys_file(call.request), root)
+
+
+# The sweep has no request: its links use the issuer (or the dev PSC base), else the last root
+# a request showed.
+LAST_ROOT: list[str] = [""]
+
+
+async def mail(call: Call | Notifier, task: dict[str, Any], subject: str, text: str, path: str) -> None:
     """E-mail the patient (a link, never health data); a failure is logged, never raised."""
     from fhir_server.auth.notify import MailError, send_mail
 
-    to = await recipient(call.request.app.state.repository, task)
+    notifier = call if isinstance(call, Notifier) else Notifier.of(call)
+    to = await recipient(notifier.repository, task)
     if to is None:
         return
-    body = f"Bonjour,\n\n{text}\n\n{root_url(call.request)}{path}\n\nL'équipe Passerelle\n"
+    body = f"Bonjour,\n\n{text}\n\n{notifier.root}{path}\n\nL'équipe Passerelle\n"
     try:
-        await send_mail(keys_file(call.request), to, subject, body)
+        await send_mail(notifier.settings, to, subject, body)
     except MailError:
         log.warning("teleconsultation e-mail %r not sent", subject)
 
@@ -295,12 +320,13 @@ def _page(task: dict[str, Any]) -> str:
 # -- expiry ---------------------------------------------------------------------------------
 
 
-async def expire_if_due(call: Call, task: dict[str, Any]) -> dict[str, Any]:
+async def expire_if_due(call: Call | Notifier, task: dict[str, Any]) -> dict[str, Any]:
     """A waiting Task past its deadline becomes ``on-hold`` / ``expire`` (once: one e-mail)."""
     deadline = _deadline(task)
     if task.get("status") != "requested" or deadline is None or deadline > clock():
         return task
-    repository = call.request.app.state.repository
+    notifier = call if isinstance(call, Notifier) else Notifier.of(call)
+    repository = notifier.repository
 
     async def body(session: Any) -> dict[str, Any] | None:
         current = await read_body(repository, f"Task/{task['id']}", session)
@@ -312,11 +338,11 @@ async def expire_if_due(call: Call, task: dict[str, Any]) -> dict[str, Any]:
         await repository.update("Task", task["id"], current, session=session)
         return current
 
-    changed = await _store(call, body)
+    changed = await repository.run_transaction(body)
     if changed is None:
         return await read_body(repository, f"Task/{task['id']}") or task
     await mail(
-        call,
+        notifier,
         changed,
         "Votre question attend toujours un médecin",
         "Aucun médecin n'a encore pu prendre votre question dans les 15 minutes. "
@@ -324,6 +350,63 @@ async def expire_if_due(call: Call, task: dict[str, Any]) -> dict[str, Any]:
         _page(changed),
     )
     return changed
+
+
+async def waiting_tasks(repository: Any) -> list[dict[str, Any]]:
+    """The queue entries still waiting (expired or not)."""
+    waiting = []
+    async for doc in repository.db["Task"].find({"s.status": "requested", "d": False}, {"j": 1}):
+        task = json.loads(bytes(doc["j"]))
+        if is_queue_task(task):
+            waiting.append(task)
+    return waiting
+
+
+class ExpirySweep:
+    """Expires the questions nobody looks at: every ``PASSERELLE_TC_SWEEP`` seconds (30 by
+    default, 0: off) the waiting Tasks past their deadline get the same treatment as when the
+    patient's page or a doctor's queue sees them (``on-hold``, the "attend toujours" e-mail),
+    so a patient who closed the page still hears back after 15 minutes."""
+
+    def __init__(self, repository: Any, data_dir: Path) -> None:
+        from fhir_server.auth.settings import auth_settings
+
+        self.repository = repository
+        self.settings = auth_settings(data_dir)
+        self.every = float(os.environ.get("PASSERELLE_TC_SWEEP", "30") or 0)
+        self._task: asyncio.Task[None] | None = None
+
+    def notifier(self) -> Notifier:
+        root = (self.settings.issuer or self.settings.dev_psc_base or LAST_ROOT[0]).rstrip("/")
+        return Notifier(self.repository, self.settings, root)
+
+    async def sweep(self) -> int:
+        """One pass; the number of questions it expired."""
+        expired = 0
+        for task in await waiting_tasks(self.repository):
+            deadline = _deadline(task)
+            if deadline is not None and deadline <= clock():
+                after = await expire_if_due(self.notifier(), task)
+                expired += after.get("status") == "on-hold"
+        return expired
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            try:
+                await self.sweep()
+            except Exception:  # a failed pass is retried at the next one, never fatal
+                log.exception("teleconsultation expiry sweep failed")
+
+    def start(self) -> None:
+        if self.every > 0:
+            self._task = asyncio.create_task(self._run(), name="tc-expiry-sweep")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 # -- handlers -------------------------------------------------------------------------------
@@ -438,13 +521,8 @@ async def _queue(call: Call) -> Response:
     me = _doctor(call)
     PRESENCE[me] = (time.monotonic(), _specialties(call))
     repository = call.request.app.state.repository
-    waiting = []
-    async for doc in repository.db["Task"].find({"s.status": "requested", "d": False}, {"j": 1}):
-        task = json.loads(bytes(doc["j"]))
-        if is_queue_task(task):
-            waiting.append(task)
     entries = []
-    for task in waiting:
+    for task in await waiting_tasks(repository):
         task = await expire_if_due(call, task)
         if task.get("status") == "requested":
             entries.append(summary(task))

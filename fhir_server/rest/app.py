@@ -159,9 +159,15 @@ def create_app(settings: Settings, client: AsyncMongoClient[dict[str, Any]] | No
             repository, SubscriptionSettings(), no_auth=settings.no_auth
         )
         await app.state.subscriptions.start()
+        # Teleconsultation questions past their 15 minutes are expired even when nobody looks.
+        from fhir_server.operations.teleconsultation import ExpirySweep
+
+        app.state.tc_sweep = ExpirySweep(repository, settings.data_dir)
+        app.state.tc_sweep.start()
         try:
             yield
         finally:
+            await app.state.tc_sweep.stop()
             await app.state.subscriptions.stop()
             await app.state.bulk.stop()
             if own:

@@ -48,6 +48,8 @@ def portal_server(smtp: SmtpSink) -> Iterator[ServerProcess]:
         "PASSERELLE_LOGIN_RATE_ACCOUNT": "100000",
         # the teleconsultation deadline's clock, moved by the ``tc_clock`` fixture
         "PASSERELLE_TC_CLOCK_FILE": str(tmp / "tc-clock"),
+        # the expiry sweep passes every second (30 s by default)
+        "PASSERELLE_TC_SWEEP": "1",
     }
     server = ServerProcess(
         tmp, mongodb_uri=os.environ.get("MONGODB_URI"), env=env, extra_args=["--demo"], auth=True

@@ -145,3 +145,24 @@ def test_fifteen_minutes_then_wait_again_or_cancel(
     assert cancelled["status"] == "cancelled"
     smtp.mailbox.wait_for(who["email"], "forte affluence")
     assert doctors[DR_MARTIN].post(f"/Task/{task['id']}/$tc-take", json=params()).status_code == 409
+
+
+def test_a_question_nobody_looks_at_expires_by_itself(
+    portal_server: ServerProcess, smtp: SmtpSink, tc_clock: Callable[[float], None]
+) -> None:
+    """The patient closed the page and no doctor opens the queue: the server's own sweep still
+    expires the question after 15 minutes and sends the e-mail, with a working link, once."""
+    who = new_patient(portal_server, smtp)
+    api = patient_api(portal_server, who)
+    task = task_of(ask(api, who["id"]))
+    page = f"/teleconsultation/{task['encounter']['reference'].split('/')[1]}"
+    tc_clock(15 * 60 + 5)
+    mail = smtp.mailbox.wait_for(who["email"], "attend toujours", timeout=60)  # no request made
+    root = portal_server.base.removesuffix("/fhir")
+    assert smtp.mailbox.link(mail) == f"{root}{page}"
+    expired = task_of(api.get(f"/Task/{task['id']}/$tc-status"))
+    assert expired["status"] == "on-hold" and expired["businessStatus"]["text"] == "expire"
+    sent = [
+        m for m in smtp.mailbox.messages if m["To"] == who["email"] and "attend toujours" in str(m["Subject"])
+    ]
+    assert len(sent) == 1
