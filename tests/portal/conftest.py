@@ -65,13 +65,16 @@ def portal(portal_server: ServerProcess) -> str:
     return f"http://127.0.0.1:{portal_server.port}"
 
 
-@pytest.fixture(scope="session")
+# Playwright's sync API keeps an asyncio loop running in this thread while it is open: kept for
+# a whole worker session, a later test file on that worker (pytest-xdist) calling asyncio.run()
+# would fail. Opened per test file instead (one Chromium start each).
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     b = launch(playwright)
     yield b
@@ -127,7 +130,7 @@ def fhir_admin(portal_server: ServerProcess, portal: str) -> Iterator[httpx.Clie
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def media_browser(playwright: Playwright) -> Iterator[Browser]:
     """Chromium with a fake camera and microphone (video teleconsultation tests)."""
     b = launch(playwright, media=True)
