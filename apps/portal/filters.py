@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -90,6 +91,19 @@ def identifier_value(resource: dict[str, Any] | None, system: str) -> str:
     return ""
 
 
+def phone_fr(value: str | None) -> str:
+    """A French number as written in France (+33612345678 -> 06 12 34 56 78); others unchanged."""
+    text = (value or "").strip()
+    compact = re.sub(r"[\s.\-()]", "", text)
+    if compact.startswith("0033"):
+        compact = "+" + compact[2:]
+    match = re.fullmatch(r"(?:\+33|0)([1-9]\d{8})", compact)
+    if match is None:
+        return text
+    digits = "0" + match.group(1)
+    return " ".join(digits[i : i + 2] for i in range(0, 10, 2))
+
+
 GENDERS = {"female": "Femme", "male": "Homme", "other": "Autre", "unknown": "Inconnu"}
 
 
@@ -101,5 +115,6 @@ def install(env: Environment) -> None:
         human_name=human_name,
         coding_text=coding_text,
         identifier_value=identifier_value,
+        phone_fr=phone_fr,
         gender_fr=lambda g: GENDERS.get(g or "", ""),
     )

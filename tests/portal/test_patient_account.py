@@ -351,7 +351,8 @@ def test_profile_phone_and_data_download(
     page.get_by_label("Code reçu par SMS").fill(code)
     page.get_by_role("button", name="Valider").click()
     expect(page.get_by_text("Numéro de mobile validé")).to_be_visible()
-    expect(page.get_by_text(new_phone)).to_be_visible()
+    national = "0" + new_phone[3:]  # shown as written in France: 06 12 34 56 78
+    expect(page.get_by_text(" ".join(national[i : i + 2] for i in range(0, 10, 2)))).to_be_visible()
     patient = fhir_admin.get(f"Patient/{who['id']}").json()
     mobiles = [t["value"] for t in patient["telecom"] if t.get("use") == "mobile"]
     assert mobiles == [new_phone]
