@@ -118,6 +118,8 @@ def test_regulated_request_goes_through_the_regulating_doctor(
     doctor.get_by_label("Précisions (facultatif)").fill("ECG de repos avant avis")
     doctor.get_by_role("button", name="Prescrire l'examen").click()
     expect(doctor.get_by_text("Examen prescrit : Électrocardiogramme (ECG).")).to_be_visible()
+    # an opinion request has no consultation date yet: the title must not read "Consultation du —"
+    expect(doctor.locator("h1")).to_have_text(re.compile(r"^Consultation — Claire "))
     shot(doctor, "regulation-regulateur")
     doctor.get_by_role("button", name=re.compile("^Transmettre")).click()
     expect(doctor.get_by_text("Demande transmise au médecin choisi par le patient.")).to_be_visible()
