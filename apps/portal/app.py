@@ -63,8 +63,8 @@ class Portal:
         if user is None:
             return "/"
         for area in self.areas:
-            if user.kind in area.home:
-                return area.home[user.kind]
+            if user.menu_kind in area.home:
+                return area.home[user.menu_kind]
         return "/"
 
     @contextlib.asynccontextmanager

@@ -17,6 +17,7 @@ from fastapi import APIRouter
 
 PRACTITIONER = "practitioner"
 PATIENT = "patient"
+CONSEIL = "conseil"  # a practitioner who is a médecin conseil: the service médical's menu, not a clinic's
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class MenuEntry:
     href: str
     section: str = ""
     order: int = 100
-    kinds: tuple[str, ...] = (PRACTITIONER,)  # who sees it: "practitioner", "patient"
+    kinds: tuple[str, ...] = (PRACTITIONER,)  # who sees it: "practitioner", "patient", "conseil"
     icon: str = ""  # a short text glyph shown before the label (decorative, aria-hidden)
 
 
@@ -43,7 +44,7 @@ class Area:
     # template names unique: "prescriptions/list.html").
     templates: Path | None = None
     static: Path | None = None
-    # The page "/" sends a logged-in user of each kind to ({"practitioner": "/accueil"}).
+    # The page "/" sends a logged-in user of each menu kind to ({"practitioner": "/accueil"}).
     home: dict[str, str] = field(default_factory=dict)
     # Sections of the menu this area introduces, with their order ("Patients": 20).
     sections: dict[str, int] = field(default_factory=dict)

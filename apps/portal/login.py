@@ -17,6 +17,7 @@ from apps.portal.web import (
     render,
     safe_next,
 )
+from fhir_server.auth.roles import is_conseil_role
 
 LOGIN_COOKIE = "passerelle_portal_login"
 router = APIRouter(include_in_schema=False)
@@ -86,6 +87,8 @@ async def login_callback(request: Request) -> Response:
     user = PortalUser(kind=who["kind"], fhir_user=who["fhir_user"], name=who["name"])
     if not user.name:
         user.name = await _display_name(portal, root, tokens.access_token, user)
+    if user.is_practitioner:
+        user.conseil = await _is_conseil(portal, root, tokens.access_token, user)
     current = await optional_session(request)
     response = redirect(safe_next(pending.get("next")))
     response.delete_cookie(LOGIN_COOKIE, path="/connexion")
@@ -116,6 +119,18 @@ async def _display_name(portal: object, root: str, token: str, user: PortalUser)
     names = resource.get("name") or [{}]
     name = names[0]
     return " ".join([*name.get("given", []), name.get("family", "")]).strip()
+
+
+async def _is_conseil(portal: object, root: str, token: str, user: PortalUser) -> bool:
+    """Whether the practitioner holds a médecin conseil's role (their menu is the service médical's)."""
+    from apps.portal.fhir import FhirClient
+
+    client = FhirClient(portal.http, root, token)  # type: ignore[attr-defined]
+    try:
+        found = await client.search_resources("PractitionerRole", {"practitioner": user.fhir_user})
+    except FhirError:
+        return False
+    return any(is_conseil_role(r) for r in found)
 
 
 @router.post("/deconnexion")

@@ -42,6 +42,12 @@ class PortalUser:
     kind: str  # "practitioner" | "patient"
     fhir_user: str  # "Practitioner/…" | "Patient/…"
     name: str = ""
+    conseil: bool = False  # a médecin conseil (found at login from their PractitionerRoles)
+
+    @property
+    def menu_kind(self) -> str:
+        """Whose menu and home page: "practitioner", "patient", or "conseil" for a médecin conseil."""
+        return "conseil" if self.conseil and self.kind == "practitioner" else self.kind
 
     @property
     def id(self) -> str:
@@ -51,12 +57,17 @@ class PortalUser:
     def is_practitioner(self) -> bool:
         return self.kind == "practitioner"
 
-    def to_doc(self) -> dict[str, str]:
-        return {"kind": self.kind, "fhir_user": self.fhir_user, "name": self.name}
+    def to_doc(self) -> dict[str, Any]:
+        return {"kind": self.kind, "fhir_user": self.fhir_user, "name": self.name, "conseil": self.conseil}
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> PortalUser:
-        return cls(kind=doc["kind"], fhir_user=doc["fhir_user"], name=doc.get("name", ""))
+        return cls(
+            kind=doc["kind"],
+            fhir_user=doc["fhir_user"],
+            name=doc.get("name", ""),
+            conseil=bool(doc.get("conseil")),
+        )
 
 
 @dataclass

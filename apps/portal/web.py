@@ -237,7 +237,7 @@ async def render(
     ctx: dict[str, Any] = {
         "user": user,
         "csrf_token": session.csrf if session is not None else "",
-        "menu": build_menu(portal.areas, user.kind) if user else [],
+        "menu": build_menu(portal.areas, user.menu_kind) if user else [],
         "messages": messages,
         "form": form.values if form is not None else {},
         "errors": form.errors if form is not None else {},

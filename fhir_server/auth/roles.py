@@ -67,6 +67,16 @@ PHARMACIEN = "21"
 
 CARE, CONSEIL, PHARMACIST = "care", "conseil", "pharmacist"
 
+
+def is_conseil_role(role: dict[str, Any]) -> bool:
+    """Whether a PractitionerRole is a médecin conseil's (an échelon of the Assurance Maladie)."""
+    return any(
+        c.get("system") == ROLE_SYSTEM and c.get("code") == CONSEIL_CODE
+        for cc in role.get("code") or []
+        for c in cc.get("coding") or []
+    )
+
+
 # Reference data every professional may read and search (directory and terminology).
 DIRECTORY = frozenset(
     {

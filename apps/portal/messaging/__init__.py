@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from apps.portal.areas import Area, MenuEntry
+from apps.portal.areas import CONSEIL, PRACTITIONER, Area, MenuEntry
 from apps.portal.messaging.attachments import MAX_BYTES, MAX_FILES, AttachmentError, check_attachments, sniff
 from apps.portal.messaging.fhir import MessagingError, NotFound
 from apps.portal.messaging.model import (
@@ -37,11 +37,17 @@ AREA = Area(
     templates=Path(__file__).parent / "templates",
     static=Path(__file__).parent / "static",
     sections={"Assurance Maladie": 60},
+    home={CONSEIL: "/service-medical"},
     menu=(
-        MenuEntry("Échanges avec le médecin conseil", "/messagerie", section="Assurance Maladie", order=10),
         MenuEntry(
-            "Back-office du service médical", "/service-medical", section="Assurance Maladie", order=20
+            "Échanges avec le médecin conseil",
+            "/messagerie",
+            section="Assurance Maladie",
+            order=10,
+            kinds=(PRACTITIONER,),
         ),
+        # the échelon's bins, from which it writes to a doctor or a structure
+        MenuEntry("Messages du service médical", "/service-medical", order=10, kinds=(CONSEIL,)),
     ),
 )
 

@@ -40,7 +40,7 @@ from apps.portal.messaging.model import (
 from apps.portal.messaging.notify import Mailer
 from apps.portal.messaging.routing import ELSM_SYSTEM, FUND_SYSTEM, RoutingTable, routing_table
 from apps.portal.messaging.search import CRITERIA, criteria_params, patient_params
-from fhir_server.auth.roles import CONSEIL_CODE, ROLE_SYSTEM, WRITER_URL, writer_of
+from fhir_server.auth.roles import CONSEIL_CODE, ROLE_SYSTEM, WRITER_URL, is_conseil_role, writer_of
 from fhir_server.identifiers import FINESS_SYSTEM, NIR_SYSTEM, is_finess, is_nir, normalise
 
 log = logging.getLogger("passerelle.portal.messaging")
@@ -145,7 +145,7 @@ class MessagingService:
         refs = {self.fhir_user, *(ref(r) for r in roles)}
         for role in roles:
             org = role.get("organization") or {}
-            if _is_conseil(role) and ref_of(org):
+            if is_conseil_role(role) and ref_of(org):
                 echelon = await self.party(str(ref_of(org)))
         structure = await self._structure(roles)
         if structure:
@@ -157,7 +157,7 @@ class MessagingService:
         """The structure (with a FINESS: health centre, establishment) of one of these practice
         situations, if any: a doctor salaried there writes — and is written to — as the structure."""
         for role in roles:
-            if _is_conseil(role):
+            if is_conseil_role(role):
                 continue
             org = role.get("organization") or {}
             org_ref = ref_of(org)
@@ -1027,14 +1027,6 @@ class MessagingService:
             f"{link}\n\nCe message ne contient aucune donnée de santé. Merci de ne pas y répondre."
         )
         await self.mailer.send(party.email, "Nouveau message du service médical de l'Assurance Maladie", body)
-
-
-def _is_conseil(role: dict[str, Any]) -> bool:
-    return any(
-        c.get("system") == ROLE_SYSTEM and c.get("code") == CONSEIL_CODE
-        for cc in role.get("code") or []
-        for c in cc.get("coding") or []
-    )
 
 
 def _version(resource: dict[str, Any]) -> str:
