@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -104,6 +105,16 @@ def phone_fr(value: str | None) -> str:
     return " ".join(digits[i : i + 2] for i in range(0, 10, 2))
 
 
+def nir_fr(value: str | None) -> str:
+    """A NIR as printed on the carte Vitale: 1 92 01 75 056 042 53 (sex, year, month, department,
+    commune, order, key); anything else unchanged."""
+    compact = re.sub(r"\s", "", value or "")
+    if not re.fullmatch(r"[12378]\d{2}(?:0[1-9]|1[0-2]|[2-9]\d)(?:\d{2}|2[AB])\d{6}\d{2}", compact):
+        return (value or "").strip()
+    cuts = (0, 1, 3, 5, 7, 10, 13, 15)
+    return " ".join(compact[a:b] for a, b in pairwise(cuts))
+
+
 GENDERS = {"female": "Femme", "male": "Homme", "other": "Autre", "unknown": "Inconnu"}
 
 
@@ -116,5 +127,6 @@ def install(env: Environment) -> None:
         coding_text=coding_text,
         identifier_value=identifier_value,
         phone_fr=phone_fr,
+        nir_fr=nir_fr,
         gender_fr=lambda g: GENDERS.get(g or "", ""),
     )

@@ -70,9 +70,17 @@ def test_medecin_conseil_writes_to_the_treating_doctor_by_nir_and_by_nam(
     logged_in: Callable[[str], Page], smtp: SmtpSink
 ) -> None:
     faure, garnier = logged_in(DR_FAURE), logged_in(DR_GARNIER)
+    # a médecin conseil gets the service médical's menu, a treating doctor the clinic's
+    faure_menu, garnier_menu = (p.get_by_role("navigation", name="Menu principal") for p in (faure, garnier))
+    expect(faure_menu.get_by_role("link", name="Messages du service médical")).to_be_visible()
+    for clinical in ("File d'attente", "Mes patients", "Ordonnances", "Échanges avec le médecin conseil"):
+        expect(faure_menu.get_by_role("link", name=clinical, exact=True)).to_have_count(0)
+    expect(garnier_menu.get_by_role("link", name="Échanges avec le médecin conseil")).to_be_visible()
+    expect(garnier_menu.get_by_role("link", name="Messages du service médical")).to_have_count(0)
     topic = f"Arrêt de travail {uuid.uuid4().hex[:4]}"
     find_addressee(faure, MEDECIN, "Par le NIR du patient (son médecin traitant)", ROUSSEL_NIR)
     expect(faure.locator(".patient-card")).to_contain_text("ROUSSEL Marc")
+    expect(faure.locator(".patient-card")).to_contain_text(ROUSSEL_NIR)  # spaced as on the carte Vitale
     expect(faure.locator(".addressee")).to_contain_text("Dr Henri Garnier")
     expect(faure.locator(".addressee")).to_contain_text(GARNIER_NAM)
     shot(faure, "messagerie-echelon-ecrire-medecin")
