@@ -109,7 +109,12 @@ def test_covid_question_for_a_dependent_and_the_doctors_form(
     # the next doctor of the centre opening the record reads it
     colleague = logged_in(DR_BONNET)
     colleague.goto(f"/file-attente/consultation/{eid}")
-    expect(colleague.locator(".covid-form").first).to_contain_text("PCR positive")
+    summary = colleague.locator(".covid-form").first
+    expect(summary).to_contain_text("PCR positive")
+    # read as the questions were asked, the date as written in France (not "debut 2026-12-03")
+    onset = date.today() - timedelta(days=3)
+    expect(summary).to_contain_text(f"Date de début des symptômes{onset:%d/%m/%Y}")
+    expect(summary).to_contain_text("Confirmation par test PCR")
     expect(colleague.get_by_text("Cette question est suivie par un autre médecin.")).to_be_visible()
 
 

@@ -10,7 +10,15 @@ from fastapi.responses import JSONResponse, Response
 
 from apps.portal.fhir import FhirClient, FhirError
 from apps.portal.teleconsultation.consult import _appointment, names_of, question, thread
-from apps.portal.teleconsultation.model import COVID, QUESTIONNAIRE, REPORT_TYPE, answers, ops_params, view
+from apps.portal.teleconsultation.model import (
+    COVID,
+    QUESTIONNAIRE,
+    REPORT_TYPE,
+    answer_rows,
+    answers,
+    ops_params,
+    view,
+)
 from apps.portal.teleconsultation.routing import router
 from apps.portal.web import Fhir, FormState, Practitioner, flash, form_data, form_dict, redirect, render
 
@@ -84,7 +92,7 @@ async def record(fhir: FhirClient, encounter_id: str, patient_id: str) -> dict[s
             }
         )
     covid_forms = [
-        {"when": r.get("authored", ""), "answers": answers(r)}
+        {"when": r.get("authored", ""), "rows": answer_rows(r)}
         for r in await fhir.search_resources(
             "QuestionnaireResponse",
             {"subject": f"Patient/{patient_id}", "questionnaire": COVID, "_sort": "-authored"},

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apps.portal.fhir import FhirClient, FhirError
+from apps.portal.filters import date_fr, datetime_fr
 from fhir_server.operations.teleconsultation import (
     CHANNELS,
     MIN_SYMPTOMS,
@@ -112,24 +113,44 @@ def hours_table() -> list[tuple[str, str]]:
     return out
 
 
-def answers(response: dict[str, Any]) -> dict[str, str]:
-    """A QuestionnaireResponse's answers by linkId, as text."""
-    out: dict[str, str] = {}
+def _answer_text(key: str, value: Any) -> str:
+    if isinstance(value, dict):  # valueCoding
+        return str(value.get("display", value.get("code", "")))
+    if value is True or value is False:
+        return "oui" if value else "non"
+    if key == "valueDate":
+        return date_fr(value)
+    if key == "valueDateTime":
+        return datetime_fr(value)
+    return str(value)
+
+
+def _answered(response: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """Each answered item of a QuestionnaireResponse (nested ones too) with its answers as French text."""
+    out: list[tuple[dict[str, Any], str]] = []
 
     def walk(items: list[dict[str, Any]]) -> None:
         for item in items:
-            values = []
-            for answer in item.get("answer") or []:
-                for key, value in answer.items():
-                    if key.startswith("value"):
-                        values.append(
-                            value.get("display", value.get("code", ""))
-                            if isinstance(value, dict)
-                            else ("oui" if value is True else "non" if value is False else str(value))
-                        )
+            values = [
+                _answer_text(key, value)
+                for answer in item.get("answer") or []
+                for key, value in answer.items()
+                if key.startswith("value")
+            ]
             if values:
-                out[item.get("linkId", "")] = ", ".join(values)
+                out.append((item, ", ".join(values)))
             walk(item.get("item") or [])
 
     walk(response.get("item") or [])
     return out
+
+
+def answers(response: dict[str, Any]) -> dict[str, str]:
+    """A QuestionnaireResponse's answers by linkId, as text."""
+    return {item.get("linkId", ""): text for item, text in _answered(response)}
+
+
+def answer_rows(response: dict[str, Any]) -> list[tuple[str, str]]:
+    """A QuestionnaireResponse as (question, answer) rows for a reader: the question's text
+    (its linkId only when it has none), dates as written in France."""
+    return [(item.get("text") or item.get("linkId", ""), text) for item, text in _answered(response)]
