@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -88,6 +89,15 @@ def _authlib_response(status: int, body: Any, headers: list[tuple[str, str]]) ->
     hdrs.pop("Content-Type", None)
     hdrs["Cache-Control"] = "no-store"
     return JSONResponse(body, status_code=status, headers=hdrs)
+
+
+def _invalid_request(description: str) -> JSONResponse:
+    return JSONResponse({"error": "invalid_request", "error_description": description}, 400)
+
+
+def mail_unavailable() -> JSONResponse:
+    """503 when the SMTP server did not take an account e-mail (the user may try again)."""
+    return oauth_error("temporarily_unavailable", "Envoi de l'e-mail impossible : réessayez.", 503)
 
 
 def _account_error(error: str, description: str, status: int = 400) -> JSONResponse:
@@ -616,6 +626,20 @@ class AuthRoutes:
             raise AccountError("Objet JSON attendu.")
         return {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
 
+    async def throttled_json(
+        self, request: Request, refuse: Callable[[str], Response] | None = None
+    ) -> dict[str, Any] | Response:
+        """The body of an account route once the per-IP rate limit passed: the data, or the answer
+        to send back (429 ``slow_down``; 400 ``invalid_request`` from ``refuse`` when the body is not
+        a JSON object or a form)."""
+        refused = await self.throttled(request, page=False)
+        if refused is not None:
+            return refused
+        try:
+            return await self._json(request)
+        except AccountError as exc:
+            return (refuse or _invalid_request)(str(exc))
+
     def _confirm_link(self, request: Request, token: str, portal: bool) -> str:
         """The link of the confirmation e-mail: the portal's page (same root) when the sign-up came
         from the portal, else the authorization server's own page. Never a URL the caller chose."""
@@ -666,7 +690,7 @@ class AuthRoutes:
             await self._send_confirmation(request, data["email"], token, data.get("link") == "portal")
         except MailError:
             log.exception("confirmation e-mail not sent")
-            return oauth_error("temporarily_unavailable", "Envoi de l'e-mail impossible : réessayez.", 503)
+            return mail_unavailable()
         return JSONResponse(
             {
                 "patient": f"Patient/{version.id}",
@@ -687,13 +711,9 @@ class AuthRoutes:
 
     async def resend_confirmation(self, request: Request) -> Response:
         """A new confirmation link for an account not confirmed yet; the same answer for any address."""
-        refused = await self.throttled(request, page=False)
-        if refused is not None:
-            return refused
-        try:
-            data = await self._json(request)
-        except AccountError as exc:
-            return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, 400)
+        data = await self.throttled_json(request)
+        if isinstance(data, Response):
+            return data
         email = str(data.get("email", ""))
         refused = await self.throttled(request, email.strip().lower(), page=False)
         if refused is not None:
@@ -705,22 +725,16 @@ class AuthRoutes:
                 await self._send_confirmation(request, account["email"], token, data.get("link") == "portal")
             except MailError:
                 log.exception("confirmation e-mail not sent again")
-                return oauth_error(
-                    "temporarily_unavailable", "Envoi de l'e-mail impossible : réessayez.", 503
-                )
+                return mail_unavailable()
         return JSONResponse(
             {"message": "Si un compte non confirmé existe pour cette adresse, un nouveau lien a été envoyé."},
             202,
         )
 
     async def start_reset(self, request: Request) -> Response:
-        refused = await self.throttled(request, page=False)
-        if refused is not None:
-            return refused
-        try:
-            data = await self._json(request)
-        except AccountError as exc:
-            return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, 400)
+        data = await self.throttled_json(request)
+        if isinstance(data, Response):
+            return data
         found = await self.accounts().start_reset(str(data.get("email", "")))
         if found is not None:
             account, token = found
@@ -735,9 +749,7 @@ class AuthRoutes:
                 )
             except MailError:
                 log.exception("password reset e-mail not sent")
-                return oauth_error(
-                    "temporarily_unavailable", "Envoi de l'e-mail impossible : réessayez.", 503
-                )
+                return mail_unavailable()
         # Same answer whether the address is known or not.
         return JSONResponse(
             {"message": "Si un compte existe pour cette adresse, un e-mail a été envoyé."}, 202
