@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from fhir_server.auth import audit, otp, pages, pro_accounts
+from fhir_server.auth.links import public_root
 from fhir_server.auth.notify import MailError, send_mail, sms_gateway
 from fhir_server.auth.store import ACCOUNTS, now
 
@@ -61,9 +62,7 @@ class ProfessionalSignup:
     async def _mail_link(self, request: Request, email: str, token: str) -> None:
         from urllib.parse import urlencode
 
-        from fhir_server.auth.routes import root_url
-
-        link = f"{root_url(request, self.owner.auth)}{CONFIRM_PATH}?{urlencode({'token': token})}"
+        link = f"{public_root(request, self.owner.auth)}{CONFIRM_PATH}?{urlencode({'token': token})}"
         await send_mail(
             self.owner.auth,
             email,

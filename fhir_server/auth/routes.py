@@ -43,6 +43,7 @@ from fhir_server.auth.devpsc import DevPsc
 from fhir_server.auth.eligibility import FAQ_REASONS, Rules, evaluate
 from fhir_server.auth.guard import verify_bearer
 from fhir_server.auth.keys import public_jwks
+from fhir_server.auth.links import public_root
 from fhir_server.auth.models import AuthUser
 from fhir_server.auth.notify import MailError, send_mail, sms_gateway
 from fhir_server.auth.practitioners import practice_situations, upsert_professional
@@ -644,7 +645,7 @@ class AuthRoutes:
         """The link of the confirmation e-mail: the portal's page (same root) when the sign-up came
         from the portal, else the authorization server's own page. Never a URL the caller chose."""
         path = "/inscription/confirmer" if portal else "/auth/patients/confirm"
-        return f"{root_url(request, self.auth)}{path}?{urlencode({'token': token})}"
+        return f"{public_root(request, self.auth)}{path}?{urlencode({'token': token})}"
 
     async def _send_confirmation(self, request: Request, email: str, token: str, portal: bool) -> None:
         await send_mail(
@@ -738,7 +739,7 @@ class AuthRoutes:
         found = await self.accounts().start_reset(str(data.get("email", "")))
         if found is not None:
             account, token = found
-            link = f"{root_url(request, self.auth)}/auth/patients/reset?{urlencode({'token': token})}"
+            link = f"{public_root(request, self.auth)}/auth/patients/reset?{urlencode({'token': token})}"
             try:
                 await send_mail(
                     self.auth,

@@ -37,6 +37,10 @@ class AuthSettings:
     data_dir: Path
     # Public root URL of the server (scheme://host[:port]); derived from each request when unset.
     issuer: str | None = field(default_factory=lambda: env("PASSERELLE_ISSUER"))
+    # Public root URL the links sent by e-mail (and the ordonnance's QR code) start with: never from
+    # a request's Host header (host-header poisoning). PASSERELLE_ISSUER when unset; ``passerelle
+    # serve`` sets it to its own address when neither is configured.
+    public_url: str | None = field(default_factory=lambda: env("PASSERELLE_PUBLIC_URL"))
     access_token_ttl: int = field(default_factory=lambda: env_int("PASSERELLE_ACCESS_TOKEN_TTL", 3600))
     refresh_token_ttl: int = field(
         default_factory=lambda: env_int("PASSERELLE_REFRESH_TOKEN_TTL", 30 * 86400)
@@ -82,6 +86,12 @@ class AuthSettings:
     def dev_psc_root(self) -> str | None:
         """The configured root URL of the development PSC look-alike (None: not configured)."""
         root = self.dev_psc_base or self.issuer
+        return root.rstrip("/") if root else None
+
+    @property
+    def links_root(self) -> str | None:
+        """The configured root URL of the links sent outside an answer (None: not configured)."""
+        root = self.public_url or self.issuer
         return root.rstrip("/") if root else None
 
     @property

@@ -281,8 +281,8 @@ class Notifier:
         return cls(call.request.app.state.repository, keys_file(call.request), root)
 
 
-# The sweep has no request: its links use the issuer (or the dev PSC base), else the last root
-# a request showed.
+# The sweep has no request: its links use the configured root (PASSERELLE_PUBLIC_URL or _ISSUER),
+# else the last one a request gave (fhir_server.auth.links: never a Host header).
 LAST_ROOT: list[str] = [""]
 
 
@@ -377,7 +377,7 @@ class ExpirySweep:
         self._task: asyncio.Task[None] | None = None
 
     def notifier(self) -> Notifier:
-        root = (self.settings.issuer or self.settings.dev_psc_base or LAST_ROOT[0]).rstrip("/")
+        root = self.settings.links_root or LAST_ROOT[0]
         return Notifier(self.repository, self.settings, root)
 
     async def sweep(self) -> int:
