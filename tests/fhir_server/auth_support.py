@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import Message
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from aiosmtpd.controller import Controller
 
 from bench.harness import ServerProcess
@@ -106,6 +108,31 @@ def shared_server() -> tuple[ServerProcess, SmtpSink]:
 
         atexit.register(stop)
     return _shared["server"], _shared["smtp"]
+
+
+# -- the fixtures of the modules testing against the shared server -------------------------------
+# A module takes them by assigning them to its own names (pytest finds a fixture by the name it
+# has in the module): ``server, mailbox, http = auth_support.server, auth_support.mailbox,
+# auth_support.http``. One server per xdist worker, on free ports, in its own temporary folder.
+
+
+@pytest.fixture(scope="module")
+def server() -> ServerProcess:
+    """The shared auth-enabled server (:func:`shared_server`)."""
+    return shared_server()[0]
+
+
+@pytest.fixture(scope="module")
+def mailbox() -> Mailbox:
+    """What the shared server e-mailed (its SMTP sink)."""
+    return shared_server()[1].mailbox
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    """A plain HTTP client that does not follow redirects (the tests read ``Location``)."""
+    with httpx.Client(timeout=60, follow_redirects=False) as client:
+        yield client
 
 
 def start_server(tmp: Path, smtp_port: int, **env: str) -> ServerProcess:
