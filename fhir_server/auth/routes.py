@@ -804,7 +804,7 @@ class AuthRoutes:
         """Create a dependent (ayant droit): a Patient plus the RelatedPerson of the account holder.
 
         A minor's Patient carries no e-mail or phone of its own: everything about them goes to the
-        account holder (the RelatedPerson's telecom: ``apps.portal.patient.notification_email``)."""
+        account holder (the RelatedPerson's telecom: :mod:`fhir_server.auth.contacts`)."""
         found = await self._patient_account(request)
         if isinstance(found, Response):
             return found
