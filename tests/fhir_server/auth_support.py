@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -133,6 +134,18 @@ def http() -> Iterator[httpx.Client]:
     """A plain HTTP client that does not follow redirects (the tests read ``Location``)."""
     with httpx.Client(timeout=60, follow_redirects=False) as client:
         yield client
+
+
+@contextlib.contextmanager
+def own_server(tmp: Path, **env: str) -> Iterator[ServerProcess]:
+    """An auth-enabled server of a module's own (its own settings ``env``, data nobody else changes)
+    with an SMTP sink of its own; ``tmp`` from ``tmp_path_factory``. Stopped on leaving."""
+    with SmtpSink() as smtp:
+        server = start_server(tmp, smtp.port, **env)
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 def start_server(tmp: Path, smtp_port: int, **env: str) -> ServerProcess:
