@@ -647,15 +647,23 @@ class AuthRoutes:
         path = "/inscription/confirmer" if portal else "/auth/patients/confirm"
         return f"{public_root(request, self.auth)}{path}?{urlencode({'token': token})}"
 
-    async def _send_confirmation(self, request: Request, email: str, token: str, portal: bool) -> None:
-        await send_mail(
-            self.auth,
-            email,
-            "Confirmez votre adresse e-mail — Passerelle",
-            "Bonjour,\n\nPour activer votre compte Passerelle, ouvrez ce lien :\n"
-            f"{self._confirm_link(request, token, portal)}\n\n"
-            "Si vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n",
-        )
+    async def _send_confirmation(
+        self, request: Request, email: str, token: str, portal: bool
+    ) -> Response | None:
+        """E-mail the confirmation link; the 503 to answer when the SMTP server did not take it."""
+        try:
+            await send_mail(
+                self.auth,
+                email,
+                "Confirmez votre adresse e-mail — Passerelle",
+                "Bonjour,\n\nPour activer votre compte Passerelle, ouvrez ce lien :\n"
+                f"{self._confirm_link(request, token, portal)}\n\n"
+                "Si vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n",
+            )
+        except MailError:
+            log.exception("confirmation e-mail not sent")
+            return mail_unavailable()
+        return None
 
     async def register_patient(self, request: Request) -> Response:
         """Create an account and its Patient; with ``terms`` / ``healthConsent`` (the versions of
@@ -687,11 +695,9 @@ class AuthRoutes:
                 )
                 writes.append(("create", f"Consent/{consent.id}"))
         await self.record_writes(request, {"reference": ref}, writes)
-        try:
-            await self._send_confirmation(request, data["email"], token, data.get("link") == "portal")
-        except MailError:
-            log.exception("confirmation e-mail not sent")
-            return mail_unavailable()
+        unsent = await self._send_confirmation(request, data["email"], token, data.get("link") == "portal")
+        if unsent is not None:
+            return unsent
         return JSONResponse(
             {
                 "patient": f"Patient/{version.id}",
@@ -722,11 +728,11 @@ class AuthRoutes:
         found = await self.accounts().new_confirmation(email)
         if found is not None:
             account, token = found
-            try:
-                await self._send_confirmation(request, account["email"], token, data.get("link") == "portal")
-            except MailError:
-                log.exception("confirmation e-mail not sent again")
-                return mail_unavailable()
+            unsent = await self._send_confirmation(
+                request, account["email"], token, data.get("link") == "portal"
+            )
+            if unsent is not None:
+                return unsent
         return JSONResponse(
             {"message": "Si un compte non confirmé existe pour cette adresse, un nouveau lien a été envoyé."},
             202,
