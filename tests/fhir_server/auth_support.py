@@ -148,20 +148,26 @@ def own_server(tmp: Path, **env: str) -> Iterator[ServerProcess]:
             server.stop()
 
 
-def start_server(tmp: Path, smtp_port: int, **env: str) -> ServerProcess:
-    rules = tmp / "rules.json"
-    rules.write_text(json.dumps({"excluded_sectors": {"SA99": "d'un assureur privé"}}))
-    full = {
+def server_env(smtp_port: int, **env: str) -> dict[str, str]:
+    """The environment of a test server with authorization on: a database of its own, the dev PSC
+    provider, e-mail to the test's SMTP sink, and the login rate limits out of the way (every test
+    logs in from 127.0.0.1: the limits have their own tests, test_security_login)."""
+    return {
         "PASSERELLE_DB": f"test_{uuid.uuid4().hex[:12]}",
         "PASSERELLE_DEV_PSC": "1",
         "PASSERELLE_SMTP_PORT": str(smtp_port),
-        "PASSERELLE_ELIGIBILITY": str(rules),
-        "PASSERELLE_LOCKOUT_THRESHOLD": "3",
-        # every test logs in from 127.0.0.1: the limits have their own tests (test_security_login)
         "PASSERELLE_LOGIN_RATE_IP": "100000",
         "PASSERELLE_LOGIN_RATE_ACCOUNT": "100000",
         **env,
     }
+
+
+def start_server(tmp: Path, smtp_port: int, **env: str) -> ServerProcess:
+    """An auth server for the black-box tests: :func:`server_env`, with the test eligibility rules
+    (sector SA99 excluded) and a lockout after 3 wrong passwords."""
+    rules = tmp / "rules.json"
+    rules.write_text(json.dumps({"excluded_sectors": {"SA99": "d'un assureur privé"}}))
+    full = server_env(smtp_port, PASSERELLE_ELIGIBILITY=str(rules), PASSERELLE_LOCKOUT_THRESHOLD="3", **env)
     return ServerProcess(tmp, mongodb_uri=os.environ.get("MONGODB_URI"), env=full, auth=True).start()
 
 
@@ -424,6 +430,13 @@ def bearer(token: dict[str, Any] | str) -> dict[str, str]:
 def backend_client_token(http: httpx.Client, server: ServerProcess, scope: str, name: str = "backend") -> str:
     """A backend-services (client_credentials + private_key_jwt) access token with ``scope``."""
     return str(backend_client(http, server, scope, name)["token"]["access_token"])
+
+
+def fhir_backend(server: ServerProcess, scope: str, name: str) -> httpx.Client:
+    """The FHIR API (``base_url``) as a backend service with ``scope``; the caller closes it."""
+    with httpx.Client(timeout=60) as http:
+        token = backend_client_token(http, server, scope, name=name)
+    return httpx.Client(base_url=server.base, headers={**bearer(token), "Accept": FHIR_JSON}, timeout=60)
 
 
 def backend_client(
