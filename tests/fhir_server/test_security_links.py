@@ -9,6 +9,7 @@ address), whatever ``Host`` the request carried.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from pathlib import Path
@@ -105,6 +106,39 @@ def test_the_professional_confirmation_link_ignores_a_forged_host(
     resp = http.post(f"{root(server)}/auth/professionals", json=data, headers={"Host": FORGED})
     assert resp.status_code == 201, resp.text
     _assert_ours(_link_of(mailbox, data["email"], "Confirmez"), server)
+
+
+def test_a_sign_up_through_the_portal_with_a_forged_host(
+    http: httpx.Client, server: ServerProcess, mailbox: Mailbox
+) -> None:
+    """The portal calls the authorization server in-process at the address it was reached at: the
+    forged Host travels with the call, and still the link is ours."""
+    page = http.get(f"{root(server)}/inscription")
+    assert page.status_code == 200, page.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf, page.text
+    email = f"portail-{uuid.uuid4().hex[:8]}@exemple.fr"
+    form = {
+        "csrf": csrf.group(1),
+        "adherent": "ADH123456",
+        "prenom": "Alice",
+        "nom": "Dupont",
+        "sexe": "female",
+        "naissance": "1980-05-17",
+        "code_postal": "75011",
+        "ville": "Paris",
+        "telephone": f"06{uuid.uuid4().int % 10**8:08d}",
+        "email": email,
+        "mot_de_passe": "correct horse battery",
+        "confirmation": "correct horse battery",
+        "cgu": "oui",
+        "donnees_sante": "oui",
+    }
+    resp = http.post(f"{root(server)}/inscription", data=form, headers={"Host": FORGED})
+    assert resp.status_code == 303, resp.text
+    link = _link_of(mailbox, email, "Confirmez")
+    _assert_ours(link, server)
+    assert urlsplit(link).path == "/inscription/confirmer"
 
 
 # -- the rule itself, on requests built by hand -------------------------------------------------
