@@ -167,7 +167,8 @@ def start_server(tmp: Path, smtp_port: int, **env: str) -> ServerProcess:
     (sector SA99 excluded) and a lockout after 3 wrong passwords."""
     rules = tmp / "rules.json"
     rules.write_text(json.dumps({"excluded_sectors": {"SA99": "d'un assureur privé"}}))
-    full = server_env(smtp_port, PASSERELLE_ELIGIBILITY=str(rules), PASSERELLE_LOCKOUT_THRESHOLD="3", **env)
+    defaults = {"PASSERELLE_ELIGIBILITY": str(rules), "PASSERELLE_LOCKOUT_THRESHOLD": "3"}
+    full = server_env(smtp_port, **(defaults | env))
     return ServerProcess(tmp, mongodb_uri=os.environ.get("MONGODB_URI"), env=full, auth=True).start()
 
 
