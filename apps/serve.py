@@ -31,6 +31,7 @@ from fhir_server.instance import DataDirBusy, ServerLock
 log = logging.getLogger("passerelle")
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+WILDCARD = {"", "0.0.0.0", "::"}  # listening on every address
 
 
 def build_root_app(settings: Settings) -> FastAPI:
@@ -129,6 +130,22 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _default_public_url(host: str, port: int) -> None:
+    """The root of the links sent by e-mail, when neither PASSERELLE_PUBLIC_URL nor PASSERELLE_ISSUER
+    says it: this server's own address (never a request's Host header, which anybody forges)."""
+    if os.environ.get("PASSERELLE_PUBLIC_URL") or os.environ.get("PASSERELLE_ISSUER"):
+        return
+    if host in WILDCARD:
+        print(
+            f"passerelle: warning: listening on {host or 'all addresses'} without PASSERELLE_PUBLIC_URL "
+            f"(or PASSERELLE_ISSUER): the links sent by e-mail start with http://127.0.0.1:{port}",
+            file=sys.stderr,
+        )
+        host = "127.0.0.1"
+    shown = f"[{host}]" if ":" in host else host
+    os.environ["PASSERELLE_PUBLIC_URL"] = f"http://{shown}:{port}"
+
+
 def banner(root: str, *, auth: bool, dev_psc: bool, data_dir: Path) -> str:
     """What a newcomer needs once the server answers: where to go, how to log in and register."""
     lines = [
@@ -225,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
         log.info("embedded SecantusDB on %s", settings.mongodb_uri)
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
     root = f"http://{shown_host}:{listener.getsockname()[1]}"
+    _default_public_url(args.host, listener.getsockname()[1])
     if lock is not None:
         lock.publish(url=f"{root}/fhir", auth=not args.no_auth, db_uri=settings.mongodb_uri)
 

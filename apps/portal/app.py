@@ -23,6 +23,7 @@ from apps.portal.config import PortalConfig
 from apps.portal.oauth import PortalAuth
 from apps.portal.sessions import PortalUser, SessionStore
 from apps.portal.web import csrf_protect
+from fhir_server.auth.links import public_root
 from fhir_server.auth.settings import auth_settings
 from fhir_server.config import Settings
 
@@ -58,6 +59,11 @@ class Portal:
         if self.issuer and not self.config.remote_root:
             return self.issuer.rstrip("/")
         return f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+
+    def link_root(self, request: Request) -> str:
+        """The root URL of the links this portal sends by e-mail: configured, never the request's
+        Host header (:func:`fhir_server.auth.links.public_root`)."""
+        return public_root(request, auth_settings(self.settings.data_dir))
 
     def home_for(self, user: PortalUser | None) -> str:
         if user is None:

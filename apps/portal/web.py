@@ -197,10 +197,17 @@ def public_csrf(request: Request) -> str:
     return request.cookies.get(PUBLIC_CSRF_COOKIE) or secrets.token_urlsafe(32)
 
 
-def set_public_csrf(request: Request, response: Response, token: str) -> Response:
+def secure_cookies(request: Request) -> bool:
+    """Whether the portal's cookies get ``Secure``: always (``PASSERELLE_PORTAL_SECURE_COOKIES=1``),
+    else when the request came over https."""
     setting = portal_of(request).config.secure_cookies
-    secure = setting in ("1", "true", "yes", "on") or request.url.scheme == "https"
-    response.set_cookie(PUBLIC_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure)
+    return setting in ("1", "true", "yes", "on") or request.url.scheme == "https"
+
+
+def set_public_csrf(request: Request, response: Response, token: str) -> Response:
+    response.set_cookie(
+        PUBLIC_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies(request)
+    )
     return response
 
 
@@ -248,6 +255,22 @@ async def render(
     response = portal.templates.TemplateResponse(request, template, ctx, status_code=status_code)
     response.headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+async def render_public(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    status_code: int = 200,
+    *,
+    form: FormState | None = None,
+) -> Response:
+    """A page with a public form (posted before any session: ``PUBLIC_FORMS``): its double-submit
+    CSRF token in the context (``csrf_token``) and in the cookie."""
+    token = public_csrf(request)
+    ctx = {**(context or {}), "csrf_token": token}
+    response = await render(request, template, ctx, status_code, form=form)
+    return set_public_csrf(request, response, token)
 
 
 async def flash(request: Request, text: str, level: str = "info") -> None:

@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from fhir_server.auth import audit, otp, pages, pro_accounts
-from fhir_server.auth.accounts import AccountError
+from fhir_server.auth.links import public_root
 from fhir_server.auth.notify import MailError, send_mail, sms_gateway
 from fhir_server.auth.store import ACCOUNTS, now
 
@@ -44,6 +44,10 @@ def _error(text: str, status: int, field: str | None = None) -> JSONResponse:
     return JSONResponse(body, status, headers={"Cache-Control": "no-store"})
 
 
+def _bad_body(text: str) -> JSONResponse:
+    return _error(text, 400)
+
+
 class ProfessionalSignup:
     """The sign-up routes; ``owner`` is the :class:`fhir_server.auth.routes.AuthRoutes` (its
     database, repository, rate limits, audit and account store)."""
@@ -58,9 +62,7 @@ class ProfessionalSignup:
     async def _mail_link(self, request: Request, email: str, token: str) -> None:
         from urllib.parse import urlencode
 
-        from fhir_server.auth.routes import root_url
-
-        link = f"{root_url(request, self.owner.auth)}{CONFIRM_PATH}?{urlencode({'token': token})}"
+        link = f"{public_root(request, self.owner.auth)}{CONFIRM_PATH}?{urlencode({'token': token})}"
         await send_mail(
             self.owner.auth,
             email,
@@ -74,13 +76,9 @@ class ProfessionalSignup:
     # -- 1. the form -----------------------------------------------------------------------
 
     async def register(self, request: Request) -> Response:
-        refused = await self.owner.throttled(request, page=False)
-        if refused is not None:
-            return refused
-        try:
-            raw = await self.owner._json(request)
-        except AccountError as exc:
-            return _error(str(exc), 400)
+        raw = await self.owner.throttled_json(request, _bad_body)
+        if isinstance(raw, Response):
+            return raw
         try:
             data = pro_accounts.validate(raw)
         except pro_accounts.SignupError as exc:
@@ -132,13 +130,9 @@ class ProfessionalSignup:
         )
 
     async def resend(self, request: Request) -> Response:
-        refused = await self.owner.throttled(request, page=False)
-        if refused is not None:
-            return refused
-        try:
-            data = await self.owner._json(request)
-        except AccountError as exc:
-            return _error(str(exc), 400)
+        data = await self.owner.throttled_json(request, _bad_body)
+        if isinstance(data, Response):
+            return data
         email = str(data.get("email") or "").strip().lower()
         found = await self.owner.accounts().renew_confirmation(email) if email else None
         if found is not None and found[0].get("kind") == "practitioner":

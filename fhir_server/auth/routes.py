@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -42,6 +43,7 @@ from fhir_server.auth.devpsc import DevPsc
 from fhir_server.auth.eligibility import FAQ_REASONS, Rules, evaluate
 from fhir_server.auth.guard import verify_bearer
 from fhir_server.auth.keys import public_jwks
+from fhir_server.auth.links import public_root
 from fhir_server.auth.models import AuthUser
 from fhir_server.auth.notify import MailError, send_mail, sms_gateway
 from fhir_server.auth.practitioners import practice_situations, upsert_professional
@@ -88,6 +90,15 @@ def _authlib_response(status: int, body: Any, headers: list[tuple[str, str]]) ->
     hdrs.pop("Content-Type", None)
     hdrs["Cache-Control"] = "no-store"
     return JSONResponse(body, status_code=status, headers=hdrs)
+
+
+def _invalid_request(description: str) -> JSONResponse:
+    return JSONResponse({"error": "invalid_request", "error_description": description}, 400)
+
+
+def mail_unavailable() -> JSONResponse:
+    """503 when the SMTP server did not take an account e-mail (the user may try again)."""
+    return oauth_error("temporarily_unavailable", "Envoi de l'e-mail impossible : réessayez.", 503)
 
 
 def _account_error(error: str, description: str, status: int = 400) -> JSONResponse:
@@ -616,21 +627,43 @@ class AuthRoutes:
             raise AccountError("Objet JSON attendu.")
         return {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
 
+    async def throttled_json(
+        self, request: Request, refuse: Callable[[str], Response] | None = None
+    ) -> dict[str, Any] | Response:
+        """The body of an account route once the per-IP rate limit passed: the data, or the answer
+        to send back (429 ``slow_down``; 400 ``invalid_request`` from ``refuse`` when the body is not
+        a JSON object or a form)."""
+        refused = await self.throttled(request, page=False)
+        if refused is not None:
+            return refused
+        try:
+            return await self._json(request)
+        except AccountError as exc:
+            return (refuse or _invalid_request)(str(exc))
+
     def _confirm_link(self, request: Request, token: str, portal: bool) -> str:
         """The link of the confirmation e-mail: the portal's page (same root) when the sign-up came
         from the portal, else the authorization server's own page. Never a URL the caller chose."""
         path = "/inscription/confirmer" if portal else "/auth/patients/confirm"
-        return f"{root_url(request, self.auth)}{path}?{urlencode({'token': token})}"
+        return f"{public_root(request, self.auth)}{path}?{urlencode({'token': token})}"
 
-    async def _send_confirmation(self, request: Request, email: str, token: str, portal: bool) -> None:
-        await send_mail(
-            self.auth,
-            email,
-            "Confirmez votre adresse e-mail — Passerelle",
-            "Bonjour,\n\nPour activer votre compte Passerelle, ouvrez ce lien :\n"
-            f"{self._confirm_link(request, token, portal)}\n\n"
-            "Si vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n",
-        )
+    async def _send_confirmation(
+        self, request: Request, email: str, token: str, portal: bool
+    ) -> Response | None:
+        """E-mail the confirmation link; the 503 to answer when the SMTP server did not take it."""
+        try:
+            await send_mail(
+                self.auth,
+                email,
+                "Confirmez votre adresse e-mail — Passerelle",
+                "Bonjour,\n\nPour activer votre compte Passerelle, ouvrez ce lien :\n"
+                f"{self._confirm_link(request, token, portal)}\n\n"
+                "Si vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n",
+            )
+        except MailError:
+            log.exception("confirmation e-mail not sent")
+            return mail_unavailable()
+        return None
 
     async def register_patient(self, request: Request) -> Response:
         """Create an account and its Patient; with ``terms`` / ``healthConsent`` (the versions of
@@ -662,11 +695,9 @@ class AuthRoutes:
                 )
                 writes.append(("create", f"Consent/{consent.id}"))
         await self.record_writes(request, {"reference": ref}, writes)
-        try:
-            await self._send_confirmation(request, data["email"], token, data.get("link") == "portal")
-        except MailError:
-            log.exception("confirmation e-mail not sent")
-            return oauth_error("temporarily_unavailable", "Envoi de l'e-mail impossible : réessayez.", 503)
+        unsent = await self._send_confirmation(request, data["email"], token, data.get("link") == "portal")
+        if unsent is not None:
+            return unsent
         return JSONResponse(
             {
                 "patient": f"Patient/{version.id}",
@@ -687,13 +718,9 @@ class AuthRoutes:
 
     async def resend_confirmation(self, request: Request) -> Response:
         """A new confirmation link for an account not confirmed yet; the same answer for any address."""
-        refused = await self.throttled(request, page=False)
-        if refused is not None:
-            return refused
-        try:
-            data = await self._json(request)
-        except AccountError as exc:
-            return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, 400)
+        data = await self.throttled_json(request)
+        if isinstance(data, Response):
+            return data
         email = str(data.get("email", ""))
         refused = await self.throttled(request, email.strip().lower(), page=False)
         if refused is not None:
@@ -701,30 +728,24 @@ class AuthRoutes:
         found = await self.accounts().new_confirmation(email)
         if found is not None:
             account, token = found
-            try:
-                await self._send_confirmation(request, account["email"], token, data.get("link") == "portal")
-            except MailError:
-                log.exception("confirmation e-mail not sent again")
-                return oauth_error(
-                    "temporarily_unavailable", "Envoi de l'e-mail impossible : réessayez.", 503
-                )
+            unsent = await self._send_confirmation(
+                request, account["email"], token, data.get("link") == "portal"
+            )
+            if unsent is not None:
+                return unsent
         return JSONResponse(
             {"message": "Si un compte non confirmé existe pour cette adresse, un nouveau lien a été envoyé."},
             202,
         )
 
     async def start_reset(self, request: Request) -> Response:
-        refused = await self.throttled(request, page=False)
-        if refused is not None:
-            return refused
-        try:
-            data = await self._json(request)
-        except AccountError as exc:
-            return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, 400)
+        data = await self.throttled_json(request)
+        if isinstance(data, Response):
+            return data
         found = await self.accounts().start_reset(str(data.get("email", "")))
         if found is not None:
             account, token = found
-            link = f"{root_url(request, self.auth)}/auth/patients/reset?{urlencode({'token': token})}"
+            link = f"{public_root(request, self.auth)}/auth/patients/reset?{urlencode({'token': token})}"
             try:
                 await send_mail(
                     self.auth,
@@ -735,9 +756,7 @@ class AuthRoutes:
                 )
             except MailError:
                 log.exception("password reset e-mail not sent")
-                return oauth_error(
-                    "temporarily_unavailable", "Envoi de l'e-mail impossible : réessayez.", 503
-                )
+                return mail_unavailable()
         # Same answer whether the address is known or not.
         return JSONResponse(
             {"message": "Si un compte existe pour cette adresse, un e-mail a été envoyé."}, 202
@@ -791,7 +810,7 @@ class AuthRoutes:
         """Create a dependent (ayant droit): a Patient plus the RelatedPerson of the account holder.
 
         A minor's Patient carries no e-mail or phone of its own: everything about them goes to the
-        account holder (the RelatedPerson's telecom: ``apps.portal.patient.notification_email``)."""
+        account holder (the RelatedPerson's telecom: :mod:`fhir_server.auth.contacts`)."""
         found = await self._patient_account(request)
         if isinstance(found, Response):
             return found

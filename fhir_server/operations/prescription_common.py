@@ -124,12 +124,11 @@ def keys_file(request: Request) -> Any:
 
 
 def root_url(request: Request) -> str:
-    """The public root URL (the issuer when configured, else the request's scheme and host)."""
-    settings = keys_file(request)
-    if settings.issuer:
-        return str(settings.issuer).rstrip("/")
-    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-    return f"{request.url.scheme}://{host}"
+    """The public root URL of links, QR codes and the signed document's issuer: configured
+    (``PASSERELLE_PUBLIC_URL`` / ``PASSERELLE_ISSUER``), never the request's ``Host`` header."""
+    from fhir_server.auth.links import public_root
+
+    return public_root(request, keys_file(request))
 
 
 def pharmacy_base(request: Request) -> str:

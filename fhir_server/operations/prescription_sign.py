@@ -468,18 +468,15 @@ async def _refusal(collection: Any, challenge_id: str, digest: str) -> FhirError
 
 async def _notify_patients(call: Call, results: list[dict[str, Any]]) -> None:
     """E-mail each patient that an ordonnance is available (a link only); never fails the signature."""
+    from fhir_server.auth.contacts import notification_email
     from fhir_server.auth.notify import MailError, send_mail
 
     repository = call.request.app.state.repository
     settings = keys_file(call.request)
     for subject in dict.fromkeys(r["subject"] for r in results):
-        patient = await read_body(repository, subject)
-        emails = [
-            str(t["value"])
-            for t in (patient or {}).get("telecom") or []
-            if isinstance(t, dict) and t.get("system") == "email" and t.get("value")
-        ]
-        if not emails:
+        # a minor's ordonnance: the account holder (fhir_server.auth.contacts), not nobody
+        to = await notification_email(repository, subject)
+        if to is None:
             continue
         body = (
             "Bonjour,\n\nUne ordonnance signée par votre médecin est disponible dans votre espace "
@@ -487,7 +484,7 @@ async def _notify_patients(call: Call, results: list[dict[str, Any]]) -> None:
             "Présentez-la (imprimée ou sur votre téléphone) à votre pharmacie.\n"
         )
         try:
-            await send_mail(settings, emails[0], "Ordonnance disponible", body)
+            await send_mail(settings, to, "Ordonnance disponible", body)
         except MailError:
             _log.warning("ordonnance e-mail to %s not sent", subject)
 

@@ -254,16 +254,12 @@ def _parameters(task: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 async def recipient(repository: Any, task: dict[str, Any]) -> str | None:
-    """Where the question's e-mails go: the patient's address, or for a dependent (a minor) the
-    main insured person's, who asked the question (``requester``)."""
+    """Where the question's e-mails go (:mod:`fhir_server.auth.contacts`): the patient's address, or
+    for a dependent (a minor) the account holder's, preferably the one who asked (``requester``)."""
+    from fhir_server.auth.contacts import notification_email
+
     subject, asker = _ref(task.get("for")), _ref(task.get("requester"))
-    order = [asker, subject] if asker and asker != subject else [subject]
-    for ref in order:
-        body = await read_body(repository, ref) if ref.startswith("Patient/") else None
-        for telecom in (body or {}).get("telecom") or []:
-            if isinstance(telecom, dict) and telecom.get("system") == "email" and telecom.get("value"):
-                return str(telecom["value"])
-    return None
+    return await notification_email(repository, subject, acting=asker or None)
 
 
 @dataclass(frozen=True)
@@ -281,8 +277,8 @@ class Notifier:
         return cls(call.request.app.state.repository, keys_file(call.request), root)
 
 
-# The sweep has no request: its links use the issuer (or the dev PSC base), else the last root
-# a request showed.
+# The sweep has no request: its links use the configured root (PASSERELLE_PUBLIC_URL or _ISSUER),
+# else the last one a request gave (fhir_server.auth.links: never a Host header).
 LAST_ROOT: list[str] = [""]
 
 
@@ -377,7 +373,7 @@ class ExpirySweep:
         self._task: asyncio.Task[None] | None = None
 
     def notifier(self) -> Notifier:
-        root = (self.settings.issuer or self.settings.dev_psc_base or LAST_ROOT[0]).rstrip("/")
+        root = self.settings.links_root or LAST_ROOT[0]
         return Notifier(self.repository, self.settings, root)
 
     async def sweep(self) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import Message
 from pathlib import Path
@@ -27,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from aiosmtpd.controller import Controller
 
 from bench.harness import ServerProcess
@@ -108,20 +111,64 @@ def shared_server() -> tuple[ServerProcess, SmtpSink]:
     return _shared["server"], _shared["smtp"]
 
 
-def start_server(tmp: Path, smtp_port: int, **env: str) -> ServerProcess:
-    rules = tmp / "rules.json"
-    rules.write_text(json.dumps({"excluded_sectors": {"SA99": "d'un assureur privé"}}))
-    full = {
+# -- the fixtures of the modules testing against the shared server -------------------------------
+# A module takes them by assigning them to its own names (pytest finds a fixture by the name it
+# has in the module): ``server, mailbox, http = auth_support.server, auth_support.mailbox,
+# auth_support.http``. One server per xdist worker, on free ports, in its own temporary folder.
+
+
+@pytest.fixture(scope="module")
+def server() -> ServerProcess:
+    """The shared auth-enabled server (:func:`shared_server`)."""
+    return shared_server()[0]
+
+
+@pytest.fixture(scope="module")
+def mailbox() -> Mailbox:
+    """What the shared server e-mailed (its SMTP sink)."""
+    return shared_server()[1].mailbox
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    """A plain HTTP client that does not follow redirects (the tests read ``Location``)."""
+    with httpx.Client(timeout=60, follow_redirects=False) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def own_server(tmp: Path, **env: str) -> Iterator[ServerProcess]:
+    """An auth-enabled server of a module's own (its own settings ``env``, data nobody else changes)
+    with an SMTP sink of its own; ``tmp`` from ``tmp_path_factory``. Stopped on leaving."""
+    with SmtpSink() as smtp:
+        server = start_server(tmp, smtp.port, **env)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+def server_env(smtp_port: int, **env: str) -> dict[str, str]:
+    """The environment of a test server with authorization on: a database of its own, the dev PSC
+    provider, e-mail to the test's SMTP sink, and the login rate limits out of the way (every test
+    logs in from 127.0.0.1: the limits have their own tests, test_security_login)."""
+    return {
         "PASSERELLE_DB": f"test_{uuid.uuid4().hex[:12]}",
         "PASSERELLE_DEV_PSC": "1",
         "PASSERELLE_SMTP_PORT": str(smtp_port),
-        "PASSERELLE_ELIGIBILITY": str(rules),
-        "PASSERELLE_LOCKOUT_THRESHOLD": "3",
-        # every test logs in from 127.0.0.1: the limits have their own tests (test_security_login)
         "PASSERELLE_LOGIN_RATE_IP": "100000",
         "PASSERELLE_LOGIN_RATE_ACCOUNT": "100000",
         **env,
     }
+
+
+def start_server(tmp: Path, smtp_port: int, **env: str) -> ServerProcess:
+    """An auth server for the black-box tests: :func:`server_env`, with the test eligibility rules
+    (sector SA99 excluded) and a lockout after 3 wrong passwords."""
+    rules = tmp / "rules.json"
+    rules.write_text(json.dumps({"excluded_sectors": {"SA99": "d'un assureur privé"}}))
+    defaults = {"PASSERELLE_ELIGIBILITY": str(rules), "PASSERELLE_LOCKOUT_THRESHOLD": "3"}
+    full = server_env(smtp_port, **(defaults | env))
     return ServerProcess(tmp, mongodb_uri=os.environ.get("MONGODB_URI"), env=full, auth=True).start()
 
 
@@ -384,6 +431,13 @@ def bearer(token: dict[str, Any] | str) -> dict[str, str]:
 def backend_client_token(http: httpx.Client, server: ServerProcess, scope: str, name: str = "backend") -> str:
     """A backend-services (client_credentials + private_key_jwt) access token with ``scope``."""
     return str(backend_client(http, server, scope, name)["token"]["access_token"])
+
+
+def fhir_backend(server: ServerProcess, scope: str, name: str) -> httpx.Client:
+    """The FHIR API (``base_url``) as a backend service with ``scope``; the caller closes it."""
+    with httpx.Client(timeout=60) as http:
+        token = backend_client_token(http, server, scope, name=name)
+    return httpx.Client(base_url=server.base, headers={**bearer(token), "Accept": FHIR_JSON}, timeout=60)
 
 
 def backend_client(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from bench.harness import ServerProcess
+from tests.fhir_server import auth_support
 from tests.fhir_server.auth_support import (
     DR_DURAND,
     DR_MARTIN,
@@ -28,21 +28,12 @@ from tests.fhir_server.auth_support import (
     redirect_query,
     register_client,
     root,
-    shared_server,
 )
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 
 
-@pytest.fixture(scope="module")
-def server() -> ServerProcess:
-    return shared_server()[0]
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=30, follow_redirects=False) as client:
-        yield client
+server, http = auth_support.server, auth_support.http  # the shared fixtures
 
 
 @pytest.fixture(scope="module")

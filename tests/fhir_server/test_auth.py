@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,6 +20,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from bench.harness import ServerProcess
+from tests.fhir_server import auth_support
 from tests.fhir_server.auth_support import (
     ASSUREUR,
     DR_DURAND,
@@ -43,21 +43,12 @@ from tests.fhir_server.auth_support import (
     register_client,
     root,
     session_of,
-    shared_server,
 )
 
 PRO_SCOPE = "openid fhirUser user/*.cruds offline_access"
 
 
-@pytest.fixture(scope="module")
-def server() -> ServerProcess:
-    return shared_server()[0]
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=30, follow_redirects=False) as client:
-        yield client
+server, http = auth_support.server, auth_support.http  # the shared fixtures
 
 
 @pytest.fixture(scope="module")

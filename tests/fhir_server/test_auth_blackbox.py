@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -27,6 +26,7 @@ import httpx
 import pytest
 
 from bench.harness import ServerProcess
+from tests.fhir_server import auth_support
 from tests.fhir_server.auth_support import (
     DR_MARTIN,
     FHIR_JSON,
@@ -114,6 +114,8 @@ SEARCHABLE: dict[str, set[str] | None] = {  # None: every type
 }
 ROLES = list(VISIBLE)
 
+server, http = auth_support.server, auth_support.http  # the shared fixtures
+
 
 def of_type(type_: str, keys: set[str]) -> set[str]:
     return {k for k in keys if TYPES[k] == type_}
@@ -154,17 +156,6 @@ class Page:
 
 
 # -- fixtures ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> ServerProcess:
-    return shared_server()[0]
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=60, follow_redirects=False) as client:
-        yield client
 
 
 def _tagged(resource: dict[str, Any]) -> dict[str, Any]:

@@ -10,12 +10,12 @@ the patients they care for and nothing else, and the other roles only what their
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.fhir_server import auth_support
 from tests.fhir_server.auth_support import bearer
 from tests.fhir_server.roles_data import RoleWorld, role_world
 
@@ -30,10 +30,7 @@ CARE = sorted(REACH)
 WEIGHT = "http://loinc.org|29463-7"
 
 
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=60, follow_redirects=False) as client:
-        yield client
+http = auth_support.http  # the shared fixtures
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ server cannot enforce is refused when the client is registered or the scope requ
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -13,6 +12,7 @@ import pytest
 
 from fhir_server.auth.clients import create_client
 from fhir_server.auth.scopes import ScopeError, ScopeSet
+from tests.fhir_server import auth_support
 from tests.fhir_server.auth_support import FHIR_JSON, backend_client_token, bearer, shared_server
 
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -20,10 +20,7 @@ LAB = f"system/Observation.rs?category={CATEGORY}|laboratory"
 MARK = f"granular-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=60) as client:
-        yield client
+http = auth_support.http  # the shared fixtures
 
 
 @pytest.fixture(scope="module")

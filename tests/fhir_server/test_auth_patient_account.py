@@ -9,13 +9,13 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from bench.harness import ServerProcess
+from tests.fhir_server import auth_support
 from tests.fhir_server.auth_support import (
     DR_MARTIN,
     Mailbox,
@@ -26,7 +26,6 @@ from tests.fhir_server.auth_support import (
     professional_token,
     register_client,
     root,
-    shared_server,
     sms_codes,
 )
 
@@ -34,20 +33,7 @@ SCOPE = "openid fhirUser launch/patient patient/*.cruds offline_access"
 CONSENT_SYSTEM = "https://passerelle.fr/fhir/CodeSystem/portal-consent"
 
 
-@pytest.fixture(scope="module")
-def server() -> ServerProcess:
-    return shared_server()[0]
-
-
-@pytest.fixture(scope="module")
-def mailbox() -> Mailbox:
-    return shared_server()[1].mailbox
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=30, follow_redirects=False) as client:
-        yield client
+server, mailbox, http = auth_support.server, auth_support.mailbox, auth_support.http  # the shared fixtures
 
 
 @pytest.fixture(scope="module")

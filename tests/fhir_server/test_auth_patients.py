@@ -5,13 +5,13 @@ outbox, lockout, password reset, dependents, and what a patient token may read a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from bench.harness import ServerProcess
+from tests.fhir_server import auth_support
 from tests.fhir_server.auth_support import (
     FHIR_JSON,
     Mailbox,
@@ -25,27 +25,13 @@ from tests.fhir_server.auth_support import (
     register_client,
     root,
     session_of,
-    shared_server,
     sms_codes,
 )
 
 SCOPE = "openid fhirUser launch/patient patient/*.cruds"
 
 
-@pytest.fixture(scope="module")
-def server() -> ServerProcess:
-    return shared_server()[0]
-
-
-@pytest.fixture(scope="module")
-def mailbox() -> Mailbox:
-    return shared_server()[1].mailbox
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=30, follow_redirects=False) as client:
-        yield client
+server, mailbox, http = auth_support.server, auth_support.mailbox, auth_support.http  # the shared fixtures
 
 
 @pytest.fixture(scope="module")

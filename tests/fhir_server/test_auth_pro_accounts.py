@@ -18,6 +18,7 @@ import pytest
 from bench.harness import ServerProcess
 from fhir_server.auth.pro_accounts import TERMS_VERSION, SignupError, validate
 from fhir_server.identifiers import luhn_check_digit
+from tests.fhir_server import auth_support
 from tests.fhir_server.auth_support import (
     DR_MARTIN,
     Mailbox,
@@ -32,7 +33,6 @@ from tests.fhir_server.auth_support import (
     register_client,
     root,
     session_of,
-    shared_server,
     sms_codes,
 )
 
@@ -41,20 +41,7 @@ DR_GARNIER = "899700008081"  # a GP of the dev PSC provider, no patient in commo
 PASSWORD = "un mot de passe sûr"
 
 
-@pytest.fixture(scope="module")
-def server() -> ServerProcess:
-    return shared_server()[0]
-
-
-@pytest.fixture(scope="module")
-def mailbox() -> Mailbox:
-    return shared_server()[1].mailbox
-
-
-@pytest.fixture(scope="module")
-def http() -> Any:
-    with httpx.Client(timeout=30, follow_redirects=False) as client:
-        yield client
+server, mailbox, http = auth_support.server, auth_support.mailbox, auth_support.http  # the shared fixtures
 
 
 @pytest.fixture(scope="module")

@@ -6,19 +6,16 @@ one version of the Practitioner and of each PractitionerRole (the issue: 4 login
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
-import pytest
 
 from bench.harness import ServerProcess
 from fhir_server.identifiers import luhn_check_digit
+from tests.fhir_server import auth_support
 from tests.fhir_server.auth_support import (
     backend_client_token,
     bearer,
     professional_token,
     register_client,
-    shared_server,
 )
 
 # Dr Olivier Faure (médecin conseil, ELSM Lyon).
@@ -26,15 +23,7 @@ DR_FAURE = "8" + "9970001010" + luhn_check_digit("9970001010")
 SCOPE = "openid fhirUser user/Patient.rs"
 
 
-@pytest.fixture(scope="module")
-def server() -> ServerProcess:
-    return shared_server()[0]
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=30, follow_redirects=False) as client:
-        yield client
+server, http = auth_support.server, auth_support.http  # the shared fixtures
 
 
 def versions(http: httpx.Client, server: ServerProcess, reader: str, reference: str) -> list[str]:

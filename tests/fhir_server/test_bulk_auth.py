@@ -3,32 +3,27 @@ who may start an export, what each token gets, who may poll and download, and th
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from bench.harness import ServerProcess
 from tests.fhir_server.auth_support import (
-    SmtpSink,
     backend_client_token,
     bearer,
+    own_server,
     professional_token,
     register_client,
-    start_server,
 )
 from tests.fhir_server.bulk_support import ASYNC, FHIR_JSON, download, kick_off, seed, wait
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
-    with SmtpSink() as smtp, tempfile.TemporaryDirectory(prefix="passerelle-bulk-auth-") as tmp:
-        proc = start_server(Path(tmp), smtp.port)
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with own_server(tmp_path_factory.mktemp("bulk-auth")) as proc:
         yield proc
-        proc.stop()
 
 
 @pytest.fixture(scope="module")

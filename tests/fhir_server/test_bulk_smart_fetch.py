@@ -10,7 +10,6 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,11 +18,10 @@ import pytest
 
 from bench.harness import ServerProcess
 from tests.fhir_server.auth_support import (
-    SmtpSink,
     backend_client_token,
     bearer,
+    own_server,
     register_client,
-    start_server,
 )
 from tests.fhir_server.bulk_support import FHIR_JSON, seed
 
@@ -35,11 +33,9 @@ CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
-    with SmtpSink() as smtp, tempfile.TemporaryDirectory(prefix="passerelle-smart-fetch-") as tmp:
-        proc = start_server(Path(tmp), smtp.port)
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with own_server(tmp_path_factory.mktemp("smart-fetch")) as proc:
         yield proc
-        proc.stop()
 
 
 def _lines(path: Path) -> list[dict[str, object]]:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from bench.harness import ServerProcess
+from tests.fhir_server import auth_support
 from tests.fhir_server.auth_support import (
     DR_MARTIN,
     FHIR_JSON,
@@ -22,7 +23,6 @@ from tests.fhir_server.auth_support import (
     professional_token,
     register_client,
     root,
-    shared_server,
 )
 
 DR_GARNIER = "899700008081"
@@ -33,20 +33,7 @@ CARETEAM = "https://passerelle.fr/fhir/CodeSystem/portal-careteam"
 WRITE = {"Content-Type": FHIR_JSON}
 
 
-@pytest.fixture(scope="module")
-def server() -> ServerProcess:
-    return shared_server()[0]
-
-
-@pytest.fixture(scope="module")
-def mailbox() -> Mailbox:
-    return shared_server()[1].mailbox
-
-
-@pytest.fixture(scope="module")
-def http() -> Any:
-    with httpx.Client(timeout=30, follow_redirects=False) as client:
-        yield client
+server, mailbox, http = auth_support.server, auth_support.mailbox, auth_support.http  # the shared fixtures
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 
 from bench.harness import ServerProcess
+from tests.fhir_server import auth_support
 from tests.fhir_server.auth_support import (
     REPO,
     authorize_params,
@@ -27,15 +27,12 @@ from tests.fhir_server.auth_support import (
     register_client,
     root,
     session_of,
-    shared_server,
 )
 
 FORGED = "attaquant.invalid:4443"
 
 
-@pytest.fixture(scope="module")
-def server() -> ServerProcess:
-    return shared_server()[0]
+server = auth_support.server  # the shared fixtures
 
 
 def test_dev_psc_metadata_ignores_the_host_header(server: ServerProcess) -> None:

@@ -9,12 +9,9 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,10 +33,9 @@ SCOPE = "openid fhirUser patient/*.rs"
 
 
 @pytest.fixture(scope="module")
-def limited() -> Iterator[ServerProcess]:
-    tmp = Path(tempfile.mkdtemp(prefix="passerelle-limits-"))
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     server = start_server(
-        tmp,
+        tmp_path_factory.mktemp("limits"),
         shared_server()[1].port,
         PASSERELLE_LOGIN_RATE_IP="8",
         PASSERELLE_LOGIN_RATE_ACCOUNT="3",
@@ -48,7 +44,6 @@ def limited() -> Iterator[ServerProcess]:
     )
     yield server
     server.stop()
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _login_page(http: httpx.Client, server: ServerProcess, app: dict[str, Any]) -> str:

@@ -3,10 +3,8 @@ read, and only it may bind to its websocket subscription (real server with auth 
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import orjson
@@ -15,7 +13,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from bench.harness import ServerProcess
-from tests.fhir_server.auth_support import SmtpSink, backend_client_token, bearer, start_server
+from tests.fhir_server.auth_support import backend_client_token, bearer, own_server
 from tests.fhir_server.subscription_support import Receiver, subscription, wait_status
 
 FHIR_JSON = "application/fhir+json"
@@ -23,11 +21,11 @@ CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
-    with SmtpSink() as smtp, tempfile.TemporaryDirectory(prefix="passerelle-subs-auth-") as tmp:
-        proc = start_server(Path(tmp), smtp.port, PASSERELLE_SUBSCRIPTION_ALLOWED_HOSTS="127.0.0.1")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with own_server(
+        tmp_path_factory.mktemp("subs-auth"), PASSERELLE_SUBSCRIPTION_ALLOWED_HOSTS="127.0.0.1"
+    ) as proc:
         yield proc
-        proc.stop()
 
 
 def client(server: ServerProcess, scope: str) -> httpx.Client:

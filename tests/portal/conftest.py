@@ -8,9 +8,6 @@ one headless Chromium, and pages already logged in.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,7 +22,7 @@ if not Path(CHROMIUM).exists():  # `make test` installs it (Makefile target `chr
 
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from tests.fhir_server.auth_support import SmtpSink, backend_client_token
+from tests.fhir_server.auth_support import SmtpSink, fhir_backend, server_env
 
 
 @pytest.fixture(scope="session")
@@ -35,28 +32,22 @@ def smtp() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture(scope="session")
-def portal_server(smtp: SmtpSink) -> Iterator[ServerProcess]:
-    tmp = Path(tempfile.mkdtemp(prefix="passerelle-portal-"))
-    env = {
-        "PASSERELLE_DB": f"test_{uuid.uuid4().hex[:12]}",
-        "PASSERELLE_DEV_PSC": "1",
-        "PASSERELLE_SMTP_PORT": str(smtp.port),
+def portal_server(smtp: SmtpSink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    tmp = tmp_path_factory.mktemp("portal")
+    env = server_env(
+        smtp.port,
         # the cross-border tests' slow mock peer answers after 25 s: the gateway gives up before
-        "PASSERELLE_EHDSI_TIMEOUT": "8",
-        # every browser test logs in from 127.0.0.1: the login rate limits are tested elsewhere
-        "PASSERELLE_LOGIN_RATE_IP": "100000",
-        "PASSERELLE_LOGIN_RATE_ACCOUNT": "100000",
+        PASSERELLE_EHDSI_TIMEOUT="8",
         # the teleconsultation deadline's clock, moved by the ``tc_clock`` fixture
-        "PASSERELLE_TC_CLOCK_FILE": str(tmp / "tc-clock"),
+        PASSERELLE_TC_CLOCK_FILE=str(tmp / "tc-clock"),
         # the expiry sweep passes every second (30 s by default)
-        "PASSERELLE_TC_SWEEP": "1",
-    }
+        PASSERELLE_TC_SWEEP="1",
+    )
     server = ServerProcess(
         tmp, mongodb_uri=os.environ.get("MONGODB_URI"), env=env, extra_args=["--demo"], auth=True
     ).start(timeout=180)
     yield server
     server.stop()
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -120,13 +111,7 @@ def doctor(logged_in: Callable[[str], Page]) -> Page:
 @pytest.fixture(scope="session")
 def fhir_admin(portal_server: ServerProcess, portal: str) -> Iterator[httpx.Client]:
     """The FHIR API as a backend service reading everything (``system/*.rs``): to check what screens wrote."""
-    with httpx.Client(timeout=60) as http:
-        token = backend_client_token(http, portal_server, "system/*.rs", name="portal tests")
-    with httpx.Client(
-        base_url=f"{portal}/fhir",
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
-        timeout=60,
-    ) as client:
+    with fhir_backend(portal_server, "system/*.rs", "portal tests") as client:
         yield client
 
 

@@ -26,7 +26,7 @@ from bench.harness import ServerProcess
 from tests.fhir_server.auth_support import (
     PHARMACIEN,
     SmtpSink,
-    backend_client_token,
+    fhir_backend,
     patient_signup,
     sms_codes,
 )
@@ -37,13 +37,7 @@ MARTIN = "Practitioner/demo-pra-martin"
 
 @pytest.fixture(scope="module")
 def admin(portal_server: ServerProcess, portal: str) -> httpx.Client:
-    with httpx.Client(timeout=60) as http:
-        token = backend_client_token(http, portal_server, "system/*.cruds", name="tests ordonnances")
-    return httpx.Client(
-        base_url=f"{portal}/fhir",
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
-        timeout=60,
-    )
+    return fhir_backend(portal_server, "system/*.cruds", "tests ordonnances")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.fhir_server.auth_support import backend_client_token
+from tests.fhir_server.auth_support import fhir_backend
 from tests.portal.browser import DR_GARNIER, shot
 
 TASKS = "https://passerelle.fr/fhir/CodeSystem/portal-task"
@@ -23,13 +23,7 @@ MARTIN, GARNIER = "Practitioner/demo-pra-martin", "Practitioner/demo-pra-garnier
 @pytest.fixture(scope="module")
 def writer(portal_server, portal: str) -> Iterator[httpx.Client]:
     """The FHIR API as a backend service that writes (sets up the patient and their request)."""
-    with httpx.Client(timeout=60) as http:
-        token = backend_client_token(http, portal_server, "system/*.cruds", name="régulation (tests)")
-    with httpx.Client(
-        base_url=f"{portal}/fhir",
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
-        timeout=60,
-    ) as client:
+    with fhir_backend(portal_server, "system/*.cruds", "régulation (tests)") as client:
         yield client
 
 

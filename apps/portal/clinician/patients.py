@@ -281,7 +281,7 @@ async def invite_patient(request: Request, user: Practitioner, fhir: Fhir) -> Re
     portal = portal_of(request)
     body = (
         f"Bonjour,\n\n{user.name} vous propose de vous suivre sur Passerelle (téléconsultation, "
-        f"dossier médical partagé).\n\nCréez votre compte patient sur {portal.root_of(request)}/ puis, "
+        f"dossier médical partagé).\n\nCréez votre compte patient sur {portal.link_root(request)}/ puis, "
         f"depuis votre espace, invitez {user.name} : vos demandes lui parviendront directement.\n"
     )
     try:

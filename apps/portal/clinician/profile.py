@@ -281,7 +281,7 @@ async def invite_colleague(request: Request, user: Practitioner, fhir: Fhir) -> 
         form.error("invite_email", "Adresse e-mail du confrère invalide.")
         return await _page(request, fhir, user.fhir_user, form, 422)
     portal = portal_of(request)
-    home = portal.root_of(request) + "/"
+    home = portal.link_root(request) + "/"
     body = (
         f"Bonjour,\n\n{user.name} vous invite à rejoindre Passerelle, la plateforme de téléconsultation "
         f"et de télé-expertise.\n\n"

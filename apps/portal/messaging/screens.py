@@ -21,7 +21,17 @@ from apps.portal.messaging.fhir import MessagingError, NotFound
 from apps.portal.messaging.model import ThreadPage
 from apps.portal.messaging.notify import Mailer
 from apps.portal.messaging.service import MessagingService, check_nir
-from apps.portal.web import Fhir, FormState, Practitioner, flash, form_data, form_dict, redirect, render
+from apps.portal.web import (
+    Fhir,
+    FormState,
+    Practitioner,
+    flash,
+    form_data,
+    form_dict,
+    portal_of,
+    redirect,
+    render,
+)
 
 ACCEPT = ".pdf,.xls,.xlsx,.doc,.docx,.jpg,.jpeg,.png"
 LIMITS = f"{MAX_FILES} fichiers au maximum, 10 Mo chacun : PDF, XLS, XLSX, DOC, DOCX, JPG, PNG."
@@ -29,7 +39,7 @@ LIMITS = f"{MAX_FILES} fichiers au maximum, 10 Mo chacun : PDF, XLS, XLSX, DOC, 
 
 def service_for(request: Request, fhir: Fhir, fhir_user: str) -> MessagingService:
     headers = {"Authorization": f"Bearer {fhir.token}"} if fhir.token else {}
-    root = str(request.base_url).rstrip("/")
+    root = portal_of(request).link_root(request)
     return MessagingService(
         fhir.http, fhir_user, base=fhir.base, headers=headers, mailer=Mailer(), portal_url=root
     )

@@ -18,9 +18,9 @@ from urllib.parse import urlencode
 from fastapi import Request
 from starlette.responses import Response
 
+from apps.portal.authserver import call
 from apps.portal.fhir import FhirClient, FhirError, version_etag
 from apps.portal.patient import health
-from apps.portal.patient.accounts import call
 from apps.portal.patient.people import Person, chosen
 from apps.portal.patient.routing import router
 from apps.portal.web import Fhir, FormState, PatientUser, flash, form_data, form_dict, redirect, render

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import HTTPException, Request
 from starlette.responses import Response
 
-from apps.portal.patient.accounts import call, refresh_now
+from apps.portal.authserver import call
+from apps.portal.patient.accounts import refresh_now
 from apps.portal.patient.people import people
 from apps.portal.patient.routing import router
 from apps.portal.patient.terms import (

@@ -16,7 +16,7 @@ import httpx
 from fastapi import Request
 from starlette.responses import Response
 
-from apps.portal.patient.accounts import call
+from apps.portal.authserver import call
 from apps.portal.patient.routing import router
 from apps.portal.patient.terms import CURRENT_VERSIONS, TITLES, template_of
 from apps.portal.web import (
@@ -26,10 +26,9 @@ from apps.portal.web import (
     form_dict,
     optional_session,
     portal_of,
-    public_csrf,
     redirect,
-    render,
-    set_public_csrf,
+    render_public,
+    secure_cookies,
 )
 from fhir_server.auth.accounts import (
     ADULT,
@@ -58,15 +57,8 @@ def texts() -> list[dict[str, str]]:
 
 
 async def _page(request: Request, form: FormState | None = None, status: int = 200) -> Response:
-    token = public_csrf(request)
-    response = await render(
-        request,
-        "patient/signup.html",
-        {"csrf_token": token, "genders": GENDERS, "texts": texts()},
-        status_code=status,
-        form=form,
-    )
-    return set_public_csrf(request, response, token)
+    context = {"genders": GENDERS, "texts": texts()}
+    return await render_public(request, "patient/signup.html", context, status, form=form)
 
 
 @router.get(SIGNUP)
@@ -187,23 +179,17 @@ async def signup(request: Request) -> Response:
             form.error(_field_of(answer.message), answer.message or "Création impossible : réessayez.")
         return await _page(request, form, answer.status if answer.status in (400, 409, 429, 503) else 400)
     response = redirect("/inscription/verifiez")
-    secure = request.url.scheme == "https" or portal_of(request).config.secure_cookies in ("1", "true")
     response.set_cookie(SENT_COOKIE, body["email"], max_age=3600, path="/inscription", httponly=True,
-                        samesite="strict", secure=secure)  # fmt: skip
+                        samesite="strict", secure=secure_cookies(request))  # fmt: skip
     return response
 
 
 @router.get("/inscription/verifiez")
 async def check_inbox(request: Request) -> Response:
-    token = public_csrf(request)
     email = request.cookies.get(SENT_COOKIE, "")
-    response = await render(
-        request,
-        "patient/signup_sent.html",
-        {"csrf_token": token, "email": email},
-        form=FormState({"email": email}),
+    return await render_public(
+        request, "patient/signup_sent.html", {"email": email}, form=FormState({"email": email})
     )
-    return set_public_csrf(request, response, token)
 
 
 @router.get("/inscription/confirmer")
@@ -218,19 +204,13 @@ async def confirm(request: Request) -> Response:
         ok = answer.status_code == 200
     except httpx.HTTPError:
         ok = False
-    token = public_csrf(request)
-    response = await render(
-        request, "patient/confirmed.html", {"ok": ok, "csrf_token": token}, status_code=200 if ok else 400
-    )
-    return set_public_csrf(request, response, token)
+    return await render_public(request, "patient/confirmed.html", {"ok": ok}, 200 if ok else 400)
 
 
 @router.get(RESEND)
 async def resend_form(request: Request) -> Response:
-    token = public_csrf(request)
     done = request.query_params.get("envoye") == "1"
-    response = await render(request, "patient/resend.html", {"csrf_token": token, "done": done})
-    return set_public_csrf(request, response, token)
+    return await render_public(request, "patient/resend.html", {"done": done})
 
 
 @router.post(RESEND)
@@ -244,8 +224,4 @@ async def resend(request: Request) -> Response:
         if answer.ok:
             return redirect(f"{RESEND}?envoye=1")
         form.error("email", answer.message or "Envoi impossible : réessayez.")
-    token = public_csrf(request)
-    response = await render(
-        request, "patient/resend.html", {"csrf_token": token, "done": False}, status_code=422, form=form
-    )
-    return set_public_csrf(request, response, token)
+    return await render_public(request, "patient/resend.html", {"done": False}, 422, form=form)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from fastapi import Request
 from starlette.responses import Response
 
+from apps.portal.authserver import call
 from apps.portal.signup import router
 from apps.portal.web import (
     PUBLIC_FORMS,
@@ -15,11 +15,8 @@ from apps.portal.web import (
     form_data,
     form_dict,
     optional_session,
-    portal_of,
-    public_csrf,
     redirect,
-    render,
-    set_public_csrf,
+    render_public,
 )
 from fhir_server.auth.pro_accounts import PROFESSIONS, TERMS_VERSION
 
@@ -32,19 +29,8 @@ async def _page(
     request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200,
     form: FormState | None = None,
 ) -> Response:  # fmt: skip
-    token = public_csrf(request)
-    ctx = {"csrf_token": token, "professions": PROFESSIONS, "terms_version": TERMS_VERSION, **(context or {})}
-    response = await render(request, template, ctx, status, form=form)
-    return set_public_csrf(request, response, token)
-
-
-async def _auth_post(request: Request, path: str, body: dict[str, Any]) -> httpx.Response | None:
-    portal = portal_of(request)
-    root = portal.auth.auth_root(portal.root_of(request))
-    try:
-        return await portal.http.post(f"{root}{path}", json=body, headers={"Accept": "application/json"})
-    except httpx.HTTPError:
-        return None
+    ctx = {"professions": PROFESSIONS, "terms_version": TERMS_VERSION, **(context or {})}
+    return await render_public(request, template, ctx, status, form=form)
 
 
 @router.get(BASE)
@@ -63,19 +49,19 @@ async def signup(request: Request) -> Response:
         return await _page(request, "signup/form.html", status=422, form=form)
     body = {k: values.get(k, "") for k in (*FIELDS, "password")}
     body["terms"] = values.get("cgu", "")
-    answer = await _auth_post(request, "/auth/professionals", body)
-    if answer is None or answer.status_code >= 500:
+    answer = await call(request, "/auth/professionals", body)
+    if answer.status >= 500:
         form.error("email", "Service d'inscription indisponible : réessayez dans quelques minutes.")
         return await _page(request, "signup/form.html", status=503, form=form)
-    if answer.status_code == 429:
-        form.error("email", answer.json().get("error_description", "Trop de tentatives."))
+    if answer.status == 429:
+        form.error("email", answer.body.get("error_description", "Trop de tentatives."))
         return await _page(request, "signup/form.html", status=429, form=form)
-    if answer.status_code != 201:
-        data = answer.json()
+    if answer.status != 201:
+        data = answer.body
         field = {"terms": "cgu"}.get(data.get("field", "email"), data.get("field", "email"))
         form.error(field or "email", data.get("error_description", "Inscription refusée."))
-        return await _page(request, "signup/form.html", status=answer.status_code, form=form)
-    return await _page(request, "signup/sent.html", {"email": answer.json().get("email", "")}, 201)
+        return await _page(request, "signup/form.html", status=answer.status, form=form)
+    return await _page(request, "signup/sent.html", {"email": answer.body.get("email", "")}, 201)
 
 
 @router.get(f"{BASE}/renvoyer")
@@ -91,11 +77,11 @@ async def resend(request: Request) -> Response:
     if "@" not in email:
         form.error("email", "Indiquez l'adresse e-mail utilisée à l'inscription.")
         return await _page(request, "signup/resend.html", status=422, form=form)
-    answer = await _auth_post(request, "/auth/professionals/confirm/resend", {"email": email})
-    if answer is None or answer.status_code not in (202, 429):
+    answer = await call(request, "/auth/professionals/confirm/resend", {"email": email})
+    if answer.status not in (202, 429):
         form.error("email", "Envoi impossible : réessayez dans quelques minutes.")
         return await _page(request, "signup/resend.html", status=503, form=form)
-    if answer.status_code == 429:
-        form.error("email", answer.json().get("error_description", "Trop de tentatives."))
+    if answer.status == 429:
+        form.error("email", answer.body.get("error_description", "Trop de tentatives."))
         return await _page(request, "signup/resend.html", status=429, form=form)
     return await _page(request, "signup/sent.html", {"email": email, "resent": True})

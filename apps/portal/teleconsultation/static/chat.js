@@ -37,13 +37,10 @@
   }
 
   function connect() {
-    var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + box.getAttribute("data-ws");
-    socket = new WebSocket(url);
-    socket.onopen = function () { state.textContent = "Connecté."; box.setAttribute("data-connecte", "1"); };
-    socket.onmessage = function (ev) {
-      var m = JSON.parse(ev.data);
+    socket = Passerelle.openSocket(box.getAttribute("data-ws"), function (m) {
       if (m.type === "message") { add(m); } else if (m.type === "erreur") { error.textContent = m.text; }
-    };
+    });
+    socket.onopen = function () { state.textContent = "Connecté."; box.setAttribute("data-connecte", "1"); };
     socket.onclose = function () {
       box.removeAttribute("data-connecte");
       state.textContent = "Connexion perdue : nouvelle tentative…";
@@ -57,7 +54,7 @@
       ev.preventDefault();
       error.textContent = "";
       var text = input.value.trim();
-      if (text && socket && socket.readyState === 1) { socket.send(JSON.stringify({ text: text })); input.value = ""; }
+      if (text && Passerelle.sendJson(socket, { text: text })) { input.value = ""; }
     });
     file.addEventListener("change", function () {
       if (!file.files.length) { return; }

@@ -33,7 +33,7 @@
     room.setAttribute("data-state", "sans-media");
   });
 
-  function send(msg) { if (socket && socket.readyState === 1) { socket.send(JSON.stringify(msg)); } }
+  function send(msg) { Passerelle.sendJson(socket, msg); }
 
   function peer(id) {
     if (peers[id]) { return peers[id]; }
@@ -57,12 +57,7 @@
 
   enter.addEventListener("click", function () {
     enter.disabled = true;
-    var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + room.getAttribute("data-ws");
-    socket = new WebSocket(url);
-    setState("attente", "Dans la salle : en attente de l'autre participant…");
-    leave.hidden = false;
-    socket.onmessage = function (ev) {
-      var msg = JSON.parse(ev.data);
+    socket = Passerelle.openSocket(room.getAttribute("data-ws"), function (msg) {
       if (msg.type === "peers") {
         msg.peers.forEach(function (p) {
           names[p.id] = p.name;
@@ -89,7 +84,9 @@
       } else if (msg.type === "full") {
         setState("complet", "La salle est complète.");
       }
-    };
+    });
+    setState("attente", "Dans la salle : en attente de l'autre participant…");
+    leave.hidden = false;
     socket.onclose = function (ev) {
       if (ev.code === 4401) { setState("ferme", "Session expirée : reconnectez-vous."); }
       else if (ev.code === 4404 || ev.code === 4403) { setState("ferme", "Accès à cette salle refusé."); }
