@@ -7,8 +7,9 @@ compared, per resource, between:
 
 - the code of a baseline commit (default: the last commit before the issue-13 work), extracted
   with ``git archive`` into a temporary folder and served from there with the same virtualenv;
-- this code with the validation memo turned off (``PASSERELLE_VALIDATION_MEMO=0``), which shows
-  what the memo alone brings;
+- this code with the validation memos turned off (``PASSERELLE_VALIDATION_MEMO=0``: the element
+  models of :mod:`fhir_server.validation.memo` and the walker's clean elements of
+  :mod:`fhir_server.validation.clean`), which shows what they alone bring;
 - this code as it runs by default.
 
 Each variant runs its own ``passerelle serve`` process against its own database of one embedded
@@ -39,7 +40,8 @@ from bench.ingest import SYNTHEA, synthea_bundles
 from bench.shared import REPO
 from fhir_server.embedded import EmbeddedMongo
 
-# main just before the issue-13 work (validation memo, one-pass limits, cheaper reference rewriting)
+# main just before the issue-13 work (validation memos, one-pass limits, cheaper reference rewriting,
+# search values of the parameters a resource has elements for)
 BASELINE = "2eb1da2afc19ad2bd1f0576414f62883a1587c51"
 JSON = "application/fhir+json"
 _TICK = os.sysconf("SC_CLK_TCK")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 
 MIN = datetime(1, 1, 1, tzinfo=UTC)
 MAX = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
@@ -25,10 +26,13 @@ def _ms(dt: datetime) -> datetime:
     return dt.replace(microsecond=dt.microsecond // 1000 * 1000)
 
 
+@lru_cache(maxsize=8192)
 def date_range(value: str) -> tuple[datetime, datetime] | None:
     """The half-open UTC range of a FHIR date/dateTime/instant, or ``None`` if it is not one.
 
-    A time without a zone is read as UTC (the spec leaves the choice to the server).
+    A time without a zone is read as UTC (the spec leaves the choice to the server). Cached
+    (bounded): the same instants repeat across a patient's resources (an encounter's time in
+    each of its observations), and the result, immutable datetimes, depends on the text alone.
     """
     m = _DATE_RE.match(value.strip())
     if not m:

@@ -1,10 +1,7 @@
 """Write time: from a resource to the normalised search values stored beside it (field ``s``).
 
-The official expressions are FHIRPath. Nearly all of them are plain paths with a
-choice-type selection (``value.ofType(Quantity)``), a reference-type filter
-(``where(resolve() is Patient)``) or an equality filter (``where(system='phone')``);
-those are compiled here into direct dict walks, about a hundred times faster than a
-general FHIRPath engine. The few others go through ``fhirpathpy``.
+The official expressions are FHIRPath, compiled once per type into direct walks over the
+JSON (:mod:`.paths`); a resource walks only the parameters whose elements it has.
 
 Normalised forms (one list per parameter code, absent when the resource has no value):
 
@@ -30,10 +27,7 @@ Normalised forms (one list per parameter code, absent when the resource has no v
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from fhir_server.search.dates import MAX, date_range, period_range
@@ -42,7 +36,8 @@ from fhir_server.search.fulltext import text_values
 from fhir_server.search.geo import position_values
 from fhir_server.search.layout import current as current_layout
 from fhir_server.search.pairs import pair_values
-from fhir_server.search.params import SearchParam, params_for, split_union
+from fhir_server.search.params import Component, SearchParam, params_for
+from fhir_server.search.paths import REF_RE, Value, compile_expression, plan
 
 # Bump when what is stored changes: stored documents with another version get re-indexed.
 EXTRACTOR_VERSION = 6
@@ -51,188 +46,14 @@ EXTRACTOR_VERSION = 6
 PREFIX_MAX = 12
 SEP = "\x1f"  # between a key's parameter part and its value in ``~k``
 
-Value = tuple[Any, str | None]  # a value and its FHIR type when known (from a choice suffix)
-Path = Callable[[Any], list[Value]]
-
 _CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
-_STEP_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_OFTYPE_RE = re.compile(r"^ofType\(([A-Za-z]+)\)$")
-_RESOLVE_RE = re.compile(r"^where\(resolve\(\) is ([A-Za-z]+)\)$")
-_EQ_RE = re.compile(r"^where\(([A-Za-z]+) ?= ?'([^']*)'\)$")
-_AS_RE = re.compile(r"^\((.*) as ([A-Za-z]+)\)$")
-
-
-@cache
-def _type_names() -> frozenset[str]:
-    from profiles import r4_bundle
-
-    names = set()
-    for bundle in ("profiles-types", "profiles-resources"):
-        for entry in r4_bundle(bundle)["entry"]:
-            names.add(entry["resource"]["id"])
-    return frozenset(names)
-
-
-@cache
-def _choice_names() -> frozenset[str]:
-    """The names of R4's choice elements (``value[x]``, ``effective[x]``...): only they can be
-    found under a typed key (``valueQuantity``)."""
-    from profiles import r4_bundle
-
-    names = set()
-    for bundle in ("profiles-types", "profiles-resources"):
-        for entry in r4_bundle(bundle)["entry"]:
-            for element in (entry["resource"].get("snapshot") or {}).get("element", []):
-                path = element.get("path", "")
-                if path.endswith("[x]"):
-                    names.add(path.rsplit(".", 1)[-1][:-3])
-    return frozenset(names)
-
-
-def _children(node: Any, name: str, type_: str | None) -> list[Value]:
-    """The values of element ``name`` of ``node`` (a choice element found by its typed key)."""
-    if not isinstance(node, dict):
-        return []
-    out: list[Value] = []
-    if name in node:
-        value = node[name]
-        items = value if isinstance(value, list) else [value]
-        out.extend((v, type_) for v in items if v is not None)
-        return out
-    if name not in _choice_names():  # absent, and no typed key can stand for it (the common case)
-        return out
-    prefix_len = len(name)
-    for key, value in node.items():
-        if key.startswith(name) and len(key) > prefix_len and key[prefix_len].isupper():
-            suffix = key[prefix_len:]
-            if suffix in _type_names() or suffix[0].lower() + suffix[1:] in _type_names():
-                if type_ is not None and suffix.lower() != type_.lower():
-                    continue
-                items = value if isinstance(value, list) else [value]
-                out.extend((v, suffix[0].lower() + suffix[1:] if suffix in _PRIMS else suffix) for v in items)
-    return out
-
-
-_PRIMS = {
-    "Boolean", "Integer", "String", "Decimal", "Uri", "Url", "Canonical", "Base64Binary", "Instant",
-    "Date", "DateTime", "Time", "Code", "Oid", "Id", "Markdown", "UnsignedInt", "PositiveInt", "Uuid",
-}  # fmt: skip
-
-
-def _split_steps(path: str) -> list[str]:
-    steps, depth, start = [], 0, 0
-    for i, ch in enumerate(path):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "." and depth == 0:
-            steps.append(path[start:i])
-            start = i + 1
-    steps.append(path[start:])
-    return steps
-
-
-def _compile_simple(branch: str, root_type: str | None) -> Path | None:
-    """A direct walker for a plain path branch, or ``None`` when it needs a FHIRPath engine."""
-    text = branch.strip()
-    cast: str | None = None
-    m = _AS_RE.match(text)
-    if m:
-        text, cast = m.group(1).strip(), m.group(2)
-    while text.startswith("(") and text.endswith(")"):
-        text = text[1:-1].strip()
-    steps = _split_steps(text)
-    if root_type is not None:
-        if not steps or steps[0] != root_type:
-            return None
-        steps = steps[1:]
-    ops: list[tuple[str, str, str]] = []
-    for step in steps:
-        step = step.strip()
-        if _STEP_RE.match(step):
-            ops.append(("child", step, ""))
-        elif m := _OFTYPE_RE.match(step):
-            if not ops or ops[-1][0] != "child":
-                return None
-            ops[-1] = ("child", ops[-1][1], m.group(1))
-        elif m := _RESOLVE_RE.match(step):
-            ops.append(("reftype", m.group(1), ""))
-        elif m := _EQ_RE.match(step):
-            ops.append(("eq", m.group(1), m.group(2)))
-        else:
-            return None
-    if cast is not None:
-        if not ops or ops[-1][0] != "child":
-            return None
-        ops[-1] = ("child", ops[-1][1], cast)
-
-    def walk(resource: Any) -> list[Value]:
-        current: list[Value] = [(resource, None)]
-        for op, a, b in ops:
-            nxt: list[Value] = []
-            if op == "child":
-                for node, _ in current:
-                    nxt.extend(_children(node, a, b or None))
-            elif op == "reftype":
-                for node, t in current:
-                    if isinstance(node, dict) and _reference_type(node.get("reference")) == a:
-                        nxt.append((node, t))
-            else:
-                nxt = [(n, t) for n, t in current if isinstance(n, dict) and n.get(a) == b]
-            current = nxt
-        return current
-
-    return walk
-
-
-def _compile_fhirpath(branch: str) -> Path:
-    import fhirpathpy
-    from fhirpathpy.models import models
-
-    fn = fhirpathpy.compile(branch, models["r4"])
-
-    def run(resource: Any) -> list[Value]:
-        try:
-            return [(v, None) for v in fn(resource)]
-        except Exception:  # an expression the engine cannot run on this resource yields no value
-            return []
-
-    return run
-
-
-@cache
-def compile_expression(expression: str, root_type: str | None) -> Path:
-    """The value extractor of an expression (branches joined by ``|``)."""
-    walkers = [_compile_simple(b, root_type) or _compile_fhirpath(b) for b in split_union(expression)]
-    if len(walkers) == 1:
-        return walkers[0]
-
-    def union(resource: Any) -> list[Value]:
-        out: list[Value] = []
-        for w in walkers:
-            out.extend(w(resource))
-        return out
-
-    return union
-
 
 # -- normalisation per parameter type -----------------------------------------------------------
-
-_REF_RE = re.compile(r"^(?:(?P<base>https?://.+)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})"
-                     r"(?:/_history/[^/]+)?$")  # fmt: skip
-
-
-def _reference_type(reference: Any) -> str | None:
-    if not isinstance(reference, str):
-        return None
-    m = _REF_RE.match(reference)
-    return m.group("type") if m else None
 
 
 def normalise_reference(reference: str) -> str:
     """``Patient/1/_history/2`` -> ``Patient/1``; absolute URLs kept whole; ``url|version`` -> ``url``."""
-    m = _REF_RE.match(reference)
+    m = REF_RE.match(reference)
     if m:
         prefix = m.group("base") + "/" if m.group("base") else ""
         return f"{prefix}{m.group('type')}/{m.group('id')}"
@@ -383,8 +204,9 @@ def _scalar_values(param_type: str, values: list[Any]) -> tuple[Any, Any] | None
     return min(values), max(values)
 
 
-def values_of(param: SearchParam, items: list[Value]) -> dict[str, list[Any]]:
-    """The stored lists (by key suffix: ``""``, ``":x"``, ``":t"``...) of a parameter's values."""
+def values_of(param: SearchParam | Component, items: list[Value]) -> dict[str, list[Any]]:
+    """The stored lists (by key suffix: ``""``, ``":x"``, ``":t"``...) of a parameter's (or a
+    composite's component's) values: only its type matters."""
     main: list[Any] = []
     extra: dict[str, list[Any]] = {}
     kind = param.type
@@ -478,8 +300,7 @@ def composite_values(param: SearchParam, resource: dict[str, Any]) -> list[dict[
         combo: dict[str, Any] = {}
         for i, comp in enumerate(param.components):
             items = compile_expression(comp.expression, None)(root)
-            fake = SearchParam(comp.code, comp.type, param.resource_type, comp.expression)
-            vals = values_of(fake, items).get("")
+            vals = values_of(comp, items).get("")
             if not vals:
                 break
             combo[f"c{i}"] = vals
@@ -491,13 +312,15 @@ def composite_values(param: SearchParam, resource: dict[str, Any]) -> list[dict[
 def index_resource(type_: str, resource: dict[str, Any]) -> dict[str, Any]:
     """The ``s`` document of a resource: the ``indexer`` hook given to the repository."""
     out: dict[str, Any] = {}
-    for code, param in params_for(type_).items():
+    present = set(resource)
+    for planned in plan(type_):  # _id (the document key itself) and special parameters left out
+        if planned.keys is not None and planned.keys.isdisjoint(present):
+            continue  # none of the elements it reads: no value (the walk would find none)
+        code, param = planned.code, planned.param
         if param.type == "composite":
             combos = composite_values(param, resource)
             if combos:
                 out[code] = combos
-            continue
-        if param.type == "special" or code == "_id":  # _id is the document key itself
             continue
         items = compile_expression(param.expression, type_)(resource)
         if not items:

@@ -50,6 +50,10 @@ def enabled() -> bool:
 
 
 def clear() -> None:
+    """Forget every element, the walker's clean ones too (:mod:`.clean`)."""
+    from fhir_server.validation import clean
+
+    clean.clear()
     _memo.clear()
     _seen.clear()
     _size[0] = 0

@@ -19,6 +19,7 @@ import binascii
 from collections.abc import Set
 from typing import Any
 
+from fhir_server.validation import clean, memo
 from fhir_server.validation.bindings import check_code, check_codeable_concept, check_coding
 from fhir_server.validation.contained import Frame, own_rules, unreferenced
 from fhir_server.validation.definitions import COMPLEX, PRIMITIVE, RESOURCE, Child, Definitions, Node
@@ -62,6 +63,7 @@ class Walker:
         self.known_types = known_types
         self.allow_conditional = allow_conditional
         self.issues: list[Issue] = []
+        self.skip_clean = memo.enabled()  # elements already walked clean are skipped (clean.py)
         # one frame per container: the contained ids "#id" may name, the local references seen
         self._frames: list[Frame] = []
 
@@ -198,28 +200,38 @@ class Walker:
             self._nested_resource(value, path, child.name == "contained")
             return
         if kind == COMPLEX:
-            type_name = child.type_name
-            if child.value_set is not None:
-                if type_name == "CodeableConcept":
-                    self._add(check_codeable_concept(value, child.value_set, path))
-                elif type_name == "Coding":
-                    self._add(check_coding(value, child.value_set, path))
-            elif type_name == "Reference":
-                reference = value.get("reference")
-                if isinstance(reference, str) and reference.startswith("#"):
-                    self._check_local(reference, f"{path}.reference")
-                elif isinstance(reference, str):
-                    self._add(
-                        check_reference(
-                            reference,
-                            f"{path}.reference",
-                            known_types=self.known_types,
-                            targets=child.targets,
-                            allow_conditional=self.allow_conditional,
-                        )
+            item = clean.key(child, value, self.allow_conditional) if self.skip_clean else None
+            if item is not None and clean.known(item):
+                return  # the same bytes at the same kind of place were walked without issue
+            before = len(self.issues)
+            self._visit_complex(child, value, path)
+            if item is not None and len(self.issues) == before:
+                clean.walked_clean(item)
+
+    def _visit_complex(self, child: Child, value: dict[str, Any], path: str) -> None:
+        """Bindings, reference format and the children of one complex element."""
+        type_name = child.type_name
+        if child.value_set is not None:
+            if type_name == "CodeableConcept":
+                self._add(check_codeable_concept(value, child.value_set, path))
+            elif type_name == "Coding":
+                self._add(check_coding(value, child.value_set, path))
+        elif type_name == "Reference":
+            reference = value.get("reference")
+            if isinstance(reference, str) and reference.startswith("#"):
+                self._check_local(reference, f"{path}.reference")
+            elif isinstance(reference, str):
+                self._add(
+                    check_reference(
+                        reference,
+                        f"{path}.reference",
+                        known_types=self.known_types,
+                        targets=child.targets,
+                        allow_conditional=self.allow_conditional,
                     )
-            if child.node is not None:
-                self._walk_object(child.node, value, path)
+                )
+        if child.node is not None:
+            self._walk_object(child.node, value, path)
 
     def _check_local(self, reference: str, expression: str) -> None:
         if not self._frames:

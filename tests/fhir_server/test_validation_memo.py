@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from fhir_server.validation import memo, validate_resource
+from fhir_server.validation import clean, memo, validate_resource
 from tests.conftest import needs_shared, shared_path
 from tests.fhir_server.test_validation import PATIENT
 
@@ -143,3 +143,35 @@ def test_synthea_same_verdicts_with_and_without_memo(monkeypatch: pytest.MonkeyP
                 checked += 1
                 break
     assert checked > 50
+
+
+def test_walker_skips_only_what_it_walked_clean_at_the_same_kind_of_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The walker's memo (fhir_server.validation.clean) is keyed by the element's definition and
+    the conditional-reference rule too: the same bytes elsewhere, or in a plain write, are checked."""
+    monkeypatch.setenv("PASSERELLE_VALIDATION_MEMO", "1")
+    memo.clear()
+    _warm(OBSERVATION)
+    assert clean.entries() > 0
+    # Observation.specimen may only reference a Specimen: the subject's bytes are wrong there
+    wrong_place = {**OBSERVATION, "specimen": OBSERVATION["subject"]}
+    assert _issues(wrong_place, monkeypatch, on=True) == _issues(wrong_place, monkeypatch, on=False) != []
+    conditional = {**OBSERVATION, "subject": {"reference": "Patient?identifier=urn:oid:1.2|7"}}
+    monkeypatch.setenv("PASSERELLE_VALIDATION_MEMO", "1")
+    for _ in range(3):  # accepted in a transaction entry, memoised as clean there
+        assert validate_resource(copy.deepcopy(conditional), allow_conditional_references=True) == []
+    assert _issues(conditional, monkeypatch, on=True) == _issues(conditional, monkeypatch, on=False) != []
+    local = {
+        **OBSERVATION,
+        "contained": [{"resourceType": "Patient", "id": "p"}],
+        "subject": {"reference": "#p"},
+    }
+    monkeypatch.setenv("PASSERELLE_VALIDATION_MEMO", "1")
+    for _ in range(3):
+        assert validate_resource(copy.deepcopy(local)) == []
+    # the same local reference without its contained resource: ref-1, and dom-3 the other way
+    dangling = {k: v for k, v in local.items() if k != "contained"}
+    orphan = {**local, "subject": OBSERVATION["subject"]}
+    for broken in (dangling, orphan):
+        assert _issues(broken, monkeypatch, on=True) == _issues(broken, monkeypatch, on=False) != []
