@@ -64,10 +64,11 @@ def report(bundles: int = 5, layouts: tuple[str, ...] = ("v1", "v2", "v3")) -> s
         return f"index entries skipped: {SYNTHEA} is missing (set PASSERELLE_SHARED)"
     data = synthea_bundles(bundles)
     counts = {name: count(name, data) for name in layouts}
-    types = sorted({t for c in counts.values() for t in c}, key=lambda t: -counts[layouts[0]][t].documents)
+    first = counts[layouts[0]]
+    types = sorted({t for c in counts.values() for t in c}, key=lambda t: -first[t].documents)
     head = f"{'type':24} {'docs':>6}" + "".join(f" {name + ' idx/touched/entries':>26}" for name in layouts)
-    lines = [f"Search index entries per written resource, {bundles} Synthea Bundles (SecantusDB's key generator)",
-             head, "-" * len(head)]  # fmt: skip
+    title = f"Search index entries per written resource, {bundles} Synthea Bundles (SecantusDB's key code)"
+    lines = [title, head, "-" * len(head)]
     totals = {name: [0, 0, 0] for name in layouts}
     for type_ in types:
         docs = counts[layouts[0]][type_].documents

@@ -232,7 +232,8 @@ async def run_search(
             seen: set[str] = set()
             parts = restricted_parts(query, restrictions[type_])  # they may overlap: seen
             # an access restriction may lead on a parameter of v3's wide index: its typed key leads
-            split = [wide_lead(type_, p) for q in parts for p in split_or(q if cond is None else merge(q, cond))]
+            merged = [q if cond is None else merge(q, cond) for q in parts]
+            split = [wide_lead(type_, p) for q in merged for p in split_or(q)]
             for part in split:
                 cur = repo.db[type_].find(part, projection)
                 cur = cur.sort(mongo_sort(keys, forward)).limit(count + 1)

@@ -12,6 +12,7 @@ search first and become an ``$in`` on references or ids.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -434,9 +435,9 @@ def _wide_key(type_: str, fld: str, value: Any) -> Any:
         return None
     if isinstance(value, str):
         return aux_key(code, "", value)
-    if isinstance(value, dict) and list(value) == ["$in"] and isinstance(value["$in"], list):
-        if all(isinstance(v, str) for v in value["$in"]):  # [] too: an index lookup of nothing
-            return {"$in": [aux_key(code, "", v) for v in value["$in"]]}
+    values = value.get("$in") if isinstance(value, dict) and list(value) == ["$in"] else None
+    if isinstance(values, list) and all(isinstance(v, str) for v in values):  # [] too: looks nothing up
+        return {"$in": [aux_key(code, "", v) for v in values]}
     return None
 
 
@@ -683,10 +684,8 @@ def _instant_lead(fld: str, alt: dict[str, Any]) -> dict[str, Any]:
         if op in ("$gte", "$gt") and not {"$gte", "$gt"} & set(lead):
             lead[op] = bound
         elif op in ("$lt", "$lte") and not {"$lt", "$lte"} & set(lead):
-            try:
+            with contextlib.suppress(OverflowError):  # a bound at the end of time: no upper bound
                 lead["$lt"] = bound + _INSTANT_SPAN
-            except OverflowError:  # a bound at the end of time: no upper bound
-                pass
     return {f"{fld}:>": lead, **alt} if lead else alt
 
 

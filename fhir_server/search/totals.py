@@ -19,7 +19,9 @@ ESTIMATE_BOUND = 10_000
 _NO_CRITERIA = {"d": False}
 
 
-async def count_matches(collection: Any, query: dict[str, Any], mode: str, type_: str | None = None) -> int | None:
+async def count_matches(
+    collection: Any, query: dict[str, Any], mode: str, type_: str | None = None
+) -> int | None:
     """The total of one type's matches (``None``: the estimate passed its bound)."""
     if type_ is not None:  # an access restriction may lead on a parameter of v3's wide index
         from fhir_server.search.query import wide_lead

@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 
 SEP = "\x1f"
+CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 OBSERVATION = {
     "resourceType": "Observation",
     "status": "final",
-    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                              "code": "vital-signs"}]}],  # fmt: skip
+    "category": [{"coding": [{"system": CATEGORY, "code": "vital-signs"}]}],
     "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"}]},
     "subject": {"reference": "Patient/p1"},
     "performer": [{"display": "Dr Nobody"}],  # present, nothing searchable in it
@@ -90,7 +90,7 @@ def test_v3_queries_lead_with_an_indexed_clause(v3: None) -> None:
     from fhir_server.search.query import Parsed, condition, flatten, wide_lead
 
     flat = flatten("Observation", [{"s.status": "final"}])
-    assert list(flat)[0] == "s.~k" and flat["s.~k"] == f"status{SEP}final" and flat["s.status"] == "final"
+    assert next(iter(flat)) == "s.~k" and flat["s.~k"] == f"status{SEP}final" and flat["s.status"] == "final"
     flat = flatten("Observation", [{"s.category": {"$in": ["a", "b"]}}])
     assert flat["s.~k"] == {"$in": [f"category{SEP}a", f"category{SEP}b"]}
     # alternatives (one query each) are each led by their key
@@ -98,13 +98,13 @@ def test_v3_queries_lead_with_an_indexed_clause(v3: None) -> None:
     assert [alt["s.~k"] for alt in flat["$or"]] == [f"status{SEP}final", f"status{SEP}amended"]
     # a reference keeps its own index; a Task sweep by status gets its key (wide_lead is public)
     assert "s.~k" not in flatten("Observation", [{"s.subject": "Patient/1"}])
-    assert list(wide_lead("Task", {"s.status": "requested", "d": False}))[0] == "s.~k"
+    assert next(iter(wide_lead("Task", {"s.status": "requested", "d": False}))) == "s.~k"
 
     from fhir_server.search.params import params_for
 
     last = params_for("Observation")["_lastUpdated"]
     cond = condition(None, last, Parsed("_lastUpdated", "_lastUpdated", None, None, "ge2024-01-01"))  # type: ignore[arg-type]
-    assert cond is not None and list(cond)[0] == "s._lastUpdated:>"
+    assert cond is not None and next(iter(cond)) == "s._lastUpdated:>"
     missing = condition(None, params_for("Observation")["code"],  # type: ignore[arg-type]
                         Parsed("code:missing", "code", "missing", None, "false"))  # fmt: skip
     assert missing == {"s.~k": {"$gte": "code", "$lt": "code\x20"}}
@@ -187,7 +187,8 @@ def test_a_v2_database_is_upgraded_once_at_start(
         await ensure_search_indexes(repo, ["Observation"])
         await reindex_if_needed(repo)  # the marker: v2
         for i in range(3):
-            await repo.update("Observation", f"o{i}", {**OBSERVATION, "status": ["final", "amended", "final"][i]})
+            status = ["final", "amended", "final"][i]
+            await repo.update("Observation", f"o{i}", {**OBSERVATION, "status": status})
         found = {i["name"] async for i in await repo.db["Observation"].list_indexes()}
         assert "s_status" in found and "s_code" in found
         await client.close()
@@ -196,7 +197,8 @@ def test_a_v2_database_is_upgraded_once_at_start(
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
         coll = client[name]["Observation"]
         stored = await coll.find_one({"_id": "o0"})
-        assert stored is not None and f"status{SEP}final" in stored["s"]["~k"] and "status" not in stored["s"]["~k"]
+        assert stored is not None
+        assert f"status{SEP}final" in stored["s"]["~k"] and "status" not in stored["s"]["~k"]
         found = {i["name"]: dict(i["key"]) async for i in await coll.list_indexes()}
         assert found["s_~k"] == {"s.~k": 1, "_id": 1} and "s_status" not in found and "s_code" not in found
         marker = await client[name]["search_meta"].find_one({"_id": "extractor"})
@@ -222,7 +224,8 @@ def test_a_v2_database_is_upgraded_once_at_start(
             with httpx.Client(base_url=server.base, timeout=30) as http:
                 bundle = http.get("/Observation", params={"status": "final"}).json()
                 assert sorted(e["resource"]["id"] for e in bundle.get("entry", [])) == ["o0", "o2"]
-                bundle = http.get("/Observation", params={"status:missing": "false", "_summary": "count"}).json()
+                query = {"status:missing": "false", "_summary": "count"}
+                bundle = http.get("/Observation", params=query).json()
                 assert bundle["total"] == 3
         finally:
             server.stop()
