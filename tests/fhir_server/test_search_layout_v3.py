@@ -166,13 +166,11 @@ def test_a_v2_database_is_upgraded_once_at_start(
     """A database of layout v2 (one index per token parameter, presence keys) gets v3's values and
     indexes when the server starts, before its first request, with its progress on the console;
     a second start does nothing."""
-    import httpx
     from pymongo import AsyncMongoClient
 
-    from bench.harness import ServerProcess
-    from fhir_server import EmbeddedMongo
-    from fhir_server.search import ensure_search_indexes, index_resource, layout
+    from fhir_server.search import ensure_search_indexes, index_resource
     from fhir_server.storage import MongoRepository
+    from tests.fhir_server.layout_upgrade import on_database, started_twice, written_with_layout
 
     data_dir = Path(tmp_path_factory.mktemp("v2"))
     name = f"v2_{uuid.uuid4().hex[:8]}"
@@ -205,38 +203,13 @@ def test_a_v2_database_is_upgraded_once_at_start(
         assert marker is not None and marker["layout"] == "v3"
         await client.close()
 
-    monkeypatch.setenv("PASSERELLE_SEARCH_LAYOUT", "v2")
-    layout.reset()
-    try:
-        if uri:
-            asyncio.run(write_v2(uri))
-        else:
-            with EmbeddedMongo(data_dir / "db") as db:
-                asyncio.run(write_v2(db.uri))
-    finally:
-        monkeypatch.delenv("PASSERELLE_SEARCH_LAYOUT")
-        layout.reset()
-    for start in (1, 2):
-        server = ServerProcess(data_dir, mongodb_uri=uri, env={"PASSERELLE_DB": name})
-        seen = server.log_path.stat().st_size if server.log_path.exists() else 0  # the log is appended to
-        server.start()
-        try:
-            with httpx.Client(base_url=server.base, timeout=30) as http:
-                bundle = http.get("/Observation", params={"status": "final"}).json()
-                assert sorted(e["resource"]["id"] for e in bundle.get("entry", [])) == ["o0", "o2"]
-                query = {"status:missing": "false", "_summary": "count"}
-                bundle = http.get("/Observation", params=query).json()
-                assert bundle["total"] == 3
-        finally:
-            server.stop()
-        log = server.log_path.read_bytes()[seen:].decode(errors="replace")
-        upgraded = "search values of Observation: recomputing 3 resources" in log
-        assert upgraded == (start == 1), log  # once: the second start finds the marker up to date
-        if start == 1:
-            assert "search values of Observation: 3/3 done" in log and "layout v3" in log
-            assert "search indexes of Observation:" in log
-    if uri:
-        asyncio.run(check(uri))
-    else:
-        with EmbeddedMongo(data_dir / "db") as db:
-            asyncio.run(check(db.uri))
+    written_with_layout(monkeypatch, "v2", data_dir, uri, write_v2)
+
+    def requests(http: Any) -> None:
+        bundle = http.get("/Observation", params={"status": "final"}).json()
+        assert sorted(e["resource"]["id"] for e in bundle.get("entry", [])) == ["o0", "o2"]
+        bundle = http.get("/Observation", params={"status:missing": "false", "_summary": "count"}).json()
+        assert bundle["total"] == 3
+
+    assert "layout v3" in started_twice(data_dir, uri, name, "Observation", 3, requests)
+    on_database(data_dir, uri, check)
