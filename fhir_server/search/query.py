@@ -316,7 +316,9 @@ def presence_condition(param: SearchParam, present: bool) -> dict[str, Any]:
         return {param.field: {"$exists": False}}
     mode = presence(param.resource_type, param.code)
     if mode == "wide":
-        return {"s.~k": _keys_of(param.code)}
+        # the range leads (from the index); on an array it can hold through two different keys
+        # (MongoDB's semantics), so the field's presence decides (the element itself, maybe [])
+        return {"s.~k": _keys_of(param.code), param.field: {"$exists": True}}
     if mode == "exists":
         return {param.field: {"$exists": True}}
     if mode == "sort":

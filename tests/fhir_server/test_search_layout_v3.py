@@ -107,7 +107,7 @@ def test_v3_queries_lead_with_an_indexed_clause(v3: None) -> None:
     assert cond is not None and next(iter(cond)) == "s._lastUpdated:>"
     missing = condition(None, params_for("Observation")["code"],  # type: ignore[arg-type]
                         Parsed("code:missing", "code", "missing", None, "false"))  # fmt: skip
-    assert missing == {"s.~k": {"$gte": "code", "$lt": "code\x20"}}
+    assert missing == {"s.~k": {"$gte": "code", "$lt": "code\x20"}, "s.code": {"$exists": True}}
 
 
 @pytest.fixture(scope="module")
