@@ -351,7 +351,10 @@ async def expire_if_due(call: Call | Notifier, task: dict[str, Any]) -> dict[str
 async def waiting_tasks(repository: Any) -> list[dict[str, Any]]:
     """The queue entries still waiting (expired or not)."""
     waiting = []
-    async for doc in repository.db["Task"].find({"s.status": "requested", "d": False}, {"j": 1}):
+    from fhir_server.search import wide_lead  # here: search imports the REST layer's helpers
+
+    query = wide_lead("Task", {"s.status": "requested", "d": False})  # indexed in every layout
+    async for doc in repository.db["Task"].find(query, {"j": 1}):
         task = json.loads(bytes(doc["j"]))
         if is_queue_task(task):
             waiting.append(task)

@@ -27,7 +27,7 @@ from fhir_server.search import layout
 from fhir_server.search.extract import EXTRACTOR_VERSION, index_resource
 from fhir_server.search.indexes import ensure_search_indexes
 from fhir_server.search.narrowing import NarrowingError, check_scope_query, scope_filter, scope_matches
-from fhir_server.search.query import Context, Query, build_filter, build_query
+from fhir_server.search.query import Context, Query, build_filter, build_query, wide_lead
 from fhir_server.storage import version_from_doc
 
 if TYPE_CHECKING:
@@ -91,4 +91,5 @@ __all__ = [
     "scope_matches",
     "search_filter",
     "search_query",
+    "wide_lead",
 ]

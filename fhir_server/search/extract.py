@@ -17,7 +17,9 @@ Normalised forms (one list per parameter code, absent when the resource has no v
 - uri: the URI; composite: ``{"c0": [...], "c1": [...]}`` one per repetition of the root (not
   ``"0"``: numeric keys inside arrays are ambiguous paths to MongoDB);
 - ``~k``, keys for the modifiers that have no indexed field of their own: the codes of the
-  parameters the resource has (``:missing=false``), ``code:i`` ␟ identifier token or
+  parameters the resource has (``:missing=false``; in layout v3 only where nothing else
+  answers it, and the token/uri/reference values as typed keys ``code`` ␟ value: :mod:`.indexes`),
+  ``code:i`` ␟ identifier token or
   ``system|`` (``:identifier``), ``code:b`` ␟ each ``/``-ended beginning of a uri (``:below``);
 - sort keys: ``code:<`` (smallest) and ``code:>`` (largest) scalars, for ``_sort`` and keyset paging;
 - ``_text``/``_content``: folded words (:mod:`.fulltext`, when the deployment turns them on:
@@ -34,6 +36,7 @@ from fhir_server.search.dates import MAX, date_range, period_range
 from fhir_server.search.folding import fold
 from fhir_server.search.fulltext import text_values
 from fhir_server.search.geo import position_values
+from fhir_server.search.indexes import presence, wide_params
 from fhir_server.search.layout import current as current_layout
 from fhir_server.search.pairs import pair_values
 from fhir_server.search.params import Component, SearchParam, params_for
@@ -261,15 +264,25 @@ def uri_step(query: str) -> str:
 
 
 def aux_key(code: str, suffix: str, value: str) -> str:
+    """A ``~k`` key: ``code:i`` ␟ identifier, ``code:b`` ␟ uri step, ``code`` ␟ value (v3's typed keys)."""
     return f"{code}{suffix}{SEP}{value}"
 
 
 def _aux_keys(type_: str, stored: dict[str, Any]) -> list[str]:
+    """The ``~k`` list. Layout v3 (:mod:`.indexes`): a wide parameter's values as typed keys
+    (``code`` ␟ value; the bare ``code`` when the element holds nothing searchable, so that
+    ``:missing=false`` still finds it), and a presence key only where :func:`.indexes.presence`
+    says nothing else answers ``:missing=false``."""
     keys: list[str] = []
+    wide = wide_params(type_)
     for code, param in params_for(type_).items():
         if code not in stored:
             continue
-        keys.append(code)  # present
+        if code in wide:
+            typed = [aux_key(code, "", v) for v in stored[code] if isinstance(v, str)]
+            keys.extend(typed or [code])
+        elif presence(type_, code) == "key":
+            keys.append(code)  # present
         if param.type == "reference":
             idents = stored.get(code + ":i", [])
             systems = {v[: v.index("|") + 1] for v in idents if "|" in v}  # ``system|``

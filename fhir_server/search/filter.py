@@ -38,9 +38,9 @@ from fhir_server.search.query import (
     WORDS_OFF,
     Context,
     Parsed,
-    date_condition,
     matching_ids,
     number_condition,
+    param_date_condition,
     pattern,
     presence_condition,
     quantity_condition,
@@ -318,7 +318,7 @@ async def _leaf(ctx: Context, param: SearchParam, cmp: Compare) -> dict[str, Any
             op = "ap"  # the search's ap on dates is range overlap
         if op not in (*_ORDER_OPS, "sa", "eb"):
             raise _unsupported(cmp.op, where)
-        return _one(date_condition(NAME, fld, op + value))
+        return _one(param_date_condition(param, NAME, op + value))
     if kind == "number":
         if op not in _ORDER_OPS:
             raise _unsupported(op, where)

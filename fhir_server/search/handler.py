@@ -39,7 +39,7 @@ from fhir_server.search.paging import (
     parse_sort,
 )
 from fhir_server.search.params import params_for
-from fhir_server.search.query import Context, build_query
+from fhir_server.search.query import Context, build_query, wide_lead
 from fhir_server.search.summary import parse_elements, parse_summary, subset
 from fhir_server.search.totals import count_matches
 
@@ -211,7 +211,7 @@ async def run_search(
         total = 0
         mode = "accurate" if summary == "count" else total_mode
         for type_, query in filters.items():
-            count_one = functools.partial(count_matches, repo.db[type_], mode=mode)
+            count_one = functools.partial(count_matches, repo.db[type_], mode=mode, type_=type_)
             found = await count_restricted(count_one, query, restrictions[type_])
             total = None if found is None or total is None else total + found
 
@@ -231,7 +231,9 @@ async def run_search(
                     cond = {"$or": [cond, {k.field: v for k, v in zip(keys, type_pos, strict=True)}]}
             seen: set[str] = set()
             parts = restricted_parts(query, restrictions[type_])  # they may overlap: seen
-            split = [p for q in parts for p in split_or(q if cond is None else merge(q, cond))]
+            # an access restriction may lead on a parameter of v3's wide index: its typed key leads
+            merged = [q if cond is None else merge(q, cond) for q in parts]
+            split = [wide_lead(type_, p) for q in merged for p in split_or(q)]
             for part in split:
                 cur = repo.db[type_].find(part, projection)
                 cur = cur.sort(mongo_sort(keys, forward)).limit(count + 1)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from fhir_server.errors import FhirError
 from fhir_server.search.access import Policy, include_restriction, restricted_parts, visible
 from fhir_server.search.params import params_for
+from fhir_server.search.query import wide_lead
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.client_session import AsyncClientSession
@@ -258,7 +259,8 @@ async def _referring(
     out: dict[str, dict[str, Any]] = {}
     for condition in conditions:
         for query in restricted_parts(condition, restriction, lead=False):
-            cursor = repository.db[source].find(query, fields, session=session)
+            # a reference of layout v3's wide index is looked up by its typed key (query.wide_lead)
+            cursor = repository.db[source].find(wide_lead(source, query), fields, session=session)
             cursor = cursor.limit(MAX_INCLUDED + 1)
             async for doc in cursor:
                 out.setdefault(doc["_id"], doc)

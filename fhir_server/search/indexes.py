@@ -9,6 +9,16 @@ per type. MongoDB caps
 a collection at 64 indexes; the few types with more parameters keep the first 60 in
 definition order (the rest still work, as filtered scans).
 
+Layout v3 (:mod:`.layout`) has fewer, wider indexes: half of the embedded database's
+index cost is paid per index per written document, whether the document has the field
+or not. The token and uri parameters, and the references the server only looks up through
+the search builder (:func:`wide_params`), have no index of their own: their values are
+also stored as typed keys in ``~k`` (``code`` ␟ value), and one index
+``(s.~k, _id)`` answers an equality on any of them, in ``_id`` order (a page read in
+index order, like v2's ordered indexes). ``_lastUpdated`` has no date indexes: a range on
+it is led by its sort key ``_lastUpdated:>`` (index ``s_lu``; one instant per resource).
+:func:`presence` says how ``:missing=false`` is answered for each parameter.
+
 The types users search most are indexed at start-up; any other type is indexed the
 first time it is searched (``createIndexes`` on existing indexes is a no-op).
 """
@@ -50,6 +60,63 @@ ORDERED = frozenset({"code", "subject", "patient", "name", "family"})
 IDENTIFIED = frozenset({"Patient", "Practitioner", "PractitionerRole", "Organization", "Location", "Device"})
 
 
+# v3: token, uri and reference parameters answered from the ``~k`` index, except those the server
+# also looks up directly by their own field, outside the search builder (practitioners by RPPS,
+# organisations by FINESS, prescriptions by number; care relationships, access restrictions and
+# compartments by reference: fhir_server/auth, operations), and those with an index of their own
+# for a sort (DATE_ORDERED) or for paging (identifier of the IDENTIFIED types).
+NOT_WIDE = frozenset({"identifier", "_id", "group-identifier", "requisition"})
+DIRECT_REFERENCES = frozenset({
+    "subject", "patient", "actor", "practitioner", "recipient", "sender", "payor", "target", "encounter",
+    "focus", "beneficiary", "owner", "requester", "participant", "source", "organization",
+    "general-practitioner", "agent", "performer", "prescription", "part-of", "link", "author",
+})  # fmt: skip
+LAST_UPDATED = "_lastUpdated"
+
+
+@cache
+def _compartment_params() -> dict[str, frozenset[str]]:
+    """The parameters linking each type to the Patient compartment (access restrictions use them)."""
+    from profiles import r4_bundle
+
+    definition = r4_bundle("compartmentdefinition-patient")
+    return {r["code"]: frozenset(r.get("param", ())) for r in definition.get("resource", [])}
+
+
+@cache
+def wide_params(type_: str) -> frozenset[str]:
+    """The parameters of ``type_`` whose values are typed ``~k`` keys rather than indexed alone (v3)."""
+    if not current_layout().wide:
+        return frozenset()
+    keep = NOT_WIDE | DIRECT_REFERENCES | _compartment_params().get(type_, frozenset())
+    return frozenset(
+        code
+        for code, p in params_for(type_).items()
+        if p.type in ("token", "uri", "reference") and code not in keep
+    )
+
+
+@cache
+def presence(type_: str, code: str) -> str:
+    """How ``code:missing=false`` is answered: ``"key"`` (a presence key in ``~k``, every layout
+    before v3 and the parameters nothing else answers it for), ``"wide"`` (any of its typed
+    ``~k`` keys: a range), ``"exists"`` (``$exists`` on its own sparse single-field index) or
+    ``"sort"`` (a range on its sort key: ``_lastUpdated``, which every resource has)."""
+    if not current_layout().wide:
+        return "key"
+    if code in wide_params(type_):
+        return "wide"
+    if code == LAST_UPDATED:
+        return "sort"
+    param = params_for(type_).get(code)
+    if param is not None and code not in (DATE_ORDERED.get(type_) or ("", frozenset()))[1]:
+        keys = index_keys(param)
+        indexed = any(name == f"s_{code}" for name, _ in type_indexes(type_))  # not cut by MAX_INDEXES
+        if indexed and len(keys) == 1 and keys[0] == [(param.field, ASCENDING)]:
+            return "exists"
+    return "key"
+
+
 def _equality(param: SearchParam, fld: str) -> list[tuple[str, int]]:
     ordered = param.code in ORDERED or (param.code == "identifier" and param.resource_type in IDENTIFIED)
     if current_layout().ordered and ordered:
@@ -88,7 +155,11 @@ def type_indexes(type_: str) -> tuple[tuple[str, list[tuple[str, int]]], ...]:
         # default order of search results and the sort of _lastUpdated
         ("s_lu", [("s._lastUpdated:>", DESCENDING), ("_id", DESCENDING)]),
     ]
-    out.append(("s_~k", [("s.~k", ASCENDING)]))
+    if current_layout().wide:  # the wide index (wide_params), pages read in ``_id`` order
+        out.append(("s_~k", [("s.~k", ASCENDING), ("_id", ASCENDING)]))
+    else:
+        out.append(("s_~k", [("s.~k", ASCENDING)]))
+    wide = wide_params(type_)
     # word search (:mod:`.fulltext`) on every type when enabled, positions (:mod:`.geo`) on Location
     if current_layout().words:
         out.append(("s__text", [("s._text", ASCENDING)]))
@@ -103,6 +174,8 @@ def type_indexes(type_: str) -> tuple[tuple[str, list[tuple[str, int]]], ...]:
             out.append((f"s_{key}", [(f"s.{key}", ASCENDING)]))
     for code, param in params_for(type_).items():
         if code == "_id":  # the document key itself (``_id_``)
+            continue
+        if code in wide or (code == LAST_UPDATED and current_layout().wide):  # s_~k, s_lu
             continue
         for n, keys in enumerate(index_keys(param)):
             if n == 0 and by_date is not None and code in by_date[1]:

@@ -12,9 +12,11 @@ search first and become an ``$in`` on references or ids.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -24,11 +26,11 @@ from fhir_server.search.access import Policy, all_of, restricted_parts
 from fhir_server.search.codesets import MODIFIERS as TERMINOLOGY_MODIFIERS
 from fhir_server.search.codesets import terminology_condition
 from fhir_server.search.dates import date_range
-from fhir_server.search.extract import PREFIX_MAX, aux_key, fold, normalise_reference, uri_step
+from fhir_server.search.extract import PREFIX_MAX, SEP, aux_key, fold, normalise_reference, uri_step
 from fhir_server.search.fulltext import CODES as WORD_CODES
 from fhir_server.search.fulltext import text_condition
 from fhir_server.search.geo import near_condition
-from fhir_server.search.indexes import type_indexes
+from fhir_server.search.indexes import LAST_UPDATED, presence, type_indexes, wide_params
 from fhir_server.search.layout import current as current_layout
 from fhir_server.search.pairs import apply_pairs
 from fhir_server.search.params import RESULT_PARAMS, UNSUPPORTED, SearchParam, composite_lead, params_for
@@ -39,6 +41,10 @@ if TYPE_CHECKING:
 
     from fhir_server.storage import MongoRepository
 
+# v3: ``_lastUpdated`` ranges are led by its sort key (its stored range's end): an instant's range
+# spans at most a second; a day of margin on a bound of its start keeps the lead a superset.
+_INSTANT_SPAN = timedelta(days=1)
+_EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 WORDS_OFF = (
     "Recherche par mots (_text, _content) non activée sur ce serveur (PASSERELLE_SEARCH_WORDS=1 l'active)."
 )
@@ -297,9 +303,27 @@ def string_condition(fld: str, raw: str, modifier: str | None) -> dict[str, Any]
     return lead
 
 
+def _keys_of(code: str) -> dict[str, str]:
+    """The ``~k`` range of ``code`` alone and ``code`` ␟ any value: nothing else sorts in between
+    (``code:i`` and ``code:b`` keys, and longer codes, sort after it)."""
+    return {"$gte": code, "$lt": code + chr(ord(SEP) + 1)}
+
+
 def presence_condition(param: SearchParam, present: bool) -> dict[str, Any]:
-    """``:missing``: a present parameter's code is among the resource's ``~k`` keys."""
-    return {"s.~k": param.code} if present else {param.field: {"$exists": False}}
+    """``:missing``: a present parameter's code is among the resource's ``~k`` keys (or, in layout
+    v3, whatever :func:`.indexes.presence` says answers it from an index)."""
+    if not present:
+        return {param.field: {"$exists": False}}
+    mode = presence(param.resource_type, param.code)
+    if mode == "wide":
+        # the range leads (from the index); on an array it can hold through two different keys
+        # (MongoDB's semantics), so the field's presence decides (the element itself, maybe [])
+        return {"s.~k": _keys_of(param.code), param.field: {"$exists": True}}
+    if mode == "exists":
+        return {param.field: {"$exists": True}}
+    if mode == "sort":
+        return {param.field + ":>": {"$gte": _EARLIEST}}
+    return {"s.~k": param.code}
 
 
 def uri_condition(fld: str, raw: str, modifier: str | None) -> dict[str, Any]:
@@ -308,7 +332,9 @@ def uri_condition(fld: str, raw: str, modifier: str | None) -> dict[str, Any]:
         # led by the ``/``-ended beginning every such uri stores (extract.uri_steps)
         code = fld[2:]
         step = uri_step(text)
-        lead = aux_key(code, ":b", step) if step else code
+        # no ``/`` in the value: any resource with the parameter (its presence key, or in layout v3
+        # its typed keys: the range holds both and nothing else)
+        lead = aux_key(code, ":b", step) if step else _keys_of(code)
         return {"s.~k": lead, fld: pattern(text, "^")}
     if modifier == "above":
         prefixes = []
@@ -395,10 +421,44 @@ def flatten(type_: str, conditions: list[dict[str, Any]]) -> dict[str, Any]:
     document has no stored values (``s`` is null), so any positive condition on ``s`` excludes it.
     """
     ordered = sorted(conditions, key=lambda c: _rank(type_, c))
+    if ordered and not any("s.~k" in c for c in ordered):  # one clause on ``~k`` at most: flat
+        ordered[0] = wide_lead(type_, ordered[0])
     flat = all_of(*ordered)  # fields in order of first use; see all_of for a field used twice
     if not any(_positive(c) for c in conditions):
         flat = all_of(flat, {"d": False})
     return flat
+
+
+def _wide_key(type_: str, fld: str, value: Any) -> Any:
+    """The ``~k`` condition saying the same as an equality or ``$in`` on a wide parameter's field
+    (``None`` for anything else)."""
+    code = fld[2:] if fld.startswith("s.") else ""
+    if code not in wide_params(type_):
+        return None
+    if isinstance(value, str):
+        return aux_key(code, "", value)
+    values = value.get("$in") if isinstance(value, dict) and list(value) == ["$in"] else None
+    if isinstance(values, list) and all(isinstance(v, str) for v in values):  # [] too: looks nothing up
+        return {"$in": [aux_key(code, "", v) for v in values]}
+    return None
+
+
+def wide_lead(type_: str, cond: dict[str, Any]) -> dict[str, Any]:
+    """``cond`` led by its typed ``~k`` key when its first clause is an equality or ``$in`` on a
+    token/uri/reference parameter of layout v3 (which has no index of its own: :mod:`.indexes`); alternatives
+    (``$or``, run one query each) when every one is. ``cond`` is kept whole (a resource stores
+    ``code`` ␟ ``v`` exactly when ``v`` is among its values of ``code``): the lead adds no meaning.
+    Any other condition, and every layout before v3, is returned as is."""
+    if not cond or not current_layout().wide or "s.~k" in cond:
+        return cond
+    key, value = next(iter(cond.items()))
+    if key == "$or" and isinstance(value, list):
+        alternatives = [wide_lead(type_, alt) for alt in value]
+        if all("s.~k" in alt for alt in alternatives):
+            return {"$or": alternatives, **{k: v for k, v in cond.items() if k != "$or"}}
+        return cond
+    lead = _wide_key(type_, key, value)
+    return cond if lead is None else {"s.~k": lead, **cond}
 
 
 async def _conditions(
@@ -515,6 +575,8 @@ def index_name(type_: str, fld: str) -> str | None:
         return "_id_"
     if not fld.startswith("s."):
         return None
+    if fld[2:] in wide_params(type_):  # v3: an equality on it is led by its typed key (wide_lead)
+        return "s_~k"
     for name, keys in type_indexes(type_):
         if keys[0][0] == fld:
             return name
@@ -588,7 +650,7 @@ def condition(ctx: Context, param: SearchParam, p: Parsed) -> dict[str, Any] | N
                 refs = reference_values(param, raw, type_modifier, ctx.base)
                 ors.append({fld: {"$in": refs}} if len(refs) != 1 else {fld: refs[0]})
         elif kind == "date":
-            ors.extend(date_condition(p.name, fld, raw))
+            ors.extend(param_date_condition(param, p.name, raw))
         elif kind == "number":
             ors.extend(number_condition(p.name, fld, raw))
         elif kind == "quantity":
@@ -602,6 +664,31 @@ def condition(ctx: Context, param: SearchParam, p: Parsed) -> dict[str, Any] | N
     if modifier == "not":
         return {"$nor": ors}
     return ors[0] if len(ors) == 1 else {"$or": ors}
+
+
+def param_date_condition(param: SearchParam, name: str, raw: str) -> list[dict[str, Any]]:
+    """:func:`date_condition` on a parameter's field; ``_lastUpdated`` (no index of its own in layout
+    v3) led by its sort key."""
+    alternatives = date_condition(name, param.field, raw)
+    if param.code == LAST_UPDATED and current_layout().wide:
+        alternatives = [_instant_lead(param.field, alt) for alt in alternatives]
+    return alternatives
+
+
+def _instant_lead(fld: str, alt: dict[str, Any]) -> dict[str, Any]:
+    """``alt`` (a condition on the stored ``{l, h}`` of a one-instant parameter) led by a range on
+    its sort key ``fld:>``, which is ``h``: bounds on ``h`` carry over, bounds on ``l`` (at most
+    :data:`_INSTANT_SPAN` below ``h``) become looser bounds on ``h``; the rest of ``alt`` decides."""
+    lead: dict[str, Any] = {}
+    for op, bound in (alt.get(f"{fld}.h") or {}).items():
+        lead[op] = bound
+    for op, bound in (alt.get(f"{fld}.l") or {}).items():
+        if op in ("$gte", "$gt") and not {"$gte", "$gt"} & set(lead):
+            lead[op] = bound
+        elif op in ("$lt", "$lte") and not {"$lt", "$lte"} & set(lead):
+            with contextlib.suppress(OverflowError):  # a bound at the end of time: no upper bound
+                lead["$lt"] = bound + _INSTANT_SPAN
+    return {f"{fld}:>": lead, **alt} if lead else alt
 
 
 def _composite(p: Parsed, param: SearchParam, raw: str) -> list[dict[str, Any]]:
@@ -666,7 +753,7 @@ async def matching_ids(
     ids: list[Any] = []
     seen: set[Any] = set()
     for flt in restricted_parts(query.filter, restriction):  # flat, indexed; they may overlap
-        cursor = coll.find(flt, fields, session=ctx.session).limit(MAX_CHAIN_IDS + 1)
+        cursor = coll.find(wide_lead(type_, flt), fields, session=ctx.session).limit(MAX_CHAIN_IDS + 1)
         async for d in cursor:
             if d["_id"] in seen:
                 continue

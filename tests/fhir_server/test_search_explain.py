@@ -289,14 +289,16 @@ def test_indexes_of_an_older_version_are_rebuilt(repository: tuple[str, str]) ->
         repo = MongoRepository(client, database)
         coll = repo.db["Patient"]
         await coll.create_index([("s.family", ASCENDING)], name="s_family")  # before prefixes
-        await coll.create_index([("s.gender", ASCENDING)], name="s_gender")  # not sparse
+        await coll.create_index([("s.organization", ASCENDING)], name="s_organization")  # not sparse
+        await coll.create_index([("s.gender", ASCENDING)], name="s_gender")  # layout v3: in s_~k
         await coll.create_index([("s.retired", ASCENDING)], name="s_retired")  # no longer wanted
         await coll.create_index([("other", ASCENDING)], name="other")  # not a search index: kept
         await indexes.ensure_type_indexes(repo, "Patient")
         found = {i["name"]: i async for i in await coll.list_indexes()}
         assert dict(found["s_family"]["key"]) == {"s.family:p": 1, "_id": 1}  # layout v2: paged in _id order
         assert found["s_family"].get("sparse") is True
-        assert found["s_gender"].get("sparse") is True
+        assert found["s_organization"].get("sparse") is True
+        assert "s_gender" not in found and dict(found["s_~k"]["key"]) == {"s.~k": 1, "_id": 1}
         assert not found["s_lu"].get("sparse")  # walked for the default order: holds every document
         wanted = {name for name, _ in indexes.type_indexes("Patient")}
         assert set(found) == wanted | {"_id_", "other"}
@@ -352,13 +354,11 @@ def test_a_database_of_the_previous_layout_is_upgraded_once_at_start(
     server starts, before its first request, with its progress on the console: the search values
     are recomputed (no words), the indexes rebuilt (equality indexes continued by ``_id``); a
     second start does nothing."""
-    import httpx
     from pymongo import AsyncMongoClient
 
-    from bench.harness import ServerProcess
-    from fhir_server import EmbeddedMongo
-    from fhir_server.search import ensure_search_indexes, index_resource, layout
+    from fhir_server.search import ensure_search_indexes, index_resource
     from fhir_server.storage import MongoRepository
+    from tests.fhir_server.layout_upgrade import on_database, started_twice, written_with_layout
 
     data_dir = Path(tmp_path_factory.mktemp("v1"))
     database = f"v1_{uuid.uuid4().hex[:8]}"
@@ -388,35 +388,11 @@ def test_a_database_of_the_previous_layout_is_upgraded_once_at_start(
         assert found["s_name"] == {"s.name:p": 1, "_id": 1} and "s__content" not in found
         await client.close()
 
-    monkeypatch.setenv("PASSERELLE_SEARCH_LAYOUT", "v1")
-    layout.reset()
-    try:
-        if uri:
-            asyncio.run(write_v1(uri))
-        else:
-            with EmbeddedMongo(data_dir / "db") as db:
-                asyncio.run(write_v1(db.uri))
-    finally:
-        monkeypatch.delenv("PASSERELLE_SEARCH_LAYOUT")
-        layout.reset()
-    for start in (1, 2):
-        server = ServerProcess(data_dir, mongodb_uri=uri, env={"PASSERELLE_DB": database})
-        seen = server.log_path.stat().st_size if server.log_path.exists() else 0  # the log is appended to
-        server.start()
-        try:
-            with httpx.Client(base_url=server.base, timeout=30) as http:
-                bundle = http.get("/Patient", params={"family": "lem"}).json()
-                assert sorted(e["resource"]["id"] for e in bundle.get("entry", [])) == ["p0", "p1"]
-        finally:
-            server.stop()
-        log = server.log_path.read_bytes()[seen:].decode(errors="replace")
-        upgraded = "search values of Patient: recomputing 3 resources" in log
-        assert upgraded == (start == 1), log  # once: the second start finds the marker up to date
-        if start == 1:
-            assert "search values of Patient: 3/3 done" in log
-            assert "search indexes of Patient:" in log
-    if uri:
-        asyncio.run(check(uri))
-    else:
-        with EmbeddedMongo(data_dir / "db") as db:
-            asyncio.run(check(db.uri))
+    written_with_layout(monkeypatch, "v1", data_dir, uri, write_v1)
+
+    def requests(http: Any) -> None:
+        bundle = http.get("/Patient", params={"family": "lem"}).json()
+        assert sorted(e["resource"]["id"] for e in bundle.get("entry", [])) == ["p0", "p1"]
+
+    started_twice(data_dir, uri, database, "Patient", 3, requests)
+    on_database(data_dir, uri, check)
