@@ -18,6 +18,12 @@ purpose; CPU is read from ``/proc`` for the server and the database processes se
   between it and the server is the server's own overhead.
 
 The growth curve compares the first Bundles (1-10) with the last ones (100-117 of 117).
+
+Both transactional sides report the transaction bodies they ran per Bundle: SecantusDB makes
+concurrent transactions conflict (the first document with an array in an indexed field sets
+that index's multikey flag, one row of its catalog, inside the transaction), and the loser runs
+its body again. The driver counts its own; the server, run at ``--log-level info``, logs each
+transaction whose body ran more than once, and the bench adds them up from its log.
 """
 
 from __future__ import annotations

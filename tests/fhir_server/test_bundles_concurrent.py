@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from bench.harness import ServerProcess
@@ -237,5 +238,112 @@ def test_a_body_run_twice_writes_and_extracts_each_resource_once(mongo_uri: str)
         assert await db["Observation"].count_documents({}) == 4
         assert await db["Patient"].count_documents({}) == 1
         await client.close()
+
+    asyncio.run(run())
+
+
+class _Watched:
+    """A repository counting the transaction Bundles whose creates are under way at once."""
+
+    @staticmethod
+    def make(uri: str, bound: int) -> Any:
+        from pymongo import AsyncMongoClient
+
+        from fhir_server.search import index_resource
+        from fhir_server.storage import MongoRepository, StoredVersion
+
+        class Watched(MongoRepository):
+            open_now = 0
+            most = 0
+
+            async def create_many(self, *args: Any, **kwargs: Any) -> list[StoredVersion]:
+                self.open_now += 1
+                self.most = max(self.most, self.open_now)
+                try:
+                    await asyncio.sleep(0.2)  # let the other Bundles reach the database meanwhile
+                    return await super().create_many(*args, **kwargs)
+                finally:
+                    self.open_now -= 1
+
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
+        name = f"bound_{uuid.uuid4().hex[:8]}"
+        return Watched(client, name, indexer=index_resource, bounded_transactions=bound)
+
+
+@pytest.mark.parametrize("bound", [0, 1, 2])
+def test_bundle_transactions_open_at_once_stay_within_the_bound(mongo_uri: str, bound: int) -> None:
+    from fhir_server.bundles import BundleProcessor
+    from fhir_server.config import Settings
+    from fhir_server.search import ensure_search_indexes
+
+    async def run() -> None:
+        repository = _Watched.make(mongo_uri, bound)
+        await ensure_search_indexes(repository, ["Patient", "Observation"])
+        processor = BundleProcessor(repository, Settings(), "http://test/fhir", "minimal")
+        tags = [uuid.uuid4().hex for _ in range(5)]
+        answers = await asyncio.gather(*(processor.transaction(_bundle(tag, 3)["entry"]) for tag in tags))
+        assert all(e["response"]["status"] == "201 Created" for a in answers for e in a)
+        assert await repository.db["Observation"].count_documents({}) == 15
+        assert await repository.db["history"].count_documents({}) == 20
+        assert repository.stats.transactions == 5
+        if bound:
+            assert repository.most <= bound
+        else:
+            assert repository.most > 1  # unbounded: the Bundles' transactions were open together
+        if bound == 1:
+            assert repository.stats.bodies == 5  # one at a time: nothing to conflict with
+        await repository.client.close()
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("bound", [0, 1])
+def test_conditional_creates_in_concurrent_bundles_make_one_resource_whatever_the_bound(
+    mongo_uri: str, bound: int
+) -> None:
+    from fhir_server.bundles import BundleProcessor
+    from fhir_server.config import Settings
+    from fhir_server.search import ensure_search_indexes
+
+    value = uuid.uuid4().hex
+
+    def bundle(n: int) -> list[dict[str, Any]]:
+        patient_url = f"urn:uuid:{uuid.uuid4()}"
+        return [
+            {
+                "fullUrl": patient_url,
+                "resource": {"resourceType": "Patient", "identifier": [{"system": SYSTEM, "value": value}]},
+                "request": {
+                    "method": "POST",
+                    "url": "Patient",
+                    "ifNoneExist": f"identifier={SYSTEM}|{value}",
+                },
+            },
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"coding": [{"system": SYSTEM, "code": str(n)}]},
+                    "subject": {"reference": patient_url},
+                },
+                "request": {"method": "POST", "url": "Observation"},
+            },
+        ]
+
+    async def run() -> None:
+        repository = _Watched.make(mongo_uri, bound)
+        await ensure_search_indexes(repository, ["Patient", "Observation"])
+        processor = BundleProcessor(repository, Settings(), "http://test/fhir", "minimal")
+        answers = await asyncio.gather(*(processor.transaction(bundle(n)) for n in range(5)))
+        statuses = sorted(a[0]["response"]["status"] for a in answers)
+        assert statuses == ["200 OK"] * 4 + ["201 Created"]
+        patient_ids = {a[0]["fullUrl"].rsplit("/", 1)[1] for a in answers}
+        assert len(patient_ids) == 1
+        assert await repository.db["Patient"].count_documents({}) == 1
+        observations = await repository.db["Observation"].find({}, {"j": 1}).to_list(None)
+        assert len(observations) == 5
+        subjects = {orjson.loads(bytes(o["j"]))["subject"]["reference"] for o in observations}
+        assert subjects == {f"Patient/{patient_ids.pop()}"}
+        await repository.client.close()
 
     asyncio.run(run())
