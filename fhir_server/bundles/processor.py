@@ -1,11 +1,13 @@
 """Batch and transaction Bundles (R4 http.html#transaction).
 
 A transaction runs in ONE MongoDB transaction: every entry writes with the same session,
-so either all of them commit or none does. Before the transaction starts, every entry is
-parsed and its resource validated (CPU work that a retried transaction need not redo);
-ids of created resources are drawn so that references to ``fullUrl`` placeholders can be
-rewritten. Inside it: conditional entries and conditional references are resolved, then
-the entries run in the order the specification fixes: DELETE, POST, PUT/PATCH, GET.
+so either all of them commit or none does. Before the transaction starts, in a worker thread
+(off the event loop), every entry is parsed and its resource validated, and ids of created
+resources are drawn so that references to ``fullUrl`` placeholders can be rewritten; when no
+entry is resolved by a search, the references are rewritten and the documents of the creates
+built there too (CPU work that a retried transaction body does not redo). Inside it:
+conditional entries and conditional references are resolved, then the entries run in the
+order the specification fixes: DELETE, POST, PUT/PATCH, GET.
 
 A batch runs each entry on its own (its own transaction when it writes) and reports each
 outcome in its entry of the ``batch-response``.
