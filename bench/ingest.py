@@ -18,11 +18,18 @@ purpose; CPU is read from ``/proc`` for the server and the database processes se
   between it and the server is the server's own overhead.
 
 The growth curve compares the first Bundles (1-10) with the last ones (100-117 of 117).
+
+Both transactional sides report the transaction bodies they ran per Bundle: SecantusDB makes
+concurrent transactions conflict (the first document with an array in an indexed field sets
+that index's multikey flag, one row of its catalog, inside the transaction), and the loser runs
+its body again. The driver counts its own; the server, run at ``--log-level info``, logs each
+transaction whose body ran more than once, and the bench adds them up from its log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import tarfile
 import tempfile
 import time
@@ -67,6 +74,9 @@ class Step:
     seconds: float
     server_cpu: float = 0.0
     db_cpu: float = 0.0
+    # transaction bodies run: one per Bundle, more when the database made some run again (write
+    # conflicts); for the server, counted from its log (``--log-level info``), 0 when unknown
+    bodies: int = 0
 
     @property
     def rate(self) -> float:
@@ -77,6 +87,10 @@ class Step:
 
     def server_ms(self) -> float:
         return 1000 * self.server_cpu / self.resources if self.resources else 0.0
+
+    def runs(self) -> float:
+        """Transaction bodies run per Bundle (1.0: no write conflict)."""
+        return self.bodies / self.bundles if self.bundles else 0.0
 
 
 @dataclass
@@ -132,7 +146,10 @@ async def _server_side(
 ) -> LayoutRun:
     """All Bundles through a server with ``env`` on a fresh database, step by step."""
     with EmbeddedMongo(workdir / "db", patched=patched) as db:
-        server = ServerProcess(workdir / "server", mongodb_uri=db.uri, env=env).start(timeout=900)
+        # at level info the server logs each transaction whose body ran more than once
+        server = ServerProcess(
+            workdir / "server", mongodb_uri=db.uri, env=env, extra_args=["--log-level", "info"]
+        ).start(timeout=900)
         try:
             steps: list[Step] = []
             assert server.process is not None and db.process is not None
@@ -148,15 +165,26 @@ async def _server_side(
                 steps.append(Step(f"bundles {a + 1}-{b}", b - a, resources, seconds, meter.server, meter.db))
         finally:
             server.stop()
+    bundle_count = sum(s.bundles for s in steps)
     whole = Step(
         f"server, {layout}",
-        sum(s.bundles for s in steps),
+        bundle_count,
         sum(s.resources for s in steps),
         sum(s.seconds for s in steps),
         sum(s.server_cpu for s in steps),
         sum(s.db_cpu for s in steps),
+        bundle_count + _extra_runs(server.log_path),
     )
     return LayoutRun(layout, whole, steps[0], steps[-1])
+
+
+_RUNS = re.compile(r"write transaction committed after (\d+) runs of its body")
+
+
+def _extra_runs(log: Path) -> int:
+    """Transaction bodies the server ran beyond one per transaction (its log at level info)."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return sum(int(n) - 1 for n in _RUNS.findall(text))
 
 
 def _plain_docs(data: bytes) -> dict[str, list[dict[str, Any]]]:
@@ -218,6 +246,7 @@ async def _raw_side(
     durable = WriteConcern(w="majority", j=True)
     queue = list(reversed(prepared))
     resources = 0
+    bodies = 0
 
     async def write(item: Any) -> int:
         if not same_as_server:
@@ -227,6 +256,8 @@ async def _raw_side(
         current, history = item
 
         async def body(session: Any) -> None:
+            nonlocal bodies
+            bodies += 1  # with_transaction runs it again after a write conflict
             for type_, docs in current.items():
                 await database[type_].insert_many(docs, ordered=True, session=session)
             await database["history"].insert_many(history, ordered=True, session=session)
@@ -253,7 +284,7 @@ async def _raw_side(
         if same_as_server
         else "raw driver, plain documents, no index (insert_many)"
     )
-    return Step(label, len(bundles), resources, seconds, 0.0, meter.db)
+    return Step(label, len(bundles), resources, seconds, 0.0, meter.db, bodies if same_as_server else 0)
 
 
 async def run_ingest(
@@ -291,6 +322,12 @@ def format_ingest(runs: list[LayoutRun], plain: Step, same: Step) -> str:
         f"ingest ratio server/raw plain: {server.rate / plain.rate:.3f}; "
         f"server/raw with the server's documents and indexes: {server.rate / same.rate:.2f} (aim 0.8)"
     )
+    if server.bodies and same.bodies:
+        lines.append(
+            f"transaction bodies run per Bundle (1.00: no write conflict): server {server.runs():.2f} "
+            f"({server.bodies} for {server.bundles}), raw driver with the server's documents "
+            f"{same.runs():.2f} ({same.bodies} for {same.bundles})"
+        )
     cpu = server.db_ms() + server.server_ms()
     lines.append(
         "the same in CPU per resource (server + DB for the server; DB for the driver, its own process "

@@ -17,6 +17,16 @@ def _int_env(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _bundle_transactions_env() -> int | None:
+    """``PASSERELLE_BUNDLE_TRANSACTIONS``: a count (0: no bound), or ``auto``/unset (None)."""
+    raw = (os.environ.get("PASSERELLE_BUNDLE_TRANSACTIONS") or "auto").strip().lower()
+    if raw == "auto":
+        return None
+    if not raw.isdigit():
+        raise SystemExit(f"PASSERELLE_BUNDLE_TRANSACTIONS must be auto or a whole number, got {raw!r}")
+    return int(raw)
+
+
 def number_env(name: str, default: float) -> float:
     """A non-negative number from the environment (``default`` when unset); exits with a clear message."""
     raw = os.environ.get(name)
@@ -53,4 +63,8 @@ class Settings:
     conditional_delete_max: int = field(
         default_factory=lambda: _int_env("PASSERELLE_CONDITIONAL_DELETE_MAX", 100)
     )
+    # Transaction Bundles one server process writes at once (0: no bound; the Bundles' CPU work is
+    # never bounded). ``auto``: one on the embedded SecantusDB, which runs one statement at a time
+    # and makes concurrent transactions conflict; no bound on MongoDB (README, "Configuration").
+    bundle_transactions: int | None = field(default_factory=lambda: _bundle_transactions_env())
     no_auth: bool = False

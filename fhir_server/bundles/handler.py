@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -9,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server.bundles.processor import BundleProcessor, check_bundle
+from fhir_server.rest.crud import OFF_LOOP_BYTES
 from fhir_server.rest.formats import negotiate, parse_resource, read_body, request_is_xml
 from fhir_server.rest.http import base_url, fhir_response, prefer_return
 from fhir_server.storage.records import fhir_instant, now_ms
@@ -20,7 +22,10 @@ async def handle(request: Request) -> Response:
     settings = request.app.state.settings
     xml = request_is_xml(request)
     data = await read_body(request, settings.max_body_bytes)
-    bundle = parse_resource(data, xml)
+    if len(data) > OFF_LOOP_BYTES:  # a large Bundle is parsed in a worker thread, off the event loop
+        bundle = await asyncio.to_thread(parse_resource, data, xml)
+    else:
+        bundle = parse_resource(data, xml)
     kind, entries = check_bundle(bundle, settings)
     processor = BundleProcessor(
         request.app.state.repository,

@@ -1,11 +1,13 @@
 """Batch and transaction Bundles (R4 http.html#transaction).
 
 A transaction runs in ONE MongoDB transaction: every entry writes with the same session,
-so either all of them commit or none does. Before the transaction starts, every entry is
-parsed and its resource validated (CPU work that a retried transaction need not redo);
-ids of created resources are drawn so that references to ``fullUrl`` placeholders can be
-rewritten. Inside it: conditional entries and conditional references are resolved, then
-the entries run in the order the specification fixes: DELETE, POST, PUT/PATCH, GET.
+so either all of them commit or none does. Before the transaction starts, in a worker thread
+(off the event loop), every entry is parsed and its resource validated, and ids of created
+resources are drawn so that references to ``fullUrl`` placeholders can be rewritten; when no
+entry is resolved by a search, the references are rewritten and the documents of the creates
+built there too (CPU work that a retried transaction body does not redo). Inside it:
+conditional entries and conditional references are resolved, then the entries run in the
+order the specification fixes: DELETE, POST, PUT/PATCH, GET.
 
 A batch runs each entry on its own (its own transaction when it writes) and reports each
 outcome in its entry of the ``batch-response``.
@@ -16,6 +18,7 @@ equivalent single interaction (:mod:`fhir_server.bundles.access`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from dataclasses import dataclass
@@ -34,7 +37,7 @@ from fhir_server.errors import FhirError, issue, operation_outcome
 from fhir_server.rest import conditional
 from fhir_server.rest.http import ID_RE, parse_etag, parse_version
 from fhir_server.rest.patch import PatchDocument, document_from_entry, patch_resource, read_current
-from fhir_server.storage import MongoRepository, StoredVersion, VersionConflict
+from fhir_server.storage import MongoRepository, PreparedCreates, StoredVersion, VersionConflict
 from fhir_server.storage.records import fhir_instant
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -244,6 +247,33 @@ def prepare_entry(entry: Entry) -> None:
         raise at_entry(exc, entry.index, entry.type) from exc
 
 
+# (the mapping of fullUrls and conditional references, the resources rewritten with it, the
+# documents of its creates)
+_Rewritten = tuple[dict[str, str], dict[int, dict[str, Any]], PreparedCreates | None]
+
+
+def _conditional_references(entries: list[Entry]) -> dict[int, list[str]]:
+    """The conditional references (``Patient?identifier=…``) of each POST/PUT entry that has any."""
+    out: dict[int, list[str]] = {}
+    for entry in entries:
+        if entry.resource is None or entry.method not in ("POST", "PUT"):
+            continue
+        found = conditional_references(entry.resource, set())
+        if found:
+            out[entry.index] = sorted(found)
+    return out
+
+
+def _create_items(
+    creates: list[Entry], resources: dict[int, dict[str, Any]]
+) -> list[tuple[str, str, dict[str, Any]]]:
+    items = []
+    for entry in creates:
+        assert entry.type is not None and entry.new_id is not None
+        items.append((entry.type, entry.new_id, resources[entry.index]))
+    return items
+
+
 @dataclass
 class Outcome:
     """What one entry produced: status, the version written or read, extra body."""
@@ -272,16 +302,11 @@ class BundleProcessor:
     # -- transaction ---------------------------------------------------------------------
 
     async def transaction(self, raw_entries: list[Any]) -> list[dict[str, Any]]:
-        entries = [parse_entry(raw, i, self.base) for i, raw in enumerate(raw_entries)]
-        for entry in entries:
-            prepare_entry(entry)
-        mapping = self._assign_ids(entries)
-        self._check_duplicates(entries)
+        # The CPU of the Bundle (parsing its requests, validating its resources, rewriting
+        # references, building the documents) runs in a worker thread: the event loop goes on
+        # serving, and feeding the database the statements of the transactions in progress.
+        entries, mapping, order, references, rewritten = await asyncio.to_thread(self._plan, raw_entries)
         await self._ensure_collections({e.type for e in entries if e.type and e.method != "GET"})
-        order = sorted(entries, key=lambda e: (_ORDER[e.method], e.index))
-        # the database may run the body several times (write conflicts): the rewritten resources
-        # depend only on the mapping, so an attempt that resolves the same mapping reuses them
-        rewritten: list[tuple[dict[str, str], dict[int, dict[str, Any]]]] = []
 
         async def body(session: AsyncClientSession) -> dict[int, Outcome]:
             local = dict(mapping)
@@ -289,19 +314,22 @@ class BundleProcessor:
                 entry.existing = None
                 entry.target_id = None
                 await self._resolve_conditional(entry, local, session)
-            await self._resolve_conditional_references(entries, local, session)
+            await self._resolve_conditional_references(entries, local, session, references)
             if rewritten and rewritten[0][0] == local:
-                resources = rewritten[0][1]
+                resources, prepared = rewritten[0][1], rewritten[0][2]
             else:
-                resources = self._rewrite(entries, local)
-                rewritten[:] = [(dict(local), resources)]
+                resources, prepared = await asyncio.to_thread(self._rewrite, entries, local), None
+                rewritten[:] = [(dict(local), resources, None)]
             currents = await self._check_all(entries, resources, session)
             results: dict[int, Outcome] = {}
             creates = [e for e in order if e.method == "POST" and e.existing is None]
+            if creates and prepared is None:  # built in this run, reused by the next ones
+                prepared = await asyncio.to_thread(self._prepare, creates, resources)
+                rewritten[:] = [(dict(local), resources, prepared)]
             for entry in order:
                 if entry.method == "POST" and entry.existing is None:
                     if entry is creates[0]:  # all plain creates at once, in their place in the order
-                        await self._create_all(creates, resources, session, results)
+                        await self._create_all(creates, resources, session, results, prepared)
                     continue
                 try:
                     results[entry.index] = await self._execute(entry, resources.get(entry.index), session)
@@ -327,8 +355,34 @@ class BundleProcessor:
                     raise at_entry(exc, entry.index, entry.type) from exc
             return results
 
-        results = await self.repository.run_transaction(body)
+        results = await self.repository.run_transaction(body, bounded=True)
         return [self._response_entry(entry, results[entry.index]) for entry in entries]
+
+    def _plan(
+        self, raw_entries: list[Any]
+    ) -> tuple[list[Entry], dict[str, str], list[Entry], dict[int, list[str]], list[_Rewritten]]:
+        """Everything about a transaction decided before it opens (see :meth:`transaction`)."""
+        entries = [parse_entry(raw, i, self.base) for i, raw in enumerate(raw_entries)]
+        for entry in entries:
+            prepare_entry(entry)
+        mapping = self._assign_ids(entries)
+        self._check_duplicates(entries)
+        order = sorted(entries, key=lambda e: (_ORDER[e.method], e.index))
+        references = _conditional_references(entries)
+        # The database may run the body several times (write conflicts). The rewritten resources
+        # and the documents of the creates depend only on the mapping of fullUrls and conditional
+        # references: a run that resolves the same mapping reuses them. When nothing in the Bundle
+        # is resolved by a search (no conditional create or update, no conditional reference),
+        # the mapping is known now and they are built here, before the transaction opens, so
+        # that a retried body only sends them again.
+        rewritten: list[_Rewritten] = []
+        if not references and not any(
+            e.criteria is not None and e.method in ("POST", "PUT") for e in entries
+        ):
+            resources = self._rewrite(entries, mapping)
+            creates = [e for e in order if e.method == "POST"]
+            rewritten.append((dict(mapping), resources, self._prepare(creates, resources)))
+        return entries, mapping, order, references, rewritten
 
     async def _check_all(
         self, entries: list[Entry], resources: dict[int, dict[str, Any]], session: AsyncClientSession
@@ -347,19 +401,21 @@ class BundleProcessor:
                 raise at_entry(exc, entry.index, entry.type) from exc
         return currents
 
+    def _prepare(self, creates: list[Entry], resources: dict[int, dict[str, Any]]) -> PreparedCreates:
+        return self.repository.prepare_creates(_create_items(creates, resources))
+
     async def _create_all(
         self,
         creates: list[Entry],
         resources: dict[int, dict[str, Any]],
         session: AsyncClientSession,
         results: dict[int, Outcome],
+        prepared: PreparedCreates | None,
     ) -> None:
-        items = []
         for entry in creates:
-            assert entry.type is not None and entry.new_id is not None
             entry.target_id = entry.new_id
-            items.append((entry.type, entry.new_id, resources[entry.index]))
-        versions = await self.repository.create_many(items, session=session)
+        items = _create_items(creates, resources)
+        versions = await self.repository.create_many(items, session=session, prepared=prepared)
         for entry, version in zip(creates, versions, strict=True):
             results[entry.index] = Outcome(201, version)
 
@@ -462,12 +518,18 @@ class BundleProcessor:
             raise at_entry(exc, entry.index, entry.type) from exc
 
     async def _resolve_conditional_references(
-        self, entries: list[Entry], mapping: dict[str, str], session: AsyncClientSession | None
+        self,
+        entries: list[Entry],
+        mapping: dict[str, str],
+        session: AsyncClientSession | None,
+        references: dict[int, list[str]] | None = None,
     ) -> None:
+        """Map each conditional reference to the one resource its search finds (412 otherwise).
+        ``references``: those of each entry, found beforehand (:func:`_conditional_references`)."""
+        if references is None:
+            references = _conditional_references(entries)
         for entry in entries:
-            if entry.resource is None or entry.method not in ("POST", "PUT"):
-                continue
-            for reference in sorted(conditional_references(entry.resource, set())):
+            for reference in references.get(entry.index, ()):
                 if reference in mapping:
                     continue
                 type_, _, query = reference.partition("?")

@@ -122,7 +122,12 @@ def create_app(settings: Settings, client: AsyncMongoClient[dict[str, Any]] | No
 
         own = client is None
         mongo = client or AsyncMongoClient(settings.mongodb_uri, tz_aware=True)
-        repository = MongoRepository(mongo, settings.database, indexer=index_resource)
+        bound = settings.bundle_transactions
+        if bound is None:  # auto: one on the embedded SecantusDB (see Settings), none on MongoDB
+            bound = 1 if "secantusVersion" in await mongo.admin.command("buildInfo") else 0
+        repository = MongoRepository(
+            mongo, settings.database, indexer=index_resource, bounded_transactions=bound
+        )
         await repository.ensure_indexes()
         from fhir_server.operations.prescription_rules import install as install_prescription_rules
 
