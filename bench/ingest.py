@@ -59,7 +59,7 @@ LAST = 18  # ...and its last ones (100-117 of the 117)
 # the state before issue #13: layout v1 (words always indexed, single-field equality indexes) on
 # SecantusDB as released (no catalog cache, no limit streaming: fhir_server/secantus_patch.py).
 LAYOUTS: dict[str, tuple[dict[str, str], bool]] = {
-    "layout v2, patched SecantusDB": ({}, True),
+    "layout v3, patched SecantusDB": ({}, True),
     "before #13: layout v1, SecantusDB as released": ({"PASSERELLE_SEARCH_LAYOUT": "v1"}, False),
 }
 
