@@ -23,8 +23,10 @@
     var at = document.createElement("time"); at.textContent = (m.at || "").slice(11, 16); li.appendChild(at);
     li.appendChild(document.createTextNode(" "));
     if (m.file) {
+      var piece = document.createElement("span"); piece.className = "piece-jointe";
+      piece.appendChild(document.createTextNode("Pièce jointe : "));
       var a = document.createElement("a"); a.className = "piece"; a.href = base + "/" + m.id; a.setAttribute("download", "");
-      a.textContent = "📎 " + m.file.title; li.appendChild(a);
+      a.textContent = m.file.title; piece.appendChild(a); li.appendChild(piece);
       if (m.file.type.indexOf("image/") === 0) {
         var img = document.createElement("img"); img.className = "apercu"; img.alt = "Aperçu de " + m.file.title;
         img.src = base + "/" + m.id + "?apercu=1"; li.appendChild(img);
