@@ -107,40 +107,35 @@ def test_concurrent_transaction_bundles_are_complete_and_history_agrees(server: 
                 assert version["meta"]["versionId"] == "1"
 
 
+def conditional_entries(value: str, n: int) -> list[dict[str, Any]]:
+    """A Patient created only if none has identifier ``value`` (``ifNoneExist``), and an
+    Observation ``n`` about it: the Bundle entries concurrent posters race with."""
+    patient_url = f"urn:uuid:{uuid.uuid4()}"
+    return [
+        {
+            "fullUrl": patient_url,
+            "resource": {"resourceType": "Patient", "identifier": [{"system": SYSTEM, "value": value}]},
+            "request": {"method": "POST", "url": "Patient", "ifNoneExist": f"identifier={SYSTEM}|{value}"},
+        },
+        {
+            "resource": {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"coding": [{"system": SYSTEM, "code": f"{value}-{n}"}]},
+                "subject": {"reference": patient_url},
+            },
+            "request": {"method": "POST", "url": "Observation"},
+        },
+    ]
+
+
 def test_conditional_creates_of_one_identifier_in_concurrent_bundles_make_one_resource(
     server: ServerProcess,
 ) -> None:
     value = uuid.uuid4().hex
 
     def bundle(n: int) -> dict[str, Any]:
-        patient_url = f"urn:uuid:{uuid.uuid4()}"
-        return {
-            "resourceType": "Bundle",
-            "type": "transaction",
-            "entry": [
-                {
-                    "fullUrl": patient_url,
-                    "resource": {
-                        "resourceType": "Patient",
-                        "identifier": [{"system": SYSTEM, "value": value}],
-                    },
-                    "request": {
-                        "method": "POST",
-                        "url": "Patient",
-                        "ifNoneExist": f"identifier={SYSTEM}|{value}",
-                    },
-                },
-                {
-                    "resource": {
-                        "resourceType": "Observation",
-                        "status": "final",
-                        "code": {"coding": [{"system": SYSTEM, "code": f"{value}-{n}"}]},
-                        "subject": {"reference": patient_url},
-                    },
-                    "request": {"method": "POST", "url": "Observation"},
-                },
-            ],
-        }
+        return {"resourceType": "Bundle", "type": "transaction", "entry": conditional_entries(value, n)}
 
     with httpx.Client(base_url=server.base, headers=JSON, timeout=180) as http:
         with ThreadPoolExecutor(6) as pool:
@@ -308,27 +303,7 @@ def test_conditional_creates_in_concurrent_bundles_make_one_resource_whatever_th
     value = uuid.uuid4().hex
 
     def bundle(n: int) -> list[dict[str, Any]]:
-        patient_url = f"urn:uuid:{uuid.uuid4()}"
-        return [
-            {
-                "fullUrl": patient_url,
-                "resource": {"resourceType": "Patient", "identifier": [{"system": SYSTEM, "value": value}]},
-                "request": {
-                    "method": "POST",
-                    "url": "Patient",
-                    "ifNoneExist": f"identifier={SYSTEM}|{value}",
-                },
-            },
-            {
-                "resource": {
-                    "resourceType": "Observation",
-                    "status": "final",
-                    "code": {"coding": [{"system": SYSTEM, "code": str(n)}]},
-                    "subject": {"reference": patient_url},
-                },
-                "request": {"method": "POST", "url": "Observation"},
-            },
-        ]
+        return conditional_entries(value, n)
 
     async def run() -> None:
         repository = _Watched.make(mongo_uri, bound)
