@@ -31,6 +31,7 @@ from tests.fhir_server.auth_support import (
     sms_codes,
 )
 from tests.portal.browser import shot
+from tests.portal.tc_support import login_patient
 
 MARTIN = "Practitioner/demo-pra-martin"
 
@@ -65,19 +66,6 @@ def _patient(admin: httpx.Client, server: ServerProcess, smtp: SmtpSink) -> dict
     }
     assert admin.post("/CareTeam", json=team).status_code == 201
     return {"id": pid, "email": email, "phone": phone, "password": "correct horse battery"}
-
-
-def _patient_login(page: Page, server: ServerProcess, who: dict[str, str]) -> None:
-    page.goto("/connexion")
-    page.get_by_label("Adresse e-mail").fill(who["email"])
-    page.get_by_label("Mot de passe").fill(who["password"])
-    page.get_by_role("button", name="Continuer").click()
-    page.get_by_label("Code reçu par SMS").fill(sms_codes(server, who["phone"])[-1])
-    page.get_by_role("button", name="Valider").click()
-    approve = page.get_by_role("button", name="Autoriser")
-    if approve.count():
-        approve.click()
-    expect(page.locator(".greeting")).to_be_visible()
 
 
 def _open_consultation(doctor: Page, patient_id: str, kind: str) -> None:
@@ -129,7 +117,7 @@ def test_doctor_patient_pharmacist_chain(
     drafts = admin.get("/MedicationRequest", params={"subject": f"Patient/{who['id']}"}).json()["entry"]
     number = drafts[0]["resource"]["groupIdentifier"]["value"]
     patient_page = page
-    _patient_login(patient_page, portal_server, who)
+    login_patient(patient_page, portal_server, who)
     patient_page.goto("/mes-ordonnances")
     expect(patient_page.get_by_text("Vous n'avez pas encore d'ordonnance.")).to_be_visible()
     # signature: a wrong code first, then the code from the outbox
