@@ -139,6 +139,8 @@ def test_ask_wait_take_chat_report_prescription_rating(
     doctor.get_by_label("Posologie").nth(0).fill("1 comprimé toutes les 6 heures si fièvre")
     doctor.get_by_role("button", name="Enregistrer le brouillon").click()
     doctor.get_by_role("button", name="Signer les ordonnances (code SMS)").click()
+    # the code page is served once the SMS is sent: read the outbox only then
+    expect(doctor.get_by_label("Code reçu par SMS")).to_be_visible()
     doctor.get_by_label("Code reçu par SMS").fill(sms_codes(portal_server, MARTIN_MOBILE)[-1])
     doctor.get_by_role("button", name="Signer").click()
     expect(doctor.get_by_text("Ordonnances signées")).to_be_visible()
