@@ -14,6 +14,14 @@ only applies if the current version is still the one read in the transaction
 (``{_id, v}`` filter); a concurrent winner makes the loser retry from a fresh read,
 so concurrent updates get consecutive versions and none is lost, while ``If-Match``
 losers get :class:`VersionConflict` (HTTP 412).
+
+Known versions: an update or delete needs the current version before it writes (the new
+version number is in the stored JSON). The repository remembers the version and deletion
+state of the resources it last committed or read (:class:`KnownVersions`) and, when it knows
+them, writes straight away with that state in the ``{_id, v, d}`` filter, sparing the read that
+otherwise opens the transaction (on SecantusDB a third of an update's database time). A stale
+guess (another process wrote since) matches nothing, writes nothing, and the same transaction
+then reads the current version as before: the guess changes the cost, never the outcome.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from bson.binary import Binary
 from bson.raw_bson import RawBSONDocument
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 from pymongo.write_concern import WriteConcern
 
@@ -67,6 +76,36 @@ _SERVED = {"v": 1, "ts": 1, "d": 1, "j": 1}
 _MAX_ATTEMPTS = 200
 # Acknowledge a write only once it is journaled (and, on a replica set, on a majority).
 _DURABLE = WriteConcern(w="majority", j=True)
+
+
+class _Stale(Exception):
+    """A write guessed from :class:`KnownVersions` matched nothing: read the current version."""
+
+
+class KnownVersions:
+    """``(type, id) -> (version, deleted)`` of the resources last committed or read by this
+    process, bounded (the oldest entries go first). Only a hint: see the module's doc."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self._known: dict[tuple[str, str], tuple[int, bool]] = {}
+
+    def get(self, type_: str, id_: str) -> dict[str, Any] | None:
+        """The current document's ``{"v", "d"}`` as last seen, or ``None``."""
+        known = self._known.get((type_, id_))
+        return None if known is None else {"v": known[0], "d": known[1]}
+
+    def remember(self, type_: str, id_: str, version: int, deleted: bool) -> None:
+        key = (type_, id_)
+        previous = self._known.get(key)
+        if previous is not None and previous[0] > version:
+            return  # an older version read after a newer one was committed here
+        if previous is None and len(self._known) >= self.size:
+            del self._known[next(iter(self._known))]
+        self._known[key] = (version, deleted)
+
+    def forget(self, type_: str, id_: str) -> None:
+        self._known.pop((type_, id_), None)
 
 
 @dataclass
@@ -144,6 +183,16 @@ class MongoRepository:
         self._slots_loop: asyncio.AbstractEventLoop | None = None
         self._observers: list[tuple[frozenset[str], CommitObserver]] = []
         self._rules: list[tuple[frozenset[str], WriteRule]] = []
+        self.known = KnownVersions()
+        self._collections: dict[str, AsyncCollection[dict[str, Any]]] = {}
+
+    def collection(self, type_: str) -> AsyncCollection[dict[str, Any]]:
+        """The collection of ``type_``'s current versions (one object per type: the driver builds
+        a new one, options and all, at each ``db[name]``)."""
+        coll = self._collections.get(type_)
+        if coll is None:
+            coll = self._collections[type_] = self.db[type_]
+        return coll
 
     def add_rule(self, types: frozenset[str], rule: WriteRule) -> None:
         """Run ``rule`` before every write of ``types``, inside its transaction (REST, Bundles,
@@ -178,7 +227,7 @@ class MongoRepository:
             return
         body = None
         if current is not None and not current.get("d"):
-            doc = await self.db[type_].find_one({"_id": id_}, {"j": 1}, session=session)
+            doc = await self.collection(type_).find_one({"_id": id_}, {"j": 1}, session=session)
             body = orjson.loads(bytes(doc["j"])) if doc and doc.get("j") else None
         for rule in rules:
             await rule(session, type_, id_, resource, body)
@@ -193,7 +242,7 @@ class MongoRepository:
 
     def _record(self, version: StoredVersion) -> StoredVersion:
         written = _WRITTEN.get()
-        if written is not None and self._observers:
+        if written is not None:
             written.append(version)
         return version
 
@@ -252,11 +301,14 @@ class MongoRepository:
                 self.stats.transactions += 1
                 if runs > 1:
                     _log.info("write transaction committed after %d runs of its body (write conflicts)", runs)
-                if written:
+                for version in written:
+                    self.known.remember(version.type, version.id, version.version, version.deleted)
+                if written and self._observers:
                     await self._notify(list(written))
                 return result
             except (_Retry, DuplicateKeyError):
-                pass
+                for version in written:  # what this process remembers of them may be stale
+                    self.known.forget(version.type, version.id)
             except PyMongoError as exc:
                 if not exc.has_error_label("TransientTransactionError"):
                     raise
@@ -292,8 +344,13 @@ class MongoRepository:
         self, type_: str, id_: str, *, session: AsyncClientSession | None = None
     ) -> StoredVersion | None:
         """The current version (a deletion included); inside ``session``, as that transaction sees it."""
-        doc = await self.db[type_].find_one({"_id": id_}, _SERVED, session=session)
-        return None if doc is None else version_from_doc(doc, type_, id_)
+        doc = await self.collection(type_).find_one({"_id": id_}, _SERVED, session=session)
+        if doc is None:
+            return None
+        version = version_from_doc(doc, type_, id_)
+        if session is None:  # committed state (inside a transaction it may be its own, uncommitted)
+            self.known.remember(type_, id_, version.version, version.deleted)
+        return version
 
     async def vread(self, type_: str, id_: str, version: int) -> StoredVersion | None:
         doc = await self.history.find_one({"_id": history_key(type_, id_, version)})
@@ -387,7 +444,7 @@ class MongoRepository:
             history.append(hist)
             out.append(self._record(version))
         for type_, docs in current.items():
-            await self.db[type_].insert_many(docs, ordered=True, session=session)
+            await self.collection(type_).insert_many(docs, ordered=True, session=session)
         if history:
             await self.history.insert_many(history, ordered=True, session=session)
         return out
@@ -404,7 +461,14 @@ class MongoRepository:
         """Store a new version; returns it and whether the resource was (re)created."""
 
         async def body(session: AsyncClientSession) -> tuple[StoredVersion, bool]:
-            current = await self.db[type_].find_one({"_id": id_}, {"v": 1, "d": 1}, session=session)
+            guess = self._guess(type_, id_, if_match)
+            if guess is not None:
+                try:
+                    version = await self._write(session, type_, id_, resource, guess, "PUT", guessed=True)
+                    return version, bool(guess["d"])
+                except _Stale:
+                    self.known.forget(type_, id_)
+            current = await self.collection(type_).find_one({"_id": id_}, {"v": 1, "d": 1}, session=session)
             if if_match is not None and (current is None or current["v"] != if_match):
                 raise VersionConflict(None if current is None else current["v"])
             created = current is None or bool(current.get("d"))
@@ -418,7 +482,13 @@ class MongoRepository:
         """Logically delete; ``None`` when there was nothing to delete (already gone or never there)."""
 
         async def body(session: AsyncClientSession) -> StoredVersion | None:
-            current = await self.db[type_].find_one({"_id": id_}, {"v": 1, "d": 1}, session=session)
+            guess = self._guess(type_, id_, if_match)
+            if guess is not None and not guess["d"]:
+                try:
+                    return await self._write(session, type_, id_, None, guess, "DELETE", guessed=True)
+                except _Stale:
+                    self.known.forget(type_, id_)
+            current = await self.collection(type_).find_one({"_id": id_}, {"v": 1, "d": 1}, session=session)
             if if_match is not None and (current is None or current["v"] != if_match):
                 raise VersionConflict(None if current is None else current["v"])
             if current is None or current.get("d"):
@@ -426,6 +496,15 @@ class MongoRepository:
             return await self._write(session, type_, id_, None, current, "DELETE")
 
         return await self._run(body, session)
+
+    def _guess(self, type_: str, id_: str, if_match: int | None) -> dict[str, Any] | None:
+        """The current ``{"v", "d"}`` this process knows, to write without reading first; ``None``
+        to read: unknown, not the version ``If-Match`` names, or a type whose write rules read the
+        current body (they would read it before the guess is checked)."""
+        guess = self.known.get(type_, id_)
+        if guess is None or (if_match is not None and guess["v"] != if_match) or self._rules_for(type_):
+            return None
+        return guess
 
     async def _write(
         self,
@@ -435,7 +514,12 @@ class MongoRepository:
         resource: dict[str, Any] | None,
         current: dict[str, Any] | None,
         method: str,
+        *,
+        guessed: bool = False,
     ) -> StoredVersion:
+        """Write version ``current.v + 1`` (1 without ``current``). ``guessed``: ``current`` comes
+        from :class:`KnownVersions`, not from a read in this transaction; :class:`_Stale` when the
+        document is no longer in that state (nothing written)."""
         await self._check_rules(session, type_, id_, resource, current)
         version = 1 if current is None else int(current["v"]) + 1
         ts = now_ms()
@@ -450,15 +534,16 @@ class MongoRepository:
         current_fields = dict(fields)
         if self.indexer is not None:
             current_fields["s"] = None if stored is None else self.indexer(type_, stored)
-        coll = self.db[type_]
+        coll = self.collection(type_)
         if current is None:
             await coll.insert_one({"_id": id_, **current_fields}, session=session)
         else:
-            result = await coll.update_one(
-                {"_id": id_, "v": current["v"]}, {"$set": current_fields}, session=session
-            )
+            match = {"_id": id_, "v": current["v"]}
+            if guessed:
+                match["d"] = bool(current["d"])
+            result = await coll.update_one(match, {"$set": current_fields}, session=session)
             if result.matched_count != 1:
-                raise _Retry
+                raise _Stale if guessed else _Retry
         await self.history.insert_one(
             {"_id": history_key(type_, id_, version), "t": type_, "i": id_, "m": method, **fields},
             session=session,
