@@ -5,7 +5,8 @@ choice-type selection (``value.ofType(Quantity)``), a reference-type filter
 (``where(resolve() is Patient)``), an equality filter (``where(system='phone')``) or a
 parenthesised path continued (``(Observation.value.ofType(CodeableConcept)).text``); those
 are compiled here into direct dict walks, about a hundred times faster than a general FHIRPath
-engine. The few others go through ``fhirpathpy``.
+engine, and so is Patient ``deceased`` (``X.exists() and X != false``, a boolean of one path),
+which every Patient write computes. The others (a Bundle's first entry) go through ``fhirpathpy``.
 
 :func:`plan` gives, per resource type, its parameters in order with the top-level JSON keys
 of which a resource must have one for the parameter to yield anything (a path's first element,
@@ -33,6 +34,8 @@ _OFTYPE_RE = re.compile(r"^ofType\(([A-Za-z]+)\)$")
 _RESOLVE_RE = re.compile(r"^where\(resolve\(\) is ([A-Za-z]+)\)$")
 _EQ_RE = re.compile(r"^where\(([A-Za-z]+) ?= ?'([^']*)'\)$")
 _AS_RE = re.compile(r"^\((.*) as ([A-Za-z]+)\)$")
+# "Patient.deceased.exists() and Patient.deceased != false": a boolean computed from one path
+_SET_NOT_FALSE_RE = re.compile(r"^(?P<path>[A-Za-z][A-Za-z0-9_.]*)\.exists\(\) and (?P=path) != false$")
 REF_RE = re.compile(r"^(?:(?P<base>https?://.+)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})"
                     r"(?:/_history/[^/]+)?$")  # fmt: skip
 _PRIMS = {
@@ -208,9 +211,27 @@ def _compile_fhirpath(branch: str) -> Path:
     return run
 
 
+def _set_and_not_false(ops: list[Op]) -> Path:
+    """``X.exists() and X != false`` (the ``deceased`` parameters): one boolean, true when ``X``
+    has a value other than a lone ``false``. FHIRPath's ``!=`` compares the whole collection with
+    ``false``: a date, ``true`` or several values are "not false"; nothing is false."""
+    walk = _walker(ops)
+
+    def run(resource: Any) -> list[Value]:
+        values = [v for v, _ in walk(resource)]
+        return [(bool(values) and values != [False], None)]
+
+    return run
+
+
 def _compile_branch(branch: str, root_type: str | None) -> Path:
     ops = parse_simple(branch, root_type)
-    return _compile_fhirpath(branch) if ops is None else _walker(ops)
+    if ops is not None:
+        return _walker(ops)
+    m = _SET_NOT_FALSE_RE.match(branch.strip())
+    if m and (inner := parse_simple(m.group("path"), root_type)) is not None:
+        return _set_and_not_false(inner)
+    return _compile_fhirpath(branch)
 
 
 @cache

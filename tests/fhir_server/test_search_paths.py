@@ -94,6 +94,25 @@ def _skipped_params_yield_nothing(type_: str, resource: dict[str, Any]) -> int:
     return skipped
 
 
+@pytest.mark.parametrize(
+    "deceased",
+    [
+        {},
+        {"deceasedBoolean": True},
+        {"deceasedBoolean": False},
+        {"deceasedDateTime": "2020-01-01"},
+        {"deceasedDateTime": "2020"},
+        {"deceasedDateTime": "2020-01-01T10:00:00+01:00"},
+    ],
+)
+def test_deceased_is_compiled_like_the_engine_computes_it(deceased: dict[str, Any]) -> None:
+    expression = params_for("Patient")["deceased"].expression
+    assert parse_simple(expression, "Patient") is None  # not a plain path: the boolean form
+    resource = {"resourceType": "Patient", "id": "p1", **deceased}
+    compiled = compile_expression(expression, "Patient")
+    assert [v for v, _ in compiled(resource)] == _fhirpath(resource, expression)
+
+
 def test_skipped_parameters_have_no_value() -> None:
     assert _skipped_params_yield_nothing("Observation", OBSERVATION) > 10
     planned = {p.code for p in plan("Observation")}
