@@ -29,11 +29,11 @@ class Result:
 
 
 async def measure(
-    name: str, op: Callable[[int], Awaitable[object]], requests: int, concurrency: int
+    name: str, op: Callable[[int], Awaitable[object]], requests: int, concurrency: int, *, first: int = 0
 ) -> Result:
-    """Call ``op(i)`` for i in range(requests) from ``concurrency`` workers."""
+    """Call ``op(i)`` for i in range(first, first + requests) from ``concurrency`` workers."""
     latencies: list[float] = []
-    counter = iter(range(requests))
+    counter = iter(range(first, first + requests))
 
     async def worker() -> None:
         for i in counter:
@@ -47,6 +47,31 @@ async def measure(
 
 
 Op = Callable[[int], Awaitable[object]]
+
+
+async def measure_rounds(
+    ops: list[tuple[str, Op]], requests: int, concurrency: int, rounds: int
+) -> list[Result]:
+    """Each operation ``requests`` times at ``concurrency``, in ``rounds`` turns of equal blocks
+    (A, B, C, A, B, C...): when the cost drifts during a run (a collection growing, a neighbour on
+    the machine), the operations compared see it alike instead of the last one seeing the most."""
+    blocks = [requests // rounds + (1 if r < requests % rounds else 0) for r in range(rounds)]
+    parts: list[list[Result]] = [[] for _ in ops]
+    done = 0
+    for block in blocks:
+        for (name, op), out in zip(ops, parts, strict=True):
+            out.append(await measure(name, op, block, concurrency, first=done))
+        done += block
+    return [
+        Result(
+            name,
+            concurrency,
+            sum(r.requests for r in results),
+            sum(r.seconds for r in results),
+            [ms for r in results for ms in r.latencies_ms],
+        )
+        for (name, _), results in zip(ops, parts, strict=True)
+    ]
 
 
 async def measure_alternating(
