@@ -87,6 +87,9 @@ def test_patient_and_doctor_connect_by_webrtc(
         expect(doctor.locator(".facts")).to_contain_text("Inès VIDEO")
         doctor.get_by_role("button", name="Entrer dans la salle").click()
         expect(doctor.locator("#salle")).to_have_attribute("data-state", "attente")
+        # in the room: the way out only
+        expect(doctor.get_by_role("button", name="Entrer dans la salle")).to_be_hidden()
+        expect(doctor.get_by_role("button", name="Quitter")).to_be_visible()
 
         patient = patient_ctx.new_page()
         login_patient(patient, email, PASSWORD, lambda: sms_codes(portal_server, phone)[-1])
@@ -105,6 +108,11 @@ def test_patient_and_doctor_connect_by_webrtc(
         assert {p["actor"]["reference"] for p in appointment["participant"]} == {
             "Practitioner/demo-pra-martin", f"Patient/{patient_id}"
         }  # fmt: skip
+        # the doctor leaves: the other side is told, and she may come back in
+        doctor.get_by_role("button", name="Quitter").click()
+        expect(patient.locator("#etat")).to_have_text("L'autre participant a quitté la salle.")
+        expect(doctor.get_by_role("button", name="Quitter")).to_be_hidden()
+        expect(doctor.get_by_role("button", name="Entrer dans la salle")).to_be_enabled()
     finally:
         doctor_ctx.close()
         patient_ctx.close()

@@ -55,6 +55,8 @@
     delete names[id]; listPeople();
   }
 
+  function outside() { leave.hidden = true; enter.hidden = false; enter.disabled = false; }
+
   enter.addEventListener("click", function () {
     enter.disabled = true;
     socket = Passerelle.openSocket(room.getAttribute("data-ws"), function (msg) {
@@ -86,18 +88,22 @@
       }
     });
     setState("attente", "Dans la salle : en attente de l'autre participant…");
-    leave.hidden = false;
+    enter.hidden = true; leave.hidden = false;
+    var mine = socket;
     socket.onclose = function (ev) {
+      var state = room.getAttribute("data-state");
+      if (socket !== mine || (state === "connecte" && ev.code < 4400)) { return; }  // replaced, or the call goes on
+      outside();
       if (ev.code === 4401) { setState("ferme", "Session expirée : reconnectez-vous."); }
       else if (ev.code === 4404 || ev.code === 4403) { setState("ferme", "Accès à cette salle refusé."); }
-      else if (room.getAttribute("data-state") !== "connecte") { setState("ferme", "Vous avez quitté la salle."); }
+      else if (state !== "complet") { setState("ferme", "Vous avez quitté la salle."); }
     };
   });
 
   leave.addEventListener("click", function () {
     Object.keys(peers).forEach(function (id) { send({ type: "bye", to: id }); closePeer(id); });
     if (socket) { socket.close(); }
-    leave.hidden = true; enter.disabled = false;
+    outside();
     setState("pret", "Vous avez quitté la salle.");
   });
 })();
