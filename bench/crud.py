@@ -22,6 +22,7 @@ and the machine's speed drifts, so one long block each would favour whichever ru
 from __future__ import annotations
 
 import asyncio
+import resource
 import tempfile
 import uuid
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from pymongo import AsyncMongoClient
 
 from bench.harness import ServerProcess
 from bench.http_client import Pool
+from bench.proc import cpu_seconds
 from bench.stats import Result, measure, measure_rounds
 from fhir_server.embedded import EmbeddedMongo
 
@@ -126,6 +128,15 @@ async def run_crud(
             mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(db.uri, tz_aware=True)
             raw = mongo["bench_raw"]["Patient"]
             http = Pool("127.0.0.1", server.port, max(concurrencies))
+            pids = {"server": server.process.pid if server.process else None, "db": db.process.pid}
+
+            def meter() -> dict[str, float]:
+                own = resource.getrusage(resource.RUSAGE_SELF)
+                return {
+                    **{k: cpu_seconds(pid) for k, pid in pids.items()},
+                    "bench": own.ru_utime + own.ru_stime,
+                }
+
             same_create, same_update = await _same_as_server(mongo, max(requests, 50))
             prefix = "/fhir"
             headers = {"Content-Type": JSON, "Accept": JSON}
@@ -174,7 +185,7 @@ async def run_crud(
                 ):
                     await measure("warmup", s_op, min(50, requests), c)
                     ops = [(name, s_op), (name, r_op)] + ([] if same_op is None else [(name, same_op)])
-                    results = await measure_rounds(ops, requests, c, ROUNDS)
+                    results = await measure_rounds(ops, requests, c, ROUNDS, cpu=meter)
                     pairs.append((results[0], results[1], results[2] if same_op is not None else None))
             await http.close()
             await mongo.close()
@@ -210,6 +221,19 @@ def format_table(pairs: list[tuple[Result, Result, Result | None]]) -> str:
         "history in one journaled transaction (aim: server at least 0.8x of it); the three take turns in "
         f"{ROUNDS} rounds"
     )
+    lines += ["", "CPU per operation, ms (from /proc; bench = this process: HTTP client or driver)"]
+    lines.append(f"{'operation':<10}{'conc':>5} | {'server: srv':>11} {'db':>6} {'bench':>6} {'sum':>6} |"
+                 f" {'same docs: db':>13} {'bench':>6} {'sum':>6} | {'sum ratio':>9}")  # fmt: skip
+    for s, _, same in pairs:
+        if same is None or not s.cpu:
+            continue
+        mine = [1000 * s.cpu[k] / s.requests for k in ("server", "db", "bench")]
+        theirs = [1000 * same.cpu[k] / same.requests for k in ("db", "bench")]
+        server_part = " ".join(f"{v:>6.2f}" for v in mine[1:])
+        lines.append(
+            f"{s.name:<10}{s.concurrency:>5} | {mine[0]:>11.2f} {server_part} {sum(mine):>6.2f} |"
+            f" {theirs[0]:>13.2f} {theirs[1]:>6.2f} {sum(theirs):>6.2f} | {sum(theirs) / sum(mine):>9.2f}"
+        )
     return "\n".join(lines)
 
 

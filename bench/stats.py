@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -15,6 +15,7 @@ class Result:
     requests: int
     seconds: float
     latencies_ms: list[float]
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process over the runs
 
     @property
     def rps(self) -> float:
@@ -50,17 +51,26 @@ Op = Callable[[int], Awaitable[object]]
 
 
 async def measure_rounds(
-    ops: list[tuple[str, Op]], requests: int, concurrency: int, rounds: int
+    ops: list[tuple[str, Op]],
+    requests: int,
+    concurrency: int,
+    rounds: int,
+    cpu: Callable[[], dict[str, float]] | None = None,
 ) -> list[Result]:
     """Each operation ``requests`` times at ``concurrency``, in ``rounds`` turns of equal blocks
     (A, B, C, A, B, C...): when the cost drifts during a run (a collection growing, a neighbour on
-    the machine), the operations compared see it alike instead of the last one seeing the most."""
+    the machine), the operations compared see it alike instead of the last one seeing the most.
+    ``cpu``: cumulative CPU seconds per process, read around each block (``Result.cpu``)."""
     blocks = [requests // rounds + (1 if r < requests % rounds else 0) for r in range(rounds)]
     parts: list[list[Result]] = [[] for _ in ops]
     done = 0
     for block in blocks:
         for (name, op), out in zip(ops, parts, strict=True):
-            out.append(await measure(name, op, block, concurrency, first=done))
+            before = cpu() if cpu else {}
+            result = await measure(name, op, block, concurrency, first=done)
+            after = cpu() if cpu else {}
+            used = {k: after[k] - before[k] for k in after}
+            out.append(Result(result.name, concurrency, block, result.seconds, result.latencies_ms, used))
         done += block
     return [
         Result(
@@ -69,6 +79,7 @@ async def measure_rounds(
             sum(r.requests for r in results),
             sum(r.seconds for r in results),
             [ms for r in results for ms in r.latencies_ms],
+            {k: sum(r.cpu.get(k, 0.0) for r in results) for k in results[0].cpu},
         )
         for (name, _), results in zip(ops, parts, strict=True)
     ]
