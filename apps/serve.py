@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -43,6 +44,10 @@ def build_root_app(settings: Settings) -> FhirFirst:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Mounted apps' lifespans are not run by Starlette: run them from the root's.
         async with fhir.router.lifespan_context(fhir), portal.router.lifespan_context(portal):
+            # What start-up loaded (R4 profiles, models, terminology) lives as long as the process:
+            # out of the collector's sight, each full collection no longer walks it again.
+            gc.collect()
+            gc.freeze()
             yield
 
     root = FastAPI(
