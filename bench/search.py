@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 import tempfile
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,10 +24,11 @@ from urllib.parse import urlencode
 
 import orjson
 from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
 from bench.harness import ServerProcess
 from bench.http_client import Pool
-from bench.proc import CpuMeter
+from bench.proc import CpuMeter, cpu_seconds
 from bench.shared import synthea_archive
 from bench.stats import Result, measure_alternating
 from fhir_server.embedded import EmbeddedMongo
@@ -140,6 +142,28 @@ def _family_of(patients: list[dict[str, Any]], o: dict[str, Any]) -> str:
     return str(match["name"][0]["family"])
 
 
+async def _settle(uri: str, db_pid: int, *, idle: float = 0.05, longest: float = 60.0) -> float:
+    """After a load, before measuring: checkpoint the database (``fsync``) and wait until its
+    process is idle (under ``idle`` of a core over half a second, at most ``longest`` seconds).
+    A load leaves the storage engine flushing and evicting for a while; without this, whichever
+    searches run first after it carry that work in their database CPU (the same settle for both
+    sizes of the growth table). Returns the seconds waited."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
+    start = time.monotonic()
+    try:
+        await client.admin.command("fsync")
+    except PyMongoError:
+        pass  # a database without fsync: the idle wait alone
+    finally:
+        await client.close()
+    while time.monotonic() - start < longest:
+        before = cpu_seconds(db_pid)
+        await asyncio.sleep(0.5)
+        if cpu_seconds(db_pid) - before < idle * 0.5:
+            break
+    return time.monotonic() - start
+
+
 async def _measure_mix(
     pool: Pool, urls: dict[str, list[str]], requests: int, meter: CpuMeter
 ) -> tuple[list[tuple[Result, Result]], float, float, dict[str, float]]:
@@ -205,6 +229,7 @@ async def run_search(
             for size in sorted(sizes):
                 data = await _load(db.uri, database, bundles[loaded_patients:size])
                 loaded_patients = size
+                await _settle(db.uri, db.process.pid)
                 if urls is None:
                     urls = _queries(data, random.Random(7))
                 pool = Pool("127.0.0.1", server.port, 1)

@@ -56,16 +56,21 @@ async def measure_rounds(
     concurrency: int,
     rounds: int,
     cpu: Callable[[], dict[str, float]] | None = None,
+    before_block: Callable[[], Awaitable[object]] | None = None,
 ) -> list[Result]:
     """Each operation ``requests`` times at ``concurrency``, in ``rounds`` turns of equal blocks
     (A, B, C, A, B, C...): when the cost drifts during a run (a collection growing, a neighbour on
     the machine), the operations compared see it alike instead of the last one seeing the most.
-    ``cpu``: cumulative CPU seconds per process, read around each block (``Result.cpu``)."""
+    ``cpu``: cumulative CPU seconds per process, read around each block (``Result.cpu``);
+    ``before_block``: awaited before each block, outside its timing (e.g. a database checkpoint, so
+    that the flushing of earlier writes is not counted in whichever block it happens to fall)."""
     blocks = [requests // rounds + (1 if r < requests % rounds else 0) for r in range(rounds)]
     parts: list[list[Result]] = [[] for _ in ops]
     done = 0
     for block in blocks:
         for (name, op), out in zip(ops, parts, strict=True):
+            if before_block is not None:
+                await before_block()
             before = cpu() if cpu else {}
             result = await measure(name, op, block, concurrency, first=done)
             after = cpu() if cpu else {}
