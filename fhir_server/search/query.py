@@ -33,14 +33,7 @@ from fhir_server.search.geo import near_condition
 from fhir_server.search.indexes import LAST_UPDATED, presence, type_indexes, wide_params
 from fhir_server.search.layout import current as current_layout
 from fhir_server.search.pairs import apply_pairs
-from fhir_server.search.params import (
-    RESULT_PARAMS,
-    UNSUPPORTED,
-    SearchParam,
-    composite_lead,
-    params_for,
-    split_union,
-)
+from fhir_server.search.params import RESULT_PARAMS, UNSUPPORTED, SearchParam, composite_lead, params_for
 from fhir_server.validation.limits import MAX_PATTERN, SEARCH_VALUE_MAX
 
 if TYPE_CHECKING:
@@ -157,56 +150,6 @@ def date_alternatives(name: str, raw: str) -> list[dict[str, Any]]:
     else:  # ap: the ranges overlap
         alts = [{"l": {"$lt": hi}, "h": {"$gt": lo}}]
     return alts
-
-
-# A birth date is one FHIR ``date`` (0..1): its stored range is at most a year wide (``1975``).
-BIRTH_DATE_SPAN = timedelta(days=367)
-
-
-@cache
-def _one_short_date(type_: str, code: str) -> SearchParam | None:
-    """The parameter ``code`` of ``type_`` when each resource has at most one value of it, no
-    wider than :data:`BIRTH_DATE_SPAN` (the ``birthdate`` parameters: ``X.birthDate`` only)."""
-    param = params_for(type_).get(code)
-    if param is None or param.type != "date":
-        return None
-    branches = [b.strip() for b in split_union(param.expression)]
-    return param if branches and all(b == f"{type_}.birthDate" for b in branches) else None
-
-
-def short_date_lead(type_: str, params: list[tuple[str, str]]) -> dict[str, Any] | None:
-    """One range on the stored ``l`` of a birth date, from both sides, when the search bounds it
-    from both (``birthdate=ge1970&birthdate=lt1980``), or ``None``.
-
-    Each bound alone is a one-sided index range: ``h >= 1970`` reads everyone born since 1970,
-    ``l < 1980`` everyone born before. With one value per resource and ``h - l`` at most
-    :data:`BIRTH_DATE_SPAN`, ``h >= lo`` implies ``l >= lo - span``: the two together are one
-    range on ``l`` that holds only the decade and its edges, which leads the query (same results:
-    the range is implied by the conditions, which all stay)."""
-    lower: datetime | None = None
-    upper: datetime | None = None
-    field_ = None
-    for name, value in params:
-        param = _one_short_date(type_, name)
-        if param is None or "," in value:
-            continue
-        prefix, text = _prefix(value)
-        rng = date_range(text)
-        if rng is None:
-            continue  # refused by the parameter's own condition
-        lo, hi = rng
-        if prefix in ("eq", "ap"):
-            return None  # that value's own condition is a range from both sides already
-        field_ = param.field
-        low = {"ge": lo - BIRTH_DATE_SPAN, "gt": hi - BIRTH_DATE_SPAN, "sa": hi}.get(prefix)
-        high = {"lt": lo, "le": hi, "eb": lo}.get(prefix)
-        if low is not None:
-            lower = low if lower is None else max(lower, low)
-        if high is not None:
-            upper = high if upper is None else min(upper, high)
-    if field_ is None or lower is None or upper is None:
-        return None
-    return {f"{field_}.l": {"$gte": lower, "$lte": upper}}
 
 
 def date_condition(name: str, fld: str, raw: str) -> list[dict[str, Any]]:
@@ -461,9 +404,6 @@ async def build_query(ctx: Context, type_: str, params: list[tuple[str, str]], *
     conditions = await _conditions(ctx, type_, params, depth)
     # one lookup for the parameters searched together (pairs.py)
     conditions = apply_pairs(type_, conditions[1:])
-    lead = short_date_lead(type_, params)
-    if lead is not None:
-        conditions.insert(0, lead)
     return Query(flatten(type_, conditions))
 
 

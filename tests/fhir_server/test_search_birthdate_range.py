@@ -1,16 +1,13 @@
-"""A birth-date range bounded from both sides (``birthdate=ge1970&birthdate=lt1980``) is led by one
-range on the stored ranges' start (``short_date_lead``): the same patients as R4's date
-comparison says, at the edges too, whatever the precision of the birth dates."""
+"""A birth-date range bounded from both sides (``birthdate=ge1970&birthdate=lt1980``, the
+decade search of the benchmark): the patients R4's date comparison gives, at the edges too,
+whatever the precision of the birth dates (a date is the range of its precision)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import httpx
 import pytest
-
-from fhir_server.search.query import BIRTH_DATE_SPAN, short_date_lead
 
 # birth date -> born in [1970, 1980) by R4 (a date is the range of its precision: "1969" is the
 # whole year 1969, so it ends before 1970 and is not "ge1970"; "1979" ends on 1980-01-01, inside)
@@ -66,18 +63,3 @@ def test_other_two_sided_ranges(
     http: httpx.Client, family: str, criteria: tuple[str, str], expected: set[str]
 ) -> None:
     assert _births(http, family, *criteria) == expected
-
-
-def test_the_lead_is_implied_by_the_conditions() -> None:
-    lead = short_date_lead("Patient", [("birthdate", "ge1970"), ("birthdate", "lt1980")])
-    assert lead == {
-        "s.birthdate.l": {
-            "$gte": datetime(1970, 1, 1, tzinfo=UTC) - BIRTH_DATE_SPAN,  # a year-wide date ending in 1970
-            "$lte": datetime(1980, 1, 1, tzinfo=UTC),
-        }
-    }
-    # one side only, a value that is already a range, alternatives, other parameters: no lead
-    assert short_date_lead("Patient", [("birthdate", "ge1970")]) is None
-    assert short_date_lead("Patient", [("birthdate", "1975"), ("birthdate", "lt1980")]) is None
-    assert short_date_lead("Patient", [("birthdate", "ge1970,ge1960"), ("birthdate", "lt1980")]) is None
-    assert short_date_lead("Encounter", [("date", "ge1970"), ("date", "lt1980")]) is None
