@@ -62,6 +62,13 @@ def _put(client: httpx.Client, pid: str, family: str, if_match: str | None = Non
     return client.put(f"/Patient/{pid}", json=body, headers=headers)
 
 
+def _created_by(client: httpx.Client) -> str:
+    """A new Patient written by ``client`` (version 1, which that server then remembers)."""
+    pid = f"kv-{uuid.uuid4().hex[:8]}"
+    assert _put(client, pid, "A1").status_code == 201
+    return pid
+
+
 def _history(client: httpx.Client, pid: str) -> list[tuple[str, str, str | None]]:
     """(version, request method, family) of every version, oldest first."""
     bundle = client.get(f"/Patient/{pid}/_history", params={"_count": "50"}).json()
@@ -76,8 +83,7 @@ def _history(client: httpx.Client, pid: str) -> list[tuple[str, str, str | None]
 
 def test_blind_update_after_another_server_wrote(pair: tuple[httpx.Client, httpx.Client]) -> None:
     a, b = pair
-    pid = f"kv-{uuid.uuid4().hex[:8]}"
-    assert _put(a, pid, "A1").status_code == 201  # a remembers version 1
+    pid = _created_by(a)  # a remembers version 1
     assert _put(b, pid, "B2").status_code == 200  # b reads it (unknown to b), writes 2
     answer = _put(a, pid, "A3")  # a's guess (1) is stale
     assert answer.status_code == 200, answer.text
@@ -90,8 +96,7 @@ def test_update_of_a_resource_another_server_deleted_recreates_it(
     pair: tuple[httpx.Client, httpx.Client],
 ) -> None:
     a, b = pair
-    pid = f"kv-{uuid.uuid4().hex[:8]}"
-    assert _put(a, pid, "A1").status_code == 201
+    pid = _created_by(a)
     assert b.delete(f"/Patient/{pid}").status_code in (200, 204)  # version 2, a deletion
     answer = _put(a, pid, "A3")  # a remembers version 1, not deleted
     assert answer.status_code == 201, answer.text  # an update of a deleted resource creates it again
@@ -103,8 +108,7 @@ def test_if_match_on_a_version_another_server_replaced_is_refused(
     pair: tuple[httpx.Client, httpx.Client],
 ) -> None:
     a, b = pair
-    pid = f"kv-{uuid.uuid4().hex[:8]}"
-    assert _put(a, pid, "A1").status_code == 201
+    pid = _created_by(a)
     assert _put(b, pid, "B2").status_code == 200
     refused = _put(a, pid, "A-late", if_match='W/"1"')  # what a remembers, and what its client saw
     assert refused.status_code == 412, refused.text
@@ -115,8 +119,7 @@ def test_if_match_on_a_version_another_server_replaced_is_refused(
 
 def test_delete_after_another_server_wrote(pair: tuple[httpx.Client, httpx.Client]) -> None:
     a, b = pair
-    pid = f"kv-{uuid.uuid4().hex[:8]}"
-    assert _put(a, pid, "A1").status_code == 201
+    pid = _created_by(a)
     assert _put(b, pid, "B2").status_code == 200
     assert a.delete(f"/Patient/{pid}").status_code in (200, 204)  # a's guess (1) is stale
     assert b.get(f"/Patient/{pid}").status_code == 410
