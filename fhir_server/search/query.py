@@ -32,6 +32,7 @@ from fhir_server.search.fulltext import text_condition
 from fhir_server.search.geo import near_condition
 from fhir_server.search.indexes import LAST_UPDATED, presence, type_indexes, wide_params
 from fhir_server.search.layout import current as current_layout
+from fhir_server.search.one_date import merge_one_value_dates
 from fhir_server.search.pairs import apply_pairs
 from fhir_server.search.params import RESULT_PARAMS, UNSUPPORTED, SearchParam, composite_lead, params_for
 from fhir_server.validation.limits import MAX_PATTERN, SEARCH_VALUE_MAX
@@ -404,6 +405,8 @@ async def build_query(ctx: Context, type_: str, params: list[tuple[str, str]], *
     conditions = await _conditions(ctx, type_, params, depth)
     # one lookup for the parameters searched together (pairs.py)
     conditions = apply_pairs(type_, conditions[1:])
+    # several conditions on a birth date: one, led by one range (one_date.py)
+    conditions = merge_one_value_dates(type_, conditions)
     return Query(flatten(type_, conditions))
 
 

@@ -57,9 +57,42 @@ def test_a_decade(http: httpx.Client, family: str) -> None:
         (("ge1979-12-31", "lt1980-01-02"), {"1979-12-31", "1980", "1980-01-01"}),
         (("sa1969", "eb1980"), {"1970", "1970-01-01", "1975-06", "1979", "1979-12-31"}),
         (("ge1970", "lt1970"), set()),
+        (("ge1970", "le1979"), {"1970", "1970-01-01", "1975-06", "1979", "1979-12-31"}),
+        # eq: the birth date within the search value (only "1975-06" lies inside 1975)
+        (("eq1975", "ge1970"), {"1975-06"}),
+        (("ge1970", "lt1980", "ne1975-06"), {"1970", "1970-01-01", "1979", "1979-12-31"}),
+        # two lower bounds, two upper bounds
+        (("ge1975", "ge1970"), {"1975-06", "1979", "1979-12-31", "1980", "1980-01-01", "1985-04-02"}),
+        (("lt1980", "le1975"), {"1969", "1969-12-31", "1970", "1970-01-01", "1975-06"}),
+        # values of one parameter are ORed: ge1985 adds no one born before 1980
+        (("ge1970,ge1985", "lt1980"), {"1970", "1970-01-01", "1975-06", "1979", "1979-12-31"}),
     ],
 )
 def test_other_two_sided_ranges(
-    http: httpx.Client, family: str, criteria: tuple[str, str], expected: set[str]
+    http: httpx.Client, family: str, criteria: tuple[str, ...], expected: set[str]
 ) -> None:
     assert _births(http, family, *criteria) == expected
+
+
+def test_a_decade_is_one_indexed_range() -> None:
+    """The decade's two conditions are one flat filter led by one range on the stored start that
+    holds the decade (born 1940-1949) and at most a year (and two days) before it: not ``$and`` (where
+    SecantusDB uses no index) nor a one-sided range (everyone born since 1940)."""
+    from datetime import UTC, datetime
+
+    from fhir_server.search.one_date import merge_one_value_dates
+    from fhir_server.search.query import date_condition, flatten
+
+    conditions = [
+        *date_condition("birthdate", "s.birthdate", "ge1940"),
+        *date_condition("birthdate", "s.birthdate", "lt1950"),
+    ]
+    flat = flatten("Patient", merge_one_value_dates("Patient", conditions))
+    assert "$and" not in flat
+    key, lead = next(iter(flat.items()))
+    assert key == "s.birthdate.l"
+    assert datetime(1938, 12, 29, tzinfo=UTC) <= lead["$gte"] <= datetime(1940, 1, 1, tzinfo=UTC)
+    assert lead == {"$gte": lead["$gte"], "$lt": datetime(1950, 1, 1, tzinfo=UTC)}
+    # a date stored more than once per resource is not merged (Observation.date: several paths)
+    obs = [*date_condition("date", "s.date", "ge1940"), *date_condition("date", "s.date", "lt1950")]
+    assert merge_one_value_dates("Observation", obs) == obs
