@@ -12,6 +12,7 @@ path and indexer as HTTP writes) so that loading takes seconds, not minutes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import tempfile
 import time
@@ -164,39 +165,16 @@ async def _settle(uri: str, db_pid: int, *, idle: float = 0.05, longest: float =
     return time.monotonic() - start
 
 
-async def _measure_mix(
-    pool: Pool, urls: dict[str, list[str]], requests: int, meter: CpuMeter
-) -> tuple[list[tuple[Result, Result]], float, float, dict[str, float]]:
-    """Each search of the mix alternating with a read-by-id; server and DB CPU ms per request, and
-    per search of the mix (server + DB, its read-by-id included)."""
-    headers = {"Accept": JSON}
-    urls = dict(urls)
-    reads = urls.pop(READ)
+@dataclass
+class _Side:
+    """One size of the growth table: its own database process and server."""
 
-    def caller(paths: list[str]) -> Callable[[int], Awaitable[None]]:
-        async def op(i: int) -> None:
-            r = await pool.request("GET", paths[i % len(paths)], headers=headers)
-            assert r.status == 200, r.body[:300]
-
-        return op
-
-    read = caller(reads)
-    results = []
-    cpu: dict[str, float] = {}
-    whole = CpuMeter(meter.server_pid, meter.db_pid).start()
-    for name, paths in urls.items():
-        op = caller(paths)
-        for i in range(min(10, len(paths))):  # warm-up: connections, caches, lazy indexes
-            await read(i)
-            await op(i)
-        line = CpuMeter(meter.server_pid, meter.db_pid).start()
-        results.append(await measure_alternating((READ, name), (read, op), requests))
-        line.stop()
-        cpu[name] = 1000 * (line.server + line.db) / requests  # per search, its read-by-id included
-    whole.stop()
-    meter.server, meter.db = whole.server, whole.db
-    n = 2 * requests * len(results)
-    return results, 1000 * meter.server / n, 1000 * meter.db / n, cpu
+    patients: int
+    loaded: int
+    db_uri: str
+    server_pid: int
+    db_pid: int
+    pool: Pool
 
 
 @dataclass
@@ -209,38 +187,96 @@ class MixRun:
     line_cpu: dict[str, float]  # per search of the mix: server + DB CPU ms (with its read-by-id)
 
 
-async def run_search(
-    requests: int, sizes: tuple[int, ...], workdir: Path, env: dict[str, str] | None = None
+async def _measure_sides(
+    sides: list[_Side], urls: dict[str, list[str]], requests: int, rounds: int
 ) -> list[MixRun]:
-    """The mix at each number of patients (the same URLs, built from the first ones' data)."""
+    """Each search of the mix alternating with a read-by-id on every side, the sides taking
+    turns in ``rounds`` blocks (A B, B A, A B...): the two sizes are measured in the same minutes
+    of a noisy machine rather than one after the other. Per side: the latencies, and the server
+    and DB CPU ms per request and per search of the mix (server + DB, its read-by-id included)."""
+    headers = {"Accept": JSON}
+    urls = dict(urls)
+    reads = urls.pop(READ)
+
+    def caller(side: _Side, paths: list[str], first: int) -> Callable[[int], Awaitable[None]]:
+        async def op(i: int) -> None:
+            r = await side.pool.request("GET", paths[(first + i) % len(paths)], headers=headers)
+            assert r.status == 200, r.body[:300]
+
+        return op
+
+    blocks = [requests // rounds + (1 if r < requests % rounds else 0) for r in range(rounds)]
+    results: list[list[tuple[Result, Result]]] = [[] for _ in sides]
+    lines: list[dict[str, float]] = [{} for _ in sides]
+    spent = [[0.0, 0.0] for _ in sides]  # server, DB CPU seconds over every measured block
+    for name, paths in urls.items():
+        for side in sides:  # warm-up: connections, caches, lazy indexes
+            for i in range(min(10, len(paths))):
+                await caller(side, reads, 0)(i)
+                await caller(side, paths, 0)(i)
+        lat: list[tuple[list[float], list[float], list[float]]] = [([], [], []) for _ in sides]
+        cpu = [0.0 for _ in sides]
+        done = 0
+        for r, block in enumerate(blocks):
+            order = list(enumerate(sides)) if r % 2 == 0 else list(reversed(list(enumerate(sides))))
+            for k, side in order:
+                meter = CpuMeter(side.server_pid, side.db_pid).start()
+                ops = (caller(side, reads, done), caller(side, paths, done))
+                read, search = await measure_alternating((READ, name), ops, block)
+                meter.stop()
+                lat[k][0].extend(read.latencies_ms)
+                lat[k][1].extend(search.latencies_ms)
+                lat[k][2].append(read.seconds)
+                cpu[k] += meter.server + meter.db
+                spent[k][0] += meter.server
+                spent[k][1] += meter.db
+            done += block
+        for k in range(len(sides)):
+            seconds = sum(lat[k][2])
+            results[k].append(
+                (Result(READ, 1, requests, seconds, lat[k][0]), Result(name, 1, requests, seconds, lat[k][1]))
+            )
+            lines[k][name] = 1000 * cpu[k] / requests  # per search, its read-by-id included
+    per_request = 1000 / (2 * requests * len(urls))
+    return [
+        MixRun(side.patients, side.loaded, results[k], server * per_request, db * per_request, lines[k])
+        for k, (side, (server, db)) in enumerate(zip(sides, spent, strict=True))
+    ]
+
+
+async def run_search(
+    requests: int, sizes: tuple[int, ...], workdir: Path, env: dict[str, str] | None = None, rounds: int = 4
+) -> list[MixRun]:
+    """The mix at each number of patients (the same URLs, built from the smallest size's data),
+    each size with its own database and server, measured taking turns (:func:`_measure_sides`)."""
     database = f"bench_search_{uuid.uuid4().hex[:8]}"
     from fhir_server.search.synthea import read_bundles
 
     bundles = list(read_bundles(ARCHIVE, max(sizes)))
-    runs: list[MixRun] = []
-    with EmbeddedMongo(workdir / "db") as db:
-        server = ServerProcess(
-            workdir / "server", mongodb_uri=db.uri, env={"PASSERELLE_DB": database, **(env or {})}
-        ).start(timeout=900)  # a shared, loaded machine starts slowly
-        try:
+    with contextlib.ExitStack() as stack:
+        sides: list[_Side] = []
+        first_data: dict[str, list[dict[str, Any]]] | None = None
+        for size in sorted(sizes):
+            db = stack.enter_context(EmbeddedMongo(workdir / f"db-{size}"))
+            server = ServerProcess(
+                workdir / f"server-{size}", mongodb_uri=db.uri, env={"PASSERELLE_DB": database, **(env or {})}
+            ).start(timeout=900)  # a shared, loaded machine starts slowly
+            stack.callback(server.stop)
             assert server.process is not None and db.process is not None
-            loaded_patients = 0
-            urls: dict[str, list[str]] | None = None
-            for size in sorted(sizes):
-                data = await _load(db.uri, database, bundles[loaded_patients:size])
-                loaded_patients = size
-                await _settle(db.uri, db.process.pid)
-                if urls is None:
-                    urls = _queries(data, random.Random(7))
-                pool = Pool("127.0.0.1", server.port, 1)
-                meter = CpuMeter(server.process.pid, db.process.pid)
-                results, server_ms, db_ms, lines = await _measure_mix(pool, urls, requests, meter)
-                await pool.close()
-                loaded = sum(len(v) for v in data.values())
-                runs.append(MixRun(size, loaded, results, server_ms, db_ms, lines))
+            data = await _load(db.uri, database, bundles[:size])
+            first_data = first_data or data
+            pool = Pool("127.0.0.1", server.port, 1)
+            loaded = sum(len(v) for v in data.values())
+            sides.append(_Side(size, loaded, db.uri, server.process.pid, db.process.pid, pool))
+        for side in sides:
+            await _settle(side.db_uri, side.db_pid)
+        assert first_data is not None
+        urls = _queries(first_data, random.Random(7))
+        try:
+            return await _measure_sides(sides, urls, requests, rounds)
         finally:
-            server.stop()
-    return runs
+            for side in sides:
+                await side.pool.close()
 
 
 def format_growth(runs: list[MixRun]) -> str:
@@ -248,7 +284,7 @@ def format_growth(runs: list[MixRun]) -> str:
     small, large = runs[0], runs[-1]
     lines = [
         f"Search mix, every search with _count=20: p50 ms at {small.patients} and {large.patients} Synthea "
-        "patients (same URLs, same server and database, data added between the two)",
+        "patients (same URLs; each size its own database and server, the two taking turns in rounds)",
         f"{'query':58} {f'p50 @{small.patients}':>9} {f'p50 @{large.patients}':>10} {'growth':>7}"
         f" {f'CPU @{small.patients}':>9} {f'CPU @{large.patients}':>10} {'growth':>7}",
     ]
