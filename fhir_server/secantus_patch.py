@@ -5,7 +5,7 @@ decoding and matching each, sorting them in Python and only then applying ``limi
 search page (``Observation?code=…&_count=20``) therefore cost as much as reading every
 match, and grew with the data (11.6 ms at 11 patients, 126 ms at 117, issue #13). MongoDB
 streams an index scan into the limit when the index order is the sort order; this patch
-makes SecantusDB do the same in that one case, and changes nothing else:
+makes SecantusDB do the same in that case (and one other, below), and changes nothing else:
 
 - the filter's first clause is an equality ``{F: v}`` (v a plain scalar), the find has a
   ``limit`` and a ``sort``, no hint, collation, ``min``/``max`` or ``$meta`` projection, on a
@@ -15,11 +15,14 @@ makes SecantusDB do the same in that one case, and changes nothing else:
 
 then the entries of ``F = v`` are walked in index order, each document fetched once and
 checked with SecantusDB's own ``matches`` against the whole filter, until ``skip + limit``
-documents matched. Index order is the sort order only while the sort fields hold scalars:
-the first document whose sort field is (or passes through) an array abandons the walk and
-the query runs unpatched, as does anything else outside the shape above. Results are
-identical to the unpatched server's (``tests/fhir_server/test_secantus_patch.py`` compares
-them, including multikey, missing sort keys, transactions and deletions).
+documents matched. The same for a filter led by ``_id`` in a list of strings, sorted by ``_id``
+alone (the outer page of a reverse chain, ``_has``): the listed documents are looked up in
+``_id`` order, not all decoded before the sort. Index order is the sort order only while the
+sort fields hold scalars: the first document whose sort field is (or passes through) an array
+abandons the walk and the query runs unpatched, as does anything else outside the shapes above.
+Results are identical to the unpatched server's (``tests/fhir_server/test_secantus_patch.py``
+compares them, including multikey, missing sort keys, transactions, deletions, and ``_id``
+lists in UTF-8 order).
 
 How it is applied: :class:`fhir_server.embedded.EmbeddedMongo` starts the database by running
 this file (``python fhir_server/secantus_patch.py --port …``: as a script, so the database
@@ -161,6 +164,45 @@ def _stream(storage: Any, st: Any, db: str, coll: str, filter_: Mapping[str, Any
     return out[skip:]
 
 
+def _stream_ids(storage: Any, st: Any, db: str, coll: str, filter_: Mapping[str, Any], skip: int,
+                limit: int, sort: Mapping[str, Any],
+                let: dict[str, Any] | None) -> list[dict[str, Any]] | None:  # fmt: skip
+    """``{_id: {$in: [strings]}, ...}`` sorted by ``_id`` alone: each listed document looked up in
+    ``_id`` order, checked against the whole filter, until ``skip + limit`` matched (unpatched:
+    every listed document decoded and matched, then sorted). MongoDB orders strings by their
+    UTF-8 bytes, which is Python's order of ``str``. ``None`` for any other shape."""
+    if list(sort) != ["_id"] or sort["_id"] not in (1, -1):
+        return None
+    first, spec = next(iter(filter_.items()))
+    if first != "_id" or not isinstance(spec, Mapping) or list(spec) != ["$in"]:
+        return None
+    values = spec["$in"]
+    if not isinstance(values, list | tuple) or not all(isinstance(v, str) for v in values):
+        return None
+    ordered = sorted(set(values), reverse=sort["_id"] == -1)
+    out: list[dict[str, Any]] = []
+    with storage._lock:
+        storage._refresh_read_snapshot()
+        docs = storage._cursor_optional(st._doc_table_for(db, coll))
+        if docs is None:
+            return []
+        for value in ordered:
+            st._deadline.check()
+            recordid = storage._doc_recordid(db, coll, st._id_key(value))
+            if recordid is None:
+                continue
+            docs.reset()
+            docs.set_key(db, coll, recordid)
+            if docs.search() != 0:
+                continue
+            doc = st.bson.decode(st._unframe_doc_value(bytes(docs.get_value()))[1])
+            if st.matches(doc, filter_, vars=let):
+                out.append(doc)
+                if len(out) >= skip + limit:
+                    break
+    return out[skip:]
+
+
 _scope = threading.local()  # the index catalog read by the write in progress on this thread
 
 
@@ -246,7 +288,9 @@ def apply() -> bool:
             and not self._is_timeseries(db, coll)
         ):
             skip = int(kw.get("skip") or 0)
-            out = _stream(self, st, db, coll, filter, skip, int(limit), sort, kw.get("let"))
+            out = _stream_ids(self, st, db, coll, filter, skip, int(limit), sort, kw.get("let"))
+            if out is None:
+                out = _stream(self, st, db, coll, filter, skip, int(limit), sort, kw.get("let"))
             if out is not None:
                 if projection:
                     out = st.apply_projection_batch(out, projection, filter, metas=None, has_sort=True)

@@ -161,3 +161,66 @@ def test_a_page_reads_a_page_not_every_match(tmp_path: Path, monkeypatch: pytest
         assert hinted == page and checked["n"] >= 3000
     finally:
         storage.close()
+
+
+@pytest.mark.parametrize("direction", [ASCENDING, DESCENDING])
+def test_a_list_of_ids_sorted_by_id(coll: Collection[dict[str, Any]], direction: int) -> None:
+    """``{_id: {$in: [...]}}`` sorted by ``_id`` (a reverse chain's outer page): the same page as
+    unpatched, in MongoDB's order, whatever else the filter asks; absent and repeated ids too."""
+    everything = {d["_id"]: d for d in coll.find({})}
+    rng = random.Random(5)
+    listed = [*rng.sample(sorted(everything), 120), "absent-1", "zz-absent"]
+    listed += listed[:10]
+    for extra in ({}, {"k": "b"}):
+        query: dict[str, Any] = {"_id": {"$in": listed}, **extra}
+        wanted = [i for i in set(listed) if i in everything and (not extra or "b" in everything[i]["k"])]
+        expected = sorted(wanted, reverse=direction == DESCENDING)
+        for skip, limit in ((0, 21), (5, 10), (0, 1000)):
+            got = [d["_id"] for d in coll.find(query).sort("_id", direction).skip(skip).limit(limit)]
+            assert got == expected[skip : skip + limit], (extra, skip, limit)
+            unpatched = coll.find(query).sort("_id", direction).skip(skip).limit(limit).hint("_id_")
+            assert got == [d["_id"] for d in unpatched]
+    with coll.database.client.start_session() as session:
+        session.start_transaction()
+        coll.insert_one({"_id": "0000-listed", "k": ["b"]}, session=session)
+        query = {"_id": {"$in": [*listed, "0000-listed"]}}
+        inside = [d["_id"] for d in coll.find(query, session=session).sort("_id", ASCENDING).limit(2)]
+        assert inside[0] == "0000-listed"
+        session.abort_transaction()
+    assert "0000-listed" not in [d["_id"] for d in coll.find(query).sort("_id", ASCENDING).limit(5)]
+
+
+def test_a_list_of_ids_reads_a_page_in_utf8_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process storage: a page of 21 from 2,000 listed ids checks 21 documents, ordered as
+    MongoDB orders strings (by their UTF-8 bytes: "Z" < "a" < "é" < "中" < "😀")."""
+    import secantus.storage as st
+
+    from fhir_server import secantus_patch
+
+    assert secantus_patch.apply()
+    checked = {"n": 0}
+    real = st.matches
+
+    def counting(*args: Any, **kwargs: Any) -> bool:
+        checked["n"] += 1
+        return bool(real(*args, **kwargs))
+
+    stems = ["Z", "a", "é", "中", "😀", "ab", "a b"]
+    ids = [f"{stems[i % len(stems)]}{i:04d}" for i in range(2000)]
+    storage = st.Storage(str(tmp_path / "store"))
+    try:
+        storage.insert("x", "y", [{"_id": i, "n": n} for n, i in enumerate(ids)])
+        monkeypatch.setattr(st, "matches", counting)
+        for direction in (1, -1):
+            checked["n"] = 0
+            page = storage.find_matching("x", "y", {"_id": {"$in": ids}}, limit=21, sort={"_id": direction})
+            by_bytes = sorted(ids, key=lambda i: i.encode(), reverse=direction == -1)
+            assert [d["_id"] for d in page] == by_bytes[:21]
+            assert checked["n"] <= 21
+            checked["n"] = 0
+            hinted = storage.find_matching(
+                "x", "y", {"_id": {"$in": ids}}, limit=21, sort={"_id": direction}, hint="_id_"
+            )
+            assert hinted == page and checked["n"] >= 2000
+    finally:
+        storage.close()
