@@ -532,9 +532,21 @@ class MongoRepository:
             "j": None if data is None else Binary(data),
         }
         current_fields = dict(fields)
+        coll = self.collection(type_)
+        history_doc = {"_id": history_key(type_, id_, version), "t": type_, "i": id_, "m": method, **fields}
+        if current is None and stored is not None and self.indexer is not None:
+            # A new resource: its history version is written first, and its search values are
+            # extracted while the database works on it (CPU here, overlapping the wait there).
+            pending = asyncio.ensure_future(self.history.insert_one(history_doc, session=session))
+            await asyncio.sleep(0)  # the insert goes out before the extraction holds the loop
+            try:
+                current_fields["s"] = self.indexer(type_, stored)
+            finally:
+                await pending
+            await coll.insert_one({"_id": id_, **current_fields}, session=session)
+            return self._record(StoredVersion(type_, id_, version, ts, False, data, method))
         if self.indexer is not None:
             current_fields["s"] = None if stored is None else self.indexer(type_, stored)
-        coll = self.collection(type_)
         if current is None:
             await coll.insert_one({"_id": id_, **current_fields}, session=session)
         else:
@@ -544,10 +556,7 @@ class MongoRepository:
             result = await coll.update_one(match, {"$set": current_fields}, session=session)
             if result.matched_count != 1:
                 raise _Stale if guessed else _Retry
-        await self.history.insert_one(
-            {"_id": history_key(type_, id_, version), "t": type_, "i": id_, "m": method, **fields},
-            session=session,
-        )
+        await self.history.insert_one(history_doc, session=session)
         return self._record(StoredVersion(type_, id_, version, ts, resource is None, data, method))
 
     # -- history --------------------------------------------------------------------------
