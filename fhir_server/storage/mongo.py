@@ -537,7 +537,7 @@ class MongoRepository:
         if current is None and stored is not None and self.indexer is not None:
             # A new resource: its history version is written first, and its search values are
             # extracted while the database works on it (CPU here, overlapping the wait there).
-            pending = asyncio.ensure_future(self.history.insert_one(history_doc, session=session))
+            pending = asyncio.ensure_future(self._insert_history(history_doc, session))
             await asyncio.sleep(0)  # the insert goes out before the extraction holds the loop
             try:
                 current_fields["s"] = self.indexer(type_, stored)
@@ -556,8 +556,12 @@ class MongoRepository:
             result = await coll.update_one(match, {"$set": current_fields}, session=session)
             if result.matched_count != 1:
                 raise _Stale if guessed else _Retry
-        await self.history.insert_one(history_doc, session=session)
+        await self._insert_history(history_doc, session)
         return self._record(StoredVersion(type_, id_, version, ts, resource is None, data, method))
+
+    async def _insert_history(self, doc: dict[str, Any], session: AsyncClientSession) -> None:
+        """Write one history version (a coroutine of this module, also when run as its own task)."""
+        await self.history.insert_one(doc, session=session)
 
     # -- history --------------------------------------------------------------------------
 
