@@ -67,7 +67,7 @@ def _lead(parts: list[dict[str, Any]]) -> dict[str, Any]:
     upper: tuple[datetime, bool] | None = None  # (bound, strict)
     for part in parts:
         for key, ops in part.items():
-            if key not in ("l", "h"):
+            if key not in ("l", "h") or not isinstance(ops, dict):
                 continue
             for op, bound in ops.items():
                 if not isinstance(bound, datetime):

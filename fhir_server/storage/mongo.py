@@ -538,11 +538,11 @@ class MongoRepository:
             # A new resource: its history version is written first, and its search values are
             # extracted while the database works on it (CPU here, overlapping the wait there).
             pending = asyncio.ensure_future(self._insert_history(history_doc, session))
-            await asyncio.sleep(0)  # the insert goes out before the extraction holds the loop
             try:
+                await asyncio.sleep(0)  # the insert goes out before the extraction holds the loop
                 current_fields["s"] = self.indexer(type_, stored)
             finally:
-                await pending
+                await pending  # never left running: the session is this transaction's
             await coll.insert_one({"_id": id_, **current_fields}, session=session)
             return self._record(StoredVersion(type_, id_, version, ts, False, data, method))
         if self.indexer is not None:
