@@ -82,6 +82,20 @@ def make_server(tmp: Path, **env: str) -> ServerProcess:
     return ServerProcess(tmp, mongodb_uri=os.environ.get("MONGODB_URI"), env=env)
 
 
+@pytest.fixture(scope="module")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database for in-process repositories of one test module: ``MONGODB_URI``, or an embedded
+    SecantusDB of its own (each test names its own database on it)."""
+    from fhir_server import EmbeddedMongo
+
+    uri = os.environ.get("MONGODB_URI")
+    if uri:
+        yield uri
+        return
+    with EmbeddedMongo(Path(tmp_path_factory.mktemp("db")) / "db") as embedded:
+        yield embedded.uri
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     proc = make_server(tmp_path_factory.mktemp("server")).start()

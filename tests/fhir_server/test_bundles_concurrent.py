@@ -13,12 +13,9 @@ and the commit observers see one set of versions, the committed one.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -154,22 +151,6 @@ def test_conditional_creates_of_one_identifier_in_concurrent_bundles_make_one_re
 
 
 # -- in process: a body the database runs twice ------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from fhir_server import EmbeddedMongo
-
-    uri = os.environ.get("MONGODB_URI")
-    if uri:
-        yield uri
-        return
-    embedded = EmbeddedMongo(Path(tmp_path_factory.mktemp("retried")) / "db")
-    embedded.start()
-    try:
-        yield embedded.uri
-    finally:
-        embedded.stop()
 
 
 def test_a_body_run_twice_writes_and_extracts_each_resource_once(mongo_uri: str) -> None:

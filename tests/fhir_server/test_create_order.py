@@ -4,29 +4,10 @@ database works on it: the transaction still commits both or neither, and the two
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-
-@pytest.fixture(scope="module")
-def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from fhir_server import EmbeddedMongo
-
-    uri = os.environ.get("MONGODB_URI")
-    if uri:
-        yield uri
-        return
-    embedded = EmbeddedMongo(Path(tmp_path_factory.mktemp("create-order")) / "db")
-    embedded.start()
-    try:
-        yield embedded.uri
-    finally:
-        embedded.stop()
 
 
 class _Refused(Exception):

@@ -133,9 +133,10 @@ def test_deleted_documents_and_transactions(coll: Collection[dict[str, Any]]) ->
     assert next(coll.find({"k": "a"}).sort("_id", ASCENDING).limit(1))["_id"] != "0000-txn"
 
 
-def test_a_page_reads_a_page_not_every_match(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process SecantusDB storage: a limit-21 page of 3,000 matches checks about 21 documents
-    (unpatched, or with a hint, it checks all 3,000 before sorting)."""
+@pytest.fixture()
+def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, dict[str, int]]]:
+    """In-process SecantusDB storage, patched, and how many documents its ``matches`` checked
+    (reset it before the query counted)."""
     import secantus.storage as st
 
     from fhir_server import secantus_patch
@@ -148,19 +149,27 @@ def test_a_page_reads_a_page_not_every_match(tmp_path: Path, monkeypatch: pytest
         checked["n"] += 1
         return bool(real(*args, **kwargs))
 
+    monkeypatch.setattr(st, "matches", counting)
     storage = st.Storage(str(tmp_path / "store"))
     try:
-        storage.create_index("x", "y", "k_id", {"k": 1, "_id": 1})
-        storage.insert("x", "y", [{"_id": f"{i:05d}", "k": ["a", "b"]} for i in range(3000)])
-        monkeypatch.setattr(st, "matches", counting)
-        page = storage.find_matching("x", "y", {"k": "b"}, limit=21, sort={"_id": -1})
-        assert [d["_id"] for d in page] == [f"{i:05d}" for i in range(2999, 2978, -1)]
-        assert checked["n"] <= 21
-        checked["n"] = 0
-        hinted = storage.find_matching("x", "y", {"k": "b"}, limit=21, sort={"_id": -1}, hint="k_id")
-        assert hinted == page and checked["n"] >= 3000
+        yield storage, checked
     finally:
         storage.close()
+
+
+def test_a_page_reads_a_page_not_every_match(counted: tuple[Any, dict[str, int]]) -> None:
+    """A limit-21 page of 3,000 matches checks about 21 documents (unpatched, or with a hint, it
+    checks all 3,000 before sorting)."""
+    storage, checked = counted
+    storage.create_index("x", "y", "k_id", {"k": 1, "_id": 1})
+    storage.insert("x", "y", [{"_id": f"{i:05d}", "k": ["a", "b"]} for i in range(3000)])
+    checked["n"] = 0
+    page = storage.find_matching("x", "y", {"k": "b"}, limit=21, sort={"_id": -1})
+    assert [d["_id"] for d in page] == [f"{i:05d}" for i in range(2999, 2978, -1)]
+    assert checked["n"] <= 21
+    checked["n"] = 0
+    hinted = storage.find_matching("x", "y", {"k": "b"}, limit=21, sort={"_id": -1}, hint="k_id")
+    assert hinted == page and checked["n"] >= 3000
 
 
 @pytest.mark.parametrize("direction", [ASCENDING, DESCENDING])
@@ -190,37 +199,21 @@ def test_a_list_of_ids_sorted_by_id(coll: Collection[dict[str, Any]], direction:
     assert "0000-listed" not in [d["_id"] for d in coll.find(query).sort("_id", ASCENDING).limit(5)]
 
 
-def test_a_list_of_ids_reads_a_page_in_utf8_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process storage: a page of 21 from 2,000 listed ids checks 21 documents, ordered as
-    MongoDB orders strings (by their UTF-8 bytes: "Z" < "a" < "é" < "中" < "😀")."""
-    import secantus.storage as st
-
-    from fhir_server import secantus_patch
-
-    assert secantus_patch.apply()
-    checked = {"n": 0}
-    real = st.matches
-
-    def counting(*args: Any, **kwargs: Any) -> bool:
-        checked["n"] += 1
-        return bool(real(*args, **kwargs))
-
+def test_a_list_of_ids_reads_a_page_in_utf8_order(counted: tuple[Any, dict[str, int]]) -> None:
+    """A page of 21 from 2,000 listed ids checks 21 documents, ordered as MongoDB orders strings
+    (by their UTF-8 bytes: "Z" < "a" < "é" < "中" < "😀")."""
+    storage, checked = counted
     stems = ["Z", "a", "é", "中", "😀", "ab", "a b"]
     ids = [f"{stems[i % len(stems)]}{i:04d}" for i in range(2000)]
-    storage = st.Storage(str(tmp_path / "store"))
-    try:
-        storage.insert("x", "y", [{"_id": i, "n": n} for n, i in enumerate(ids)])
-        monkeypatch.setattr(st, "matches", counting)
-        for direction in (1, -1):
-            checked["n"] = 0
-            page = storage.find_matching("x", "y", {"_id": {"$in": ids}}, limit=21, sort={"_id": direction})
-            by_bytes = sorted(ids, key=lambda i: i.encode(), reverse=direction == -1)
-            assert [d["_id"] for d in page] == by_bytes[:21]
-            assert checked["n"] <= 21
-            checked["n"] = 0
-            hinted = storage.find_matching(
-                "x", "y", {"_id": {"$in": ids}}, limit=21, sort={"_id": direction}, hint="_id_"
-            )
-            assert hinted == page and checked["n"] >= 2000
-    finally:
-        storage.close()
+    storage.insert("x", "y", [{"_id": i, "n": n} for n, i in enumerate(ids)])
+    for direction in (1, -1):
+        checked["n"] = 0
+        page = storage.find_matching("x", "y", {"_id": {"$in": ids}}, limit=21, sort={"_id": direction})
+        by_bytes = sorted(ids, key=lambda i: i.encode(), reverse=direction == -1)
+        assert [d["_id"] for d in page] == by_bytes[:21]
+        assert checked["n"] <= 21
+        checked["n"] = 0
+        hinted = storage.find_matching(
+            "x", "y", {"_id": {"$in": ids}}, limit=21, sort={"_id": direction}, hint="_id_"
+        )
+        assert hinted == page and checked["n"] >= 2000
